@@ -1,0 +1,16 @@
+# Worker / simulator image: slim, non-root.
+FROM python:3.11-slim AS base
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY streams ./streams
+COPY windows ./windows
+COPY alerts ./alerts
+COPY supportkpi ./supportkpi
+COPY deploy/alerts.yml ./deploy/alerts.yml
+RUN pip install . && useradd --create-home --uid 10001 kpi && mkdir -p /data && chown kpi /data
+USER kpi
+ENV SUPPORT_DATA_DIR=/data/faust SUPPORT_METRICS_HOST=0.0.0.0
+EXPOSE 9464
+ENTRYPOINT ["support-kpi"]
+CMD ["worker"]

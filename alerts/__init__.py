@@ -1,0 +1,1 @@
+"""Alert rules, evaluation and notifications (issue 4). Nothing here yet."""

@@ -1,0 +1,57 @@
+"""Outputs of alert transitions: the support.alerts topic (through one publisher),
+Alertmanager's v2 API, and an optional plain webhook."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+# The one way alerts reach Kafka: the worker passes a coroutine that sends a JSON
+# document to the alerts topic (alerts/ never talks to Kafka itself).
+Publisher = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+class HttpNotifier:
+    """Pushes to Alertmanager (``POST /api/v2/alerts``) and/or a webhook; never raises."""
+
+    def __init__(self, alertmanager_url: str | None, webhook_url: str | None,
+                 timeout_s: float = 5.0) -> None:
+        self._am = alertmanager_url.rstrip("/") if alertmanager_url else None
+        self._hook = webhook_url
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.failures = 0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._am or self._hook)
+
+    async def alertmanager(self, alerts: list[dict[str, Any]]) -> None:
+        if not self._am or not alerts:
+            return
+        await self._post(f"{self._am}/api/v2/alerts", alerts)
+
+    async def webhook(self, doc: dict[str, Any]) -> None:
+        if self._hook:
+            await self._post(self._hook, doc)
+
+    async def _post(self, url: str, body: object) -> None:
+        try:
+            async with aiohttp.ClientSession(timeout=self._timeout) as session, \
+                    session.post(url, json=body) as resp:
+                if resp.status >= 300:
+                    self.failures += 1
+                    log.warning("POST %s answered %d: %s", url, resp.status,
+                                (await resp.text())[:300])
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self.failures += 1
+            log.warning("POST %s failed: %s", url, exc)

@@ -1,0 +1,178 @@
+"""Generate the provisioned Grafana dashboards (deploy/grafana/dashboards/*.json).
+
+Thresholds come from deploy/alerts.yml so the wall's colours match the alert rules.
+Run: .venv/bin/python scripts/build_dashboards.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DS = {"type": "prometheus", "uid": "prometheus"}
+FLOOR = 'window="$window",queue="all",channel="all",team="all",priority="all"'
+QUEUE = 'window="$window",queue=~"$queue",channel="all",team="all",priority="all"'
+
+
+def rule_threshold(kpi: str, statistic: str) -> tuple[str, float] | None:
+    rules = yaml.safe_load((ROOT / "deploy/alerts.yml").read_text())["rules"]
+    for r in rules:
+        if r["kpi"] == kpi and r["statistic"] == statistic:
+            return r["comparison"], float(r["threshold"])
+    return None
+
+
+def steps(kpi: str, statistic: str) -> list[dict[str, Any]]:
+    found = rule_threshold(kpi, statistic)
+    if found is None:
+        return [{"color": "green", "value": None}]
+    cmp, t = found
+    if cmp in (">", ">="):
+        return [{"color": "green", "value": None}, {"color": "red", "value": t}]
+    return [{"color": "red", "value": None}, {"color": "green", "value": t}]
+
+
+def stat(pid: int, title: str, expr: str, unit: str, x: int, y: int, th: list[dict[str, Any]],
+         w: int = 8, h: int = 7) -> dict[str, Any]:
+    return {
+        "id": pid, "type": "stat", "title": title, "datasource": DS,
+        "gridPos": {"x": x, "y": y, "w": w, "h": h},
+        "targets": [{"refId": "A", "datasource": DS, "expr": expr, "instant": True}],
+        "fieldConfig": {"defaults": {"unit": unit, "decimals": 1,
+                                     "thresholds": {"mode": "absolute", "steps": th},
+                                     "color": {"mode": "thresholds"}}, "overrides": []},
+        "options": {"colorMode": "background", "graphMode": "none", "textMode": "value",
+                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
+    }
+
+
+def series(pid: int, title: str, exprs: list[tuple[str, str]], unit: str, x: int, y: int,
+           w: int = 12, h: int = 8) -> dict[str, Any]:
+    return {
+        "id": pid, "type": "timeseries", "title": title, "datasource": DS,
+        "gridPos": {"x": x, "y": y, "w": w, "h": h},
+        "targets": [{"refId": chr(65 + i), "datasource": DS, "expr": e, "legendFormat": lg}
+                    for i, (e, lg) in enumerate(exprs)],
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+    }
+
+
+def variables(with_queue: bool) -> dict[str, Any]:
+    items: list[dict[str, Any]] = [{
+        "name": "window", "type": "custom", "label": "Window", "query": "5m,15m,1h,24h",
+        "current": {"text": "15m", "value": "15m"},
+        "options": [{"text": w, "value": w, "selected": w == "15m"}
+                    for w in ("5m", "15m", "1h", "24h")]}]
+    if with_queue:
+        items.append({"name": "queue", "type": "query", "label": "Queue", "datasource": DS,
+                      "query": 'label_values(support_completed_conversations{queue!="all"}, '
+                               'queue)',
+                      "includeAll": True, "multi": True, "allValue": ".+",
+                      "current": {"text": "All", "value": "$__all"}, "refresh": 2})
+    return {"list": items}
+
+
+def wall() -> dict[str, Any]:
+    panels = [
+        stat(1, "First response p90",
+             f'support_first_response_seconds{{{FLOOR},quantile="0.9"}}', "s", 0, 0,
+             steps("first_response", "p90")),
+        stat(2, "First contact resolution", f"support_fcr_ratio{{{FLOOR}}}", "percentunit", 8,
+             0, steps("fcr", "ratio")),
+        stat(3, "Escalation rate", f"support_escalation_ratio{{{FLOOR}}}", "percentunit", 16,
+             0, steps("escalation", "ratio")),
+        stat(4, "CSAT", f"support_csat_ratio{{{FLOOR}}}", "percentunit", 0, 7,
+             steps("csat", "ratio")),
+        stat(5, "Backlog (waiting now)",
+             'support_waiting_conversations{queue="all",channel="all"}', "none", 8, 7,
+             steps("waiting", "value")),
+        stat(6, "Oldest waiting", 'support_oldest_waiting_seconds{queue="all",channel="all"}',
+             "s", 16, 7, steps("oldest_waiting", "value")),
+        {
+            "id": 7, "type": "table", "title": "Queues", "datasource": DS,
+            "gridPos": {"x": 0, "y": 14, "w": 24, "h": 10},
+            "targets": [
+                {"refId": "A", "datasource": DS, "instant": True, "format": "table",
+                 "expr": f'support_first_response_seconds{{{QUEUE},quantile="0.9"}}'},
+                {"refId": "B", "datasource": DS, "instant": True, "format": "table",
+                 "expr": f"support_fcr_ratio{{{QUEUE}}}"},
+                {"refId": "C", "datasource": DS, "instant": True, "format": "table",
+                 "expr": f"support_escalation_ratio{{{QUEUE}}}"},
+                {"refId": "D", "datasource": DS, "instant": True, "format": "table",
+                 "expr": f"support_csat_ratio{{{QUEUE}}}"},
+                {"refId": "E", "datasource": DS, "instant": True, "format": "table",
+                 "expr": 'support_waiting_conversations{queue=~"$queue",channel="all"}'},
+            ],
+            "transformations": [{"id": "merge", "options": {}},
+                                {"id": "organize", "options": {
+                                    "excludeByName": {"Time": True, "window": True,
+                                                      "channel": True, "team": True,
+                                                      "priority": True, "quantile": True,
+                                                      "__name__": True, "instance": True,
+                                                      "job": True},
+                                    "renameByName": {"Value #A": "FRT p90 (s)",
+                                                     "Value #B": "FCR", "Value #C": "Escalation",
+                                                     "Value #D": "CSAT",
+                                                     "Value #E": "Waiting"}}}],
+            "fieldConfig": {"defaults": {"decimals": 2}, "overrides": []},
+            "options": {"showHeader": True},
+        },
+    ]
+    return {"uid": "support-wall", "title": "Support wall", "editable": False,
+            "refresh": "5s", "time": {"from": "now-15m", "to": "now"}, "schemaVersion": 39,
+            "tags": ["support"], "templating": variables(True), "panels": panels}
+
+
+def ops() -> dict[str, Any]:
+    q = 'window="$window",queue=~"$queue",channel="all",team="all",priority="all"'
+    c = 'window="$window",queue="all",channel!="all",team="all",priority="all"'
+    panels = [
+        series(1, "First response p90 by queue",
+               [(f'support_first_response_seconds{{{q},quantile="0.9"}}', "{{queue}}")], "s",
+               0, 0),
+        series(2, "First response p90 by channel",
+               [(f'support_first_response_seconds{{{c},quantile="0.9"}}', "{{channel}}")],
+               "s", 12, 0),
+        series(3, "FCR by queue", [(f"support_fcr_ratio{{{q}}}", "{{queue}}")], "percentunit",
+               0, 8),
+        series(4, "Escalation rate by queue",
+               [(f"support_escalation_ratio{{{q}}}", "{{queue}}")], "percentunit", 12, 8),
+        series(5, "Throughput (events/s)",
+               [("sum by (topic) (rate(support_events_processed_total[1m]))", "{{topic}}")],
+               "ops", 0, 16, 8),
+        series(6, "Rejected and late (per minute)",
+               [("sum by (reason) (rate(support_events_rejected_total[5m])) * 60",
+                 "rejected {{reason}}"),
+                ("sum by (kpi) (rate(support_events_late_dropped_total[5m])) * 60",
+                 "late {{kpi}}"),
+                ("rate(support_events_duplicate_total[5m]) * 60", "duplicates")], "none", 8, 16,
+               8),
+        series(7, "Consumer lag (messages)",
+               [("sum by (topic) (support_consumer_lag_messages)", "{{topic}}")], "none", 16,
+               16, 8),
+        series(8, "Event freshness (s)",
+               [("time() - max(support_last_event_timestamp_seconds)", "newest event age")],
+               "s", 0, 24, 8),
+        series(9, "Redis up", [("min(support_redis_up)", "exporter"),
+                               ("min(support_worker_redis_up)", "workers")], "none", 8, 24, 8),
+        series(10, "Batch latency p99 (s)",
+               [("histogram_quantile(0.99, sum by (le) "
+                 "(rate(support_batch_duration_seconds_bucket[5m])))", "p99")], "s", 16, 24, 8),
+        series(11, "Alert states (2 = firing)",
+               [("max by (rule) (support_alert_state)", "{{rule}}")], "none", 0, 32, 24),
+    ]
+    return {"uid": "support-ops", "title": "Support ops", "editable": True, "refresh": "10s",
+            "time": {"from": "now-6h", "to": "now"}, "schemaVersion": 39, "tags": ["support"],
+            "templating": variables(True), "panels": panels}
+
+
+if __name__ == "__main__":
+    out = ROOT / "deploy/grafana/dashboards"
+    for name, doc in (("wall", wall()), ("ops", ops())):
+        (out / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"wrote {out / name}.json")

@@ -1,0 +1,159 @@
+"""``create_app(settings)``: the Faust app, its topics and agents, built on demand.
+
+No global app is imported anywhere: the worker CLI, the tests and the benchmarks each
+build their own, with their own settings (topic names, Redis prefix, group id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import faust
+import redis
+import redis.asyncio as aioredis
+from faust.types import TP, EventT, TopicT
+
+from alerts.notify import HttpNotifier
+from alerts.rules import Rule
+from alerts.runner import AlertRunner
+from streams.processor import BatchProcessor, RawMessage
+from streams.telemetry import WorkerTelemetry
+from supportkpi.settings import Settings
+from windows.keys import Keys
+from windows.reader import WindowReader
+from windows.writer import WindowWriter
+
+log = logging.getLogger(__name__)
+
+
+class FaustDeadLetterSink:
+    """Writes to the DLQ topic with Faust's producer and waits for the broker's ack."""
+
+    def __init__(self, topic: TopicT) -> None:
+        self._topic = topic
+
+    async def send(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        fut = await self._topic.send(key=key, value=value, headers=headers)
+        await fut
+
+
+def create_app(
+    settings: Settings,
+    telemetry: WorkerTelemetry,
+    *,
+    clock: Callable[[], float] = time.time,
+    rules: Sequence[Rule] = (),
+) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=10_000,
+        broker_commit_interval=1.0,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+        stream_buffer_maxsize=max(4096, settings.batch_max * 4),
+        producer_acks=-1,
+        topic_allow_declare=True,
+    )
+    redis_client = aioredis.Redis.from_url(settings.redis_url)
+    writer = WindowWriter(
+        redis_client,
+        Keys(settings.key_prefix),
+        settings.kpi_config(),
+        clock,
+        epoch=f"{int(clock())}-{uuid.uuid4().hex[:8]}",
+    )
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+           "value_serializer": "raw"}
+    tickets = app.topic(settings.topic_tickets, **raw)  # type: ignore[arg-type]
+    chats = app.topic(settings.topic_chats, **raw)  # type: ignore[arg-type]
+    dlq = app.topic(settings.topic_dlq, **raw)  # type: ignore[arg-type]
+    processor = BatchProcessor(writer, FaustDeadLetterSink(dlq), settings.schema_config(), clock,
+                               telemetry)
+    input_topics = set(settings.input_topics)
+
+    async def handle(events: Sequence[EventT]) -> None:
+        by_tp: dict[tuple[str, int], list[RawMessage]] = defaultdict(list)
+        for ev in events:
+            m = ev.message
+            value = m.value if isinstance(m.value, bytes) else bytes(m.value or b"")
+            by_tp[(m.topic, m.partition)].append(RawMessage(m.offset, m.key, value))
+        for (topic, partition), msgs in by_tp.items():
+            await processor.process(topic, partition, msgs)
+            try:
+                highwater = app.consumer.highwater(TP(topic, partition))
+                if highwater is not None:
+                    lag = max(0, highwater - msgs[-1].offset - 1)
+                    telemetry.consumer_lag.labels(topic=topic, partition=str(partition)).set(lag)
+            except Exception:  # lag is informative only; never let it stop the agent
+                log.debug("no highwater for %s:%d", topic, partition)
+
+    @app.agent(tickets, name="tickets")
+    async def tickets_agent(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_max, settings.batch_within):
+            await handle(events)
+
+    @app.agent(chats, name="chats")
+    async def chats_agent(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_max, settings.batch_within):
+            await handle(events)
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def seek_to_watermarks(sender: Any, assigned: set[Any], **_: Any) -> None:
+        # The Kafka commit is only a hint: Redis holds the truth of what was applied.
+        for tp in sorted(assigned):
+            if tp.topic not in input_topics:
+                continue
+            last = await writer.last_offset(tp.topic, tp.partition)
+            target = 0 if last is None else last + 1
+            await app.consumer.seek(tp, target)
+            log.info("assigned %s:%d → seek to %d (Redis watermark %s)", tp.topic, tp.partition,
+                     target, last)
+
+    if rules:
+        alerts_topic = app.topic(settings.topic_alerts, **raw)  # type: ignore[arg-type]
+
+        async def publish(doc: dict[str, Any]) -> None:
+            fut = await alerts_topic.send(key=str(doc["rule"]).encode(),
+                                          value=json.dumps(doc).encode())
+            await fut
+
+        runner = AlertRunner(
+            rules,
+            WindowReader(redis.Redis.from_url(settings.redis_url, socket_timeout=5),
+                         Keys(settings.key_prefix), settings.kpi_config()),
+            redis_client, Keys(settings.key_prefix), clock, publish,
+            HttpNotifier(settings.alertmanager_url, settings.alert_webhook_url),
+            interval_s=settings.alert_interval, resend_s=settings.alert_resend)
+
+        @app.timer(settings.alert_interval)
+        async def evaluate_alerts() -> None:
+            try:
+                await runner.tick()
+            except Exception:  # an alert bug must not stop the stream
+                log.exception("alert evaluation failed")
+
+    @app.task
+    async def announce_store() -> None:
+        epoch = await writer.store_epoch()
+        if epoch is None:
+            log.warning("Redis store %s has no epoch: it is new or was flushed; windows are "
+                        "(re)built from the earliest offsets Kafka still retains",
+                        settings.key_prefix)
+        else:
+            log.info("Redis store %s epoch %s", settings.key_prefix, epoch)
+
+    return app

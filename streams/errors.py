@@ -1,0 +1,40 @@
+"""One base exception for the streams package; ``reason`` is the DLQ reason and metric label."""
+
+from __future__ import annotations
+
+# Every reason code an event can be rejected with. Bounded, so it is safe as a label.
+REASONS: tuple[str, ...] = (
+    "oversized",
+    "not_json",
+    "not_object",
+    "missing_field",
+    "wrong_type",
+    "field_too_long",
+    "unknown_type",
+    "bad_timestamp",
+    "future_timestamp",
+    "bad_actor",
+    "missing_score",
+    "score_out_of_range",
+    "processing_error",
+)
+
+
+class StreamError(Exception):
+    """Base error of the streams package."""
+
+    reason = "stream_error"
+
+    def __init__(self, detail: str, *, reason: str | None = None) -> None:
+        super().__init__(detail)
+        if reason is not None:
+            self.reason = reason
+        self.detail = detail
+
+
+class InvalidEvent(StreamError):
+    """The message cannot be counted; it goes to the dead-letter topic with ``reason``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        assert reason in REASONS, reason
+        super().__init__(detail, reason=reason)

@@ -1,0 +1,150 @@
+"""Batch processing between Kafka and the windows, free of Faust so it can be tested alone.
+
+validate each message → send rejects to the DLQ (once: only offsets above the stored
+watermark) → apply the batch atomically. Nothing escapes: Redis outages back off and
+retry without acknowledging; any other exception falls back to one-by-one processing
+where the offending message is dead-lettered as ``processing_error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from streams.errors import InvalidEvent
+from streams.schema import SchemaConfig, validate
+from streams.telemetry import WorkerTelemetry
+from windows.errors import StoreUnavailable
+from windows.writer import ApplyResult, Record, WindowWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+class DeadLetterSink(Protocol):
+    async def send(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        """Write one message to the DLQ and wait for the broker's acknowledgement."""
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        writer: WindowWriter,
+        dlq: DeadLetterSink,
+        schema: SchemaConfig,
+        clock: Callable[[], float],
+        telemetry: WorkerTelemetry,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._writer = writer
+        self._dlq = dlq
+        self._schema = schema
+        self._clock = clock
+        self._telemetry = telemetry
+        self._sleep = sleep
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def process(
+        self, topic: str, partition: int, messages: Sequence[RawMessage]
+    ) -> ApplyResult:
+        """Process one partition's batch; never raises except on cancellation."""
+        started = time.perf_counter()
+        backoff = 0.1
+        while True:
+            try:
+                try:
+                    result = await self._process(topic, partition, messages, forced={})
+                except StoreUnavailable:
+                    raise
+                except Exception:
+                    log.exception("batch %s:%d failed; retrying one by one", topic, partition)
+                    result = await self._one_by_one(topic, partition, messages)
+                self._telemetry.worker_redis_up.set(1)
+                break
+            except StoreUnavailable as exc:
+                self._telemetry.worker_redis_up.set(0)
+                self._telemetry.store_retries.inc()
+                log.warning("Redis unavailable (%s); retrying in %.1fs", exc.detail, backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        self._telemetry.batch_seconds.observe(time.perf_counter() - started)
+        self._telemetry.batch_events.observe(len(messages))
+        if result.skipped_offsets:
+            self._telemetry.redelivered.inc(result.skipped_offsets)
+        return result
+
+    async def _process(
+        self,
+        topic: str,
+        partition: int,
+        messages: Sequence[RawMessage],
+        forced: dict[int, InvalidEvent],
+    ) -> ApplyResult:
+        records: list[Record] = []
+        rejects: list[tuple[RawMessage, InvalidEvent]] = []
+        for m in messages:
+            if m.offset in forced:
+                err = forced[m.offset]
+            else:
+                try:
+                    records.append(Record(m.offset, event=validate(m.value, self._schema,
+                                                                   self._now_ms)))
+                    continue
+                except InvalidEvent as exc:
+                    err = exc
+            records.append(Record(m.offset, reason=err.reason))
+            rejects.append((m, err))
+        if rejects:
+            fresh = set(await self._writer.unapplied(topic, partition,
+                                                     [m.offset for m, _ in rejects]))
+            for m, err in rejects:
+                if m.offset in fresh:
+                    await self._dead_letter(topic, partition, m, err)
+        return await self._writer.apply(topic, partition, records)
+
+    async def _one_by_one(
+        self, topic: str, partition: int, messages: Sequence[RawMessage]
+    ) -> ApplyResult:
+        total = ApplyResult()
+        for m in messages:
+            try:
+                r = await self._process(topic, partition, [m], forced={})
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                log.exception("message %s:%d@%d cannot be processed", topic, partition, m.offset)
+                err = InvalidEvent("processing_error", f"{type(exc).__name__}: {exc}")
+                r = await self._process(topic, partition, [m], forced={m.offset: err})
+            total.applied += r.applied
+            total.duplicates += r.duplicates
+            total.late += r.late
+            total.rejected += r.rejected
+            total.skipped_offsets += r.skipped_offsets
+        return total
+
+    async def _dead_letter(
+        self, topic: str, partition: int, m: RawMessage, err: InvalidEvent
+    ) -> None:
+        headers = [
+            ("dlq.reason", err.reason.encode()),
+            ("dlq.detail", err.detail.encode("utf-8", "replace")[:1000]),
+            ("dlq.topic", topic.encode()),
+            ("dlq.partition", str(partition).encode()),
+            ("dlq.offset", str(m.offset).encode()),
+        ]
+        await self._dlq.send(m.key, m.value, headers)
+        self._telemetry.dlq_sent.labels(reason=err.reason).inc()
+        log.info("dead-lettered %s:%d@%d: %s (%s)", topic, partition, m.offset, err.reason,
+                 err.detail)

@@ -1,0 +1,137 @@
+"""Event schema v1: raw Kafka bytes → :class:`windows.events.Event`, or a precise reason.
+
+Decoding happens here, inside the agent's ``try``, rather than in a Faust
+serializer: an exception raised by Faust's own deserializer stops the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from streams.errors import InvalidEvent
+from windows.events import ACTORS, DIMENSIONS, EVENT_TYPES, MESSAGE_TYPES, Event
+
+MAX_ID_LEN = 128
+MAX_DIM_LEN = 128
+_DIM_UNSAFE = str.maketrans({c: "_" for c in "|,=\n\r\t\x00"})
+
+
+@dataclass(frozen=True)
+class SchemaConfig:
+    max_message_bytes: int = 65_536
+    max_future_skew_ms: int = 300_000
+    scales: Mapping[str, tuple[float, float]] = field(
+        default_factory=lambda: {
+            "survey.csat": (1.0, 5.0),
+            "survey.nps": (0.0, 10.0),
+            "survey.ces": (1.0, 7.0),
+        }
+    )
+
+
+def parse_occurred_at(value: Any) -> int:
+    """RFC 3339 string or epoch seconds → epoch milliseconds (raises ValueError)."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a time")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"epoch seconds out of range: {value!r}")
+        return round(value * 1000)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("z", "Z")):
+            text = text[:-1] + "+00:00"
+        dt = datetime.fromisoformat(text)
+        if dt.tzinfo is None:
+            raise ValueError(f"timestamp without a UTC offset: {value!r}")
+        return round(dt.timestamp() * 1000)
+    raise ValueError(f"expected RFC 3339 string or epoch seconds, got {type(value).__name__}")
+
+
+def _req_str(doc: Mapping[str, Any], name: str, max_len: int) -> str:
+    if name not in doc or doc[name] is None:
+        raise InvalidEvent("missing_field", f"missing required field {name!r}")
+    v = doc[name]
+    if not isinstance(v, str):
+        raise InvalidEvent("wrong_type", f"field {name!r} must be a string, got {type(v).__name__}")
+    if not v:
+        raise InvalidEvent("missing_field", f"required field {name!r} is empty")
+    if len(v) > max_len:
+        raise InvalidEvent("field_too_long", f"field {name!r} is longer than {max_len}")
+    return v
+
+
+def _opt_str(doc: Mapping[str, Any], name: str) -> str | None:
+    v = doc.get(name)
+    if v is None or v == "":
+        return None
+    if not isinstance(v, str):
+        raise InvalidEvent("wrong_type", f"field {name!r} must be a string, got {type(v).__name__}")
+    if len(v) > MAX_DIM_LEN:
+        raise InvalidEvent("field_too_long", f"field {name!r} is longer than {MAX_DIM_LEN}")
+    return v.translate(_DIM_UNSAFE)
+
+
+def validate(raw: bytes, cfg: SchemaConfig, now_ms: Callable[[], int]) -> Event:
+    """Validate one message; raises :class:`InvalidEvent` with a reason code."""
+    if len(raw) > cfg.max_message_bytes:
+        raise InvalidEvent(
+            "oversized", f"message of {len(raw)} bytes exceeds {cfg.max_message_bytes}"
+        )
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEvent("not_json", f"not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidEvent("not_object", f"expected a JSON object, got {type(doc).__name__}")
+    event_id = _req_str(doc, "event_id", MAX_ID_LEN)
+    typ = _req_str(doc, "type", 64)
+    if typ not in EVENT_TYPES:
+        raise InvalidEvent("unknown_type", f"unknown event type {typ!r}")
+    conversation_id = _req_str(doc, "conversation_id", MAX_ID_LEN)
+    if "occurred_at" not in doc or doc["occurred_at"] is None:
+        raise InvalidEvent("missing_field", "missing required field 'occurred_at'")
+    try:
+        t_ms = parse_occurred_at(doc["occurred_at"])
+    except (ValueError, OverflowError) as exc:
+        raise InvalidEvent("bad_timestamp", f"occurred_at: {exc}") from None
+    if t_ms > now_ms() + cfg.max_future_skew_ms:
+        raise InvalidEvent(
+            "future_timestamp",
+            f"occurred_at is more than {cfg.max_future_skew_ms // 1000}s in the future",
+        )
+    dims = {d: _opt_str(doc, d) for d in DIMENSIONS}
+    actor = _opt_str(doc, "actor")
+    if typ in MESSAGE_TYPES:
+        if actor is None:
+            raise InvalidEvent("missing_field", f"{typ} requires 'actor'")
+        if actor not in ACTORS:
+            raise InvalidEvent("bad_actor", f"actor must be one of {sorted(ACTORS)}, got {actor!r}")
+    elif actor is not None and actor not in ACTORS:
+        raise InvalidEvent("bad_actor", f"actor must be one of {sorted(ACTORS)}, got {actor!r}")
+    score: float | None = None
+    if typ in cfg.scales:
+        s = doc.get("score")
+        if s is None:
+            raise InvalidEvent("missing_score", f"{typ} requires 'score'")
+        if isinstance(s, bool) or not isinstance(s, int | float) or not math.isfinite(s):
+            raise InvalidEvent("wrong_type", f"score must be a number, got {s!r}")
+        lo, hi = cfg.scales[typ]
+        if not lo <= s <= hi:
+            raise InvalidEvent("score_out_of_range", f"{typ} score {s} outside {lo:g}..{hi:g}")
+        score = float(s)
+    return Event(
+        event_id=event_id,
+        type=typ,
+        t_ms=t_ms,
+        conversation_id=conversation_id,
+        actor=actor,
+        agent_id=_opt_str(doc, "agent_id"),
+        score=score,
+        **dims,
+    )

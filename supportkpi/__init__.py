@@ -1,0 +1,1 @@
+"""Glue for the support KPI monitor: settings, CLI, local services, exporter, simulator."""

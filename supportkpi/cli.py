@@ -1,0 +1,530 @@
+"""``support-kpi``: one entry point for the worker, local services, simulator and queries."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from alerts.rules import Rule
+from supportkpi.services import ServiceConfig
+from supportkpi.settings import Settings, SettingsError, load_settings
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _parse_time(text: str) -> float:
+    """RFC 3339 or epoch seconds → epoch seconds."""
+    from streams.schema import parse_occurred_at
+
+    try:
+        return parse_occurred_at(float(text) if text.replace(".", "", 1).isdigit() else text) / 1000
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def main(verbose: bool) -> None:
+    """Live support KPI monitor: Kafka → Faust → Redis windows → Prometheus.
+
+    Configuration comes from SUPPORT_* environment variables (see README,
+    "Configuration"); command options override the most common ones.
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+# ---------------------------------------------------------------- services
+
+
+def _service_options(f):  # type: ignore[no-untyped-def]
+    f = click.option("--state-dir", type=click.Path(path_type=Path),
+                     default=Path(".cache/services"), show_default=True,
+                     help="Where Kafka and Redis keep data, logs and pid files.")(f)
+    f = click.option("--kafka-port", type=int, default=9092, show_default=True)(f)
+    f = click.option("--controller-port", type=int, default=None,
+                     help="KRaft controller port [default: kafka port + 1].")(f)
+    f = click.option("--redis-port", type=int, default=6379, show_default=True)(f)
+    return f
+
+
+def _service_config(state_dir: Path, kafka_port: int, controller_port: int | None,
+                    redis_port: int) -> ServiceConfig:
+    return ServiceConfig(state_dir=state_dir.resolve(), kafka_port=kafka_port,
+                         controller_port=controller_port or kafka_port + 1,
+                         redis_port=redis_port)
+
+
+@main.group()
+def services() -> None:
+    """Start, check and stop local Apache Kafka (KRaft) and redis-server on loopback."""
+
+
+@services.command("up")
+@_service_options
+def services_up(**kw: object) -> None:
+    """Start Kafka and Redis (reuses running ones); waits until both answer."""
+    from supportkpi.services import ServiceError, up
+
+    try:
+        up(_service_config(**kw))  # type: ignore[arg-type]
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@services.command("down")
+@_service_options
+def services_down(**kw: object) -> None:
+    """Stop the Kafka and Redis started by `services up`."""
+    from supportkpi.services import down
+
+    down(_service_config(**kw))  # type: ignore[arg-type]
+
+
+@services.command("status")
+@_service_options
+def services_status(**kw: object) -> None:
+    """Print whether each service is running and healthy (exit 1 if not)."""
+    from supportkpi.services import status
+
+    st = status(_service_config(**kw))  # type: ignore[arg-type]
+    for name, ok in st.items():
+        click.echo(f"{name}: {'up' if ok else 'down'}")
+    if not all(st.values()):
+        sys.exit(1)
+
+
+@services.command("fetch")
+def services_fetch() -> None:
+    """Download the Kafka jars from Maven Central into the cache (done once)."""
+    from supportkpi.services import ServiceError, fetch_kafka
+
+    try:
+        click.echo(f"kafka jars in {fetch_kafka(ServiceConfig(state_dir=Path('.')))}")
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+# ---------------------------------------------------------------- worker
+
+
+@main.command()
+@click.option("--kafka", "kafka_bootstrap", help="Kafka bootstrap [SUPPORT_KAFKA_BOOTSTRAP].")
+@click.option("--redis", "redis_url", help="Redis URL [SUPPORT_REDIS_URL].")
+@click.option("--metrics-port", type=int, help="Port of /metrics [SUPPORT_METRICS_PORT].")
+def worker(**overrides: object) -> None:
+    """Run the stream worker: consume tickets and chats, apply to Redis, serve /metrics."""
+    from supportkpi.worker import run_worker
+
+    run_worker(_settings(**overrides))
+
+
+# ---------------------------------------------------------------- simulate
+
+
+@main.command()
+@click.option("--rate", type=float, default=30.0, show_default=True,
+              help="New conversations per minute.")
+@click.option("--duration", type=float, default=60.0, show_default=True,
+              help="Seconds of live traffic (0 = until interrupted).")
+@click.option("--backfill", default=None,
+              help="First send this much history ending now, as fast as possible (e.g. 30m).")
+@click.option("--seed", type=int, default=None, help="Random seed (default: random).")
+@click.option("--time-scale", type=float, default=1.0, show_default=True,
+              help="Multiply every lifecycle delay (0.1 = a 10x faster floor).")
+@click.option("--invalid-rate", type=float, default=0.0, show_default=True,
+              help="Share of extra invalid messages (exercise the DLQ).")
+@click.option("--duplicate-rate", type=float, default=0.0, show_default=True,
+              help="Share of events sent twice (upstream duplicates).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write JSONL (.gz compresses) to this file instead of Kafka (backfill only).")
+@click.option("--until", default=None,
+              help="End of the backfill (RFC 3339 or epoch seconds) instead of now; with --out "
+                   "this writes a historical file.")
+@click.option("--kafka", "kafka_bootstrap", help="Kafka bootstrap [SUPPORT_KAFKA_BOOTSTRAP].")
+def simulate(rate: float, duration: float, backfill: str | None, seed: int | None,
+             time_scale: float, invalid_rate: float, duplicate_rate: float, out: Path | None,
+             until: str | None, kafka_bootstrap: str | None) -> None:
+    """Simulate a support floor into Kafka: tickets, chats with bot handoffs, agent
+    replies, escalations, solves, reopens and surveys."""
+    import json
+
+    from tqdm import tqdm
+
+    from supportkpi import simulate as sim
+    from windows.config import parse_duration_ms
+
+    s = _settings(kafka_bootstrap=kafka_bootstrap)
+    seed = seed if seed is not None else random.randrange(1_000_000)
+    params = sim.FloorParams(seed=seed, rate_per_min=rate, time_scale=time_scale)
+    rng = random.Random(seed)
+    now_ms = int((_parse_time(until) if until else time.time()) * 1000)
+    history = []
+    if backfill:
+        history = sim.generate(params, now_ms - parse_duration_ms(backfill), now_ms, chunk="b")
+    if out is not None:
+        import gzip
+
+        opener = gzip.open if out.suffix == ".gz" else open
+        with opener(out, "wt") as fh:
+            for e in history:
+                fh.write(json.dumps(e) + "\n")
+        click.echo(f"wrote {len(history)} events to {out}")
+        return
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=5, acks="all")
+    counts = {"sent": 0, "invalid": 0, "duplicate": 0}
+
+    def send(topic: str, key: bytes, value: bytes) -> None:
+        producer.send(topic, key=key, value=value)
+        counts["sent"] += 1
+        if duplicate_rate and rng.random() < duplicate_rate:
+            producer.send(topic, key=key, value=value)
+            counts["duplicate"] += 1
+        if invalid_rate and rng.random() < invalid_rate:
+            producer.send(topic, key=key, value=rng.choice(sim.INVALID_SAMPLES))
+            counts["invalid"] += 1
+
+    if history:
+        for topic, key, value in tqdm(sim.route(history, s.topic_tickets, s.topic_chats),
+                                      total=len(history), desc="backfill", unit="ev"):
+            send(topic, key, value)
+        producer.flush()
+    click.echo(f"seed {seed}; live traffic at {rate:g} conversations/min"
+               + (f" for {duration:g}s" if duration else " until interrupted"), err=True)
+    start = time.time()
+    end = None if not duration else now_ms + int(duration * 1000)
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        for e in sim.live(params, now_ms, end):
+            t = float(e["occurred_at"])  # type: ignore[arg-type]
+            while not stop and t > time.time():
+                time.sleep(min(0.2, max(0.0, t - time.time())))
+            if stop or (end is not None and time.time() * 1000 >= end):
+                break
+            e = {**e, "occurred_at": t}
+            for topic, key, value in sim.route([e], s.topic_tickets, s.topic_chats):
+                send(topic, key, value)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        producer.flush()
+        producer.close()
+    click.echo(f"sent {counts['sent']} events ({counts['duplicate']} duplicates, "
+               f"{counts['invalid']} invalid) in {time.time() - start:.0f}s", err=True)
+
+
+# ---------------------------------------------------------------- query
+
+
+@main.command()
+@click.option("--window", "window_name", default="15m", show_default=True,
+              help="One of the configured windows (SUPPORT_WINDOWS).")
+@click.option("--at", "at", default=None,
+              help="Evaluate as of this time (RFC 3339 or epoch seconds) instead of now.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@click.option("--redis", "redis_url", help="Redis URL [SUPPORT_REDIS_URL].")
+def query(window_name: str, at: str | None, as_json: bool, redis_url: str | None) -> None:
+    """Print the KPI table of one window, one row per queue/channel combination."""
+    import redis as redis_lib
+
+    from supportkpi.query import alert_table, render
+    from windows.errors import ConfigError
+    from windows.keys import Keys
+    from windows.reader import WindowReader
+
+    s = _settings(redis_url=redis_url)
+    cfg = s.kpi_config()
+    try:
+        w = cfg.window(window_name)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--window") from None
+    at_ms = int((_parse_time(at) if at else time.time()) * 1000)
+    reader = WindowReader(redis_lib.Redis.from_url(s.redis_url), Keys(s.key_prefix), cfg)
+    try:
+        snap = reader.window(w, at_ms)
+        gauges = reader.gauges(at_ms)
+        alert_states = reader.alert_states()
+    except redis_lib.RedisError as exc:
+        raise click.ClickException(f"cannot read Redis at {s.redis_url}: {exc}") from None
+    click.echo(render(snap, gauges, as_json))
+    if not as_json:
+        click.echo("\n" + alert_table(alert_states, at_ms))
+
+
+def _open_events(path: Path):  # type: ignore[no-untyped-def]
+    import gzip
+
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--window", "window_name", default="15m", show_default=True)
+@click.option("--at", "at", required=True, help="Evaluation time (RFC 3339 or epoch seconds).")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@click.option("--partitions", type=int, default=None,
+              help="Partitions of the input topics [SUPPORT_TOPIC_PARTITIONS]; decides which "
+                   "events are late, as in the stream.")
+def oracle(file: Path, window_name: str, at: str, as_json: bool, partitions: int | None) -> None:
+    """Compute the KPI table for FILE (JSONL, optionally .gz) independently of the stream.
+
+    Prints exactly what `query --window W --at T` prints after FILE was replayed, so the
+    two can be compared line by line.
+    """
+    import json
+
+    from supportkpi import oracle as orc
+    from supportkpi.query import render
+    from windows.errors import ConfigError
+    from windows.reader import WindowSnapshot
+
+    s = _settings()
+    cfg = s.kpi_config()
+    try:
+        w = cfg.window(window_name)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--window") from None
+    n_part = partitions or s.topic_partitions
+    at_ms = int(_parse_time(at) * 1000)
+    messages = []
+    with _open_events(file) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                key = str(json.loads(line).get("conversation_id", "")).encode()
+            except (ValueError, AttributeError):
+                key = b""
+            messages.append((orc.partition_of(key, n_part), line))
+    accepted = orc.accept(messages, cfg, s.schema_config())
+    # like the stream after the whole file was replayed: every event is known, so a reopen
+    # after --at has already retracted FCR (replay with --to to see only the past)
+    windows, gauges = orc.evaluate(accepted.events, cfg, at_ms)
+    click.echo(render(WindowSnapshot(w, at_ms, windows[w.name]), gauges, as_json))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--speed", type=float, default=0.0, show_default=True,
+              help="Pace by event time: 1 = real time, 60 = an hour per minute; 0 = as fast "
+                   "as possible.")
+@click.option("--from", "from_", default=None, help="Only events at or after this time.")
+@click.option("--to", "to", default=None, help="Only events before this time.")
+@click.option("--kafka", "kafka_bootstrap", help="Kafka bootstrap [SUPPORT_KAFKA_BOOTSTRAP].")
+def replay(file: Path, speed: float, from_: str | None, to: str | None,
+           kafka_bootstrap: str | None) -> None:
+    """Produce a JSONL (optionally .gz) event file to Kafka, in file order.
+
+    Tickets go to the tickets topic, chats to the chats topic, surveys follow their
+    conversation; the key is the conversation id. Lines that are not valid events are
+    sent as they are (the worker dead-letters them) unless a time filter needs their time.
+    """
+    import json
+
+    from kafka import KafkaProducer
+    from tqdm import tqdm
+
+    from streams.schema import parse_occurred_at
+
+    s = _settings(kafka_bootstrap=kafka_bootstrap)
+    lo = _parse_time(from_) * 1000 if from_ else None
+    hi = _parse_time(to) * 1000 if to else None
+    with _open_events(file) as fh:
+        total = sum(1 for line in fh if line.strip())
+    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=10,
+                             batch_size=256 * 1024, acks="all")
+    topic_of: dict[str, str] = {}
+    sent: dict[str, int] = {}
+    skipped = 0
+    started = time.time()
+    first_t: float | None = None
+    try:
+        with _open_events(file) as fh, tqdm(total=total, unit="ev", desc="replay") as bar:
+            for raw in fh:
+                raw = raw.strip()
+                if not raw:
+                    continue
+                bar.update(1)
+                try:
+                    doc = json.loads(raw)
+                    cid = str(doc.get("conversation_id", ""))
+                    typ = str(doc.get("type", ""))
+                    t_ms = parse_occurred_at(doc.get("occurred_at"))
+                except (ValueError, AttributeError, TypeError):
+                    doc, cid, typ, t_ms = None, "", "", None
+                if (lo is not None or hi is not None) and (
+                        t_ms is None or (lo is not None and t_ms < lo)
+                        or (hi is not None and t_ms >= hi)):
+                    skipped += 1
+                    continue
+                if typ.startswith("ticket."):
+                    topic = topic_of.setdefault(cid, s.topic_tickets)
+                elif typ.startswith("chat."):
+                    topic = topic_of.setdefault(cid, s.topic_chats)
+                else:
+                    topic = topic_of.get(cid, s.topic_tickets)
+                if speed > 0 and t_ms is not None:
+                    first_t = t_ms if first_t is None else first_t
+                    due = started + (t_ms - first_t) / 1000.0 / speed
+                    delay = due - time.time()
+                    if delay > 0:
+                        time.sleep(delay)
+                producer.send(topic, key=cid.encode() if cid else None, value=raw)
+                sent[topic] = sent.get(topic, 0) + 1
+        producer.flush()
+    except KeyboardInterrupt:
+        click.echo("interrupted; flushing what was sent", err=True)
+        producer.flush()
+    finally:
+        producer.close()
+    elapsed = time.time() - started
+    n = sum(sent.values())
+    detail = ", ".join(f"{k}: {v}" for k, v in sorted(sent.items()))
+    click.echo(f"replayed {n} events ({detail}); {skipped} outside --from/--to; "
+               f"{elapsed:.1f}s, {n / max(elapsed, 1e-9):,.0f} events/s", err=True)
+
+
+# ---------------------------------------------------------------- alerts
+
+
+@main.group()
+def alerts() -> None:
+    """Alert rules: validate them, and render them as a Prometheus rule file."""
+
+
+def _load_rules(path: Path | None) -> tuple[Settings, list[Rule]]:
+    """Settings with RULES (or SUPPORT_ALERT_RULES) and the validated rules, or a clear exit."""
+    from supportkpi.settings import load_alert_rules
+
+    s = _settings(alert_rules=path)
+    if s.alert_rules is None:
+        raise click.UsageError("no rules file: pass RULES or set SUPPORT_ALERT_RULES")
+    try:
+        return s, load_alert_rules(s)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@alerts.command("check")
+@click.argument("rules", type=click.Path(dir_okay=False, path_type=Path), required=False)
+def alerts_check(rules: Path | None) -> None:
+    """Validate RULES (default SUPPORT_ALERT_RULES) and print them.
+
+    KPIs and statistics: first_response, resolution, response (p50 p90 [p95 p99] mean
+    count); frt_sla, fcr, escalation, abandonment, handoff (ratio); csat (ratio mean);
+    nps (value); ces (mean); live gauges open, waiting, oldest_waiting, breaching (value).
+    """
+    s, loaded = _load_rules(rules)
+    for r in loaded:
+        per = ",".join(r.per) or "floor"
+        clear = f" (clear {r.clear:g})" if r.clear is not None else ""
+        click.echo(f"{r.name:28} {r.severity:8} {r.kpi}.{r.statistic} {r.window or 'now':>4} "
+                   f"per {per:14} {r.comparison} {r.threshold:g}{clear} for {r.for_} "
+                   f"min {r.min_samples}")
+    click.echo(f"{len(loaded)} rules OK ({s.alert_rules})", err=True)
+
+
+@alerts.command("render")
+@click.argument("rules", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write here instead of standard output.")
+def alerts_render(rules: Path | None, out: Path | None) -> None:
+    """Render RULES as a Prometheus rule file (plus pipeline-silent and Watchdog rules)."""
+    from alerts.render import render
+    from supportkpi.settings import gauge_label_dims, window_label_dims
+
+    s, loaded = _load_rules(rules)
+    text = render(loaded, window_label_dims(s), gauge_label_dims(s))
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        click.echo(f"wrote {out}", err=True)
+
+
+# ---------------------------------------------------------------- demo
+
+
+@main.command()
+@click.option("--rate", type=float, default=60.0, show_default=True,
+              help="New conversations per minute.")
+@click.option("--metrics-port", type=int, default=9464, show_default=True)
+@_service_options
+def demo(rate: float, metrics_port: int, **svc: object) -> None:
+    """Run everything locally: Kafka, Redis, the worker and a simulated floor.
+
+    Prints the /metrics URL; Ctrl-C stops everything this command started.
+    """
+    from supportkpi.services import ServiceError, down, status, up
+
+    cfg = _service_config(**svc)  # type: ignore[arg-type]
+    already = status(cfg)
+    try:
+        up(cfg)
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
+    env = {**os.environ, "SUPPORT_KAFKA_BOOTSTRAP": cfg.bootstrap,
+           "SUPPORT_REDIS_URL": cfg.redis_url, "SUPPORT_METRICS_PORT": str(metrics_port)}
+    exe = [sys.executable, "-m", "supportkpi.cli"]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen([*exe, "worker"], env=env))
+        procs.append(subprocess.Popen(
+            [*exe, "simulate", "--rate", str(rate), "--duration", "0", "--backfill", "30m",
+             "--time-scale", "0.1", "--invalid-rate", "0.01", "--duplicate-rate", "0.01"],
+            env=env))
+        click.secho(f"\n  metrics: http://127.0.0.1:{metrics_port}/metrics\n"
+                    f"  wall:    http://127.0.0.1:{metrics_port}/wall\n"
+                    f"  table:   support-kpi query --window 15m\n"
+                    "  Ctrl-C stops the demo.\n", fg="green", err=True)
+        worker_proc, sim_proc = procs
+        announced = False
+        while worker_proc.poll() is None:
+            if sim_proc.poll() is not None and not announced:
+                click.secho("simulator stopped: no more events (the wall will show STALE); "
+                            "the worker keeps serving", fg="yellow", err=True)
+                announced = True
+            time.sleep(0.5)
+        raise click.ClickException("the worker exited early; see its output above")
+    except KeyboardInterrupt:
+        click.echo("\nstopping demo ...", err=True)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if not all(already.values()):
+            down(cfg)
+
+
+if __name__ == "__main__":
+    main()

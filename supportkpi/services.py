@@ -1,0 +1,286 @@
+"""Local Apache Kafka (KRaft, single node) and redis-server on loopback, without Docker.
+
+Kafka jars come from Maven Central once (``mvn dependency:copy-dependencies`` on
+``scripts/kafka/pom.xml``) into a cache directory and the broker runs with
+``java -cp <jars>/*``. ``up`` is idempotent (a running, healthy service is reused),
+health-checked (Kafka answers a metadata request, Redis answers PING) and says which
+tool is missing when Java, Maven or redis-server is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KAFKA_VERSION = "4.1.1"
+Log = Callable[[str], object]
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServiceError(Exception):
+    """A local service could not be installed, started or reached."""
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "support-kpi"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    state_dir: Path
+    kafka_port: int = 9092
+    controller_port: int = 9093
+    redis_port: int = 6379
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    kafka_heap: str = "768m"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def jar_dir(self) -> Path:
+        return self.cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
+
+
+def _require(tool: str, hint: str) -> str:
+    path = shutil.which(tool)
+    if not path:
+        raise ServiceError(f"{tool} not found on PATH: {hint}")
+    return path
+
+
+def fetch_kafka(cfg: ServiceConfig, log: Log = print) -> Path:
+    """Download the Kafka broker jars once; later calls reuse the cache."""
+    marker = cfg.jar_dir / ".complete"
+    if marker.exists():
+        return cfg.jar_dir
+    mvn = _require("mvn", "install Maven (apt-get install maven); it fetches the Kafka jars once")
+    _require("java", "install a Java runtime (apt-get install openjdk-17-jre-headless)")
+    cfg.jar_dir.mkdir(parents=True, exist_ok=True)
+    pom = PROJECT_ROOT / "scripts" / "kafka" / "pom.xml"
+    log(f"fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central into {cfg.jar_dir} ...")
+    cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+           f"-Dkafka.version={KAFKA_VERSION}", f"-DoutputDirectory={cfg.jar_dir}",
+           "-DincludeScope=runtime"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ServiceError(f"Maven could not fetch Kafka jars:\n{proc.stdout[-3000:]}"
+                           f"{proc.stderr[-3000:]}")
+    if not list(cfg.jar_dir.glob("kafka_2.13-*.jar")):
+        raise ServiceError(f"Maven finished but no kafka_2.13 jar is in {cfg.jar_dir}")
+    marker.write_text(KAFKA_VERSION)
+    return cfg.jar_dir
+
+
+def _pid_alive(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return None
+    try:  # a zombie child counts as dead
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.split(")")[-1].split()[0] == "Z":
+            return None
+    except OSError:
+        pass
+    return pid
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def kafka_ready(bootstrap: str) -> bool:
+    """True when the broker answers a metadata request and has an active controller."""
+    try:
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        try:
+            admin.list_topics()
+            return True
+        finally:
+            admin.close()
+    except Exception:
+        return False
+
+
+def _kafka_properties(cfg: ServiceConfig, data: Path) -> str:
+    return "\n".join([
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.voters=1@127.0.0.1:{cfg.controller_port}",
+        f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},"
+        f"CONTROLLER://127.0.0.1:{cfg.controller_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+        f"log.dirs={data}",
+        "num.partitions=4",
+        "offsets.topic.replication.factor=1",
+        "offsets.topic.num.partitions=4",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+        "auto.create.topics.enable=true",
+        "log.retention.hours=168",
+        "",
+    ])
+
+
+def _log4j2(cfg: ServiceConfig) -> str:
+    return (
+        "Configuration:\n  status: warn\n  Appenders:\n    Console:\n      name: STDOUT\n"
+        "      PatternLayout:\n        pattern: \"[%d] %p %m (%c)%n\"\n"
+        "  Loggers:\n    Root:\n      level: warn\n      AppenderRef:\n        - ref: STDOUT\n"
+        "    Logger:\n      - name: kafka.server.KafkaRaftServer\n        level: info\n"
+    )
+
+
+def start_kafka(cfg: ServiceConfig, log: Log = print) -> None:
+    java = _require("java", "install a Java runtime (apt-get install openjdk-17-jre-headless)")
+    base = cfg.state_dir / "kafka"
+    pidfile = base / "kafka.pid"
+    if _pid_alive(pidfile) and kafka_ready(cfg.bootstrap):
+        log(f"kafka: already running on {cfg.bootstrap}")
+        return
+    if _port_open(cfg.kafka_port):
+        raise ServiceError(f"port {cfg.kafka_port} is taken by another process; choose "
+                           "another with --kafka-port")
+    jars = fetch_kafka(cfg, log)
+    data = base / "data"
+    base.mkdir(parents=True, exist_ok=True)
+    props = base / "server.properties"
+    props.write_text(_kafka_properties(cfg, data))
+    (base / "log4j2.yaml").write_text(_log4j2(cfg))
+    classpath = f"{jars}/*"
+    if not (data / "meta.properties").exists():
+        cluster_id = uuid.uuid4().hex[:22]
+        proc = subprocess.run(
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t",
+             _kafka_cluster_id(java, classpath) or cluster_id, "-c", str(props)],
+            capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ServiceError(f"kafka storage format failed:\n{proc.stdout}{proc.stderr}")
+    logfile = open(base / "kafka.log", "ab")  # noqa: SIM115 - handed to the child
+    proc2 = subprocess.Popen(
+        [java, f"-Xmx{cfg.kafka_heap}", f"-Xms{cfg.kafka_heap}", "-XX:+UseG1GC",
+         f"-Dlog4j2.configurationFile={base / 'log4j2.yaml'}",
+         "-Djava.awt.headless=true", "-cp", classpath, "kafka.Kafka", str(props)],
+        stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True)
+    pidfile.write_text(str(proc2.pid))
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc2.poll() is not None:
+            tail = (base / "kafka.log").read_text(errors="replace")[-3000:]
+            raise ServiceError(f"kafka exited with {proc2.returncode}; log tail:\n{tail}")
+        if kafka_ready(cfg.bootstrap):
+            log(f"kafka: up on {cfg.bootstrap} (pid {proc2.pid}, log {base / 'kafka.log'})")
+            return
+        time.sleep(0.5)
+    raise ServiceError(f"kafka did not answer metadata within 90 s; see {base / 'kafka.log'}")
+
+
+def _kafka_cluster_id(java: str, classpath: str) -> str | None:
+    proc = subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
+                          capture_output=True, text=True)
+    lines = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip()]
+    return lines[-1] if proc.returncode == 0 and lines else None
+
+
+def start_redis(cfg: ServiceConfig, log: Log = print) -> None:
+    server = _require("redis-server", "install Redis (apt-get install redis-server)")
+    base = cfg.state_dir / "redis"
+    pidfile = base / "redis.pid"
+    if _pid_alive(pidfile) and redis_ping(cfg.redis_port):
+        log(f"redis: already running on 127.0.0.1:{cfg.redis_port}")
+        return
+    if _port_open(cfg.redis_port):
+        raise ServiceError(f"port {cfg.redis_port} is taken by another process; choose "
+                           "another with --redis-port")
+    base.mkdir(parents=True, exist_ok=True)
+    logfile = open(base / "redis.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [server, "--port", str(cfg.redis_port), "--bind", "127.0.0.1", "--dir", str(base),
+         "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"],
+        stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True)
+    pidfile.write_text(str(proc.pid))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceError(f"redis-server exited with {proc.returncode}; see "
+                               f"{base / 'redis.log'}")
+        if redis_ping(cfg.redis_port):
+            log(f"redis: up on 127.0.0.1:{cfg.redis_port} (pid {proc.pid})")
+            return
+        time.sleep(0.1)
+    raise ServiceError("redis-server did not answer PING within 20 s")
+
+
+def up(cfg: ServiceConfig, log: Log = print) -> None:
+    start_redis(cfg, log)
+    start_kafka(cfg, log)
+
+
+def _stop_pid(pidfile: Path, name: str, log: Log) -> None:
+    pid = _pid_alive(pidfile)
+    if pid is None:
+        log(f"{name}: not running")
+        pidfile.unlink(missing_ok=True)
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _pid_alive(pidfile):
+        time.sleep(0.2)
+    if _pid_alive(pidfile):
+        os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+    log(f"{name}: stopped (pid {pid})")
+
+
+def down(cfg: ServiceConfig, log: Log = print) -> None:
+    _stop_pid(cfg.state_dir / "kafka" / "kafka.pid", "kafka", log)
+    _stop_pid(cfg.state_dir / "redis" / "redis.pid", "redis", log)
+
+
+def status(cfg: ServiceConfig) -> dict[str, bool]:
+    return {
+        "kafka": bool(_pid_alive(cfg.state_dir / "kafka" / "kafka.pid"))
+        and kafka_ready(cfg.bootstrap),
+        "redis": bool(_pid_alive(cfg.state_dir / "redis" / "redis.pid"))
+        and redis_ping(cfg.redis_port),
+    }

@@ -1,0 +1,176 @@
+"""The one typed settings object, read from ``SUPPORT_*`` environment variables.
+
+Every field has a documented default (see README "Configuration"); a bad value stops
+start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from alerts.errors import RulesError
+from alerts.rules import Rule, load_rules
+from streams.schema import SchemaConfig
+from windows.config import (
+    ALL_DIMENSIONS,
+    KpiConfig,
+    dimension_sets_from_text,
+    parse_duration_ms,
+    sla_targets_from_text,
+    windows_from_text,
+)
+from windows.errors import ConfigError
+
+
+class SettingsError(Exception):
+    """Configuration is invalid; the message names the variable and the problem."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SUPPORT_", extra="ignore")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL")
+    key_prefix: str = Field("support", description="Redis key prefix (also the hash tag)")
+    app_id: str = Field("support-kpi", description="Faust app id = consumer group")
+    topic_tickets: str = "support.tickets"
+    topic_chats: str = "support.chats"
+    topic_dlq: str = "support.dlq"
+    topic_alerts: str = "support.alerts"
+    topic_partitions: int = Field(4, ge=1, le=1024)
+    windows: str = Field("5m,15m,1h,24h", description="Sliding windows, comma separated")
+    buckets_per_window: int = Field(60, ge=1, le=1440)
+    dimensions: str = Field(
+        "all,queue,channel,queue*channel,team,priority",
+        description="Dimension combinations exported; '*' joins dimensions",
+    )
+    frt_sla: str = Field("1h", description="Default first-response SLA target")
+    frt_sla_targets: str = Field(
+        "", description="Targets per priority and channel, e.g. 'urgent=15m,chat=2m,high:email=2h'"
+    )
+    gauge_dimensions: str = Field("all,queue,channel,queue*channel",
+                                  description="Dimension combinations of the live gauges")
+    agent_allowlist: str = Field("", description="Agent ids that may appear as labels "
+                                 "(comma separated); enables the 'agent' dimension")
+    max_dimension_values: int = Field(50, ge=1, le=10_000,
+                                      description="Distinct values per dimension; more → other")
+    reopen_window: str = Field("7d", description="A reopen within this retracts FCR")
+    count_bot_replies: bool = Field(False, description="Count bot replies as first response")
+    csat_satisfied_min: float = Field(4.0, description="CSAT score counted as satisfied")
+    allowed_lateness: str = Field("1h", description="Events older than the partition's "
+                                  "event-time watermark minus this are dropped as late")
+    max_future_skew: str = Field("5m", description="Events further in the future go to the DLQ")
+    conversation_ttl: str = Field("8d", description="Conversation state (dedupe ids) TTL")
+    max_message_bytes: int = Field(65_536, ge=256)
+    batch_max: int = Field(1000, ge=1, description="Max events per batch")
+    batch_within: float = Field(0.2, gt=0, description="Max seconds to wait filling a batch")
+    session_timeout: float = Field(10.0, ge=6, le=300, description="Seconds before a dead "
+                                   "worker's partitions move to a live one")
+    metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics")
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    data_dir: Path = Field(Path(".cache/faust"), description="Faust data directory")
+    log_level: str = Field("info")
+    wall_stale_after: float = Field(30.0, gt=0, description="Seconds without an applied "
+                                    "event before the wall shows STALE")
+    wall_push_interval: float = Field(2.0, gt=0, description="Seconds between wall updates")
+    alert_rules: Path | None = Field(None, description="Alert rules YAML (deploy/alerts.yml)")
+    alertmanager_url: str | None = Field(None, description="Alertmanager base URL")
+    alert_webhook_url: str | None = Field(None, description="Plain webhook for transitions")
+    alert_interval: float = Field(5.0, gt=0, le=300, description="Seconds between evaluations")
+    alert_resend: float = Field(60.0, gt=0, description="Re-send firing alerts this often (s)")
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, v: str) -> str:
+        windows_from_text(v)
+        return v
+
+    @field_validator("frt_sla", "reopen_window", "allowed_lateness", "max_future_skew",
+                     "conversation_ttl")
+    @classmethod
+    def _durations(cls, v: str) -> str:
+        parse_duration_ms(v)
+        return v
+
+    @field_validator("dimensions", "gauge_dimensions")
+    @classmethod
+    def _dims(cls, v: str) -> str:
+        for ds in dimension_sets_from_text(v):
+            for d in ds:
+                if d not in ALL_DIMENSIONS:
+                    known = ", ".join(ALL_DIMENSIONS)
+                    raise ValueError(f"unknown dimension {d!r} (known: {known})")
+        return v
+
+    @field_validator("frt_sla_targets")
+    @classmethod
+    def _targets(cls, v: str) -> str:
+        sla_targets_from_text(v)
+        return v
+
+    def kpi_config(self) -> KpiConfig:
+        return KpiConfig(
+            windows=windows_from_text(self.windows, self.buckets_per_window),
+            dimension_sets=dimension_sets_from_text(self.dimensions),
+            frt_sla_ms=parse_duration_ms(self.frt_sla),
+            frt_sla_targets=sla_targets_from_text(self.frt_sla_targets),
+            gauge_dimension_sets=dimension_sets_from_text(self.gauge_dimensions),
+            agent_allowlist=frozenset(a.strip() for a in self.agent_allowlist.split(",")
+                                      if a.strip()),
+            max_dimension_values=self.max_dimension_values,
+            reopen_window_ms=parse_duration_ms(self.reopen_window),
+            count_bot_replies=self.count_bot_replies,
+            csat_satisfied_min=self.csat_satisfied_min,
+            allowed_lateness_ms=parse_duration_ms(self.allowed_lateness),
+            conversation_ttl_ms=parse_duration_ms(self.conversation_ttl),
+        )
+
+    def schema_config(self) -> SchemaConfig:
+        return SchemaConfig(
+            max_message_bytes=self.max_message_bytes,
+            max_future_skew_ms=parse_duration_ms(self.max_future_skew),
+        )
+
+    @property
+    def input_topics(self) -> tuple[str, str]:
+        return (self.topic_tickets, self.topic_chats)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; raises :class:`SettingsError` with readable text."""
+    try:
+        s = Settings(**overrides)  # type: ignore[arg-type]
+        s.kpi_config()
+        return s
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "SUPPORT_" + "_".join(str(p) for p in err["loc"]).upper()
+            lines.append(f"  {name}: {err['msg']}")
+        raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None
+    except ConfigError as exc:
+        raise SettingsError(f"invalid configuration: {exc}") from None
+
+
+def window_label_dims(settings: Settings) -> list[str]:
+    """Label names (besides ``window``) of every windowed series, in export order."""
+    return list(settings.kpi_config().storage_dimensions)
+
+
+def gauge_label_dims(settings: Settings) -> list[str]:
+    return list(settings.kpi_config().gauge_dimensions)
+
+
+def load_alert_rules(settings: Settings) -> list[Rule]:
+    """The configured rules, validated against the configured windows and dimensions."""
+    if settings.alert_rules is None:
+        return []
+    cfg = settings.kpi_config()
+    try:
+        return load_rules(settings.alert_rules, [w.name for w in cfg.windows],
+                          [*cfg.dimension_sets, *cfg.gauge_dimension_sets])
+    except RulesError as exc:
+        raise SettingsError(str(exc)) from None

@@ -1,0 +1,118 @@
+// The wall: live tiles from /api/stream (server-sent events), no page reloads.
+"use strict";
+const params = new URLSearchParams(location.search);
+let windowName = params.get("window") || "15m";
+let source = null;
+let lastMessage = 0;
+
+function fmt(value, unit) {
+  if (value === null || value === undefined) return "–";
+  if (unit === "percent") return (value * 100).toFixed(1) + "%";
+  if (unit === "count") return String(Math.round(value));
+  if (unit === "duration") {
+    if (value >= 3600) return (value / 3600).toFixed(1) + "h";
+    if (value >= 60) return (value / 60).toFixed(1) + "m";
+    return value.toFixed(0) + "s";
+  }
+  return value.toFixed(2);
+}
+
+function ago(seconds) {
+  if (seconds < 60) return Math.round(seconds) + "s ago";
+  if (seconds < 3600) return Math.round(seconds / 60) + "m ago";
+  return (seconds / 3600).toFixed(1) + "h ago";
+}
+
+function el(tag, attrs, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function renderWindows(windows) {
+  const nav = document.getElementById("windows");
+  if (nav.childElementCount === windows.length) {
+    for (const b of nav.children) b.classList.toggle("active", b.dataset.window === windowName);
+    return;
+  }
+  nav.replaceChildren();
+  for (const w of windows) {
+    const b = el("button", {"data-window": w}, w);
+    b.classList.toggle("active", w === windowName);
+    b.addEventListener("click", () => { windowName = w; connect(); });
+    nav.appendChild(b);
+  }
+}
+
+function render(doc) {
+  if (doc.error) { showStale("cannot read the store: " + doc.error); return; }
+  renderWindows(doc.windows);
+  const tiles = document.getElementById("tiles");
+  tiles.replaceChildren();
+  for (const t of doc.tiles) {
+    const tile = el("div", {id: "tile-" + t.id, class: "tile " + t.status,
+                            "data-value": t.value === null ? "" : String(t.value),
+                            "data-status": t.status});
+    tile.appendChild(el("div", {class: "label"}, t.label + (t.unit === "count" ||
+      t.id === "oldest_waiting" ? "" : " · " + doc.window)));
+    tile.appendChild(el("div", {class: "value"}, fmt(t.value, t.unit)));
+    tiles.appendChild(tile);
+  }
+  const alerts = document.getElementById("alerts");
+  alerts.replaceChildren();
+  for (const a of doc.alerts) {
+    const dims = Object.entries(a.dimensions).map(([k, v]) => k + "=" + v).join(" ");
+    alerts.appendChild(el("span", {class: "alert " + a.status, "data-rule": a.rule},
+      (a.status === "firing" ? "FIRING " : "pending ") + a.rule + (dims ? " " + dims : "")));
+  }
+  const table = document.getElementById("queues");
+  const head = el("tr");
+  head.appendChild(el("th", {}, "Queue · " + doc.window));
+  for (const c of doc.queue_columns) head.appendChild(el("th", {}, c.label));
+  table.tHead.replaceChildren(head);
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const q of doc.queues) {
+    const tr = el("tr", {"data-queue": q.queue});
+    tr.appendChild(el("td", {}, q.queue));
+    for (const c of q.cells) {
+      tr.appendChild(el("td", {class: c.status, "data-id": c.id,
+                               "data-value": c.value === null ? "" : String(c.value)},
+                        fmt(c.value, c.unit)));
+    }
+    body.appendChild(tr);
+  }
+  const fresh = document.getElementById("freshness");
+  if (doc.stale) {
+    showStale(doc.last_applied ? "no events applied since " + ago(doc.at - doc.last_applied)
+                               : "no events applied yet");
+  } else {
+    document.getElementById("stale").classList.add("hidden");
+    document.body.dataset.stale = "false";
+    fresh.textContent = "updated " + new Date(doc.at * 1000).toLocaleTimeString();
+  }
+  document.body.dataset.ready = "true";
+}
+
+function showStale(detail) {
+  document.getElementById("stale-detail").textContent = detail;
+  document.getElementById("stale").classList.remove("hidden");
+  document.body.dataset.stale = "true";
+  document.getElementById("freshness").textContent = "STALE";
+}
+
+function connect() {
+  if (source) source.close();
+  const url = "/api/stream?window=" + encodeURIComponent(windowName);
+  history.replaceState(null, "", "/wall?window=" + encodeURIComponent(windowName));
+  source = new EventSource(url);
+  source.onmessage = (m) => { lastMessage = Date.now(); render(JSON.parse(m.data)); };
+  source.onerror = () => { if (Date.now() - lastMessage > 10000) showStale("wall server unreachable"); };
+}
+
+// the server pushes every few seconds; silence means the server itself is gone
+setInterval(() => {
+  if (lastMessage && Date.now() - lastMessage > 15000) showStale("no update from the server");
+}, 5000);
+connect();

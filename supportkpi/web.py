@@ -1,0 +1,115 @@
+"""The product's HTTP side: /metrics, the /wall page and its live feed.
+
+aiohttp on its own event loop in a daemon thread, so scrapes and wall viewers never
+share the Faust worker's loop; Redis reads (synchronous) run in the thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from supportkpi.wallmodel import WallModel
+from windows.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+STATIC = {"wall.js": "application/javascript", "wall.css": "text/css"}
+
+
+def _asset(name: str) -> str:
+    return resources.files("supportkpi").joinpath("wall", name).read_text(encoding="utf-8")
+
+
+def build_app(registry: CollectorRegistry, wall: WallModel,
+              push_interval_s: float) -> web.Application:
+    async def metrics(_req: web.Request) -> web.Response:
+        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def index(_req: web.Request) -> web.Response:
+        raise web.HTTPFound("/wall")
+
+    async def wall_page(_req: web.Request) -> web.Response:
+        return web.Response(text=_asset("index.html"), content_type="text/html")
+
+    async def static(req: web.Request) -> web.Response:
+        name = req.match_info["name"]
+        if name not in STATIC:
+            raise web.HTTPNotFound()
+        return web.Response(text=_asset(name), content_type=STATIC[name])
+
+    def _window(req: web.Request) -> str:
+        w = req.query.get("window", "15m")
+        if w not in wall.windows:
+            raise web.HTTPBadRequest(text=f"unknown window {w!r}; one of {wall.windows}")
+        return w
+
+    async def _snap(window: str) -> dict[str, Any]:
+        return await asyncio.get_running_loop().run_in_executor(None, wall.snapshot, window)
+
+    async def snapshot(req: web.Request) -> web.Response:
+        try:
+            return web.json_response(await _snap(_window(req)))
+        except ConfigError as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+
+    async def stream(req: web.Request) -> web.StreamResponse:
+        window = _window(req)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+        await resp.prepare(req)
+        try:
+            while True:
+                try:
+                    doc = await _snap(window)
+                except Exception as exc:  # Redis down: tell the page, keep the stream
+                    doc = {"error": str(exc), "stale": True}
+                await resp.write(f"data: {json.dumps(doc)}\n\n".encode())
+                await asyncio.sleep(push_interval_s)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/", index)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/wall", wall_page)
+    app.router.add_get("/wall/{name}", static)
+    app.router.add_get("/api/snapshot", snapshot)
+    app.router.add_get("/api/stream", stream)
+    return app
+
+
+def serve_in_thread(app: web.Application, host: str, port: int) -> threading.Thread:
+    """Start the server on a daemon thread; returns once it is listening."""
+    ready = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        runner = web.AppRunner(app, access_log=None)
+        try:
+            loop.run_until_complete(runner.setup())
+            loop.run_until_complete(web.TCPSite(runner, host, port).start())
+        except BaseException as exc:  # port taken: report to the caller
+            errors.append(exc)
+            ready.set()
+            return
+        ready.set()
+        loop.run_forever()
+
+    t = threading.Thread(target=run, name="support-kpi-http", daemon=True)
+    t.start()
+    ready.wait(30)
+    if errors:
+        raise errors[0]
+    return t

@@ -1,0 +1,67 @@
+"""The worker process: topics, /metrics exposition thread, and the Faust worker."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import redis
+from prometheus_client import CollectorRegistry
+
+from alerts.rules import Rule
+from supportkpi.exporter import KpiCollector
+from supportkpi.settings import Settings, load_alert_rules
+from supportkpi.topics import ensure_topics
+from windows.config import dimensions_of
+from windows.keys import Keys
+from windows.reader import WindowReader
+
+log = logging.getLogger(__name__)
+
+
+def build_registry(settings: Settings, reader: WindowReader,
+                   rules: Sequence[Rule]) -> CollectorRegistry:
+    """Registry with the KPI collector; registering does not touch Redis."""
+    registry = CollectorRegistry(auto_describe=True)
+    alert_dims = dimensions_of(tuple(tuple(r.per) for r in rules))
+    registry.register(KpiCollector(reader, settings.kpi_config(), time.time,
+                                   topics=settings.input_topics, alert_dims=alert_dims,
+                                   alert_rules=[r.name for r in rules]))
+    return registry
+
+
+def serve_http(settings: Settings, registry: CollectorRegistry, reader: WindowReader,
+               rules: Sequence[Rule]) -> None:
+    """/metrics, /wall and its live feed on SUPPORT_METRICS_HOST:PORT."""
+    from supportkpi.wallmodel import WallModel
+    from supportkpi.web import build_app, serve_in_thread
+
+    wall = WallModel(reader, settings.kpi_config(), rules, time.time, settings.wall_stale_after)
+    serve_in_thread(build_app(registry, wall, settings.wall_push_interval),
+                    settings.metrics_host, settings.metrics_port)
+    base = f"http://{settings.metrics_host}:{settings.metrics_port}"
+    log.info("serving %s/metrics and the wall at %s/wall", base, base)
+
+
+def run_worker(settings: Settings) -> None:
+    import faust
+
+    from streams.app import create_app
+    from streams.telemetry import WorkerTelemetry
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    rules = load_alert_rules(settings)  # invalid rules stop start-up before anything runs
+    ensure_topics(settings)
+    # one read side for /metrics and the wall (redis-py's pool is safe across threads)
+    reader = WindowReader(redis.Redis.from_url(settings.redis_url, socket_timeout=5),
+                          Keys(settings.key_prefix), settings.kpi_config())
+    registry = build_registry(settings, reader, rules)
+    telemetry = WorkerTelemetry(registry)
+    serve_http(settings, registry, reader, rules)
+    if rules:
+        log.info("evaluating %d alert rules from %s every %gs", len(rules), settings.alert_rules,
+                 settings.alert_interval)
+    app = create_app(settings, telemetry, rules=rules)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,28 @@
+"""The benchmark suite's --quick mode as a smoke test: it runs end to end (no timing
+assertions: speed is measured in docs/benchmarks.md, never asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def test_bench_quick_runs(tmp_path: Path) -> None:
+    kafka = free_port()
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--no-write", "--down",
+         "--kafka-port", str(kafka), "--redis-port", str(free_port()),
+         "--state-dir", str(tmp_path / "services")],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for heading in ("## Throughput", "## Event-to-metric latency", "## Read side",
+                    "## Redis memory"):
+        assert heading in proc.stdout
+    assert "ours / baseline" in proc.stdout

@@ -1,0 +1,108 @@
+"""Helpers for tests that use real servers: free ports, worker processes, scraping."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        return str(r.read().decode())
+
+
+def parse(text: str) -> Samples:
+    out: Samples = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def sample(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return
+        except Exception as exc:  # server not up yet
+            last_exc = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_exc})")
+
+
+class WorkerProcess:
+    """The real worker (`support-kpi worker`) as a child process."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "worker"],
+                                     env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=ROOT, start_new_session=True)
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def promtool() -> str:
+    """The promtool binary; skips the test (saying why) only when it is not installed."""
+    import shutil
+
+    import pytest
+
+    tool = shutil.which("promtool")
+    if tool is None:
+        pytest.skip("promtool not installed (Debian package 'prometheus'; make setup installs it)")
+    return tool
+
+
+def promtool_check_metrics(text: str) -> None:
+    """Run `promtool check metrics` on an exposition."""
+    proc = subprocess.run([promtool(), "check", "metrics"], input=text.encode(),
+                          capture_output=True)
+    out = (proc.stdout + proc.stderr).decode()
+    assert proc.returncode == 0 and not out.strip(), f"promtool check metrics:\n{out}"

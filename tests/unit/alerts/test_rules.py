@@ -1,0 +1,102 @@
+"""Rules: validation errors name the rule and the field; rendering is promtool-clean."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from alerts.errors import RulesError
+from alerts.render import render
+from alerts.rules import load_rules, parse_rules
+from supportkpi.settings import gauge_label_dims, load_settings, window_label_dims
+from tests.support import ROOT, promtool
+
+GOOD = """
+rules:
+  - name: FrtHigh
+    kpi: first_response
+    statistic: p90
+    window: 15m
+    per: [queue]
+    comparison: ">"
+    threshold: 600
+    for: 5m
+"""
+
+
+def error_of(text: str, **kw: object) -> str:
+    with pytest.raises(RulesError) as info:
+        parse_rules(text, "rules.yml", **kw)  # type: ignore[arg-type]
+    return str(info.value)
+
+
+def test_good_rule_parses() -> None:
+    (r,) = parse_rules(GOOD)
+    assert (r.name, r.for_ms, r.stat.row_key) == ("FrtHigh", 300_000, "frt_p90_seconds")
+
+
+@pytest.mark.parametrize(("change", "expect"), [
+    (("statistic: p90", "statistic: p42"), "rule FrtHigh, field (rule): kpi 'first_response' "
+                                           "has no statistic 'p42'"),
+    (("kpi: first_response", "kpi: happiness"), "unknown kpi 'happiness'"),
+    (("for: 5m", "for: soon"), "rule FrtHigh, field for: not a duration"),
+    (('comparison: ">"', 'comparison: "=>"'), "rule FrtHigh, field comparison"),
+    (("threshold: 600", "threshold: lots"), "rule FrtHigh, field threshold"),
+    (("per: [queue]", "per: [region]"), "rule FrtHigh, field per"),
+    (("    window: 15m\n", ""), "needs a window"),
+    (("    for: 5m", "    for: 5m\n    clear: 700"), "must be on the healthy side"),
+    (("    for: 5m", "    for: 5m\n    summary: '{quueue} is bad'"), "unknown placeholder"),
+    (("    for: 5m", "    for: 5m\n    treshold: 5"), "rule FrtHigh, field treshold: Extra inputs"),
+])
+def test_errors_name_rule_and_field(change: tuple[str, str], expect: str) -> None:
+    assert expect in error_of(GOOD.replace(*change))
+
+
+def test_window_and_dimensions_must_exist_in_the_export() -> None:
+    assert "not a configured window" in error_of(GOOD, windows=["5m", "1h"])
+    assert "not an exported dimension" in error_of(GOOD, dimension_sets=[(), ("channel",)])
+
+
+def test_duplicate_names_and_bad_yaml() -> None:
+    assert "used twice" in error_of(GOOD + GOOD.split("rules:")[1])
+    assert "not valid YAML" in error_of("rules: [")
+
+
+def test_shipped_rules_are_valid_and_the_rendered_file_is_current() -> None:
+    settings = load_settings(alert_rules=ROOT / "deploy/alerts.yml")
+    rules = load_rules(ROOT / "deploy/alerts.yml")
+    text = render(rules, window_label_dims(settings), gauge_label_dims(settings))
+    shipped = (ROOT / "deploy/prometheus/support-kpi.rules.yml").read_text()
+    assert text == shipped, "run: support-kpi alerts render deploy/alerts.yml " \
+                            "--out deploy/prometheus/support-kpi.rules.yml"
+
+
+def test_promtool_accepts_the_rendered_rules() -> None:
+    proc = subprocess.run([promtool(), "check", "rules",
+                           str(ROOT / "deploy/prometheus/support-kpi.rules.yml")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_promtool_rule_tests_pass() -> None:
+    tests = ROOT / "deploy/prometheus/support-kpi.rules.test.yml"
+    proc = subprocess.run([promtool(), "test", "rules", str(tests)], capture_output=True,
+                          text=True, cwd=tests.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_rule_tests_cover_every_rendered_alert() -> None:
+    import yaml
+
+    rules = yaml.safe_load(Path(ROOT / "deploy/prometheus/support-kpi.rules.yml").read_text())
+    names = {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    tests = yaml.safe_load(Path(ROOT / "deploy/prometheus/support-kpi.rules.test.yml")
+                           .read_text())
+    fired = {a["alertname"] for t in tests["tests"] for a in t.get("alert_rule_test", [])
+             if a.get("exp_alerts")}
+    quiet = {a["alertname"] for t in tests["tests"] for a in t.get("alert_rule_test", [])
+             if not a.get("exp_alerts")}
+    assert names <= fired, f"never shown firing: {names - fired}"
+    assert names - {"Watchdog"} <= quiet, f"never shown quiet: {names - quiet - {'Watchdog'}}"

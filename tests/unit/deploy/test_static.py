@@ -1,0 +1,156 @@
+"""Static checks of the Docker, Prometheus and Grafana files (no Docker engine needed)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import ROOT, promtool
+
+DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
+PROMQL_FUNCS = {"sum", "by", "rate", "increase", "time", "max", "min", "histogram_quantile",
+                "absent_over_time", "vector", "on", "and", "or", "le", "label_values"}
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    import jsonschema
+
+    schema_path = ROOT / ".cache/compose/compose_spec.json"
+    if not schema_path.exists():
+        pytest.skip("Compose schema not fetched: run scripts/bootstrap.sh (make setup)")
+    schema = json.loads(schema_path.read_text())
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    # the spec names the 2019-09 metaschema by an id jsonschema does not resolve; say it outright
+    jsonschema.Draft201909Validator(schema).validate(doc)
+
+
+def test_compose_stack_shape() -> None:
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = doc["services"]
+    assert {"kafka", "redis", "worker", "simulator", "prometheus", "alertmanager",
+            "grafana"} <= set(services)
+    for name, svc in services.items():
+        image = svc.get("image", "")
+        if image and not image.startswith("support-kpi"):
+            assert ":" in image and not image.endswith(":latest"), f"{name}: pin {image}"
+        for dep, cond in (svc.get("depends_on") or {}).items():
+            assert dep in services and cond["condition"].startswith("service_")
+        for vol in svc.get("volumes", []):
+            host = vol.split(":")[0]
+            if host.startswith("./"):
+                assert (ROOT / host).exists(), f"{name} mounts missing {host}"
+    assert "healthcheck" in services["kafka"] and "healthcheck" in services["redis"]
+    text = (ROOT / "docker-compose.yml").read_text().lower()
+    assert "password" not in text and "secret" not in text
+
+
+def test_dockerfile_is_slim_and_non_root() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "-slim" in text.splitlines()[1] and "\nUSER " in text
+
+
+def test_prometheus_config_is_valid() -> None:
+    proc = subprocess.run([promtool(), "check", "config",
+                           str(ROOT / "deploy/prometheus/prometheus.yml")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _dashboard_exprs() -> list[tuple[str, str]]:
+    out = []
+    for path in DASHBOARDS:
+        doc = json.loads(path.read_text())
+        for panel in doc["panels"]:
+            for t in panel.get("targets", []):
+                out.append((f"{path.name}: {panel['title']}", t["expr"]))
+    return out
+
+
+def _concrete(expr: str) -> str:
+    return expr.replace("$window", "15m").replace("$queue", ".+")
+
+
+def test_grafana_provisioning_shape() -> None:
+    assert {p.stem for p in DASHBOARDS} == {"wall", "ops"}
+    wall = json.loads((ROOT / "deploy/grafana/dashboards/wall.json").read_text())
+    titles = {p["title"] for p in wall["panels"]}
+    assert {"First response p90", "First contact resolution", "Escalation rate", "CSAT",
+            "Backlog (waiting now)", "Oldest waiting", "Queues"} <= titles
+    assert {v["name"] for v in wall["templating"]["list"]} == {"window", "queue"}
+    ds = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml")
+                        .read_text())
+    uid = ds["datasources"][0]["uid"]
+    for _where, panel_ds in ((p["title"], p["datasource"]) for p in wall["panels"]):
+        assert panel_ds["uid"] == uid
+
+
+def test_every_dashboard_expression_is_valid_promql(tmp_path: Path) -> None:
+    exprs = _dashboard_exprs()
+    assert len(exprs) > 15
+    rules = {"groups": [{"name": "dashboards", "rules": [
+        {"record": f"dashboard:check_{i}", "expr": _concrete(e)}
+        for i, (_w, e) in enumerate(exprs)]}]}
+    path = tmp_path / "dashboards.rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    proc = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def exported_names() -> set[str]:
+    """Every series name the worker's /metrics can expose (from describe(): no Redis)."""
+    import redis
+    from prometheus_client import CollectorRegistry
+
+    from streams.telemetry import WorkerTelemetry
+    from supportkpi.exporter import KpiCollector
+    from supportkpi.settings import load_settings
+    from windows.keys import Keys
+    from windows.reader import WindowReader
+
+    settings = load_settings()
+    cfg = settings.kpi_config()
+    registry = CollectorRegistry(auto_describe=True)
+    reader = WindowReader(redis.Redis(port=1), Keys("x"), cfg)  # never contacted
+    collector = KpiCollector(reader, cfg, lambda: 0.0, alert_dims=["queue"], alert_rules=["r"])
+    WorkerTelemetry(registry)
+    names: set[str] = set()
+    families = list(collector.describe())
+    for fam in families + [m for c in [registry] for m in c.collect()]:
+        suffixes = {"counter": ["_total"], "summary": ["", "_sum", "_count"],
+                    "histogram": ["_bucket", "_sum", "_count"]}.get(fam.type, [""])
+        names |= {fam.name + s for s in suffixes}
+    return names
+
+
+def _metric_names(expr: str) -> set[str]:
+    return {n for n in re.findall(r"\b([a-z_][a-z0-9_]*)\b(?=\s*[{\[)]|\s*$|\s*[<>=!/*+-])", expr)
+            if n.startswith("support_")}
+
+
+def test_dashboards_and_rules_reference_only_exported_metrics() -> None:
+    exported = exported_names()
+    assert "support_first_response_seconds_count" in exported
+    assert "support_events_processed_total" in exported
+    used: dict[str, str] = {}
+    for where, expr in _dashboard_exprs():
+        for n in _metric_names(expr):
+            used[n] = where
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/support-kpi.rules.yml").read_text())
+    for g in rules["groups"]:
+        for r in g["rules"]:
+            for n in _metric_names(r["expr"]):
+                used[n] = f"rule {r['alert']}"
+    assert len(used) > 15
+    missing = {n: w for n, w in used.items() if n not in exported}
+    assert not missing, f"referenced but never exported: {missing}"
+
+
+def test_the_name_check_catches_a_typo() -> None:
+    assert _metric_names('support_fcr_ratoi{window="1h"} < 0.6') == {"support_fcr_ratoi"}
+    assert "support_fcr_ratoi" not in exported_names()

@@ -1,0 +1,197 @@
+"""Window and KPI parameters, as plain values (the settings object builds them)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from windows.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def parse_duration_ms(text: str) -> int:
+    """Parse ``"15m"``, ``"1h"``, ``"30s"``, ``"7d"`` or ``"250ms"`` into milliseconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ConfigError(f"not a duration: {text!r} (expected e.g. 30s, 5m, 1h, 7d)")
+    return int(m.group(1)) * _UNIT_MS[m.group(2)]
+
+
+def format_duration(ms: int) -> str:
+    for unit in ("d", "h", "m", "s"):
+        size = _UNIT_MS[unit]
+        if ms % size == 0 and ms >= size:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """A sliding window of ``buckets`` event-time buckets of ``length_ms / buckets`` each.
+
+    The window evaluated at time ``t`` is the ``buckets`` consecutive buckets ending with
+    the bucket that contains ``t``: it covers event times in
+    ``[floor(t/b)*b - (buckets-1)*b, floor(t/b)*b + b)`` where ``b`` is the bucket size,
+    so its span is between ``length - b`` and ``length`` of history plus the current
+    partial bucket. A read touches exactly ``buckets`` keys whatever the length.
+    """
+
+    name: str
+    length_ms: int
+    buckets: int
+
+    @property
+    def bucket_ms(self) -> int:
+        return self.length_ms // self.buckets
+
+    def bucket_starts(self, at_ms: int) -> list[int]:
+        b = self.bucket_ms
+        last = at_ms // b * b
+        return [last - k * b for k in range(self.buckets)]
+
+
+ALL_DIMENSIONS = ("channel", "queue", "team", "priority", "agent")
+
+DEFAULT_DIMENSION_SETS: tuple[tuple[str, ...], ...] = (
+    (),
+    ("queue",),
+    ("channel",),
+    ("queue", "channel"),
+)
+
+
+@dataclass(frozen=True)
+class KpiConfig:
+    """Everything the pure KPI arithmetic needs to know."""
+
+    windows: tuple[WindowSpec, ...]
+    dimension_sets: tuple[tuple[str, ...], ...] = DEFAULT_DIMENSION_SETS
+    frt_sla_ms: int = 3_600_000
+    reopen_window_ms: int = 7 * 86_400_000
+    count_bot_replies: bool = False
+    csat_satisfied_min: float = 4.0
+    allowed_lateness_ms: int = 3_600_000
+    conversation_ttl_ms: int = 8 * 86_400_000
+    bucket_ttl_margin_ms: int = 600_000
+    quantiles_frt: tuple[float, ...] = field(default=(0.5, 0.9, 0.95, 0.99))
+    quantiles_resolution: tuple[float, ...] = field(default=(0.5, 0.9, 0.99))
+    quantiles_other: tuple[float, ...] = field(default=(0.5, 0.9))
+    # (priority or "*", channel or "*") -> first-response target; most specific wins,
+    # then frt_sla_ms.
+    frt_sla_targets: tuple[tuple[tuple[str, str], int], ...] = ()
+    agent_allowlist: frozenset[str] = frozenset()
+    max_dimension_values: int = 50
+    gauge_dimension_sets: tuple[tuple[str, ...], ...] = DEFAULT_DIMENSION_SETS
+
+    def __post_init__(self) -> None:
+        if not self.windows:
+            raise ConfigError("at least one window is required")
+        for w in self.windows:
+            if w.buckets <= 0 or w.length_ms % w.buckets:
+                raise ConfigError(
+                    f"window {w.name}: {w.length_ms} ms is not divisible into {w.buckets} buckets"
+                )
+        for dims in (*self.dimension_sets, *self.gauge_dimension_sets):
+            for d in dims:
+                if d not in ALL_DIMENSIONS:
+                    raise ConfigError(f"unknown dimension {d!r} in dimension sets")
+                if d == "agent" and not self.agent_allowlist:
+                    raise ConfigError("the agent dimension needs an allow-list of agent ids")
+
+    def frt_target_ms(self, priority: str, channel: str) -> int:
+        """First-response target of a conversation: (priority, channel) > (priority, *) >
+        (*, channel) > default."""
+        table = dict(self.frt_sla_targets)
+        for key in ((priority, channel), (priority, "*"), ("*", channel), ("*", "*")):
+            if key in table:
+                return table[key]
+        return self.frt_sla_ms
+
+    @property
+    def storage_dimensions(self) -> tuple[str, ...]:
+        """The one dimension combination stored in buckets: every configured set is a
+        roll-up of it (all bucket fields are additive), summed on read."""
+        return dimensions_of(self.dimension_sets)
+
+    @property
+    def gauge_dimensions(self) -> tuple[str, ...]:
+        return dimensions_of(self.gauge_dimension_sets)
+
+    @property
+    def resolutions_ms(self) -> tuple[int, ...]:
+        """Distinct bucket sizes, one set of bucket keys per size."""
+        return tuple(sorted({w.bucket_ms for w in self.windows}))
+
+    def window(self, name: str) -> WindowSpec:
+        for w in self.windows:
+            if w.name == name:
+                return w
+        raise ConfigError(f"unknown window {name!r}; configured: {[w.name for w in self.windows]}")
+
+    def bucket_ttl_ms(self, bucket_ms: int) -> int:
+        longest = max(w.length_ms for w in self.windows if w.bucket_ms == bucket_ms)
+        return longest + bucket_ms + self.bucket_ttl_margin_ms
+
+
+def dimensions_of(sets: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
+    """Every dimension used by the sets, in first-use order (the export's label order)."""
+    out: list[str] = []
+    for ds in sets:
+        for d in ds:
+            if d not in out:
+                out.append(d)
+    return tuple(out)
+
+
+def windows_from_text(text: str, buckets: int = 60) -> tuple[WindowSpec, ...]:
+    """``"5m,15m,1h,24h"`` → window specs."""
+    specs = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        specs.append(WindowSpec(name=part, length_ms=parse_duration_ms(part), buckets=buckets))
+    return tuple(specs)
+
+
+def dimension_sets_from_text(text: str) -> tuple[tuple[str, ...], ...]:
+    """``"all,queue,channel,queue*channel"`` → dimension sets."""
+    out: list[tuple[str, ...]] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        out.append(() if part == "all" else tuple(p.strip() for p in part.split("*")))
+    return tuple(out)
+
+
+def sla_targets_from_text(text: str) -> tuple[tuple[tuple[str, str], int], ...]:
+    """``"urgent=15m, chat=2m, high:email=2h, *=4h"`` → targets.
+
+    A key is ``priority:channel``, ``priority`` or ``channel`` alone (matched against
+    both; priorities are low/normal/high/urgent, anything else is taken as a channel),
+    or ``*``.
+    """
+    priorities = {"low", "normal", "high", "urgent"}
+    out: list[tuple[tuple[str, str], int]] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise ConfigError(f"SLA target {part!r} is not key=duration")
+        key, _, dur = part.partition("=")
+        key = key.strip()
+        if ":" in key:
+            pr, _, ch = key.partition(":")
+            k = (pr.strip() or "*", ch.strip() or "*")
+        elif key == "*":
+            k = ("*", "*")
+        elif key in priorities:
+            k = (key, "*")
+        else:
+            k = ("*", key)
+        out.append((k, parse_duration_ms(dur.strip())))
+    return tuple(out)

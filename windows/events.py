@@ -1,0 +1,111 @@
+"""The normalized event that the windows consume.
+
+Validation of raw Kafka bytes into this shape lives in :mod:`streams.schema`; the
+windows only ever see events that already passed it. Times are integer
+milliseconds since the epoch so that every duration and sum is exact integer
+arithmetic (no float drift when a retraction subtracts what an earlier batch added).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DIMENSIONS: tuple[str, ...] = ("channel", "queue", "team", "priority")
+
+TICKET_TYPES = frozenset(
+    {
+        "ticket.created",
+        "ticket.assigned",
+        "ticket.message",
+        "ticket.escalated",
+        "ticket.solved",
+        "ticket.reopened",
+        "ticket.closed",
+    }
+)
+CHAT_TYPES = frozenset(
+    {"chat.started", "chat.message", "chat.handoff", "chat.transferred", "chat.ended"}
+)
+SURVEY_TYPES = frozenset({"survey.csat", "survey.nps", "survey.ces"})
+EVENT_TYPES = TICKET_TYPES | CHAT_TYPES | SURVEY_TYPES
+
+START_TYPES = frozenset({"ticket.created", "chat.started"})
+MESSAGE_TYPES = frozenset({"ticket.message", "chat.message"})
+COMPLETE_TYPES = frozenset({"ticket.solved", "chat.ended"})
+ESCALATION_TYPES = frozenset({"ticket.escalated", "chat.handoff", "chat.transferred"})
+# Escalations that break first contact resolution: a bot-to-human handoff is the
+# normal path of a chat, so it counts for the escalation ratio but not against FCR.
+FCR_BREAKING_TYPES = frozenset({"ticket.escalated", "chat.transferred"})
+ACTORS = frozenset({"agent", "customer", "bot", "system"})
+
+# Tie-break for events with the same occurred_at, so that every arrival order sorts
+# to the same sequence (a created and a reply in the same millisecond: created first).
+TYPE_RANK: dict[str, int] = {
+    "ticket.created": 0,
+    "chat.started": 0,
+    "ticket.assigned": 1,
+    "chat.handoff": 2,
+    "chat.transferred": 2,
+    "ticket.escalated": 2,
+    "ticket.message": 3,
+    "chat.message": 3,
+    "ticket.solved": 4,
+    "chat.ended": 4,
+    "ticket.reopened": 5,
+    "ticket.closed": 6,
+    "survey.csat": 7,
+    "survey.nps": 7,
+    "survey.ces": 7,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One validated support event."""
+
+    event_id: str
+    type: str
+    t_ms: int
+    conversation_id: str
+    channel: str | None = None
+    queue: str | None = None
+    team: str | None = None
+    priority: str | None = None
+    actor: str | None = None
+    agent_id: str | None = None
+    score: float | None = None
+
+    def sort_key(self) -> tuple[int, int, str]:
+        return (self.t_ms, TYPE_RANK.get(self.type, 9), self.event_id)
+
+    def to_compact(self) -> list[object]:
+        """Compact list form stored in the conversation state in Redis."""
+        return [
+            self.event_id,
+            self.type,
+            self.t_ms,
+            self.channel,
+            self.queue,
+            self.team,
+            self.priority,
+            self.actor,
+            self.score,
+            self.agent_id,
+        ]
+
+    @classmethod
+    def from_compact(cls, conversation_id: str, row: list[object]) -> Event:
+        eid, typ, t, ch, q, tm, pr, actor, score, agent = row
+        return cls(
+            event_id=str(eid),
+            type=str(typ),
+            t_ms=int(t),  # type: ignore[call-overload]
+            conversation_id=conversation_id,
+            channel=ch,  # type: ignore[arg-type]
+            queue=q,  # type: ignore[arg-type]
+            team=tm,  # type: ignore[arg-type]
+            priority=pr,  # type: ignore[arg-type]
+            actor=actor,  # type: ignore[arg-type]
+            score=score,  # type: ignore[arg-type]
+            agent_id=agent,  # type: ignore[arg-type]
+        )

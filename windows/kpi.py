@@ -1,0 +1,417 @@
+"""KPI arithmetic as pure functions: a conversation's events → its window contributions.
+
+The stream never keeps running KPI tallies that an out-of-order event could leave
+wrong. Instead, a conversation's contribution to the windows is a pure function of the
+*set* of its events (sorted by event time); when an event arrives, the writer computes
+the contribution before and after it and applies the difference to the buckets. So a
+reply that arrives before its ``created``, an escalation that arrives after the solve,
+or a reopen that retracts FCR all end exactly where the in-order history would: the
+result depends on which events arrived, never on their order.
+
+A contribution is a mapping ``(t_ms, metric) → integer`` placed at the event time
+that completes the measurement (the first human reply for FRT, the first solve for FCR
+and resolution time, the survey time for CSAT).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass
+
+from windows import histogram
+from windows.config import KpiConfig
+from windows.events import (
+    COMPLETE_TYPES,
+    DIMENSIONS,
+    ESCALATION_TYPES,
+    FCR_BREAKING_TYPES,
+    MESSAGE_TYPES,
+    START_TYPES,
+    Event,
+)
+
+UNKNOWN = "unknown"
+
+Contribution = dict[tuple[int, str], int]
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    """A conversation's labels and window contributions."""
+
+    dims: tuple[tuple[str, str], ...]
+    items: Contribution
+
+
+NO_AGENT = "none"
+OTHER = "other"
+
+
+def conversation_dims(events: Sequence[Event], cfg: KpiConfig | None = None) -> dict[str, str]:
+    """Labels of a conversation: the start event's values, else the earliest event giving one.
+
+    ``agent`` is the agent of the first human reply when allow-listed, ``other`` when not,
+    ``none`` before any human reply: agent identifiers never become labels otherwise.
+    """
+    ordered = sorted(events, key=Event.sort_key)
+    starts = [e for e in ordered if e.type in START_TYPES]
+    dims: dict[str, str] = {}
+    for d in DIMENSIONS:
+        value: str | None = None
+        for e in starts + ordered:
+            v = getattr(e, d)
+            if v:
+                value = v
+                break
+        dims[d] = value or UNKNOWN
+    agent = NO_AGENT
+    if cfg is not None and cfg.agent_allowlist:
+        for e in ordered:
+            if _is_human_reply(e, cfg):
+                agent = e.agent_id if e.agent_id in cfg.agent_allowlist else OTHER
+                break
+    dims["agent"] = agent
+    return dims
+
+
+def _is_human_reply(e: Event, cfg: KpiConfig) -> bool:
+    if e.type not in MESSAGE_TYPES:
+        return False
+    return e.actor == "agent" or (cfg.count_bot_replies and e.actor == "bot")
+
+
+def _add_duration(out: Contribution, t: int, prefix: str, duration_ms: int) -> None:
+    out[(t, f"{prefix}_n")] = out.get((t, f"{prefix}_n"), 0) + 1
+    out[(t, f"{prefix}_s")] = out.get((t, f"{prefix}_s"), 0) + duration_ms
+    key = (t, f"{prefix}_h:{histogram.bin_of_ms(duration_ms)}")
+    out[key] = out.get(key, 0) + 1
+
+
+def _inc(out: Contribution, t: int, metric: str, n: int = 1) -> None:
+    if n:
+        out[(t, metric)] = out.get((t, metric), 0) + n
+
+
+def queue_entry_ms(ordered: Sequence[Event], cfg: KpiConfig) -> int | None:
+    """When the conversation started waiting for a human.
+
+    Tickets: at ``created``. Chats: at the first bot→human handoff; a chat without a
+    handoff that a human answers entered at ``started``; a chat only the bot handled
+    never entered the human queue.
+    """
+    starts = [e for e in ordered if e.type in START_TYPES]
+    if not starts:
+        return None
+    start = starts[0]
+    if start.type == "ticket.created":
+        return start.t_ms
+    handoffs = [e for e in ordered if e.type == "chat.handoff"]
+    if handoffs:
+        return handoffs[0].t_ms
+    if any(_is_human_reply(e, cfg) for e in ordered):
+        return start.t_ms
+    return None
+
+
+def contributions(events: Sequence[Event], cfg: KpiConfig) -> ConversationView:
+    """The conversation's whole contribution to every window (see module doc)."""
+    ordered = sorted(events, key=Event.sort_key)
+    dims = conversation_dims(ordered, cfg)
+    out: Contribution = {}
+
+    starts = [e for e in ordered if e.type in START_TYPES]
+    created_t = starts[0].t_ms if starts else None
+    is_chat = bool(starts) and starts[0].type == "chat.started"
+    if created_t is not None:
+        _inc(out, created_t, "vol_created")
+
+    replies = [e for e in ordered if _is_human_reply(e, cfg)]
+    if created_t is not None and replies:
+        first = replies[0].t_ms
+        frt = max(0, first - created_t)
+        _add_duration(out, first, "frt", frt)
+        target = cfg.frt_target_ms(dims["priority"], dims["channel"])
+        _inc(out, first, "frt_ok", 1 if frt <= target else 0)
+
+    # response time: each human reply to a pending customer message, measured from the
+    # oldest customer message it answers
+    pending: int | None = None
+    for e in ordered:
+        if e.type in MESSAGE_TYPES and e.actor == "customer":
+            if pending is None:
+                pending = e.t_ms
+        elif _is_human_reply(e, cfg) and pending is not None:
+            _add_duration(out, e.t_ms, "resp", max(0, e.t_ms - pending))
+            pending = None
+
+    completes = [e for e in ordered if e.type in COMPLETE_TYPES]
+    for e in completes:
+        _inc(out, e.t_ms, "vol_solved")
+    for e in ordered:
+        if e.type == "ticket.reopened":
+            _inc(out, e.t_ms, "vol_reopened")
+        elif e.type in ESCALATION_TYPES:
+            _inc(out, e.t_ms, "vol_escalated")
+
+    entry = queue_entry_ms(ordered, cfg)
+    if entry is not None:
+        _inc(out, entry, "queue_in")
+
+    if completes:
+        done_t = completes[0].t_ms
+        _inc(out, done_t, "done_n")
+        if created_t is not None:
+            _add_duration(out, done_t, "res", max(0, done_t - created_t))
+        escalated = any(e.type in ESCALATION_TYPES and e.t_ms <= done_t for e in ordered)
+        _inc(out, done_t, "esc_n", 1 if escalated else 0)
+        breaking = any(e.type in FCR_BREAKING_TYPES and e.t_ms <= done_t for e in ordered)
+        human_replies = sum(1 for e in replies if e.t_ms <= done_t)
+        reopened = any(
+            e.type == "ticket.reopened" and done_t <= e.t_ms <= done_t + cfg.reopen_window_ms
+            for e in ordered
+        )
+        fcr = human_replies <= 1 and not breaking and not reopened
+        _inc(out, done_t, "fcr_n", 1 if fcr else 0)
+        if entry is not None and entry <= done_t and human_replies == 0:
+            _inc(out, done_t, "abandoned")
+
+    if is_chat and created_t is not None:
+        _inc(out, created_t, "chat_n")
+        handoffs = [e for e in ordered if e.type == "chat.handoff"]
+        if handoffs:
+            h = handoffs[0].t_ms
+            _inc(out, h, "handoff_n")
+            _add_duration(out, h, "bot", max(0, h - created_t))
+            after = [e for e in replies if e.t_ms >= h]
+            if after:
+                _add_duration(out, after[0].t_ms, "frah", after[0].t_ms - h)
+
+    for e in ordered:
+        if e.score is None:
+            continue
+        milli = round(e.score * 1000)
+        if e.type == "survey.csat":
+            _inc(out, e.t_ms, "csat_n")
+            _inc(out, e.t_ms, "csat_pos", 1 if e.score >= cfg.csat_satisfied_min else 0)
+            _inc(out, e.t_ms, "csat_sm", milli)
+        elif e.type == "survey.nps":
+            _inc(out, e.t_ms, "nps_n")
+            _inc(out, e.t_ms, "nps_pro", 1 if e.score >= 9 else 0)
+            _inc(out, e.t_ms, "nps_det", 1 if e.score <= 6 else 0)
+        elif e.type == "survey.ces":
+            _inc(out, e.t_ms, "ces_n")
+            _inc(out, e.t_ms, "ces_sm", milli)
+
+    return ConversationView(dims=tuple(sorted(dims.items())), items=out)
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """Where a conversation stands now (for the live queue gauges)."""
+
+    dims: tuple[tuple[str, str], ...]
+    open: bool
+    waiting_since: int | None  # waiting for a first human response since (ms)
+    deadline: int | None  # waiting_since + its first-response target
+
+
+def live_state(events: Sequence[Event], cfg: KpiConfig) -> LiveState:
+    """Open = started and not completed (a reopen after the last completion reopens it;
+    ``ticket.closed`` closes it). Waiting = open, in the human queue, no human reply yet."""
+    ordered = sorted(events, key=Event.sort_key)
+    dims = conversation_dims(ordered, cfg)
+    starts = [e for e in ordered if e.type in START_TYPES]
+    is_open = False
+    if starts:
+        is_open = True
+        for e in ordered:
+            if e.type in COMPLETE_TYPES or e.type == "ticket.closed":
+                is_open = False
+            elif e.type == "ticket.reopened":
+                is_open = True
+    waiting: int | None = None
+    deadline: int | None = None
+    if is_open and not any(_is_human_reply(e, cfg) for e in ordered):
+        waiting = queue_entry_ms(ordered, cfg)
+        if waiting is not None:
+            deadline = waiting + cfg.frt_target_ms(dims["priority"], dims["channel"])
+    return LiveState(dims=tuple(sorted(dims.items())), open=is_open, waiting_since=waiting,
+                     deadline=deadline)
+
+
+def cap_dims(dims: Mapping[str, str], admitted: Mapping[str, Set[str]] | None) -> dict[str, str]:
+    """Map values outside the admitted set of their dimension to ``other``."""
+    if admitted is None:
+        return dict(dims)
+    return {d: (v if d not in admitted or v in admitted[d] else OTHER) for d, v in dims.items()}
+
+
+def dimension_key(dims: Mapping[str, str], dim_set: Sequence[str]) -> str:
+    """Field prefix of one dimension combination: ``*`` for all, else ``queue=a,channel=b``."""
+    if not dim_set:
+        return "*"
+    return ",".join(f"{d}={dims[d]}" for d in dim_set)
+
+
+def parse_dimension_key(key: str) -> dict[str, str]:
+    if key == "*":
+        return {}
+    return dict(part.split("=", 1) for part in key.split(","))
+
+
+BucketDeltas = dict[tuple[int, int], dict[str, int]]
+
+
+def bucket_deltas(
+    before: ConversationView | None,
+    after: ConversationView,
+    cfg: KpiConfig,
+    admitted: Mapping[str, Set[str]] | None = None,
+) -> BucketDeltas:
+    """Per ``(bucket_ms, bucket_start)`` the field increments turning ``before`` into ``after``.
+
+    When the labels did not change (the common case) the two contributions are diffed item
+    by item first, so only the handful of items a new event changed are expanded into
+    resolutions × dimension sets.
+    """
+    out: BucketDeltas = defaultdict(dict)
+    after_dims = cap_dims(dict(after.dims), admitted)
+    resolutions = cfg.resolutions_ms
+
+    storage = cfg.storage_dimensions
+
+    def expand(items: Mapping[tuple[int, str], int], dims: Mapping[str, str], sign: int) -> None:
+        prefixes = [dimension_key(dims, storage) + "|"]
+        for (t, metric), n in items.items():
+            if not n:
+                continue
+            for res in resolutions:
+                fields = out[(res, t - t % res)]
+                for p in prefixes:
+                    f = p + metric
+                    fields[f] = fields.get(f, 0) + sign * n
+
+    if before is not None:
+        before_dims = cap_dims(dict(before.dims), admitted)
+        if before_dims == after_dims:
+            diff = dict(after.items)
+            for item, n in before.items.items():
+                diff[item] = diff.get(item, 0) - n
+            expand(diff, after_dims, +1)
+        else:
+            expand(before.items, before_dims, -1)
+            expand(after.items, after_dims, +1)
+    else:
+        expand(after.items, after_dims, +1)
+    cleaned: BucketDeltas = {}
+    for bucket, fields in out.items():
+        nz = {f: n for f, n in fields.items() if n}
+        if nz:
+            cleaned[bucket] = nz
+    return cleaned
+
+
+def merge_bucket_deltas(into: BucketDeltas, more: BucketDeltas) -> None:
+    for k, fields in more.items():
+        target = into.setdefault(k, {})
+        for f, n in fields.items():
+            target[f] = target.get(f, 0) + n
+
+
+# ---------------------------------------------------------------- read side
+
+
+def merge_fields(hashes: Iterable[Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    """Sum bucket hashes and split their fields by (stored) dimension key."""
+    merged: dict[str, dict[str, int]] = defaultdict(dict)
+    for h in hashes:
+        for field, n in h.items():
+            dimkey, _, metric = field.partition("|")
+            d = merged[dimkey]
+            d[metric] = d.get(metric, 0) + int(n)
+    return merged
+
+
+def roll_up(stored: Mapping[str, Mapping[str, int]],
+            dimension_sets: Sequence[Sequence[str]]) -> dict[str, dict[str, int]]:
+    """Rows of every configured dimension set, summed from the stored finest combination."""
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for dimkey, fields in stored.items():
+        dims = parse_dimension_key(dimkey)
+        for ds in dimension_sets:
+            if any(d not in dims for d in ds):
+                continue
+            row = out[dimension_key(dims, ds)]
+            for metric, n in fields.items():
+                row[metric] = row.get(metric, 0) + n
+    return out
+
+
+def _hist(fields: Mapping[str, int], prefix: str) -> dict[str, int]:
+    p = prefix + "_h:"
+    return {k[len(p) :]: v for k, v in fields.items() if k.startswith(p)}
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den > 0 else None
+
+
+def summarize(fields: Mapping[str, int], cfg: KpiConfig) -> dict[str, float | None]:
+    """KPI values of one dimension combination in one window; ``None`` means absent.
+
+    A ratio with no denominator is absent, never 0; a quantile of no samples is absent.
+    """
+    g = fields.get
+    out: dict[str, float | None] = {}
+    _durations(out, fields, "frt", "frt", cfg.quantiles_frt)
+    out["frt_sla_ratio"] = _ratio(g("frt_ok", 0), g("frt_n", 0))
+    _durations(out, fields, "res", "resolution", cfg.quantiles_resolution)
+    _durations(out, fields, "resp", "response", cfg.quantiles_other)
+    done = g("done_n", 0)
+    out["completed"] = done
+    out["fcr_resolved"] = g("fcr_n", 0)
+    out["fcr_ratio"] = _ratio(g("fcr_n", 0), done)
+    out["escalated_completed"] = g("esc_n", 0)
+    out["escalation_ratio"] = _ratio(g("esc_n", 0), done)
+    csat_n = g("csat_n", 0)
+    out["csat_responses"] = csat_n
+    out["csat_satisfied"] = g("csat_pos", 0)
+    out["csat_ratio"] = _ratio(g("csat_pos", 0), csat_n)
+    out["csat_mean"] = g("csat_sm", 0) / 1000.0 / csat_n if csat_n > 0 else None
+    nps_n = g("nps_n", 0)
+    out["nps_responses"] = nps_n
+    out["nps_score"] = (
+        100.0 * (g("nps_pro", 0) - g("nps_det", 0)) / nps_n if nps_n > 0 else None
+    )
+    ces_n = g("ces_n", 0)
+    out["ces_responses"] = ces_n
+    out["ces_mean"] = g("ces_sm", 0) / 1000.0 / ces_n if ces_n > 0 else None
+    for v in ("created", "solved", "reopened", "escalated"):
+        out[f"volume_{v}"] = g(f"vol_{v}", 0)
+    out["queued"] = g("queue_in", 0)
+    out["abandoned"] = g("abandoned", 0)
+    out["abandonment_ratio"] = _ratio(g("abandoned", 0), g("queue_in", 0))
+    out["chats_started"] = g("chat_n", 0)
+    out["handoffs"] = g("handoff_n", 0)
+    out["handoff_ratio"] = _ratio(g("handoff_n", 0), g("chat_n", 0))
+    _durations(out, fields, "bot", "bot_time", cfg.quantiles_other)
+    _durations(out, fields, "frah", "frt_after_handoff", cfg.quantiles_other)
+    return out
+
+
+def _durations(out: dict[str, float | None], fields: Mapping[str, int], prefix: str,
+               name: str, quantiles: Sequence[float]) -> None:
+    """Count, sum, mean and quantiles (seconds) of one duration histogram."""
+    n = fields.get(f"{prefix}_n", 0)
+    total = fields.get(f"{prefix}_s", 0) / 1000.0
+    out[f"{name}_count"] = n
+    out[f"{name}_sum_seconds"] = total
+    out[f"{name}_mean_seconds"] = total / n if n > 0 else None
+    bins = _hist(fields, prefix)
+    for q in quantiles:
+        out[f"{name}_p{_qname(q)}_seconds"] = histogram.quantile(bins, q)
+
+
+def _qname(q: float) -> str:
+    return f"{q * 100:g}".replace(".", "_")

@@ -1,0 +1,360 @@
+"""Thin async I/O layer that applies one partition's batch to Redis.
+
+Read (one pipelined round trip) → compute with the pure functions of
+:mod:`windows.kpi` → write with one atomic Lua script (second round trip). If the
+script reports that a watermark or conversation moved in between, the whole batch is
+recomputed from a fresh read: correctness never depends on there being one writer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from windows import kpi
+from windows.config import KpiConfig
+from windows.errors import StoreConflict, StoreUnavailable
+from windows.events import Event
+from windows.keys import Keys
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 20
+VIEW_CACHE = 100_000
+
+
+def load_lua(name: str) -> str:
+    return resources.files("windows").joinpath("lua", name).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One Kafka message of a batch, already validated (``event``) or rejected (``reason``)."""
+
+    offset: int
+    event: Event | None = None
+    reason: str | None = None
+
+
+@dataclass
+class ApplyResult:
+    applied: int = 0
+    skipped_offsets: int = 0
+    duplicates: int = 0
+    late: int = 0
+    rejected: int = 0
+    attempts: int = 0
+
+
+@dataclass
+class _ConvState:
+    version: str
+    events: list[Event]
+    ids: set[str]
+    changed: bool = False
+    new_count: int = 0
+
+
+def _text(x: bytes | str) -> str:
+    return x.decode() if isinstance(x, bytes) else x
+
+
+class _Ops:
+    """Write operations of one script call, with every key they touch listed once."""
+
+    def __init__(self, base: int) -> None:
+        self._base = base
+        self._index: dict[str, int] = {}
+        self.keys: list[str] = []
+        self.ops: list[tuple[str, int, str, str]] = []
+        self.new_gauge_dims: set[str] = set()
+
+    def add(self, code: str, key: str, a: str | int, b: str | int) -> None:
+        i = self._index.get(key)
+        if i is None:
+            self.keys.append(key)
+            i = self._index[key] = self._base + len(self.keys)
+        self.ops.append((code, i, str(a), str(b)))
+
+
+def _decode_state(cid: str, raw: bytes | str | None) -> list[Event]:
+    if not raw:
+        return []
+    doc = json.loads(raw)
+    return [Event.from_compact(cid, row) for row in doc["e"]]
+
+
+def _encode_state(events: Sequence[Event]) -> str:
+    return json.dumps({"e": [e.to_compact() for e in events]}, separators=(",", ":"))
+
+
+class WindowWriter:
+    """Applies batches; one instance per worker, shared by its agents."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        cfg: KpiConfig,
+        clock: Callable[[], float],
+        epoch: str,
+    ) -> None:
+        self._redis = client
+        self._keys = keys
+        self._cfg = cfg
+        self._clock = clock
+        self._epoch = epoch
+        self._source = load_lua("apply_batch.lua")
+        self._sha: str | None = None
+        self.script_calls = 0
+        self._known_gauge_dims: set[str] = set()
+        # conversation id -> (version, contribution, live state) after our last write
+        self._views: OrderedDict[str, tuple[str, kpi.ConversationView, kpi.LiveState]] = \
+            OrderedDict()
+
+    async def _ensure_script(self) -> str:
+        if self._sha is None:
+            self._sha = await self._redis.script_load(self._source)
+        return self._sha
+
+    async def last_offset(self, topic: str, partition: int) -> int | None:
+        """Last offset applied for a partition; the worker seeks to this + 1."""
+        try:
+            raw = await self._redis.hget(self._keys.offsets, Keys.partition_field(topic, partition))
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return int(raw) if raw not in (None, b"", "") else None
+
+    async def store_epoch(self) -> str | None:
+        raw = await self._redis.get(self._keys.epoch)
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    async def apply(self, topic: str, partition: int, records: Sequence[Record]) -> ApplyResult:
+        """Apply records (in offset order) exactly once; retries on concurrent change."""
+        try:
+            return await self._apply(topic, partition, records)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def unapplied(self, topic: str, partition: int, offsets: Sequence[int]) -> list[int]:
+        """Offsets above the stored watermark (used to send rejects to the DLQ once)."""
+        last = await self.last_offset(topic, partition)
+        return [o for o in offsets if last is None or o > last]
+
+    def _capped_dimensions(self) -> list[str]:
+        dims: list[str] = []
+        for ds in (*self._cfg.dimension_sets, *self._cfg.gauge_dimension_sets):
+            for d in ds:
+                if d != "agent" and d not in dims:
+                    dims.append(d)
+        return dims
+
+    async def _apply(self, topic: str, partition: int, records: Sequence[Record]) -> ApplyResult:
+        pfield = Keys.partition_field(topic, partition)
+        cids = sorted({r.event.conversation_id for r in records if r.event is not None})
+        capped = self._capped_dimensions()
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hget(self._keys.offsets, pfield)
+            pipe.hget(self._keys.event_watermarks, pfield)
+            for d in capped:
+                pipe.smembers(self._keys.dimension_values(d))
+            for cid in cids:
+                pipe.hmget(self._keys.conversation(cid), "v", "s")
+            raw = await pipe.execute()
+            last_raw, ewm_raw = raw[0], raw[1]
+            admitted = {d: {_text(v) for v in members}
+                        for d, members in zip(capped, raw[2:2 + len(capped)], strict=True)}
+            conv_raw = raw[2 + len(capped):]
+            last = int(last_raw) if last_raw not in (None, b"") else None
+            expected = "" if last is None else str(last)
+            ewm = int(ewm_raw) if ewm_raw not in (None, b"") else None
+            states: dict[str, _ConvState] = {}
+            for cid, (v, s) in zip(cids, conv_raw, strict=True):
+                evs = _decode_state(cid, s)
+                states[cid] = _ConvState(version=_text(v) if v else "", events=evs,
+                                         ids={e.event_id for e in evs})
+            result, stats, ewm_new, max_t, new_last = self._plan(records, last, ewm, states, topic)
+            result.attempts = attempt
+            if new_last is None:
+                return result  # everything was at or below the watermark
+            changed = [cid for cid in cids if states[cid].changed]
+            ops = _Ops(base=4 + len(changed))
+            pending_views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]] = {}
+            new_values = self._admit(changed, states, admitted, ops, stats)
+            deltas: kpi.BucketDeltas = {}
+            for cid in changed:
+                st = states[cid]
+                old_events = st.events[: len(st.events) - st.new_count]
+                cached = self._views.get(cid)
+                if cached is not None and cached[0] == st.version:
+                    before, before_live = cached[1], cached[2]
+                elif old_events:
+                    before = kpi.contributions(old_events, self._cfg)
+                    before_live = kpi.live_state(old_events, self._cfg)
+                else:
+                    before, before_live = None, None
+                after = kpi.contributions(st.events, self._cfg)
+                after_live = kpi.live_state(st.events, self._cfg)
+                kpi.merge_bucket_deltas(deltas,
+                                        kpi.bucket_deltas(before, after, self._cfg, admitted))
+                self._gauge_ops(cid, before_live, after_live, admitted, ops)
+                pending_views[cid] = (after, after_live)
+            for (res, start), fields in sorted(deltas.items()):
+                key = self._keys.bucket(res, start)
+                for f, n in fields.items():
+                    ops.add("H", key, f, n)
+                ops.add("E", key, self._cfg.bucket_ttl_ms(res), "")
+            for k, v in stats.items():
+                if v:
+                    ops.add("H", self._keys.stats, k, v)
+            if max_t is not None:
+                ops.add("M", self._keys.stats, "last_event_ms", max_t)
+            ops.add("M", self._keys.stats, "last_applied_ms", int(self._clock() * 1000))
+            keys = [self._keys.offsets, self._keys.event_watermarks, self._keys.stats,
+                    self._keys.epoch, *(self._keys.conversation(c) for c in changed), *ops.keys]
+            args: list[str | int] = [
+                pfield,
+                expected,
+                new_last,
+                "" if ewm_new is None or ewm_new == ewm else ewm_new,
+                self._epoch,
+                len(changed),
+                self._cfg.conversation_ttl_ms,
+            ]
+            for cid in changed:
+                args.append(states[cid].version)
+                args.append(_encode_state(states[cid].events))
+            args.append(json.dumps(ops.ops, separators=(",", ":")))
+            ok = await self._eval(keys, args)
+            self.script_calls += 1
+            if ok:
+                self._known_gauge_dims |= ops.new_gauge_dims
+                self._remember(states, pending_views)
+                if new_values:
+                    log.info("new dimension values admitted: %s", new_values)
+                return result
+            log.info("batch for %s conflicted (attempt %d); re-reading", pfield, attempt)
+        raise StoreConflict(f"{pfield}: gave up after {MAX_ATTEMPTS} conflicting attempts")
+
+    def _admit(self, changed: list[str], states: dict[str, _ConvState],
+               admitted: dict[str, set[str]], ops: _Ops, stats: Counter[str]) -> list[str]:
+        """Admit new dimension values up to the cap; beyond it they are exported as other."""
+        new_values: list[str] = []
+        cap = self._cfg.max_dimension_values
+        for cid in changed:
+            dims = kpi.conversation_dims(states[cid].events, self._cfg)
+            for d, members in admitted.items():
+                v = dims[d]
+                if v in members:
+                    continue
+                if len(members) < cap:
+                    members.add(v)
+                    ops.add("S", self._keys.dimension_values(d), v, "")
+                    new_values.append(f"{d}={v}")
+                else:
+                    stats[f"overflow:{d}"] += states[cid].new_count
+        return new_values
+
+    def _remember(self, states: dict[str, _ConvState],
+                  views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]]) -> None:
+        """Keep each written conversation's computed view, keyed by the version the script
+        just gave it, so the next batch need not recompute its "before"."""
+        for cid, (view, live) in views.items():
+            old = states[cid].version
+            self._views[cid] = (str(int(old or 0) + 1), view, live)
+            self._views.move_to_end(cid)
+        while len(self._views) > VIEW_CACHE:
+            self._views.popitem(last=False)
+
+    def _gauge_ops(self, cid: str, before: kpi.LiveState | None, after: kpi.LiveState,
+                   admitted: dict[str, set[str]], ops: _Ops) -> None:
+        if before == after:
+            return
+        sets = self._cfg.gauge_dimension_sets
+        ttl = self._cfg.conversation_ttl_ms
+        if before is not None:
+            bdims = kpi.cap_dims(dict(before.dims), admitted)
+            for ds in sets:
+                dk = kpi.dimension_key(bdims, ds)
+                if before.open:
+                    ops.add("H", self._keys.open_counts, dk, -1)
+                if before.waiting_since is not None:
+                    ops.add("R", self._keys.waiting(dk), cid, "")
+                    ops.add("R", self._keys.due(dk), cid, "")
+        adims = kpi.cap_dims(dict(after.dims), admitted)
+        for ds in sets:
+            dk = kpi.dimension_key(adims, ds)
+            if dk not in self._known_gauge_dims and dk not in ops.new_gauge_dims:
+                ops.new_gauge_dims.add(dk)  # SADD once per worker, not per event
+                ops.add("S", self._keys.gauge_dims, dk, "")
+            if after.open:
+                ops.add("H", self._keys.open_counts, dk, 1)
+            if after.waiting_since is not None:
+                ops.add("Z", self._keys.waiting(dk), after.waiting_since, cid)
+                ops.add("Z", self._keys.due(dk), after.deadline or after.waiting_since, cid)
+                ops.add("E", self._keys.waiting(dk), ttl, "")
+                ops.add("E", self._keys.due(dk), ttl, "")
+
+    async def _eval(self, keys: list[str], args: list[str | int]) -> bool:
+        sha = await self._ensure_script()
+        try:
+            res = await self._redis.evalsha(sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self._sha = None
+            sha = await self._ensure_script()
+            res = await self._redis.evalsha(sha, len(keys), *keys, *args)
+        return int(res[0]) == 1
+
+    def _plan(
+        self,
+        records: Sequence[Record],
+        last: int | None,
+        ewm: int | None,
+        states: dict[str, _ConvState],
+        topic: str,
+    ) -> tuple[ApplyResult, Counter[str], int | None, int | None, int | None]:
+        result = ApplyResult()
+        stats: Counter[str] = Counter()
+        lateness = self._cfg.allowed_lateness_ms
+        max_t: int | None = None
+        new_last: int | None = None
+        for st in states.values():
+            st.new_count = 0
+        for r in sorted(records, key=lambda r: r.offset):
+            if last is not None and r.offset <= last:
+                result.skipped_offsets += 1
+                continue
+            new_last = r.offset if new_last is None else max(new_last, r.offset)
+            if r.event is None:
+                result.rejected += 1
+                stats[f"rejected:{r.reason or 'unknown'}"] += 1
+                continue
+            e = r.event
+            st = states[e.conversation_id]
+            if e.event_id in st.ids:  # a duplicate is not a lost event, even when late
+                result.duplicates += 1
+                stats["duplicate:event_id"] += 1
+                continue
+            if ewm is not None and e.t_ms < ewm - lateness:
+                result.late += 1
+                stats[f"late:{e.type}"] += 1
+                continue
+            ewm = e.t_ms if ewm is None else max(ewm, e.t_ms)
+            st.ids.add(e.event_id)
+            st.events.append(e)
+            st.new_count += 1
+            st.changed = True
+            result.applied += 1
+            stats[f"processed:{topic}"] += 1
+            max_t = e.t_ms if max_t is None else max(max_t, e.t_ms)
+        return result, stats, ewm, max_t, new_last
