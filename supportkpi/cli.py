@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -16,6 +17,7 @@ import click
 from alerts.rules import Rule
 from supportkpi.services import ServiceConfig
 from supportkpi.settings import Settings, SettingsError, load_settings
+from windows.config import KpiConfig, WindowSpec
 
 
 def _settings(**overrides: object) -> Settings:
@@ -239,38 +241,47 @@ def simulate(rate: float, duration: float, backfill: str | None, seed: int | Non
 
 
 @main.command()
-@click.option("--window", "window_name", default="15m", show_default=True,
-              help="One of the configured windows (SUPPORT_WINDOWS).")
-@click.option("--at", "at", default=None,
-              help="Evaluate as of this time (RFC 3339 or epoch seconds) instead of now.")
+@click.option("--window", "window_names", multiple=True, default=("15m",), show_default=True,
+              help="One of the configured windows (SUPPORT_WINDOWS); repeat for several.")
+@click.option("--at", "ats", multiple=True,
+              help="Evaluate as of this time (RFC 3339 or epoch seconds) instead of now; "
+                   "repeat for several.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 @click.option("--redis", "redis_url", help="Redis URL [SUPPORT_REDIS_URL].")
-def query(window_name: str, at: str | None, as_json: bool, redis_url: str | None) -> None:
-    """Print the KPI table of one window, one row per queue/channel combination."""
+def query(window_names: tuple[str, ...], ats: tuple[str, ...], as_json: bool,
+          redis_url: str | None) -> None:
+    """Print the KPI table of a window, one row per queue/channel combination."""
     import redis as redis_lib
 
     from supportkpi.query import alert_table, render
-    from windows.errors import ConfigError
     from windows.keys import Keys
     from windows.reader import WindowReader
 
     s = _settings(redis_url=redis_url)
     cfg = s.kpi_config()
-    try:
-        w = cfg.window(window_name)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="--window") from None
-    at_ms = int((_parse_time(at) if at else time.time()) * 1000)
+    specs = _windows(cfg, window_names)
+    times_ms = [int(_parse_time(a) * 1000) for a in ats] or [int(time.time() * 1000)]
     reader = WindowReader(redis_lib.Redis.from_url(s.redis_url), Keys(s.key_prefix), cfg)
+    out = []
     try:
-        snap = reader.window(w, at_ms)
-        gauges = reader.gauges(at_ms)
+        for at_ms in times_ms:
+            gauges = reader.gauges(at_ms)
+            out += [render(reader.window(w, at_ms), gauges, as_json) for w in specs]
         alert_states = reader.alert_states()
     except redis_lib.RedisError as exc:
         raise click.ClickException(f"cannot read Redis at {s.redis_url}: {exc}") from None
-    click.echo(render(snap, gauges, as_json))
+    click.echo(("\n" if as_json else "\n\n").join(out))
     if not as_json:
-        click.echo("\n" + alert_table(alert_states, at_ms))
+        click.echo("\n" + alert_table(alert_states, times_ms[-1]))
+
+
+def _windows(cfg: KpiConfig, names: Sequence[str]) -> list[WindowSpec]:
+    from windows.errors import ConfigError
+
+    try:
+        return [cfg.window(n) for n in names]
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--window") from None
 
 
 def _open_events(path: Path):  # type: ignore[no-untyped-def]
@@ -283,13 +294,16 @@ def _open_events(path: Path):  # type: ignore[no-untyped-def]
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--window", "window_name", default="15m", show_default=True)
-@click.option("--at", "at", required=True, help="Evaluation time (RFC 3339 or epoch seconds).")
+@click.option("--window", "window_names", multiple=True, default=("15m",), show_default=True,
+              help="A configured window; repeat for several.")
+@click.option("--at", "ats", multiple=True, required=True,
+              help="Evaluation time (RFC 3339 or epoch seconds); repeat for several.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 @click.option("--partitions", type=int, default=None,
               help="Partitions of the input topics [SUPPORT_TOPIC_PARTITIONS]; decides which "
                    "events are late, as in the stream.")
-def oracle(file: Path, window_name: str, at: str, as_json: bool, partitions: int | None) -> None:
+def oracle(file: Path, window_names: tuple[str, ...], ats: tuple[str, ...], as_json: bool,
+           partitions: int | None) -> None:
     """Compute the KPI table for FILE (JSONL, optionally .gz) independently of the stream.
 
     Prints exactly what `query --window W --at T` prints after FILE was replayed, so the
@@ -299,17 +313,13 @@ def oracle(file: Path, window_name: str, at: str, as_json: bool, partitions: int
 
     from supportkpi import oracle as orc
     from supportkpi.query import render
-    from windows.errors import ConfigError
     from windows.reader import WindowSnapshot
 
     s = _settings()
     cfg = s.kpi_config()
-    try:
-        w = cfg.window(window_name)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="--window") from None
+    specs = _windows(cfg, window_names)
     n_part = partitions or s.topic_partitions
-    at_ms = int(_parse_time(at) * 1000)
+    times_ms = [int(_parse_time(a) * 1000) for a in ats]
     messages = []
     with _open_events(file) as fh:
         for line in fh:
@@ -324,8 +334,12 @@ def oracle(file: Path, window_name: str, at: str, as_json: bool, partitions: int
     accepted = orc.accept(messages, cfg, s.schema_config())
     # like the stream after the whole file was replayed: every event is known, so a reopen
     # after --at has already retracted FCR (replay with --to to see only the past)
-    windows, gauges = orc.evaluate(accepted.events, cfg, at_ms)
-    click.echo(render(WindowSnapshot(w, at_ms, windows[w.name]), gauges, as_json))
+    out = []
+    for at_ms in times_ms:
+        windows, gauges = orc.evaluate(accepted.events, cfg, at_ms)
+        out += [render(WindowSnapshot(w, at_ms, windows[w.name]), gauges, as_json)
+                for w in specs]
+    click.echo(("\n" if as_json else "\n\n").join(out))
 
 
 @main.command()
