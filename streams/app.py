@@ -6,6 +6,7 @@ build their own, with their own settings (topic names, Redis prefix, group id).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -25,6 +26,7 @@ from alerts.runner import AlertRunner
 from streams.processor import BatchProcessor, RawMessage
 from streams.telemetry import WorkerTelemetry
 from supportkpi.settings import Settings
+from windows.errors import StoreUnavailable
 from windows.keys import Keys
 from windows.reader import WindowReader
 from windows.writer import WindowWriter
@@ -114,14 +116,29 @@ def create_app(
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def seek_to_watermarks(sender: Any, assigned: set[Any], **_: Any) -> None:
         # The Kafka commit is only a hint: Redis holds the truth of what was applied.
-        for tp in sorted(assigned):
-            if tp.topic not in input_topics:
-                continue
-            last = await writer.last_offset(tp.topic, tp.partition)
-            target = 0 if last is None else last + 1
-            await app.consumer.seek(tp, target)
-            log.info("assigned %s:%d → seek to %d (Redis watermark %s)", tp.topic, tp.partition,
-                     target, last)
+        # All seeks go through seek_wait, which runs them on the consumer's own thread:
+        # Consumer.seek() would touch aiokafka's fetcher from this thread while it may be
+        # handing out records, a race that crashed the worker with a KeyError.
+        mine = sorted(tp for tp in assigned if tp.topic in input_topics)
+        if not mine:
+            return
+        pairs = [(tp.topic, tp.partition) for tp in mine]
+        for attempt in range(6):  # ~6 s: a short Redis blip must not crash the rebalance
+            try:
+                lasts = await writer.last_offsets(pairs)
+                break
+            except StoreUnavailable as exc:
+                if attempt == 5:
+                    raise
+                log.warning("Redis unavailable while seeking assigned partitions (%s); "
+                            "retrying", exc.detail)
+                await asyncio.sleep(0.2 * 2 ** attempt)
+        targets = {tp: 0 if last is None else last + 1
+                   for tp, last in zip(mine, lasts, strict=True)}
+        await app.consumer.seek_wait(targets)
+        for tp, last in zip(mine, lasts, strict=True):
+            log.info("assigned %s:%d → seek to %d (Redis watermark %s)", tp.topic,
+                     tp.partition, targets[tp], last)
 
     if rules:
         alerts_topic = app.topic(settings.topic_alerts, **raw)  # type: ignore[arg-type]

@@ -44,9 +44,12 @@ def sample(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 def wait_for(cond: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
+    """Poll ``cond``; fails at once, with its log, when a started worker died meanwhile."""
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None
     while time.monotonic() < deadline:
+        for w in list(_RUNNING):
+            w.assert_running()
         try:
             if cond():
                 return
@@ -54,6 +57,9 @@ def wait_for(cond: Callable[[], bool], timeout: float, what: str, interval: floa
             last_exc = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_exc})")
+
+
+_RUNNING: set[WorkerProcess] = set()
 
 
 class WorkerProcess:
@@ -69,14 +75,24 @@ class WorkerProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "worker"],
                                      env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                      cwd=ROOT, start_new_session=True)
+        _RUNNING.add(self)
         return self
 
+    def assert_running(self) -> None:
+        """A worker that exits on its own is a failure of the test, reported with its log."""
+        if self.proc is not None and self.proc.poll() is not None:
+            _RUNNING.discard(self)
+            raise AssertionError(f"worker exited with code {self.proc.returncode}; log tail:\n"
+                                 f"{self.log_text()[-5000:]}")
+
     def kill(self) -> None:
+        _RUNNING.discard(self)
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
     def stop(self) -> None:
+        _RUNNING.discard(self)
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

@@ -134,6 +134,17 @@ class WindowWriter:
             raise StoreUnavailable(str(exc)) from exc
         return int(raw) if raw not in (None, b"", "") else None
 
+    async def last_offsets(self, partitions: Sequence[tuple[str, int]]) -> list[int | None]:
+        """Last applied offset of several partitions in one round trip."""
+        if not partitions:
+            return []
+        fields = [Keys.partition_field(t, p) for t, p in partitions]
+        try:
+            raws = await self._redis.hmget(self._keys.offsets, fields)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [int(r) if r not in (None, b"", "") else None for r in raws]
+
     async def store_epoch(self) -> str | None:
         raw = await self._redis.get(self._keys.epoch)
         return raw.decode() if isinstance(raw, bytes) else raw
