@@ -1,7 +1,10 @@
 """Baseline: a plain Faust agent that decodes each event's JSON and drops it.
 
 Same topics, same raw-bytes consumption and the same take-batching as the real worker,
-but no validation, no Redis. Prints one JSON line with its timing when it saw N events.
+but no validation, no Redis. Prints one JSON line with its timing when it saw N events
+(or after MAX_SECONDS).
+
+    python -m bench.faust_baseline BOOTSTRAP TOPICS N GROUP DATADIR [MAX_SECONDS]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import faust
 def main() -> None:
     bootstrap, topics, n = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3])
     group, datadir = sys.argv[4], sys.argv[5]
+    max_seconds = float(sys.argv[6]) if len(sys.argv) > 6 else float("inf")
     app = faust.App(group, broker=f"kafka://{bootstrap}", value_serializer="raw",
                     key_serializer="raw", web_enabled=False, datadir=datadir,
                     consumer_auto_offset_reset="earliest", topic_replication_factor=1,
@@ -37,7 +41,7 @@ def main() -> None:
             for v in values:
                 json.loads(v)
             state["n"] += len(values)
-            if state["n"] >= n:
+            if state["n"] >= n or time.perf_counter() - state["t0"] >= max_seconds:
                 out = {"events": state["n"], "seconds": time.perf_counter() - state["t0"],
                        "cpu_seconds": cpu() - state["cpu0"]}
                 print("RESULT " + json.dumps(out), flush=True)

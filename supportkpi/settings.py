@@ -64,6 +64,8 @@ class Settings(BaseSettings):
                                   "event-time watermark minus this are dropped as late")
     max_future_skew: str = Field("5m", description="Events further in the future go to the DLQ")
     conversation_ttl: str = Field("8d", description="Conversation state (dedupe ids) TTL")
+    bucket_ttl_margin: str = Field("10m", description="Extra life of a bucket after the "
+                                   "longest window that reads it")
     max_message_bytes: int = Field(65_536, ge=256)
     batch_max: int = Field(1000, ge=1, description="Max events per batch")
     batch_within: float = Field(0.2, gt=0, description="Max seconds to wait filling a batch")
@@ -89,7 +91,7 @@ class Settings(BaseSettings):
         return v
 
     @field_validator("frt_sla", "reopen_window", "allowed_lateness", "max_future_skew",
-                     "conversation_ttl")
+                     "conversation_ttl", "bucket_ttl_margin")
     @classmethod
     def _durations(cls, v: str) -> str:
         parse_duration_ms(v)
@@ -126,6 +128,7 @@ class Settings(BaseSettings):
             csat_satisfied_min=self.csat_satisfied_min,
             allowed_lateness_ms=parse_duration_ms(self.allowed_lateness),
             conversation_ttl_ms=parse_duration_ms(self.conversation_ttl),
+            bucket_ttl_margin_ms=parse_duration_ms(self.bucket_ttl_margin),
         )
 
     def schema_config(self) -> SchemaConfig:

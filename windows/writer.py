@@ -64,6 +64,17 @@ class _ConvState:
     new_count: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class _View:
+    """A conversation as this worker last wrote it, valid while Redis holds ``version``."""
+
+    version: str
+    view: kpi.ConversationView
+    live: kpi.LiveState
+    events: tuple[Event, ...]
+    ids: frozenset[str]
+
+
 def _text(x: bytes | str) -> str:
     return x.decode() if isinstance(x, bytes) else x
 
@@ -117,9 +128,8 @@ class WindowWriter:
         self._sha: str | None = None
         self.script_calls = 0
         self._known_gauge_dims: set[str] = set()
-        # conversation id -> (version, contribution, live state) after our last write
-        self._views: OrderedDict[str, tuple[str, kpi.ConversationView, kpi.LiveState]] = \
-            OrderedDict()
+        # conversation id -> what it was after our last write (LRU)
+        self._views: OrderedDict[str, _View] = OrderedDict()
 
     async def _ensure_script(self) -> str:
         if self._sha is None:
@@ -179,8 +189,14 @@ class WindowWriter:
             pipe.hget(self._keys.event_watermarks, pfield)
             for d in capped:
                 pipe.smembers(self._keys.dimension_values(d))
+            # a conversation this worker wrote last needs only its version read: when it
+            # still matches, the events we wrote are the stored state (no transfer, no decode)
+            cached = {cid: self._views[cid] for cid in cids if cid in self._views}
             for cid in cids:
-                pipe.hmget(self._keys.conversation(cid), "v", "s")
+                if cid in cached:
+                    pipe.hget(self._keys.conversation(cid), "v")
+                else:
+                    pipe.hmget(self._keys.conversation(cid), "v", "s")
             raw = await pipe.execute()
             last_raw, ewm_raw = raw[0], raw[1]
             admitted = {d: {_text(v) for v in members}
@@ -190,10 +206,30 @@ class WindowWriter:
             expected = "" if last is None else str(last)
             ewm = int(ewm_raw) if ewm_raw not in (None, b"") else None
             states: dict[str, _ConvState] = {}
-            for cid, (v, s) in zip(cids, conv_raw, strict=True):
-                evs = _decode_state(cid, s)
+            stale: list[str] = []
+            for cid, got in zip(cids, conv_raw, strict=True):
+                view = cached.get(cid)
+                if view is not None:
+                    version = _text(got) if got else ""
+                    if version == view.version:
+                        states[cid] = _ConvState(version=version, events=list(view.events),
+                                                 ids=set(view.ids))
+                    else:
+                        stale.append(cid)  # written by someone else since: read it whole
+                    continue
+                v, st_raw = got
+                evs = _decode_state(cid, st_raw)
                 states[cid] = _ConvState(version=_text(v) if v else "", events=evs,
                                          ids={e.event_id for e in evs})
+            if stale:
+                pipe = self._redis.pipeline(transaction=False)
+                for cid in stale:
+                    pipe.hmget(self._keys.conversation(cid), "v", "s")
+                for cid, (v, st_raw) in zip(stale, await pipe.execute(), strict=True):
+                    self._views.pop(cid, None)
+                    evs = _decode_state(cid, st_raw)
+                    states[cid] = _ConvState(version=_text(v) if v else "", events=evs,
+                                             ids={e.event_id for e in evs})
             result, stats, ewm_new, max_t, new_last = self._plan(records, last, ewm, states, topic)
             result.attempts = attempt
             if new_last is None:
@@ -206,9 +242,9 @@ class WindowWriter:
             for cid in changed:
                 st = states[cid]
                 old_events = st.events[: len(st.events) - st.new_count]
-                cached = self._views.get(cid)
-                if cached is not None and cached[0] == st.version:
-                    before, before_live = cached[1], cached[2]
+                view = self._views.get(cid)
+                if view is not None and view.version == st.version:
+                    before, before_live = view.view, view.live
                 elif old_events:
                     before = kpi.contributions(old_events, self._cfg)
                     before_live = kpi.live_state(old_events, self._cfg)
@@ -281,8 +317,9 @@ class WindowWriter:
         """Keep each written conversation's computed view, keyed by the version the script
         just gave it, so the next batch need not recompute its "before"."""
         for cid, (view, live) in views.items():
-            old = states[cid].version
-            self._views[cid] = (str(int(old or 0) + 1), view, live)
+            st = states[cid]
+            self._views[cid] = _View(str(int(st.version or 0) + 1), view, live,
+                                     tuple(st.events), frozenset(st.ids))
             self._views.move_to_end(cid)
         while len(self._views) > VIEW_CACHE:
             self._views.popitem(last=False)
