@@ -86,15 +86,23 @@ class _Ops:
         self._base = base
         self._index: dict[str, int] = {}
         self.keys: list[str] = []
-        self.ops: list[tuple[str, int, str, str]] = []
+        self.ops: list[tuple[str, int, str, str | dict[str, int]]] = []
         self.new_gauge_dims: set[str] = set()
 
-    def add(self, code: str, key: str, a: str | int, b: str | int) -> None:
+    def _key_index(self, key: str) -> int:
         i = self._index.get(key)
         if i is None:
             self.keys.append(key)
             i = self._index[key] = self._base + len(self.keys)
-        self.ops.append((code, i, str(a), str(b)))
+        return i
+
+    def add(self, code: str, key: str, a: str | int, b: str | int) -> None:
+        self.ops.append((code, self._key_index(key), str(a), str(b)))
+
+    def bucket(self, key: str, ttl_ms: int, fields: dict[str, int]) -> None:
+        """All increments of one bucket hash as one op (the bulk of a batch's writes)."""
+        self.ops.append(("B", self._key_index(key), str(ttl_ms),
+                         {f: n for f, n in fields.items() if n}))
 
 
 def _decode_state(cid: str, raw: bytes | str | None) -> list[Event]:
@@ -189,14 +197,13 @@ class WindowWriter:
             pipe.hget(self._keys.event_watermarks, pfield)
             for d in capped:
                 pipe.smembers(self._keys.dimension_values(d))
-            # a conversation this worker wrote last needs only its version read: when it
-            # still matches, the events we wrote are the stored state (no transfer, no decode)
+            # A conversation this worker wrote last is not read at all: its cached events
+            # are assumed current and the script checks its version before writing. On a
+            # conflict the batch's cache entries are dropped and everything is read fresh.
             cached = {cid: self._views[cid] for cid in cids if cid in self._views}
-            for cid in cids:
-                if cid in cached:
-                    pipe.hget(self._keys.conversation(cid), "v")
-                else:
-                    pipe.hmget(self._keys.conversation(cid), "v", "s")
+            uncached = [cid for cid in cids if cid not in cached]
+            for cid in uncached:
+                pipe.hmget(self._keys.conversation(cid), "v", "s")
             raw = await pipe.execute()
             last_raw, ewm_raw = raw[0], raw[1]
             admitted = {d: {_text(v) for v in members}
@@ -205,31 +212,14 @@ class WindowWriter:
             last = int(last_raw) if last_raw not in (None, b"") else None
             expected = "" if last is None else str(last)
             ewm = int(ewm_raw) if ewm_raw not in (None, b"") else None
-            states: dict[str, _ConvState] = {}
-            stale: list[str] = []
-            for cid, got in zip(cids, conv_raw, strict=True):
-                view = cached.get(cid)
-                if view is not None:
-                    version = _text(got) if got else ""
-                    if version == view.version:
-                        states[cid] = _ConvState(version=version, events=list(view.events),
-                                                 ids=set(view.ids))
-                    else:
-                        stale.append(cid)  # written by someone else since: read it whole
-                    continue
-                v, st_raw = got
+            states: dict[str, _ConvState] = {
+                cid: _ConvState(version=view.version, events=list(view.events),
+                                ids=set(view.ids))
+                for cid, view in cached.items()}
+            for cid, (v, st_raw) in zip(uncached, conv_raw, strict=True):
                 evs = _decode_state(cid, st_raw)
                 states[cid] = _ConvState(version=_text(v) if v else "", events=evs,
                                          ids={e.event_id for e in evs})
-            if stale:
-                pipe = self._redis.pipeline(transaction=False)
-                for cid in stale:
-                    pipe.hmget(self._keys.conversation(cid), "v", "s")
-                for cid, (v, st_raw) in zip(stale, await pipe.execute(), strict=True):
-                    self._views.pop(cid, None)
-                    evs = _decode_state(cid, st_raw)
-                    states[cid] = _ConvState(version=_text(v) if v else "", events=evs,
-                                             ids={e.event_id for e in evs})
             result, stats, ewm_new, max_t, new_last = self._plan(records, last, ewm, states, topic)
             result.attempts = attempt
             if new_last is None:
@@ -257,10 +247,7 @@ class WindowWriter:
                 self._gauge_ops(cid, before_live, after_live, admitted, ops)
                 pending_views[cid] = (after, after_live)
             for (res, start), fields in sorted(deltas.items()):
-                key = self._keys.bucket(res, start)
-                for f, n in fields.items():
-                    ops.add("H", key, f, n)
-                ops.add("E", key, self._cfg.bucket_ttl_ms(res), "")
+                ops.bucket(self._keys.bucket(res, start), self._cfg.bucket_ttl_ms(res), fields)
             for k, v in stats.items():
                 if v:
                     ops.add("H", self._keys.stats, k, v)
@@ -290,6 +277,8 @@ class WindowWriter:
                 if new_values:
                     log.info("new dimension values admitted: %s", new_values)
                 return result
+            for cid in cids:  # someone else wrote (or our cache was stale): read fresh
+                self._views.pop(cid, None)
             log.info("batch for %s conflicted (attempt %d); re-reading", pfield, attempt)
         raise StoreConflict(f"{pfield}: gave up after {MAX_ATTEMPTS} conflicting attempts")
 

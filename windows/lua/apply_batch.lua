@@ -25,6 +25,8 @@
 -- each [code, key index, a, b] with a and b as strings:
 --   H: HINCRBY KEYS[i] a b      E: PEXPIRE KEYS[i] a       Z: ZADD KEYS[i] a(score) b
 --   R: ZREM KEYS[i] a           S: SADD KEYS[i] a          M: HSET KEYS[i] a b if b > current
+--   B: HINCRBY KEYS[i] f n for every f: n of the object b, then PEXPIRE a; n is a JSON
+--      integer, formatted with %d (exact below 2^53; a batch's delta is far smaller)
 --
 -- Returns {1, "ok"} on success, {0, "offset", <current>} or {0, "conversation", <i>}
 -- when a watermark or a conversation moved since the caller read them.
@@ -59,7 +61,12 @@ a = a + 2 * nc
 local ops = cjson.decode(ARGV[a])
 for _, op in ipairs(ops) do
   local code, key, x, y = op[1], KEYS[op[2]], op[3], op[4]
-  if code == "H" then
+  if code == "B" then
+    for f, n in pairs(y) do
+      redis.call("HINCRBY", key, f, string.format("%d", n))
+    end
+    redis.call("PEXPIRE", key, x)
+  elseif code == "H" then
     redis.call("HINCRBY", key, x, y)
   elseif code == "E" then
     redis.call("PEXPIRE", key, x)
