@@ -105,12 +105,18 @@ def _fmt_q(q: float) -> str:
 
 
 class KpiCollector(Collector):
+    """Every window, live-queue and alert-state series, read from Redis at scrape time.
+
+    The expensive part of a scrape (it reads and rolls up every bucket of every window),
+    kept apart from :class:`PipelineCollector` so that ``/metrics?name[]=...`` probes of
+    the pipeline's health never pay for it.
+    """
+
     def __init__(
         self,
         reader: WindowReader,
         cfg: KpiConfig,
         clock: Callable[[], float],
-        topics: Sequence[str] = (),
         alert_dims: Sequence[str] = (),
         alert_rules: Sequence[str] = (),
     ) -> None:
@@ -120,7 +126,6 @@ class KpiCollector(Collector):
         self._dims = list(cfg.storage_dimensions)
         self._labels = ["window", *self._dims]
         self._gdims = list(cfg.gauge_dimensions)
-        self._topics = list(topics)
         self._alert_dims = list(alert_dims)
         self._alert_rules = set(alert_rules)
 
@@ -136,15 +141,100 @@ class KpiCollector(Collector):
         fam["alert"] = GaugeMetricFamily(
             "support_alert_state", "Alert state per rule and dimensions: 0 ok, 1 pending, "
             "2 firing.", labels=["rule", "severity", *self._alert_dims])
-        fam["overflow"] = CounterMetricFamily(
-            "support_dimension_overflow",
-            "Events whose conversation was labelled 'other' because its dimension already "
-            "had the maximum number of distinct values.", labels=["dimension"])
         for name, _key, doc in GAUGES:
             fam[name] = GaugeMetricFamily(name, doc, labels=L)
         fam["volume"] = GaugeMetricFamily(
             "support_window_events", "Events in the window by kind (created, solved, reopened, "
             "escalated incl. handoffs and transfers).", labels=[*L, "kind"])
+        return fam
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families().values()
+
+    def collect(self) -> Iterator[Metric]:
+        fam = self._families()
+        try:
+            at_ms = int(self._clock() * 1000)
+            snapshots = self._reader.all_windows(at_ms)
+            gauges = self._reader.gauges(at_ms)
+            alerts = self._reader.alert_states() if self._alert_rules else {}
+        except (redis.RedisError, OSError) as exc:
+            # support_redis_up (PipelineCollector) reports the outage; no stale numbers
+            log.warning("scrape could not read the windows from Redis: %s", exc)
+            return
+        for snap in snapshots:
+            for dimkey in sorted(snap.rows):
+                row = snap.rows[dimkey]
+                labels = self._label_values(snap.window.name, dimkey)
+                if labels is None:
+                    continue
+                for name, prefix, qattr, _doc in SUMMARIES:
+                    self._add_summary(fam[name], labels, row, prefix, getattr(self._cfg, qattr))
+                for name, key, _doc in GAUGES:
+                    v = row.get(key)
+                    if v is not None:
+                        fam[name].add_metric(labels, float(v))
+                for kind in VOLUMES:
+                    fam["volume"].add_metric([*labels, kind], float(row[f"volume_{kind}"] or 0))
+        for dimkey in sorted(gauges):
+            parsed = kpi.parse_dimension_key(dimkey)
+            glabels = [parsed.get(d, ALL) for d in self._gdims]
+            for name, key, _doc in LIVE:
+                gv = gauges[dimkey].get(key)
+                if gv is not None:
+                    fam[name].add_metric(glabels, float(gv))
+        for key, doc in sorted(alerts.items()):
+            rule, _, dimkey = key.partition("|")
+            if rule not in self._alert_rules:
+                continue
+            dims = kpi.parse_dimension_key(dimkey)
+            value = {"ok": 0, "pending": 1, "firing": 2}.get(str(doc.get("status")), 0)
+            fam["alert"].add_metric([rule, str(doc.get("severity", "")),
+                                     *(dims.get(d, ALL) for d in self._alert_dims)], value)
+        yield from fam.values()
+
+    def _label_values(self, window: str, dimkey: str) -> list[str] | None:
+        try:
+            parsed = kpi.parse_dimension_key(dimkey)
+        except ValueError:
+            return None
+        return [window, *(parsed.get(d, ALL) for d in self._dims)]
+
+    def _add_summary(
+        self,
+        metric: Metric,
+        labels: list[str],
+        row: Mapping[str, float | None],
+        prefix: str,
+        quantiles: Sequence[float],
+    ) -> None:
+        count = row.get(f"{prefix}_count") or 0
+        names = dict(zip(self._labels, labels, strict=True))
+        for q in quantiles:
+            v = row.get(f"{prefix}_p{kpi._qname(q)}_seconds")
+            if v is not None:
+                metric.add_sample(metric.name, {**names, "quantile": _fmt_q(q)}, float(v))
+        metric.add_sample(metric.name + "_sum", names, float(row.get(f"{prefix}_sum_seconds") or 0))
+        metric.add_sample(metric.name + "_count", names, float(count))
+
+
+class PipelineCollector(Collector):
+    """Pipeline health from the stats hash: counters, last event/apply times, offsets.
+
+    One Redis read per scrape; ``support_redis_up`` says whether it (and so the scrape's
+    KPI series) could be read.
+    """
+
+    def __init__(self, reader: WindowReader, topics: Sequence[str] = ()) -> None:
+        self._reader = reader
+        self._topics = list(topics)
+
+    def _families(self) -> dict[str, Any]:
+        fam: dict[str, Any] = {}
+        fam["overflow"] = CounterMetricFamily(
+            "support_dimension_overflow",
+            "Events whose conversation was labelled 'other' because its dimension already "
+            "had the maximum number of distinct values.", labels=["dimension"])
         fam["processed"] = CounterMetricFamily(
             "support_events_processed", "Events applied to the windows, by topic.",
             labels=["topic"])
@@ -176,45 +266,12 @@ class KpiCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         fam = self._families()
         try:
-            at_ms = int(self._clock() * 1000)
-            snapshots = self._reader.all_windows(at_ms)
-            gauges = self._reader.gauges(at_ms)
             stats = self._reader.stats()
-            alerts = self._reader.alert_states() if self._alert_rules else {}
         except (redis.RedisError, OSError) as exc:
             log.warning("scrape could not read Redis: %s", exc)
             fam["redis_up"].add_metric([], 0)
             yield fam["redis_up"]
             return
-        for snap in snapshots:
-            for dimkey in sorted(snap.rows):
-                row = snap.rows[dimkey]
-                labels = self._label_values(snap.window.name, dimkey)
-                if labels is None:
-                    continue
-                for name, prefix, qattr, _doc in SUMMARIES:
-                    self._add_summary(fam[name], labels, row, prefix, getattr(self._cfg, qattr))
-                for name, key, _doc in GAUGES:
-                    v = row.get(key)
-                    if v is not None:
-                        fam[name].add_metric(labels, float(v))
-                for kind in VOLUMES:
-                    fam["volume"].add_metric([*labels, kind], float(row[f"volume_{kind}"] or 0))
-        for dimkey in sorted(gauges):
-            parsed = kpi.parse_dimension_key(dimkey)
-            glabels = [parsed.get(d, ALL) for d in self._gdims]
-            for name, key, _doc in LIVE:
-                gv = gauges[dimkey].get(key)
-                if gv is not None:
-                    fam[name].add_metric(glabels, float(gv))
-        for key, doc in sorted(alerts.items()):
-            rule, _, dimkey = key.partition("|")
-            if rule not in self._alert_rules:
-                continue
-            dims = kpi.parse_dimension_key(dimkey)
-            value = {"ok": 0, "pending": 1, "firing": 2}.get(str(doc.get("status")), 0)
-            fam["alert"].add_metric([rule, str(doc.get("severity", "")),
-                                     *(dims.get(d, ALL) for d in self._alert_dims)], value)
         c = stats.counters
         topics = set(self._topics)
         for k, v in sorted(c.items()):
@@ -240,27 +297,3 @@ class KpiCollector(Collector):
             fam["offset"].add_metric([topic, part], off)
         fam["redis_up"].add_metric([], 1)
         yield from fam.values()
-
-    def _label_values(self, window: str, dimkey: str) -> list[str] | None:
-        try:
-            parsed = kpi.parse_dimension_key(dimkey)
-        except ValueError:
-            return None
-        return [window, *(parsed.get(d, ALL) for d in self._dims)]
-
-    def _add_summary(
-        self,
-        metric: Metric,
-        labels: list[str],
-        row: Mapping[str, float | None],
-        prefix: str,
-        quantiles: Sequence[float],
-    ) -> None:
-        count = row.get(f"{prefix}_count") or 0
-        names = dict(zip(self._labels, labels, strict=True))
-        for q in quantiles:
-            v = row.get(f"{prefix}_p{kpi._qname(q)}_seconds")
-            if v is not None:
-                metric.add_sample(metric.name, {**names, "quantile": _fmt_q(q)}, float(v))
-        metric.add_sample(metric.name + "_sum", names, float(row.get(f"{prefix}_sum_seconds") or 0))
-        metric.add_sample(metric.name + "_count", names, float(count))

@@ -30,8 +30,12 @@ def _asset(name: str) -> str:
 
 def build_app(registry: CollectorRegistry, wall: WallModel,
               push_interval_s: float) -> web.Application:
-    async def metrics(_req: web.Request) -> web.Response:
-        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, registry)
+    async def metrics(req: web.Request) -> web.Response:
+        # ?name[]=support_redis_up&name[]=... collects only the collectors that export those
+        # names (as prometheus_client's own handler does): cheap health probes
+        names = req.query.getall("name[]", [])
+        target = registry.restricted_registry(names) if names else registry
+        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, target)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def index(_req: web.Request) -> web.Response:

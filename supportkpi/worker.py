@@ -10,7 +10,7 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from alerts.rules import Rule
-from supportkpi.exporter import KpiCollector
+from supportkpi.exporter import KpiCollector, PipelineCollector
 from supportkpi.settings import Settings, load_alert_rules
 from supportkpi.topics import ensure_topics
 from windows.config import dimensions_of
@@ -22,12 +22,12 @@ log = logging.getLogger(__name__)
 
 def build_registry(settings: Settings, reader: WindowReader,
                    rules: Sequence[Rule]) -> CollectorRegistry:
-    """Registry with the KPI collector; registering does not touch Redis."""
+    """Registry with the KPI and pipeline collectors; registering does not touch Redis."""
     registry = CollectorRegistry(auto_describe=True)
     alert_dims = dimensions_of(tuple(tuple(r.per) for r in rules))
     registry.register(KpiCollector(reader, settings.kpi_config(), time.time,
-                                   topics=settings.input_topics, alert_dims=alert_dims,
-                                   alert_rules=[r.name for r in rules]))
+                                   alert_dims=alert_dims, alert_rules=[r.name for r in rules]))
+    registry.register(PipelineCollector(reader, topics=settings.input_topics))
     return registry
 
 

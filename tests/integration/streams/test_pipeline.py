@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -186,6 +187,13 @@ def test_script_gives_exact_kpis_and_dlq(services: ServiceConfig, worker_env: di
                                 reason="score_out_of_range") == 1, 30, "rejects counted")
         check_expected(port)
         promtool_check_metrics(scrape(port))
+        # a health probe for two names gets those two series and nothing else
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics?name[]=support_redis_up"
+                                    "&name[]=support_last_event_timestamp_seconds") as r:
+            probe = parse(r.read().decode())
+        assert {name for name, _ in probe} == {"support_redis_up",
+                                               "support_last_event_timestamp_seconds"}
+        assert sample(probe, "support_redis_up") == 1
 
         # DLQ: original bytes, reason and source coordinates
         c = KafkaConsumer(worker_env["SUPPORT_TOPIC_DLQ"], bootstrap_servers=services.bootstrap,

@@ -108,7 +108,7 @@ def exported_names() -> set[str]:
     from prometheus_client import CollectorRegistry
 
     from streams.telemetry import WorkerTelemetry
-    from supportkpi.exporter import KpiCollector
+    from supportkpi.exporter import KpiCollector, PipelineCollector
     from supportkpi.settings import load_settings
     from windows.keys import Keys
     from windows.reader import WindowReader
@@ -120,7 +120,7 @@ def exported_names() -> set[str]:
     collector = KpiCollector(reader, cfg, lambda: 0.0, alert_dims=["queue"], alert_rules=["r"])
     WorkerTelemetry(registry)
     names: set[str] = set()
-    families = list(collector.describe())
+    families = list(collector.describe()) + list(PipelineCollector(reader).describe())
     for fam in families + [m for c in [registry] for m in c.collect()]:
         suffixes = {"counter": ["_total"], "summary": ["", "_sum", "_count"],
                     "histogram": ["_bucket", "_sum", "_count"]}.get(fam.type, [""])
