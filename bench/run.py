@@ -613,9 +613,9 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
 
     prof = profile(svc.redis_url, args.profile_events)
     args.redis_url = svc.redis_url
-    report = (render(args, n, med, results) + render_more(lat, rc, mem)
-              + render_curve(curve) + render_targets(med, lat, rc, args)
-              + render_profile(prof, med))
+    sections = [render(args, n, med, results), render_more(lat, rc, mem), render_curve(curve),
+                render_targets(med, lat, rc, args), render_profile(prof, med)]
+    report = "\n\n".join(part.strip() for part in sections) + "\n"
     print(report)
     if not args.no_write and not args.quick:
         args.out.write_text(report)
