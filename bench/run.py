@@ -636,6 +636,9 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
     args.redis_url = svc.redis_url
     sections = [render(args, n, med, results), render_more(lat, rc, mem), render_curve(curve),
                 render_targets(med, lat, rc, args), render_profile(prof, med)]
+    analysis = ROOT / "bench" / "analysis.md"
+    if analysis.exists():  # the reasons behind the numbers, written by hand after a run
+        sections.append(analysis.read_text())
     report = "\n\n".join(part.strip() for part in sections) + "\n"
     print(report)
     if not args.no_write and not args.quick:
@@ -778,7 +781,7 @@ def render_targets(med: dict[str, Measure], lat: dict[str, Any],
         ("/metrics no worse than linear in series",
          f"{first['series']:,.0f} → {first['render_ms']:.0f} ms … {last['series']:,.0f} → "
          f"{last['render_ms']:.0f} ms ({min(per_series):.0f}–{max(per_series):.0f} µs per "
-         "series)", status(max(per_series) <= 1.5 * min(per_series))),
+         "series)", status(per_series[-1] <= 1.25 * per_series[0])),
         ("/metrics cost independent of window length",
          "every window reads the same number of buckets (60); read time follows the fields "
          "per bucket", "met by construction"),

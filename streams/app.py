@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 import uuid
 from collections import defaultdict
@@ -87,6 +88,18 @@ def create_app(
                                telemetry)
     input_topics = set(settings.input_topics)
 
+    crash_point, _, crash_n = settings.test_crash_at.partition(":")
+    batches = {"n": 0}
+
+    async def crash_before_write(topic: str, partition: int, msgs: list[RawMessage]) -> None:
+        """Test-only: Kafka says the batch is done, Redis never saw it."""
+        await app.consumer._commit(  # type: ignore[attr-defined]
+            {TP(topic, partition): msgs[-1].offset + 1})
+        log.warning("TEST FAULT: committed %s:%d up to %d to Kafka; exiting before the "
+                    "Redis write", topic, partition, msgs[-1].offset)
+        logging.shutdown()
+        os._exit(70)
+
     async def handle(events: Sequence[EventT]) -> None:
         by_tp: dict[tuple[str, int], list[RawMessage]] = defaultdict(list)
         for ev in events:
@@ -94,7 +107,16 @@ def create_app(
             value = m.value if isinstance(m.value, bytes) else bytes(m.value or b"")
             by_tp[(m.topic, m.partition)].append(RawMessage(m.offset, m.key, value))
         for (topic, partition), msgs in by_tp.items():
+            batches["n"] += 1
+            at_fault = bool(crash_point) and batches["n"] == int(crash_n)
+            if at_fault and crash_point == "before_write":
+                await crash_before_write(topic, partition, msgs)
             await processor.process(topic, partition, msgs)
+            if at_fault and crash_point == "after_write":
+                log.warning("TEST FAULT: %s:%d up to %d is in Redis; exiting before Kafka "
+                            "acks it", topic, partition, msgs[-1].offset)
+                logging.shutdown()
+                os._exit(70)
             try:
                 highwater = app.consumer.highwater(TP(topic, partition))
                 if highwater is not None:

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535)
     data_dir: Path = Field(Path(".cache/faust"), description="Faust data directory")
     log_level: str = Field("info")
+    test_crash_at: str = Field("", description="Test-only fault injection: 'after_write:N' "
+                               "exits at once after the N-th batch reached Redis (before "
+                               "Kafka acks it); 'before_write:N' commits the N-th batch to "
+                               "Kafka and exits before writing it to Redis")
     wall_stale_after: float = Field(30.0, gt=0, description="Seconds without an applied "
                                     "event before the wall shows STALE")
     wall_push_interval: float = Field(2.0, gt=0, description="Seconds between wall updates")
@@ -95,6 +99,15 @@ class Settings(BaseSettings):
     @classmethod
     def _durations(cls, v: str) -> str:
         parse_duration_ms(v)
+        return v
+
+    @field_validator("test_crash_at")
+    @classmethod
+    def _crash(cls, v: str) -> str:
+        if v:
+            point, _, n = v.partition(":")
+            if point not in ("after_write", "before_write") or not n.isdigit() or int(n) < 1:
+                raise ValueError("expected 'after_write:N' or 'before_write:N' with N >= 1")
         return v
 
     @field_validator("dimensions", "gauge_dimensions")

@@ -85,6 +85,16 @@ class WorkerProcess:
             raise AssertionError(f"worker exited with code {self.proc.returncode}; log tail:\n"
                                  f"{self.log_text()[-5000:]}")
 
+    def expect_exit(self, timeout: float) -> int:
+        """Wait for a worker that is meant to exit on its own (a fault hook); its code."""
+        _RUNNING.discard(self)
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"worker did not exit within {timeout}s; log tail:\n"
+                                 f"{self.log_text()[-4000:]}") from None
+
     def kill(self) -> None:
         _RUNNING.discard(self)
         if self.proc and self.proc.poll() is None:

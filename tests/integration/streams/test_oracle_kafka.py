@@ -9,10 +9,7 @@
 from __future__ import annotations
 
 import gzip
-import json
 import random
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,46 +22,12 @@ from supportkpi.services import ServiceConfig
 from supportkpi.settings import load_settings
 from tests.agreement import diff_rows
 from tests.histories import history
-from tests.support import ROOT, WorkerProcess, parse, scrape, wait_for
+from tests.replay_check import cli, counters, disorder, replay_and_compare, seen
+from tests.support import WorkerProcess, wait_for
 from windows.keys import Keys
 from windows.reader import WindowReader
 
 pytestmark = pytest.mark.integration
-
-
-def counters(port: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for (name, _labels), v in parse(scrape(port)).items():
-        if name in ("support_events_processed_total", "support_events_rejected_total",
-                    "support_events_duplicate_total", "support_events_late_dropped_total"):
-            out[name] = out.get(name, 0) + v
-    return out
-
-
-def seen(port: int) -> float:
-    return sum(counters(port).values())
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "supportkpi.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
-
-
-Table = dict[tuple[str, str], dict[str, dict]]
-
-
-def rows_from_json(text: str) -> Table:
-    """JSON lines of `query`/`oracle` → {(at, window or "live"): {dimension key: row}}."""
-    out: Table = {}
-    for line in text.splitlines():
-        doc = json.loads(line)
-        dims = doc.pop("dimensions")
-        key = "*" if not dims else ",".join(f"{k}={v}" for k, v in dims.items())
-        at = str(doc.pop("at"))
-        out.setdefault((at, doc.pop("window")), {})[key] = doc
-    return out
 
 
 def test_random_history_through_kafka(services: ServiceConfig, worker_env: dict[str, str],
@@ -104,57 +67,6 @@ def test_random_history_through_kafka(services: ServiceConfig, worker_env: dict[
         worker.stop()
 
 
-def _disorder(src: Path, dst: Path, rnd: random.Random) -> int:
-    """Add upstream duplicates, invalid lines and stragglers to a simulated history."""
-    with gzip.open(src, "rt") as fh:
-        lines = [ln.strip() for ln in fh if ln.strip()]
-    out: list[str] = []
-    held: list[str] = []
-    for ln in lines:
-        r = rnd.random()
-        if r < 0.01:
-            held.append(ln)  # arrives at the end: late for the watermark by then
-            continue
-        out.append(ln)
-        if r < 0.04:
-            out.append(ln)  # upstream duplicate
-        elif r < 0.045:
-            out.append('{"event_id": "broken", "type": "ticket.created"')  # invalid JSON
-    out += held
-    with gzip.open(dst, "wt") as fh:
-        fh.write("\n".join(out) + "\n")
-    return len(out)
-
-
-def _replay_and_compare(services: ServiceConfig, env: dict[str, str], tmp_path: Path,
-                        file: Path, n_lines: int, ats: list[str]) -> None:
-    port = int(env["SUPPORT_METRICS_PORT"])
-    worker = WorkerProcess(env, tmp_path / "worker.log").start()
-    try:
-        wait_for(lambda: seen(port) == 0, 60, "worker up")
-        cli(env, "replay", str(file))
-        try:
-            wait_for(lambda: seen(port) >= n_lines, 200, f"{n_lines} lines seen", interval=1)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; counters {counters(port)}; worker log tail:\n"
-                                 f"{worker.log_text()[-4000:]}") from None
-        assert seen(port) == n_lines, counters(port)  # not one line counted twice
-        windows = ("5m", "15m", "1h", "24h")
-        args = [a for w in windows for a in ("--window", w)]
-        args += [a for at in ats for a in ("--at", at)]
-        ours = rows_from_json(cli(env, "query", *args, "--json"))
-        theirs = rows_from_json(cli(env, "oracle", str(file), *args, "--json"))
-        assert ours.keys() == theirs.keys()
-        assert len({at for at, _w in ours}) == len(ats)
-        for (at, window), rows in sorted(ours.items()):
-            problems = diff_rows(rows, theirs[(at, window)], f"[{window} at {at}]")
-            assert not problems, "\n".join(problems[:30])
-        for at in {at for at, _w in ours}:
-            assert any(ours.get((at, w)) for w in windows), f"nothing to compare at {at}"
-    finally:
-        worker.stop()
-
-
 def test_100k_event_history_replayed_through_kafka_matches_oracle(
         services: ServiceConfig, worker_env: dict[str, str], tmp_path: Path) -> None:
     env = {**worker_env, "SUPPORT_TOPIC_PARTITIONS": "4", "SUPPORT_BATCH_WITHIN": "0.2"}
@@ -163,9 +75,9 @@ def test_100k_event_history_replayed_through_kafka_matches_oracle(
     cli(env, "simulate", "--backfill", "220m", "--until", str(end), "--rate", "90",
         "--seed", "100000", "--out", str(raw))
     file = tmp_path / "floor-disordered.jsonl.gz"
-    n_lines = _disorder(raw, file, random.Random(7))
+    n_lines = disorder(raw, file, random.Random(7))
     assert n_lines >= 100_000
-    _replay_and_compare(services, env, tmp_path, file, n_lines,
+    replay_and_compare(services, env, tmp_path, file, n_lines,
                         [str(end - 7200), str(end - 60), str(end + 300)])
 
 
@@ -177,5 +89,5 @@ def test_years_old_history_query_at_matches_oracle(services: ServiceConfig,
         "--rate", "20", "--seed", "2019", "--out", str(file))
     with gzip.open(file, "rt") as fh:
         n_lines = sum(1 for ln in fh if ln.strip())
-    _replay_and_compare(services, worker_env, tmp_path, file, n_lines,
+    replay_and_compare(services, worker_env, tmp_path, file, n_lines,
                         ["2019-06-01T10:30:00Z", "2019-06-01T11:59:00Z"])

@@ -1,0 +1,144 @@
+"""Faults with real processes, each ending with "windows equal the oracle; the DLQ holds
+exactly the bad messages".
+
+A disordered simulated history (upstream duplicates, invalid lines, stragglers past the
+lateness) is replayed into the real Kafka broker while the real worker crashes:
+
+* at the two crash points on purpose (the test-only ``SUPPORT_TEST_CRASH_AT`` hook):
+  after the Redis write before Kafka knows, and after the Kafka commit before the write;
+* by SIGKILL five times during one replay.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from supportkpi.services import ServiceConfig
+from tests.replay_check import (
+    cli,
+    compare_with_oracle,
+    counters,
+    disorder,
+    dlq_records,
+    invalid_lines,
+    seen,
+)
+from tests.support import WorkerProcess, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def make_history(env: dict[str, str], tmp_path: Path, seed: int,
+                 minutes: int = 40, rate: int = 30) -> tuple[Path, int, int]:
+    raw = tmp_path / "raw.jsonl.gz"
+    end = int(time.time()) - 600
+    cli(env, "simulate", "--backfill", f"{minutes}m", "--until", str(end), "--rate",
+        str(rate), "--seed", str(seed), "--out", str(raw))
+    file = tmp_path / "history.jsonl.gz"
+    n = disorder(raw, file, random.Random(seed))
+    return file, n, end
+
+
+def finish_and_check(services: ServiceConfig, env: dict[str, str], file: Path, n: int,
+                     end: int, worker: WorkerProcess, exact_dlq: bool = True) -> None:
+    """All lines seen once, windows = oracle, and the DLQ holds exactly the bad lines.
+
+    With ``exact_dlq`` off (SIGKILL at random points) a bad message may be in the DLQ twice
+    (killed between its DLQ write and the batch script: at-least-once), but always with the
+    same source coordinates, so deduplicating by them gives exactly the bad lines.
+    """
+    port = int(env["SUPPORT_METRICS_PORT"])
+    try:
+        wait_for(lambda: seen(port) >= n, 90, f"{n} lines seen", interval=0.5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; counters {counters(port)}; log tail:\n"
+                             f"{worker.log_text()[-3000:]}") from None
+    assert seen(port) == n, counters(port)  # nothing counted twice, nothing lost
+    compare_with_oracle(env, file, [str(end - 1800), str(end + 60)])
+    bad = invalid_lines(file)
+    assert bad, "the history holds invalid lines"
+    records = dlq_records(services, env["SUPPORT_TOPIC_DLQ"])
+    by_source = {coords: value for value, coords in records}
+    assert Counter(by_source.values()) == Counter(bad)
+    if exact_dlq:
+        assert len(records) == len(bad), "a DLQ message was written twice"
+
+
+@pytest.mark.parametrize("point", ["after_write", "before_write"])
+def test_crash_point_changes_nothing(services: ServiceConfig, worker_env: dict[str, str],
+                                     tmp_path: Path, point: str) -> None:
+    env = {**worker_env, "SUPPORT_BATCH_MAX": "40", "SUPPORT_SESSION_TIMEOUT": "6"}
+    file, n, end = make_history(env, tmp_path, seed=41)
+    faulty = WorkerProcess({**env, "SUPPORT_TEST_CRASH_AT": f"{point}:12"},
+                           tmp_path / "w1.log").start()
+    port = int(env["SUPPORT_METRICS_PORT"])
+    wait_for(lambda: seen(port) == 0, 60, "worker up")
+    cli(env, "replay", str(file))
+    code = faulty.expect_exit(60)
+    assert code == 70 and "TEST FAULT" in faulty.log_text(), faulty.log_text()[-2000:]
+    worker = WorkerProcess(env, tmp_path / "w2.log").start()
+    try:
+        finish_and_check(services, env, file, n, end, worker)
+        assert "seek to" in worker.log_text()
+    finally:
+        worker.stop()
+
+
+def test_sigkill_five_times_during_one_replay(services: ServiceConfig,
+                                               worker_env: dict[str, str],
+                                               tmp_path: Path) -> None:
+    env = {**worker_env, "SUPPORT_BATCH_MAX": "20", "SUPPORT_SESSION_TIMEOUT": "6"}
+    file, n, end = make_history(env, tmp_path, seed=55, minutes=60, rate=40)
+    port = int(env["SUPPORT_METRICS_PORT"])
+    worker = WorkerProcess(env, tmp_path / "w0.log").start()
+    kills = []
+    try:
+        wait_for(lambda: seen(port) == 0, 60, "worker up")
+        cli(env, "replay", str(file))
+        for k in range(1, 6):
+            wait_for(lambda k=k: seen(port) >= k * n // 7, 60, f"{k}/7 seen", interval=0.02)
+            kills.append(seen(port))
+            worker.kill()
+            worker = WorkerProcess(env, tmp_path / f"w{k}.log").start()
+        finish_and_check(services, env, file, n, end, worker, exact_dlq=False)
+    finally:
+        worker.stop()
+    assert len(kills) == 5 and kills[-1] < n, f"killed at {kills} of {n}: not mid-stream"
+
+
+def test_two_workers_then_one_dies(services: ServiceConfig, worker_env: dict[str, str],
+                                   tmp_path: Path) -> None:
+    """Partitions move from a SIGKILLed worker to the survivor; then it comes back."""
+    from tests.support import free_port
+
+    env = {**worker_env, "SUPPORT_BATCH_MAX": "20", "SUPPORT_SESSION_TIMEOUT": "6",
+           "SUPPORT_TOPIC_PARTITIONS": "4"}
+    env_b = {**env, "SUPPORT_METRICS_PORT": str(free_port())}
+    file, n, end = make_history(env, tmp_path, seed=63, minutes=60, rate=40)
+    port = int(env["SUPPORT_METRICS_PORT"])
+    a = WorkerProcess(env, tmp_path / "a.log").start()
+    b = WorkerProcess(env_b, tmp_path / "b.log").start()
+    try:
+        wait_for(lambda: seen(port) == 0, 60, "worker a up")
+        wait_for(lambda: seen(int(env_b["SUPPORT_METRICS_PORT"])) == 0, 60, "worker b up")
+        time.sleep(8)  # both in the group, partitions split
+        cli(env, "replay", str(file))
+        wait_for(lambda: seen(port) >= n // 3, 60, "a third seen", interval=0.05)
+        b.kill()
+        at_kill = seen(port)
+        finish_and_check(services, env, file, n, end, a, exact_dlq=False)
+        assert at_kill < n, "b died after the end: nothing moved"
+        assert "seek to" in a.log_text()
+        b = WorkerProcess(env_b, tmp_path / "b2.log").start()
+        wait_for(lambda: "seek to" in b.log_text(), 60, "b rejoined and got partitions")
+        time.sleep(2)
+        assert seen(port) == n  # its return re-applies nothing
+        compare_with_oracle(env, file, [str(end + 60)])
+    finally:
+        a.stop()
+        b.stop()

@@ -1,0 +1,146 @@
+"""Replaying a history through the real worker and comparing it with the batch oracle.
+
+Shared by the oracle agreement tests and the fault tests: the comparison goes through
+the `query --json` and `oracle --json` CLIs, and the DLQ is checked against exactly the
+lines the schema rejects.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+from kafka import KafkaConsumer
+
+from streams.errors import InvalidEvent
+from streams.schema import SchemaConfig, validate
+from supportkpi.services import ServiceConfig
+from tests.agreement import diff_rows
+from tests.support import ROOT, WorkerProcess, parse, scrape, wait_for
+
+WINDOWS = ("5m", "15m", "1h", "24h")
+
+
+def counters(port: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for (name, _labels), v in parse(scrape(port)).items():
+        if name in ("support_events_processed_total", "support_events_rejected_total",
+                    "support_events_duplicate_total", "support_events_late_dropped_total"):
+            out[name] = out.get(name, 0) + v
+    return out
+
+
+def seen(port: int) -> float:
+    return sum(counters(port).values())
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "supportkpi.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+Table = dict[tuple[str, str], dict[str, dict]]
+
+
+def rows_from_json(text: str) -> Table:
+    """JSON lines of `query`/`oracle` → {(at, window or "live"): {dimension key: row}}."""
+    out: Table = {}
+    for line in text.splitlines():
+        doc = json.loads(line)
+        dims = doc.pop("dimensions")
+        key = "*" if not dims else ",".join(f"{k}={v}" for k, v in dims.items())
+        at = str(doc.pop("at"))
+        out.setdefault((at, doc.pop("window")), {})[key] = doc
+    return out
+
+
+def disorder(src: Path, dst: Path, rnd: random.Random) -> int:
+    """Add upstream duplicates, invalid lines and stragglers to a simulated history."""
+    with gzip.open(src, "rt") as fh:
+        lines = [ln.strip() for ln in fh if ln.strip()]
+    out: list[str] = []
+    held: list[str] = []
+    for ln in lines:
+        r = rnd.random()
+        if r < 0.01:
+            held.append(ln)  # arrives at the end: late for the watermark by then
+            continue
+        out.append(ln)
+        if r < 0.04:
+            out.append(ln)  # upstream duplicate
+        elif r < 0.045:
+            out.append('{"event_id": "broken", "type": "ticket.created"')  # invalid JSON
+    out += held
+    with gzip.open(dst, "wt") as fh:
+        fh.write("\n".join(out) + "\n")
+    return len(out)
+
+
+def replay_and_compare(services: ServiceConfig, env: dict[str, str], tmp_path: Path,
+                        file: Path, n_lines: int, ats: list[str]) -> None:
+    port = int(env["SUPPORT_METRICS_PORT"])
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    try:
+        wait_for(lambda: seen(port) == 0, 60, "worker up")
+        cli(env, "replay", str(file))
+        try:
+            wait_for(lambda: seen(port) >= n_lines, 200, f"{n_lines} lines seen", interval=1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; counters {counters(port)}; worker log tail:\n"
+                                 f"{worker.log_text()[-4000:]}") from None
+        assert seen(port) == n_lines, counters(port)  # not one line counted twice
+        compare_with_oracle(env, file, ats)
+    finally:
+        worker.stop()
+
+
+
+
+def compare_with_oracle(env: dict[str, str], file: Path, ats: list[str]) -> None:
+    """Every window and the live gauges at each time, stream (Redis) against oracle."""
+    args = [a for w in WINDOWS for a in ("--window", w)]
+    args += [a for at in ats for a in ("--at", at)]
+    ours = rows_from_json(cli(env, "query", *args, "--json"))
+    theirs = rows_from_json(cli(env, "oracle", str(file), *args, "--json"))
+    assert ours.keys() == theirs.keys()
+    assert len({at for at, _w in ours}) == len(ats)
+    for (at, window), rows in sorted(ours.items()):
+        problems = diff_rows(rows, theirs[(at, window)], f"[{window} at {at}]")
+        assert not problems, "\n".join(problems[:30])
+    for at in {at for at, _w in ours}:
+        assert any(ours.get((at, w)) for w in WINDOWS), f"nothing to compare at {at}"
+
+
+def invalid_lines(file: Path) -> list[bytes]:
+    """The lines of FILE the schema rejects: exactly what the DLQ must hold."""
+    out = []
+    with gzip.open(file, "rb") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                validate(line, SchemaConfig(), lambda: 2**62)
+            except InvalidEvent:
+                out.append(line)
+    return out
+
+
+def dlq_records(services: ServiceConfig, topic: str) -> list[tuple[bytes, tuple[str, ...]]]:
+    """(original bytes, (source topic, partition, offset)) of every DLQ message."""
+    c = KafkaConsumer(topic, bootstrap_servers=services.bootstrap,
+                      auto_offset_reset="earliest", consumer_timeout_ms=5_000)
+    try:
+        out = []
+        for m in c:
+            h = {k: v.decode() for k, v in m.headers}
+            out.append((m.value, (h["dlq.topic"], h["dlq.partition"], h["dlq.offset"])))
+        return out
+    finally:
+        c.close()
