@@ -13,13 +13,13 @@ import os
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
 import redis
 import redis.asyncio as aioredis
-from faust.types import TP, EventT, TopicT
+from faust.types import TP, ConsumerT, EventT, TopicT
 
 from alerts.notify import HttpNotifier
 from alerts.rules import Rule
@@ -46,6 +46,26 @@ class FaustDeadLetterSink:
         await fut
 
 
+class WatermarkSeekingApp(faust.App):
+    """A Faust app whose consumer, every time Faust seeks it to the committed offsets
+    (after each rebalance, and when a fetch runs while the flow is stopped), then seeks
+    it on to where Redis says the windows are (``after_seek``)."""
+
+    after_seek: Callable[[ConsumerT], Awaitable[None]] | None = None
+
+    def _new_consumer(self) -> ConsumerT:
+        consumer = super()._new_consumer()
+        faust_seek = consumer.perform_seek
+
+        async def perform_seek() -> None:
+            await faust_seek()
+            if self.after_seek is not None:
+                await self.after_seek(consumer)
+
+        consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+        return consumer
+
+
 def create_app(
     settings: Settings,
     telemetry: WorkerTelemetry,
@@ -53,7 +73,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     rules: Sequence[Rule] = (),
 ) -> faust.App:
-    app = faust.App(
+    app = WatermarkSeekingApp(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         key_serializer="raw",
@@ -135,13 +155,14 @@ def create_app(
         async for events in stream.take_events(settings.batch_max, settings.batch_within):
             await handle(events)
 
-    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def seek_to_watermarks(sender: Any, assigned: set[Any], **_: Any) -> None:
+    async def seek_to_watermarks(consumer: ConsumerT) -> None:
         # The Kafka commit is only a hint: Redis holds the truth of what was applied.
-        # All seeks go through seek_wait, which runs them on the consumer's own thread:
-        # Consumer.seek() would touch aiokafka's fetcher from this thread while it may be
-        # handing out records, a race that crashed the worker with a KeyError.
-        mine = sorted(tp for tp in assigned if tp.topic in input_topics)
+        # This runs inside Faust's own perform_seek, right after its seek to the committed
+        # offsets and before the flow resumes (see WatermarkSeekingApp). seek_wait runs the
+        # seeks on the consumer's thread and sets Faust's read offsets, below which it
+        # drops messages; seeking from outside either raced aiokafka's fetcher (KeyError)
+        # or was undone by Faust's later seek to committed (messages silently dropped).
+        mine = sorted(tp for tp in consumer.assignment() if tp.topic in input_topics)
         if not mine:
             return
         pairs = [(tp.topic, tp.partition) for tp in mine]
@@ -157,10 +178,12 @@ def create_app(
                 await asyncio.sleep(0.2 * 2 ** attempt)
         targets = {tp: 0 if last is None else last + 1
                    for tp, last in zip(mine, lasts, strict=True)}
-        await app.consumer.seek_wait(targets)
+        await consumer.seek_wait(targets)
         for tp, last in zip(mine, lasts, strict=True):
             log.info("assigned %s:%d → seek to %d (Redis watermark %s)", tp.topic,
                      tp.partition, targets[tp], last)
+
+    app.after_seek = seek_to_watermarks
 
     if rules:
         alerts_topic = app.topic(settings.topic_alerts, **raw)  # type: ignore[arg-type]

@@ -83,6 +83,9 @@ class BatchProcessor:
         self._telemetry.batch_events.observe(len(messages))
         if result.skipped_offsets:
             self._telemetry.redelivered.inc(result.skipped_offsets)
+            log.info("%s:%d: %d redelivered offsets (%d..%d) were already applied; skipped",
+                     topic, partition, result.skipped_offsets, messages[0].offset,
+                     messages[-1].offset)
         return result
 
     async def _process(
