@@ -91,7 +91,11 @@ def create_app(
         producer_acks=-1,
         topic_allow_declare=True,
     )
-    redis_client = aioredis.Redis.from_url(settings.redis_url)
+    # without timeouts a stopped (not closed) Redis would hang the agent forever instead of
+    # failing over to the retry-with-backoff path
+    redis_client = aioredis.Redis.from_url(settings.redis_url,
+                                           socket_timeout=settings.redis_timeout,
+                                           socket_connect_timeout=settings.redis_timeout)
     writer = WindowWriter(
         redis_client,
         Keys(settings.key_prefix),
@@ -195,7 +199,9 @@ def create_app(
 
         runner = AlertRunner(
             rules,
-            WindowReader(redis.Redis.from_url(settings.redis_url, socket_timeout=5),
+            WindowReader(redis.Redis.from_url(settings.redis_url,
+                                              socket_timeout=settings.redis_timeout,
+                                              socket_connect_timeout=settings.redis_timeout),
                          Keys(settings.key_prefix), settings.kpi_config()),
             redis_client, Keys(settings.key_prefix), clock, publish,
             HttpNotifier(settings.alertmanager_url, settings.alert_webhook_url),

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     bucket_ttl_margin: str = Field("10m", description="Extra life of a bucket after the "
                                    "longest window that reads it")
     max_message_bytes: int = Field(65_536, ge=256)
+    redis_timeout: float = Field(5.0, gt=0, le=120, description="Seconds before a Redis "
+                                 "call or connection attempt counts as failed (then retried)")
     batch_max: int = Field(1000, ge=1, description="Max events per batch")
     batch_within: float = Field(0.2, gt=0, description="Max seconds to wait filling a batch")
     session_timeout: float = Field(10.0, ge=6, le=300, description="Seconds before a dead "

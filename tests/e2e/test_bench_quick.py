@@ -23,6 +23,8 @@ def test_bench_quick_runs(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     for heading in ("## Throughput", "## Event-to-metric latency", "## Read side",
-                    "## Redis memory"):
+                    "## Redis memory", "## Memory over time", "## Targets",
+                    "## Where the time goes"):
         assert heading in proc.stdout
     assert "ours / baseline" in proc.stdout
+    assert "plain Faust agent (age on arrival)" in proc.stdout

@@ -12,11 +12,13 @@ lateness) is replayed into the real Kafka broker while the real worker crashes:
 from __future__ import annotations
 
 import random
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import redis
 
 from supportkpi.services import ServiceConfig
 from tests.replay_check import (
@@ -28,7 +30,7 @@ from tests.replay_check import (
     invalid_lines,
     seen,
 )
-from tests.support import WorkerProcess, wait_for
+from tests.support import WorkerProcess, parse, sample, scrape, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -142,3 +144,65 @@ def test_two_workers_then_one_dies(services: ServiceConfig, worker_env: dict[str
     finally:
         a.stop()
         b.stop()
+
+
+class OwnRedis:
+    """A redis-server of this test only, with an fsync-always AOF so a stop loses nothing."""
+
+    def __init__(self, base: Path) -> None:
+        from tests.support import free_port
+
+        self.base = base
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        base.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> OwnRedis:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+             str(self.base), "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            stdout=open(self.base / "redis.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        wait_for(lambda: redis.Redis(port=self.port).ping(), 20, "own redis up")
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def test_redis_down_for_20s_mid_stream(services: ServiceConfig, worker_env: dict[str, str],
+                                       tmp_path: Path) -> None:
+    """The worker backs off, says Redis is down, does not crash, and catches up after."""
+    own = OwnRedis(tmp_path / "redis").start()
+    env = {**worker_env, "SUPPORT_REDIS_URL": own.url, "SUPPORT_BATCH_MAX": "20",
+           "SUPPORT_REDIS_TIMEOUT": "2"}
+    file, n, end = make_history(env, tmp_path, seed=77, minutes=60, rate=40)
+    port = int(env["SUPPORT_METRICS_PORT"])
+    worker = WorkerProcess(env, tmp_path / "w.log").start()
+    try:
+        wait_for(lambda: seen(port) == 0, 60, "worker up")
+        cli(env, "replay", str(file))
+        wait_for(lambda: seen(port) >= n // 3, 60, "a third seen", interval=0.02)
+        own.kill()
+        down_at = time.monotonic()
+        states: set[tuple[float | None, float | None]] = set()
+        while time.monotonic() - down_at < 20:
+            s = parse(scrape(port))  # the worker keeps answering while Redis is gone
+            states.add((sample(s, "support_redis_up"), sample(s, "support_worker_redis_up")))
+            time.sleep(1)
+        assert (0.0, 0.0) in states, states  # both the read side and the writer say so
+        assert worker.proc is not None and worker.proc.poll() is None  # no crash (loop)
+        own.start()
+        finish_and_check(services, env, file, n, end, worker, exact_dlq=False)
+        s = parse(scrape(port))
+        assert sample(s, "support_redis_up") == 1 and sample(s, "support_worker_redis_up") == 1
+        assert (sample(s, "support_store_retries_total") or 0) > 0
+        assert "Redis unavailable" in worker.log_text()
+    finally:
+        worker.stop()
+        own.kill()
