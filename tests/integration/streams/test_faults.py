@@ -206,3 +206,43 @@ def test_redis_down_for_20s_mid_stream(services: ServiceConfig, worker_env: dict
     finally:
         worker.stop()
         own.kill()
+
+
+def test_label_cardinality_attack_stays_under_the_cap(services: ServiceConfig,
+                                                      worker_env: dict[str, str],
+                                                      tmp_path: Path) -> None:
+    """100,000 distinct queue names: 50 become labels, the rest `other`, and it says so."""
+    import json
+
+    from kafka import KafkaProducer
+
+    n = 100_000
+    env = {**worker_env, "SUPPORT_MAX_DIMENSION_VALUES": "50"}
+    port = int(env["SUPPORT_METRICS_PORT"])
+    worker = WorkerProcess(env, tmp_path / "w.log").start()
+    try:
+        wait_for(lambda: seen(port) == 0, 60, "worker up")
+        now = time.time() - 60
+        p = KafkaProducer(bootstrap_servers=services.bootstrap, linger_ms=20,
+                          batch_size=256 * 1024)
+        for i in range(n):
+            doc = {"event_id": f"e{i}", "type": "ticket.created", "occurred_at": now,
+                   "conversation_id": f"c{i}", "queue": f"attack-{i}", "channel": "email"}
+            p.send(env["SUPPORT_TOPIC_TICKETS"], key=f"c{i}".encode(),
+                   value=json.dumps(doc).encode())
+        p.flush()
+        p.close()
+        wait_for(lambda: seen(port) >= n, 110, f"{n} events seen", interval=1)
+        families = parse(scrape(port))
+        queues = {dict(labels).get("queue") for (_name, labels) in families} - {None}
+        assert len(queues) <= 50 + 2, len(queues)  # admitted values, "other" and "all"
+        assert "other" in queues and "all" in queues
+        assert sample(families, "support_dimension_overflow_total", dimension="queue") == n - 50
+        opened = sum(v for (name, labels), v in families.items()
+                     if name == "support_open_conversations" and dict(labels)["queue"] != "all"
+                     and dict(labels).get("channel") == "all")
+        assert opened == n  # every conversation still counted, under 51 labels
+        series = sum(1 for _ in families)
+        assert series < 20_000, series
+    finally:
+        worker.stop()
