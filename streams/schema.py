@@ -87,6 +87,8 @@ def validate(raw: bytes, cfg: SchemaConfig, now_ms: Callable[[], int]) -> Event:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidEvent("not_json", f"not valid JSON: {exc}") from None
+    except RecursionError:  # "[[[[…" nested deeper than the parser's stack
+        raise InvalidEvent("not_json", "JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise InvalidEvent("not_object", f"expected a JSON object, got {type(doc).__name__}")
     event_id = _req_str(doc, "event_id", MAX_ID_LEN)

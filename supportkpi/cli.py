@@ -328,7 +328,7 @@ def oracle(file: Path, window_names: tuple[str, ...], ats: tuple[str, ...], as_j
                 continue
             try:
                 key = str(json.loads(line).get("conversation_id", "")).encode()
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):
                 key = b""
             messages.append((orc.partition_of(key, n_part), line))
     accepted = orc.accept(messages, cfg, s.schema_config())
@@ -389,7 +389,7 @@ def replay(file: Path, speed: float, from_: str | None, to: str | None,
                     cid = str(doc.get("conversation_id", ""))
                     typ = str(doc.get("type", ""))
                     t_ms = parse_occurred_at(doc.get("occurred_at"))
-                except (ValueError, AttributeError, TypeError):
+                except (ValueError, AttributeError, TypeError, RecursionError):
                     doc, cid, typ, t_ms = None, "", "", None
                 if (lo is not None or hi is not None) and (
                         t_ms is None or (lo is not None and t_ms < lo)

@@ -79,3 +79,25 @@ def test_near_valid_events(overrides: dict[str, object], typ: str) -> None:
 @settings(max_examples=20)
 def test_oversized_is_rejected_before_decoding(raw: bytes) -> None:
     assert verdict(raw) == "oversized"
+
+
+@given(st.integers(min_value=1, max_value=3000), st.sampled_from([b"[", b'{"a":']))
+@settings(max_examples=30)
+def test_deep_nesting_is_not_json_not_a_crash(depth: int, opener: bytes) -> None:
+    closer = b"]" if opener == b"[" else b"}"
+    raw = opener * depth + b"1" + closer * depth
+    result = validate_big(raw)
+    assert isinstance(result, str)  # a reason (not_object, missing_field…), never an escape
+
+
+def test_nesting_deeper_than_the_parser_stack() -> None:
+    raw = b"[" * 200_000 + b"]" * 200_000
+    assert validate_big(raw) == "not_json"
+
+
+def validate_big(raw: bytes) -> Event | str:
+    try:
+        return validate(raw, SchemaConfig(max_message_bytes=10**6), lambda: NOW_MS)
+    except InvalidEvent as exc:
+        assert exc.reason in REASONS
+        return exc.reason
