@@ -38,3 +38,10 @@ class InvalidEvent(StreamError):
     def __init__(self, reason: str, detail: str) -> None:
         assert reason in REASONS, reason
         super().__init__(detail, reason=reason)
+
+
+class DeadLetterUnavailable(StreamError):
+    """The DLQ write failed (broker down, refused): retried like a Redis outage, since
+    acknowledging the batch without its dead letters would lose them."""
+
+    reason = "dlq_unavailable"

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from streams.errors import InvalidEvent
+from streams.errors import DeadLetterUnavailable, InvalidEvent
 from streams.schema import SchemaConfig, validate
 from streams.telemetry import WorkerTelemetry
 from windows.errors import StoreUnavailable
@@ -29,6 +29,13 @@ class RawMessage:
     offset: int
     key: bytes | None
     value: bytes
+
+
+# A dead letter carries the original bytes up to this size (below the 1 MB that Kafka's
+# producers and brokers accept by default, headers included); a larger original is cut
+# there and says so in `dlq.truncated_from`. It is still in its source topic at
+# `dlq.offset` until retention removes it.
+DLQ_MAX_VALUE_BYTES = 900_000
 
 
 class DeadLetterSink(Protocol):
@@ -66,7 +73,7 @@ class BatchProcessor:
             try:
                 try:
                     result = await self._process(topic, partition, messages, forced={})
-                except StoreUnavailable:
+                except (StoreUnavailable, DeadLetterUnavailable):
                     raise
                 except Exception:
                     log.exception("batch %s:%d failed; retrying one by one", topic, partition)
@@ -77,6 +84,12 @@ class BatchProcessor:
                 self._telemetry.worker_redis_up.set(0)
                 self._telemetry.store_retries.inc()
                 log.warning("Redis unavailable (%s); retrying in %.1fs", exc.detail, backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except DeadLetterUnavailable as exc:
+                self._telemetry.store_retries.inc()
+                log.warning("dead-letter topic unavailable (%s); retrying the batch in %.1fs",
+                            exc.detail, backoff)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         self._telemetry.batch_seconds.observe(time.perf_counter() - started)
@@ -124,7 +137,7 @@ class BatchProcessor:
         for m in messages:
             try:
                 r = await self._process(topic, partition, [m], forced={})
-            except StoreUnavailable:
+            except (StoreUnavailable, DeadLetterUnavailable):
                 raise
             except Exception as exc:
                 log.exception("message %s:%d@%d cannot be processed", topic, partition, m.offset)
@@ -147,7 +160,14 @@ class BatchProcessor:
             ("dlq.partition", str(partition).encode()),
             ("dlq.offset", str(m.offset).encode()),
         ]
-        await self._dlq.send(m.key, m.value, headers)
+        value = m.value
+        if len(value) > DLQ_MAX_VALUE_BYTES:
+            headers.append(("dlq.truncated_from", str(len(value)).encode()))
+            value = value[:DLQ_MAX_VALUE_BYTES]
+        try:
+            await self._dlq.send(m.key, value, headers)
+        except Exception as exc:
+            raise DeadLetterUnavailable(f"{type(exc).__name__}: {exc}") from exc
         self._telemetry.dlq_sent.labels(reason=err.reason).inc()
         log.info("dead-lettered %s:%d@%d: %s (%s)", topic, partition, m.offset, err.reason,
                  err.detail)

@@ -246,3 +246,71 @@ def test_label_cardinality_attack_stays_under_the_cap(services: ServiceConfig,
         assert series < 20_000, series
     finally:
         worker.stop()
+
+
+def test_storm_of_duplicates_disorder_skew_giants_and_poison(
+        services: ServiceConfig, worker_env: dict[str, str], tmp_path: Path) -> None:
+    """Every event three times, shuffled within conversations, stragglers past the
+    lateness, events from the future, a 1 MB message, and poison on every partition."""
+    import gzip
+    import json
+
+    from kafka import KafkaProducer
+
+    from streams.processor import DLQ_MAX_VALUE_BYTES
+
+    env = {**worker_env, "SUPPORT_TOPIC_PARTITIONS": "3"}
+    rnd = random.Random(2026)
+    raw = tmp_path / "raw.jsonl.gz"
+    end = int(time.time()) - 600
+    cli(env, "simulate", "--backfill", "30m", "--until", str(end), "--rate", "30",
+        "--seed", "2026", "--out", str(raw))
+    with gzip.open(raw, "rb") as fh:
+        lines = [ln.strip() for ln in fh if ln.strip()]
+    storm = [(i + rnd.uniform(0, 40), ln) for i, ln in enumerate(lines) for _ in range(3)]
+    storm.sort(key=lambda x: x[0])  # copies land up to 40 positions apart: disorder
+    out = [ln for _, ln in storm]
+    held = [out.pop(rnd.randrange(len(out))) for _ in range(len(out) // 100)]
+    future = []
+    for k in range(5):
+        doc = json.loads(lines[k])
+        doc.update(event_id=f"future-{k}", occurred_at=time.time() + 7200)
+        future.append(json.dumps(doc).encode())
+    giant = json.loads(lines[0])
+    giant.update(event_id="giant", padding="x" * 1_000_000)
+    out += [json.dumps(giant).encode(), *future, *held]
+    file = tmp_path / "storm.jsonl.gz"
+    with gzip.open(file, "wb") as fh:
+        fh.write(b"\n".join(out) + b"\n")
+    poisons = [b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe\x00\x9f not utf-8",
+               b'{"event_id":"p","type":"ticket.created","conversation_id":"p",'
+               b'"occurred_at":1e999}']
+    port = int(env["SUPPORT_METRICS_PORT"])
+    worker = WorkerProcess(env, tmp_path / "w.log").start()
+    try:
+        wait_for(lambda: seen(port) == 0, 60, "worker up")
+        cli(env, "replay", str(file))
+        p = KafkaProducer(bootstrap_servers=services.bootstrap, max_request_size=4_000_000)
+        for topic in (env["SUPPORT_TOPIC_TICKETS"], env["SUPPORT_TOPIC_CHATS"]):
+            for part in range(3):
+                for poison in poisons:
+                    p.send(topic, value=poison, partition=part)
+        p.flush()
+        p.close()
+        n = len(out) + 2 * 3 * len(poisons)
+        wait_for(lambda: seen(port) >= n, 90, f"{n} messages seen", interval=0.5)
+        c = counters(port)
+        assert seen(port) == n, c
+        assert c["support_events_duplicate_total"] >= 2 * len(lines) - len(held)
+        compare_with_oracle(env, file, [str(end - 600), str(end + 60)])
+        records = dlq_records(services, env["SUPPORT_TOPIC_DLQ"])
+        cut = DLQ_MAX_VALUE_BYTES  # the 1 MB line is dead-lettered cut, and says so
+        expected = [v[:cut] for v in invalid_lines(file) + poisons * 6]
+        assert Counter(v for v, _ in records) == Counter(expected)
+        assert any(len(v) == cut for v, _ in records)
+        reasons = parse(scrape(port))
+        for reason in ("future_timestamp", "oversized", "not_json", "bad_timestamp"):
+            assert (sample(reasons, "support_events_rejected_total", reason=reason) or 0) > 0
+        assert worker.proc is not None and worker.proc.poll() is None
+    finally:
+        worker.stop()
