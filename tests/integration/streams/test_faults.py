@@ -314,3 +314,47 @@ def test_storm_of_duplicates_disorder_skew_giants_and_poison(
         assert worker.proc is not None and worker.proc.poll() is None
     finally:
         worker.stop()
+
+
+def test_zombie_worker_changes_nothing(services: ServiceConfig, worker_env: dict[str, str],
+                                       tmp_path: Path) -> None:
+    """SIGSTOP a worker past the session timeout so its partitions move; SIGCONT it: the
+    batch it held is refused by the watermark check, and nothing doubles."""
+    import os
+    import signal
+
+    from tests.support import free_port
+
+    env = {**worker_env, "SUPPORT_BATCH_MAX": "20", "SUPPORT_SESSION_TIMEOUT": "6"}
+    env_b = {**env, "SUPPORT_METRICS_PORT": str(free_port())}
+    file, n, end = make_history(env, tmp_path, seed=91, minutes=60, rate=40)
+    port_b = int(env_b["SUPPORT_METRICS_PORT"])
+    a = WorkerProcess(env, tmp_path / "a.log").start()
+    b: WorkerProcess | None = None
+    try:
+        wait_for(lambda: seen(int(env["SUPPORT_METRICS_PORT"])) == 0, 60, "worker a up")
+        cli(env, "replay", str(file))
+        wait_for(lambda: seen(int(env["SUPPORT_METRICS_PORT"])) >= n // 4, 60,
+                 "a quarter seen", interval=0.02)
+        assert a.proc is not None
+        os.killpg(a.proc.pid, signal.SIGSTOP)  # frozen mid-stream, holding its batch
+        b = WorkerProcess(env_b, tmp_path / "b.log").start()
+        wait_for(lambda: seen(port_b) >= n, 90, "b finished the replay", interval=0.5)
+        mark = len(a.log_text())
+        os.killpg(a.proc.pid, signal.SIGCONT)  # the zombie wakes up and tries to write
+
+        def zombie_noticed() -> bool:
+            woke = a.log_text()[mark:]
+            return any(s in woke for s in ("already applied; skipped", "conflicted",
+                                           "Revoking previously assigned"))
+
+        wait_for(zombie_noticed, 60, "the zombie refused its stale batch or lost its "
+                 "partitions", interval=0.5)
+        time.sleep(3)
+        finish_and_check(services, env_b, file, n, end, b, exact_dlq=False)
+    finally:
+        if a.proc is not None and a.proc.poll() is None:
+            os.killpg(a.proc.pid, signal.SIGCONT)
+        a.stop()
+        if b is not None:
+            b.stop()
