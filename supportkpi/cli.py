@@ -16,7 +16,7 @@ import click
 
 from alerts.rules import Rule
 from supportkpi.services import ServiceConfig
-from supportkpi.settings import Settings, SettingsError, load_settings
+from supportkpi.settings import Settings, SettingsError, load_settings, redact_url
 from windows.config import KpiConfig, WindowSpec
 
 
@@ -269,7 +269,8 @@ def query(window_names: tuple[str, ...], ats: tuple[str, ...], as_json: bool,
             out += [render(reader.window(w, at_ms), gauges, as_json) for w in specs]
         alert_states = reader.alert_states()
     except redis_lib.RedisError as exc:
-        raise click.ClickException(f"cannot read Redis at {s.redis_url}: {exc}") from None
+        raise click.ClickException(f"cannot read Redis at {redact_url(s.redis_url)}: "
+                                   f"{exc}") from None
     click.echo(("\n" if as_json else "\n\n").join(out))
     if not as_json:
         click.echo("\n" + alert_table(alert_states, times_ms[-1]))

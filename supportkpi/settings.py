@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.errors import RulesError
@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     session_timeout: float = Field(10.0, ge=6, le=300, description="Seconds before a dead "
                                    "worker's partitions move to a live one")
     metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics")
+    http_token: SecretStr | None = Field(None, description="When set, /metrics, /wall and "
+                                         "/api need it as a bearer token or as the basic "
+                                         "auth password")
     metrics_port: int = Field(9464, ge=0, le=65535)
     data_dir: Path = Field(Path(".cache/faust"), description="Faust data directory")
     log_level: str = Field("info")
@@ -155,6 +158,20 @@ class Settings(BaseSettings):
     @property
     def input_topics(self) -> tuple[str, str]:
         return (self.topic_tickets, self.topic_chats)
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for logs and error messages: its password replaced by ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -7,9 +7,13 @@ share the Faust worker's loop; Redis reads (synchronous) run in the thread pool.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hmac
 import json
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -28,8 +32,44 @@ def _asset(name: str) -> str:
     return resources.files("supportkpi").joinpath("wall", name).read_text(encoding="utf-8")
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _token_of(header: str) -> str | None:
+    """The secret of an ``Authorization`` header: a bearer token, or a basic-auth
+    password (any user name), so Prometheus (either scheme) and a browser on the wall (its
+    login prompt) can both present it."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2]
+    return None
+
+
+def token_auth(token: str) -> Any:
+    """Every route needs the token; compared in constant time, never logged."""
+    expected = token.encode()
+
+    @web.middleware
+    async def middleware(req: web.Request, handler: Handler) -> web.StreamResponse:
+        given = _token_of(req.headers.get("Authorization", ""))
+        if given is None or not hmac.compare_digest(given.encode(), expected):
+            raise web.HTTPUnauthorized(
+                headers={"WWW-Authenticate": 'Basic realm="support-kpi", charset="UTF-8"'},
+                text="401: this monitor needs SUPPORT_HTTP_TOKEN (bearer, or as the basic "
+                     "auth password)\n")
+        return await handler(req)
+
+    return middleware
+
+
 def build_app(registry: CollectorRegistry, wall: WallModel,
-              push_interval_s: float) -> web.Application:
+              push_interval_s: float, token: str | None = None) -> web.Application:
     async def metrics(req: web.Request) -> web.Response:
         # ?name[]=support_redis_up&name[]=... collects only the collectors that export those
         # names (as prometheus_client's own handler does): cheap health probes
@@ -82,7 +122,7 @@ def build_app(registry: CollectorRegistry, wall: WallModel,
             pass
         return resp
 
-    app = web.Application()
+    app = web.Application(middlewares=[token_auth(token)] if token else [])
     app.router.add_get("/", index)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/wall", wall_page)

@@ -38,10 +38,12 @@ def serve_http(settings: Settings, registry: CollectorRegistry, reader: WindowRe
     from supportkpi.web import build_app, serve_in_thread
 
     wall = WallModel(reader, settings.kpi_config(), rules, time.time, settings.wall_stale_after)
-    serve_in_thread(build_app(registry, wall, settings.wall_push_interval),
+    token = settings.http_token.get_secret_value() if settings.http_token else None
+    serve_in_thread(build_app(registry, wall, settings.wall_push_interval, token),
                     settings.metrics_host, settings.metrics_port)
     base = f"http://{settings.metrics_host}:{settings.metrics_port}"
-    log.info("serving %s/metrics and the wall at %s/wall", base, base)
+    log.info("serving %s/metrics and the wall at %s/wall%s", base, base,
+             " (token required)" if token else "")
 
 
 def run_worker(settings: Settings) -> None:

@@ -132,3 +132,38 @@ def promtool_check_metrics(text: str) -> None:
                           capture_output=True)
     out = (proc.stdout + proc.stderr).decode()
     assert proc.returncode == 0 and not out.strip(), f"promtool check metrics:\n{out}"
+
+
+def _answers(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+        c.sendall(b"PING\r\n")
+        return c.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+
+
+class OwnRedis:
+    """A redis-server of this test only, with an fsync-always AOF so a stop loses nothing."""
+
+    def __init__(self, base: Path, *extra: str) -> None:
+        self.base = base
+        self.extra = list(extra)
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        base.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> OwnRedis:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+             str(self.base), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+             *self.extra],
+            stdout=open(self.base / "redis.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        wait_for(lambda: _answers(self.port), 20, "own redis up")
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)

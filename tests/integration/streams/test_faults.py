@@ -12,13 +12,11 @@ lateness) is replayed into the real Kafka broker while the real worker crashes:
 from __future__ import annotations
 
 import random
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import redis
 
 from supportkpi.services import ServiceConfig
 from tests.replay_check import (
@@ -30,7 +28,7 @@ from tests.replay_check import (
     invalid_lines,
     seen,
 )
-from tests.support import WorkerProcess, parse, sample, scrape, wait_for
+from tests.support import OwnRedis, WorkerProcess, parse, sample, scrape, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -144,35 +142,6 @@ def test_two_workers_then_one_dies(services: ServiceConfig, worker_env: dict[str
     finally:
         a.stop()
         b.stop()
-
-
-class OwnRedis:
-    """A redis-server of this test only, with an fsync-always AOF so a stop loses nothing."""
-
-    def __init__(self, base: Path) -> None:
-        from tests.support import free_port
-
-        self.base = base
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        base.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> OwnRedis:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(self.base), "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            stdout=open(self.base / "redis.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
-        wait_for(lambda: redis.Redis(port=self.port).ping(), 20, "own redis up")
-        return self
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def test_redis_down_for_20s_mid_stream(services: ServiceConfig, worker_env: dict[str, str],
