@@ -66,6 +66,26 @@ class WatermarkSeekingApp(faust.App):
         return consumer
 
 
+def broker_credentials(settings: Settings) -> Any:
+    """Faust's credentials for SUPPORT_KAFKA_SECURITY_PROTOCOL (None for PLAINTEXT)."""
+    import ssl
+
+    protocol = settings.kafka_security_protocol
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        context = ssl.create_default_context(cafile=cafile)
+    if protocol.startswith("SASL_"):
+        assert settings.kafka_password is not None
+        return faust.SASLCredentials(username=settings.kafka_username,
+                                     password=settings.kafka_password.get_secret_value(),
+                                     mechanism=settings.kafka_sasl_mechanism,
+                                     ssl_context=context)
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return None
+
+
 def create_app(
     settings: Settings,
     telemetry: WorkerTelemetry,
@@ -90,6 +110,7 @@ def create_app(
         stream_buffer_maxsize=max(4096, settings.batch_max * 4),
         producer_acks=-1,
         topic_allow_declare=True,
+        broker_credentials=broker_credentials(settings),
     )
     # without timeouts a stopped (not closed) Redis would hang the agent forever instead of
     # failing over to the retry-with-backoff path

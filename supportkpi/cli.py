@@ -130,9 +130,20 @@ def services_fetch() -> None:
 @click.option("--metrics-port", type=int, help="Port of /metrics [SUPPORT_METRICS_PORT].")
 def worker(**overrides: object) -> None:
     """Run the stream worker: consume tickets and chats, apply to Redis, serve /metrics."""
+    from kafka.errors import KafkaError
+
     from supportkpi.worker import run_worker
 
-    run_worker(_settings(**overrides))
+    s = _settings(**overrides)
+    try:
+        run_worker(s)
+    except KafkaError as exc:  # raised by the start-up topic check, before Faust runs
+        who = f" as {s.kafka_username}" if s.kafka_username else ""
+        raise click.ClickException(
+            f"Kafka at {s.kafka_bootstrap} refused the worker{who} "
+            f"({s.kafka_security_protocol}): {type(exc).__name__}: {exc}. Check "
+            "SUPPORT_KAFKA_BOOTSTRAP and SUPPORT_KAFKA_SECURITY_PROTOCOL/SASL_MECHANISM/"
+            "USERNAME/PASSWORD.") from None
 
 
 # ---------------------------------------------------------------- simulate
@@ -189,7 +200,8 @@ def simulate(rate: float, duration: float, backfill: str | None, seed: int | Non
         return
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=5, acks="all")
+    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=5, acks="all",
+                             **s.kafka_python_options())
     counts = {"sent": 0, "invalid": 0, "duplicate": 0}
 
     def send(topic: str, key: bytes, value: bytes) -> None:
@@ -371,7 +383,8 @@ def replay(file: Path, speed: float, from_: str | None, to: str | None,
     hi = _parse_time(to) * 1000 if to else None
     with _open_events(file) as fh:
         total = sum(1 for line in fh if line.strip())
-    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=10,
+    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, **s.kafka_python_options(),
+                             linger_ms=10,
                              batch_size=256 * 1024, acks="all")
     topic_of: dict[str, str] = {}
     sent: dict[str, int] = {}

@@ -42,6 +42,10 @@ class ServiceConfig:
     redis_port: int = 6379
     cache_dir: Path = field(default_factory=default_cache_dir)
     kafka_heap: str = "768m"
+    # an extra SASL_PLAINTEXT listener with SCRAM users created at storage format time
+    # (the tests of the worker's Kafka credentials); None = PLAINTEXT only
+    sasl_port: int | None = None
+    scram_users: tuple[tuple[str, str], ...] = ()
 
     @property
     def bootstrap(self) -> str:
@@ -135,15 +139,24 @@ def kafka_ready(bootstrap: str) -> bool:
 
 
 def _kafka_properties(cfg: ServiceConfig, data: Path) -> str:
+    sasl = [] if cfg.sasl_port is None else [
+        "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
+        *(f"listener.name.sasl_plaintext.{m}.sasl.jaas.config="
+          "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+          for m in ("scram-sha-256", "scram-sha-512")),
+    ]
+    extra = "" if cfg.sasl_port is None else f",SASL_PLAINTEXT://127.0.0.1:{cfg.sasl_port}"
     return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
         f"controller.quorum.voters=1@127.0.0.1:{cfg.controller_port}",
         f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},"
-        f"CONTROLLER://127.0.0.1:{cfg.controller_port}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+        f"CONTROLLER://127.0.0.1:{cfg.controller_port}{extra}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}{extra}",
         "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+        "SASL_PLAINTEXT:SASL_PLAINTEXT",
+        *sasl,
         "inter.broker.listener.name=PLAINTEXT",
         f"log.dirs={data}",
         "num.partitions=4",
@@ -190,7 +203,10 @@ def start_kafka(cfg: ServiceConfig, log: Log = print) -> None:
         cluster_id = uuid.uuid4().hex[:22]
         proc = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t",
-             _kafka_cluster_id(java, classpath) or cluster_id, "-c", str(props)],
+             _kafka_cluster_id(java, classpath) or cluster_id, "-c", str(props),
+             *(arg for name, pw in cfg.scram_users
+               for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+               for arg in ("--add-scram", f"{mech}=[name={name},password={pw}]"))],
             capture_output=True, text=True)
         if proc.returncode != 0:
             raise ServiceError(f"kafka storage format failed:\n{proc.stdout}{proc.stderr}")

@@ -7,8 +7,9 @@ start-up with a message naming the variable.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.errors import RulesError
@@ -33,6 +34,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SUPPORT_", extra="ignore")
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT, SSL, "
+                                         "SASL_PLAINTEXT or SASL_SSL")
+    kafka_sasl_mechanism: str = Field("SCRAM-SHA-512", description="PLAIN, SCRAM-SHA-256 or "
+                                      "SCRAM-SHA-512 (with a SASL_* protocol)")
+    kafka_username: str | None = Field(None, description="SASL user name")
+    kafka_password: SecretStr | None = Field(None, description="SASL password (never logged)")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle for SSL/SASL_SSL; "
+                                          "the system's when unset")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL")
     key_prefix: str = Field("support", description="Redis key prefix (also the hash tag)")
     app_id: str = Field("support-kpi", description="Faust app id = consumer group")
@@ -105,6 +114,40 @@ class Settings(BaseSettings):
     def _durations(cls, v: str) -> str:
         parse_duration_ms(v)
         return v
+
+    @field_validator("kafka_security_protocol")
+    @classmethod
+    def _protocol(cls, v: str) -> str:
+        if v not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            raise ValueError("expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+        return v
+
+    @field_validator("kafka_sasl_mechanism")
+    @classmethod
+    def _mechanism(cls, v: str) -> str:
+        if v not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+            raise ValueError("expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+        return v
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_username and self.kafka_password):
+            raise ValueError(f"SUPPORT_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} "
+                             "needs SUPPORT_KAFKA_USERNAME and SUPPORT_KAFKA_PASSWORD")
+        return self
+
+    def kafka_python_options(self) -> dict[str, Any]:
+        """Security options for kafka-python clients (admin, simulator, replay)."""
+        opts: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL_"):
+            assert self.kafka_password is not None
+            opts |= {"sasl_mechanism": self.kafka_sasl_mechanism,
+                     "sasl_plain_username": self.kafka_username,
+                     "sasl_plain_password": self.kafka_password.get_secret_value()}
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL") and self.kafka_ssl_cafile:
+            opts["ssl_cafile"] = str(self.kafka_ssl_cafile)
+        return opts
 
     @field_validator("test_crash_at")
     @classmethod

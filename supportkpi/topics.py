@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 def ensure_topics(settings: Settings) -> list[str]:
     """Create input, DLQ and alert topics; returns the names that were created."""
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                             client_id=f"{settings.app_id}-admin")
+                             client_id=f"{settings.app_id}-admin",
+                             **settings.kafka_python_options())
     try:
         existing = set(admin.list_topics())
         wanted = [settings.topic_tickets, settings.topic_chats, settings.topic_dlq,

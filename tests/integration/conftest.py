@@ -16,12 +16,16 @@ import redis
 from supportkpi.services import ServiceConfig, down, up
 from tests.support import free_port
 
+# a SCRAM user of the broker's SASL_PLAINTEXT listener (tests of Kafka credentials)
+SCRAM_USER = ("kpi-worker", "scram-Secret-51d0")
+
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceConfig]:
     state: Path = tmp_path_factory.mktemp("services")
     cfg = ServiceConfig(state_dir=state, kafka_port=free_port(), controller_port=free_port(),
-                        redis_port=free_port())
+                        redis_port=free_port(), sasl_port=free_port(),
+                        scram_users=(SCRAM_USER,))
     up(cfg)
     try:
         yield cfg

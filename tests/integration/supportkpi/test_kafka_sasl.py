@@ -1,0 +1,61 @@
+"""The worker, the simulator and replay reach Kafka through SASL/SCRAM with credentials
+from the environment; wrong credentials stop the worker with a clear message, and the
+password is never printed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from supportkpi.services import ServiceConfig
+from tests.integration.conftest import SCRAM_USER
+from tests.replay_check import cli, seen
+from tests.support import ROOT, WorkerProcess, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def sasl_env(services: ServiceConfig, worker_env: dict[str, str], password: str,
+             mechanism: str) -> dict[str, str]:
+    return {**worker_env, "SUPPORT_KAFKA_BOOTSTRAP": f"127.0.0.1:{services.sasl_port}",
+            "SUPPORT_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "SUPPORT_KAFKA_SASL_MECHANISM": mechanism,
+            "SUPPORT_KAFKA_USERNAME": SCRAM_USER[0], "SUPPORT_KAFKA_PASSWORD": password}
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_worker_consumes_through_sasl_scram(services: ServiceConfig,
+                                            worker_env: dict[str, str], tmp_path: Path,
+                                            mechanism: str) -> None:
+    env = sasl_env(services, worker_env, SCRAM_USER[1], mechanism)
+    port = int(env["SUPPORT_METRICS_PORT"])
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    try:
+        wait_for(lambda: seen(port) == 0, 60, "worker up")
+        file = tmp_path / "floor.jsonl"
+        cli(env, "simulate", "--backfill", "10m", "--rate", "10", "--seed", "8",
+            "--out", str(file))
+        n = sum(1 for ln in file.read_text().splitlines() if ln.strip())
+        cli(env, "replay", str(file))
+        wait_for(lambda: seen(port) >= n, 60, f"{n} events seen through SASL")
+        assert seen(port) == n
+    finally:
+        worker.stop()
+    assert SCRAM_USER[1] not in worker.log_text()
+
+
+def test_wrong_kafka_password_is_a_clear_start_up_error(services: ServiceConfig,
+                                                        worker_env: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    env = sasl_env(services, worker_env, "not-the-password", "SCRAM-SHA-512")
+    proc = subprocess.run([sys.executable, "-m", "supportkpi.cli", "worker"], cwd=ROOT,
+                          env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True,
+                          text=True, timeout=90)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-2000:]
+    assert "Kafka" in out and "authentication" in out.lower(), out[-2000:]
+    assert "refused the worker as kpi-worker" in out and "Traceback" not in out, out[-2000:]
+    assert "not-the-password" not in out
