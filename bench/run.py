@@ -626,7 +626,7 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
     lat: dict[str, Any] = {**lat_ours, "baseline": lat_b}
     log(f"  ours: p50 {lat['p50']:.3f}s p99 {lat['p99']:.3f}s max {lat['max']:.3f}s")
     log("read side")
-    rc = read_cost(svc, [1, 8, 40] if not args.quick else [1, 4])
+    rc = read_cost(svc, [1, 8, 48] if not args.quick else [1, 4])  # ~3k, 10k, 50k series
     log(f"memory curve: {args.curve_rate} events/s for {args.curve_seconds:g}s, scaled TTLs")
     curve = memory_curve(svc, args.curve_rate, args.curve_seconds, tmp)
     log(f"profile of the apply path ({args.profile_events} events)")

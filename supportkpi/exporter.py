@@ -104,7 +104,18 @@ def _fmt_q(q: float) -> str:
     return f"{q:g}"
 
 
-class KpiCollector(Collector):
+class _FamiliesCollector(Collector):
+    """A collector whose metric families are built empty by ``_families`` and filled at
+    scrape time: ``describe`` returns them empty, so registering never touches Redis."""
+
+    def _families(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families().values()
+
+
+class KpiCollector(_FamiliesCollector):
     """Every window, live-queue and alert-state series, read from Redis at scrape time.
 
     The expensive part of a scrape (it reads and rolls up every bucket of every window),
@@ -147,9 +158,6 @@ class KpiCollector(Collector):
             "support_window_events", "Events in the window by kind (created, solved, reopened, "
             "escalated incl. handoffs and transfers).", labels=[*L, "kind"])
         return fam
-
-    def describe(self) -> Iterator[Metric]:
-        yield from self._families().values()
 
     def collect(self) -> Iterator[Metric]:
         fam = self._families()
@@ -218,7 +226,7 @@ class KpiCollector(Collector):
         metric.add_sample(metric.name + "_count", names, float(count))
 
 
-class PipelineCollector(Collector):
+class PipelineCollector(_FamiliesCollector):
     """Pipeline health from the stats hash: counters, last event/apply times, offsets.
 
     One Redis read per scrape; ``support_redis_up`` says whether it (and so the scrape's
@@ -259,9 +267,6 @@ class PipelineCollector(Collector):
         fam["redis_up"] = GaugeMetricFamily(
             "support_redis_up", "1 when the exporter could read Redis at this scrape.")
         return fam
-
-    def describe(self) -> Iterator[Metric]:
-        yield from self._families().values()
 
     def collect(self) -> Iterator[Metric]:
         fam = self._families()
