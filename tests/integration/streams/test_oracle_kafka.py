@@ -23,7 +23,7 @@ from supportkpi.settings import load_settings
 from tests.agreement import diff_rows
 from tests.histories import history
 from tests.replay_check import cli, counters, disorder, replay_and_compare, seen
-from tests.support import WorkerProcess, wait_for
+from tests.support import WorkerProcess, parse, scrape, wait_for
 from windows.keys import Keys
 from windows.reader import WindowReader
 
@@ -63,6 +63,14 @@ def test_random_history_through_kafka(services: ServiceConfig, worker_env: dict[
         assert accepted.late > 0 and accepted.duplicates > 0  # the disorder really happened
         assert counters(port)["support_events_late_dropped_total"] == accepted.late
         assert not problems, "\n".join(problems[:30])
+        # identifiers never become labels: agents only when allow-listed, customers never
+        labels = {v for (_n, ls) in parse(scrape(port)) for _k, v in ls}
+        agents = {e.agent_id for e in accepted.events if e.agent_id}
+        assert {"a1", "a2"} & labels and "other" in labels
+        assert agents - {"a1", "a2"}, agents  # the history has agents off the allow-list
+        assert not (agents - {"a1", "a2"}) & labels
+        assert not {e.conversation_id for e in accepted.events} & labels
+        assert not {e.event_id for e in accepted.events} & labels
     finally:
         worker.stop()
 
