@@ -155,13 +155,9 @@ def _redis_calls(client: redis.Redis) -> tuple[int, int, float]:
 def ours(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path, box: float,
          extra_env: dict[str, str] | None = None) -> Measure:
     ns = f"bench{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "SUPPORT_KAFKA_BOOTSTRAP": svc.bootstrap,
-           "SUPPORT_REDIS_URL": svc.redis_url, "SUPPORT_KEY_PREFIX": ns,
-           "SUPPORT_APP_ID": ns, "SUPPORT_TOPIC_TICKETS": topics[0],
-           "SUPPORT_TOPIC_CHATS": topics[1], "SUPPORT_TOPIC_DLQ": f"{ns}.dlq",
-           "SUPPORT_TOPIC_ALERTS": f"{ns}.alerts", "SUPPORT_METRICS_PORT": "0",
-           "SUPPORT_DATA_DIR": str(tmp / ns), "SUPPORT_LOG_LEVEL": "warning",
-           "SUPPORT_ALLOWED_LATENESS": "24h", **(extra_env or {})}
+    env = _worker_env(svc, ns, tmp, 0, SUPPORT_TOPIC_TICKETS=topics[0],
+                      SUPPORT_TOPIC_CHATS=topics[1], SUPPORT_ALLOWED_LATENESS="24h",
+                      **(extra_env or {}))
     client = redis.Redis.from_url(svc.redis_url)
     stats_key = "{" + ns + "}:stats"
 
@@ -289,10 +285,16 @@ WARM_UP_S = 10.0
 
 
 def _paced_produce(svc: ServiceConfig, topics: tuple[str, str], rate: int, seconds: float,
-                   sent: dict[str, float]) -> None:
-    """Send a simulated floor at `rate` events/s with occurred_at = send time."""
+                   sent: dict[str, float], seed: int = 9,
+                   rate_per_min: float | None = None) -> None:
+    """Send a simulated hour at `rate` events/s with occurred_at = send time.
+
+    `rate_per_min` (new conversations per simulated minute) defaults to a floor whose hour
+    lasts an hour at `rate`; a larger one compresses the hour into fewer seconds.
+    """
     now = int(time.time() * 1000)
-    events = sim.generate(sim.FloorParams(seed=9, rate_per_min=rate * 60 / 5.5),
+    per_min = rate * 60 / 5.5 if rate_per_min is None else rate_per_min
+    events = sim.generate(sim.FloorParams(seed=seed, rate_per_min=per_min),
                           now - 3_600_000, now)
     p = KafkaProducer(bootstrap_servers=svc.bootstrap, linger_ms=1, acks=1)
     t0 = time.time()
@@ -503,29 +505,9 @@ def memory_curve(svc: ServiceConfig, rate: int, seconds: float, tmp: Path,
     client = redis.Redis.from_url(svc.redis_url)
     try:
         time.sleep(8)  # start-up, group join
-        now = int(time.time() * 1000)
         # one simulated hour compressed into `seconds`, sent at `rate` events/s
-        events = sim.generate(sim.FloorParams(seed=5, rate_per_min=rate * seconds / 5.5 / 60),
-                              now - 3_600_000, now)
-        stop = threading.Event()
-
-        def produce() -> None:
-            p = KafkaProducer(bootstrap_servers=svc.bootstrap, linger_ms=5, acks=1)
-            t0 = time.time()
-            for i, (topic, key, value) in enumerate(sim.route(events, *topics)):
-                due = t0 + i / rate
-                if due > t0 + seconds or stop.is_set():
-                    break
-                delay = due - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-                doc = json.loads(value)
-                doc["occurred_at"] = time.time()
-                p.send(topic, key=key, value=json.dumps(doc).encode())
-            p.flush()
-            p.close()
-
-        th = threading.Thread(target=produce)
+        th = threading.Thread(target=_paced_produce, args=(svc, topics, rate, seconds, {}),
+                              kwargs={"seed": 5, "rate_per_min": rate * seconds / 5.5 / 60})
         t0 = time.time()
         th.start()
         samples = []
@@ -536,7 +518,6 @@ def memory_curve(svc: ServiceConfig, rate: int, seconds: float, tmp: Path,
             samples.append(m)
             log(f"  t={m['t']:.0f}s conversations {m['conversations']:.0f} buckets "
                 f"{m['buckets']:.0f} bytes {m['conversation_bytes'] + m['bucket_bytes']:,.0f}")
-        stop.set()
         th.join()
         return {"rate": rate, "seconds": seconds, "samples": samples,
                 "rss_mb": _rss_mb(proc.pid)}

@@ -112,11 +112,7 @@ def create_app(
         topic_allow_declare=True,
         broker_credentials=broker_credentials(settings),
     )
-    # without timeouts a stopped (not closed) Redis would hang the agent forever instead of
-    # failing over to the retry-with-backoff path
-    redis_client = aioredis.Redis.from_url(settings.redis_url,
-                                           socket_timeout=settings.redis_timeout,
-                                           socket_connect_timeout=settings.redis_timeout)
+    redis_client = aioredis.Redis.from_url(settings.redis_url, **settings.redis_options())
     writer = WindowWriter(
         redis_client,
         Keys(settings.key_prefix),
@@ -136,12 +132,9 @@ def create_app(
     crash_point, _, crash_n = settings.test_crash_at.partition(":")
     batches = {"n": 0}
 
-    async def crash_before_write(topic: str, partition: int, msgs: list[RawMessage]) -> None:
-        """Test-only: Kafka says the batch is done, Redis never saw it."""
-        await app.consumer._commit(  # type: ignore[attr-defined]
-            {TP(topic, partition): msgs[-1].offset + 1})
-        log.warning("TEST FAULT: committed %s:%d up to %d to Kafka; exiting before the "
-                    "Redis write", topic, partition, msgs[-1].offset)
+    def test_fault_exit(what: str, topic: str, partition: int, last: int) -> None:
+        """Test-only (SUPPORT_TEST_CRASH_AT): die at once, as a kill would, saying where."""
+        log.warning("TEST FAULT: %s:%d up to %d %s", topic, partition, last, what)
         logging.shutdown()
         os._exit(70)
 
@@ -154,14 +147,15 @@ def create_app(
         for (topic, partition), msgs in by_tp.items():
             batches["n"] += 1
             at_fault = bool(crash_point) and batches["n"] == int(crash_n)
-            if at_fault and crash_point == "before_write":
-                await crash_before_write(topic, partition, msgs)
+            if at_fault and crash_point == "before_write":  # Kafka says done, Redis never saw it
+                await app.consumer._commit(  # type: ignore[attr-defined]
+                    {TP(topic, partition): msgs[-1].offset + 1})
+                test_fault_exit("committed to Kafka; exiting before the Redis write",
+                                topic, partition, msgs[-1].offset)
             await processor.process(topic, partition, msgs)
             if at_fault and crash_point == "after_write":
-                log.warning("TEST FAULT: %s:%d up to %d is in Redis; exiting before Kafka "
-                            "acks it", topic, partition, msgs[-1].offset)
-                logging.shutdown()
-                os._exit(70)
+                test_fault_exit("is in Redis; exiting before Kafka acks it", topic, partition,
+                                msgs[-1].offset)
             try:
                 highwater = app.consumer.highwater(TP(topic, partition))
                 if highwater is not None:
@@ -220,9 +214,7 @@ def create_app(
 
         runner = AlertRunner(
             rules,
-            WindowReader(redis.Redis.from_url(settings.redis_url,
-                                              socket_timeout=settings.redis_timeout,
-                                              socket_connect_timeout=settings.redis_timeout),
+            WindowReader(redis.Redis.from_url(settings.redis_url, **settings.redis_options()),
                          Keys(settings.key_prefix), settings.kpi_config()),
             redis_client, Keys(settings.key_prefix), clock, publish,
             HttpNotifier(settings.alertmanager_url, settings.alert_webhook_url),

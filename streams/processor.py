@@ -80,16 +80,13 @@ class BatchProcessor:
                     result = await self._one_by_one(topic, partition, messages)
                 self._telemetry.worker_redis_up.set(1)
                 break
-            except StoreUnavailable as exc:
-                self._telemetry.worker_redis_up.set(0)
+            except (StoreUnavailable, DeadLetterUnavailable) as exc:
+                # not acknowledged: the batch is retried until Redis and the DLQ take it
+                what = "Redis" if isinstance(exc, StoreUnavailable) else "dead-letter topic"
+                if isinstance(exc, StoreUnavailable):
+                    self._telemetry.worker_redis_up.set(0)
                 self._telemetry.store_retries.inc()
-                log.warning("Redis unavailable (%s); retrying in %.1fs", exc.detail, backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            except DeadLetterUnavailable as exc:
-                self._telemetry.store_retries.inc()
-                log.warning("dead-letter topic unavailable (%s); retrying the batch in %.1fs",
-                            exc.detail, backoff)
+                log.warning("%s unavailable (%s); retrying in %.1fs", what, exc.detail, backoff)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         self._telemetry.batch_seconds.observe(time.perf_counter() - started)

@@ -137,6 +137,12 @@ class Settings(BaseSettings):
                              "needs SUPPORT_KAFKA_USERNAME and SUPPORT_KAFKA_PASSWORD")
         return self
 
+    def redis_options(self) -> dict[str, Any]:
+        """Options of every Redis client of the worker: without timeouts a stopped (not
+        closed) Redis would hang a call forever instead of failing into the retry path."""
+        return {"socket_timeout": self.redis_timeout,
+                "socket_connect_timeout": self.redis_timeout}
+
     def kafka_python_options(self) -> dict[str, Any]:
         """Security options for kafka-python clients (admin, simulator, replay)."""
         opts: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}

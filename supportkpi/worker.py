@@ -56,9 +56,7 @@ def run_worker(settings: Settings) -> None:
     rules = load_alert_rules(settings)  # invalid rules stop start-up before anything runs
     ensure_topics(settings)
     # one read side for /metrics and the wall (redis-py's pool is safe across threads)
-    reader = WindowReader(redis.Redis.from_url(settings.redis_url,
-                                               socket_timeout=settings.redis_timeout,
-                                               socket_connect_timeout=settings.redis_timeout),
+    reader = WindowReader(redis.Redis.from_url(settings.redis_url, **settings.redis_options()),
                           Keys(settings.key_prefix), settings.kpi_config())
     registry = build_registry(settings, reader, rules)
     telemetry = WorkerTelemetry(registry)

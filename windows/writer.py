@@ -145,15 +145,12 @@ class WindowWriter:
         return self._sha
 
     async def last_offset(self, topic: str, partition: int) -> int | None:
-        """Last offset applied for a partition; the worker seeks to this + 1."""
-        try:
-            raw = await self._redis.hget(self._keys.offsets, Keys.partition_field(topic, partition))
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        return int(raw) if raw not in (None, b"", "") else None
+        """Last offset applied for a partition."""
+        return (await self.last_offsets([(topic, partition)]))[0]
 
     async def last_offsets(self, partitions: Sequence[tuple[str, int]]) -> list[int | None]:
-        """Last applied offset of several partitions in one round trip."""
+        """Last applied offset of several partitions in one round trip; the worker seeks
+        each assigned partition to this + 1."""
         if not partitions:
             return []
         fields = [Keys.partition_field(t, p) for t, p in partitions]

@@ -44,6 +44,24 @@ def make_history(env: dict[str, str], tmp_path: Path, seed: int,
     return file, n, end
 
 
+def start_worker(env: dict[str, str], log_path: Path) -> WorkerProcess:
+    """The real worker, returned once its /metrics answers (and has seen nothing yet)."""
+    worker = WorkerProcess(env, log_path).start()
+    try:
+        wait_for(lambda: seen(int(env["SUPPORT_METRICS_PORT"])) == 0, 60,
+                 f"worker up ({log_path.name})")
+    except BaseException:
+        worker.kill()
+        raise
+    return worker
+
+
+def wait_seen(env: dict[str, str], count: int, what: str) -> None:
+    """Until the pipeline (any worker's /metrics) has seen at least COUNT messages."""
+    wait_for(lambda: seen(int(env["SUPPORT_METRICS_PORT"])) >= count, 60, what,
+             interval=0.02)
+
+
 def finish_and_check(services: ServiceConfig, env: dict[str, str], file: Path, n: int,
                      end: int, worker: WorkerProcess, exact_dlq: bool = True) -> None:
     """All lines seen once, windows = oracle, and the DLQ holds exactly the bad lines.
@@ -74,10 +92,7 @@ def test_crash_point_changes_nothing(services: ServiceConfig, worker_env: dict[s
                                      tmp_path: Path, point: str) -> None:
     env = {**worker_env, "SUPPORT_BATCH_MAX": "40", "SUPPORT_SESSION_TIMEOUT": "6"}
     file, n, end = make_history(env, tmp_path, seed=41)
-    faulty = WorkerProcess({**env, "SUPPORT_TEST_CRASH_AT": f"{point}:12"},
-                           tmp_path / "w1.log").start()
-    port = int(env["SUPPORT_METRICS_PORT"])
-    wait_for(lambda: seen(port) == 0, 60, "worker up")
+    faulty = start_worker({**env, "SUPPORT_TEST_CRASH_AT": f"{point}:12"}, tmp_path / "w1.log")
     cli(env, "replay", str(file))
     code = faulty.expect_exit(60)
     assert code == 70 and "TEST FAULT" in faulty.log_text(), faulty.log_text()[-2000:]
@@ -95,13 +110,12 @@ def test_sigkill_five_times_during_one_replay(services: ServiceConfig,
     env = {**worker_env, "SUPPORT_BATCH_MAX": "20", "SUPPORT_SESSION_TIMEOUT": "6"}
     file, n, end = make_history(env, tmp_path, seed=55, minutes=60, rate=40)
     port = int(env["SUPPORT_METRICS_PORT"])
-    worker = WorkerProcess(env, tmp_path / "w0.log").start()
+    worker = start_worker(env, tmp_path / "w0.log")
     kills = []
     try:
-        wait_for(lambda: seen(port) == 0, 60, "worker up")
         cli(env, "replay", str(file))
         for k in range(1, 6):
-            wait_for(lambda k=k: seen(port) >= k * n // 7, 60, f"{k}/7 seen", interval=0.02)
+            wait_seen(env, k * n // 7, f"{k}/7 seen")
             kills.append(seen(port))
             worker.kill()
             worker = WorkerProcess(env, tmp_path / f"w{k}.log").start()
@@ -121,14 +135,12 @@ def test_two_workers_then_one_dies(services: ServiceConfig, worker_env: dict[str
     env_b = {**env, "SUPPORT_METRICS_PORT": str(free_port())}
     file, n, end = make_history(env, tmp_path, seed=63, minutes=60, rate=40)
     port = int(env["SUPPORT_METRICS_PORT"])
-    a = WorkerProcess(env, tmp_path / "a.log").start()
-    b = WorkerProcess(env_b, tmp_path / "b.log").start()
+    a = start_worker(env, tmp_path / "a.log")
+    b = start_worker(env_b, tmp_path / "b.log")
     try:
-        wait_for(lambda: seen(port) == 0, 60, "worker a up")
-        wait_for(lambda: seen(int(env_b["SUPPORT_METRICS_PORT"])) == 0, 60, "worker b up")
         time.sleep(8)  # both in the group, partitions split
         cli(env, "replay", str(file))
-        wait_for(lambda: seen(port) >= n // 3, 60, "a third seen", interval=0.05)
+        wait_seen(env, n // 3, "a third seen")
         b.kill()
         at_kill = seen(port)
         finish_and_check(services, env, file, n, end, a, exact_dlq=False)
@@ -152,11 +164,10 @@ def test_redis_down_for_20s_mid_stream(services: ServiceConfig, worker_env: dict
            "SUPPORT_REDIS_TIMEOUT": "2"}
     file, n, end = make_history(env, tmp_path, seed=77, minutes=60, rate=40)
     port = int(env["SUPPORT_METRICS_PORT"])
-    worker = WorkerProcess(env, tmp_path / "w.log").start()
+    worker = start_worker(env, tmp_path / "w.log")
     try:
-        wait_for(lambda: seen(port) == 0, 60, "worker up")
         cli(env, "replay", str(file))
-        wait_for(lambda: seen(port) >= n // 3, 60, "a third seen", interval=0.02)
+        wait_seen(env, n // 3, "a third seen")
         own.kill()
         down_at = time.monotonic()
         states: set[tuple[float | None, float | None]] = set()
@@ -188,9 +199,8 @@ def test_label_cardinality_attack_stays_under_the_cap(services: ServiceConfig,
     n = 100_000
     env = {**worker_env, "SUPPORT_MAX_DIMENSION_VALUES": "50"}
     port = int(env["SUPPORT_METRICS_PORT"])
-    worker = WorkerProcess(env, tmp_path / "w.log").start()
+    worker = start_worker(env, tmp_path / "w.log")
     try:
-        wait_for(lambda: seen(port) == 0, 60, "worker up")
         now = time.time() - 60
         p = KafkaProducer(bootstrap_servers=services.bootstrap, linger_ms=20,
                           batch_size=256 * 1024)
@@ -255,9 +265,8 @@ def test_storm_of_duplicates_disorder_skew_giants_and_poison(
                b'{"event_id":"p","type":"ticket.created","conversation_id":"p",'
                b'"occurred_at":1e999}']
     port = int(env["SUPPORT_METRICS_PORT"])
-    worker = WorkerProcess(env, tmp_path / "w.log").start()
+    worker = start_worker(env, tmp_path / "w.log")
     try:
-        wait_for(lambda: seen(port) == 0, 60, "worker up")
         cli(env, "replay", str(file))
         p = KafkaProducer(bootstrap_servers=services.bootstrap, max_request_size=4_000_000)
         for topic in (env["SUPPORT_TOPIC_TICKETS"], env["SUPPORT_TOPIC_CHATS"]):
@@ -298,13 +307,11 @@ def test_zombie_worker_changes_nothing(services: ServiceConfig, worker_env: dict
     env_b = {**env, "SUPPORT_METRICS_PORT": str(free_port())}
     file, n, end = make_history(env, tmp_path, seed=91, minutes=60, rate=40)
     port_b = int(env_b["SUPPORT_METRICS_PORT"])
-    a = WorkerProcess(env, tmp_path / "a.log").start()
+    a = start_worker(env, tmp_path / "a.log")
     b: WorkerProcess | None = None
     try:
-        wait_for(lambda: seen(int(env["SUPPORT_METRICS_PORT"])) == 0, 60, "worker a up")
         cli(env, "replay", str(file))
-        wait_for(lambda: seen(int(env["SUPPORT_METRICS_PORT"])) >= n // 4, 60,
-                 "a quarter seen", interval=0.02)
+        wait_seen(env, n // 4, "a quarter seen")
         assert a.proc is not None
         os.killpg(a.proc.pid, signal.SIGSTOP)  # frozen mid-stream, holding its batch
         b = WorkerProcess(env_b, tmp_path / "b.log").start()
@@ -337,12 +344,10 @@ def test_kafka_broker_restart_mid_stream(services: ServiceConfig, worker_env: di
 
     env = {**worker_env, "SUPPORT_BATCH_MAX": "20"}
     file, n, end = make_history(env, tmp_path, seed=17, minutes=60, rate=40)
-    port = int(env["SUPPORT_METRICS_PORT"])
-    worker = WorkerProcess(env, tmp_path / "w.log").start()
+    worker = start_worker(env, tmp_path / "w.log")
     try:
-        wait_for(lambda: seen(port) == 0, 60, "worker up")
         cli(env, "replay", str(file))
-        wait_for(lambda: seen(port) >= n // 3, 60, "a third seen", interval=0.02)
+        wait_seen(env, n // 3, "a third seen")
         _stop_pid(services.state_dir / "kafka" / "kafka.pid", "kafka", lambda _m: None)
         time.sleep(15)
         assert worker.proc is not None and worker.proc.poll() is None
