@@ -52,7 +52,7 @@ def profile(redis_url: str, n_events: int = 30_000, batch: int = 1000
 
     async def run() -> float:
         client = aioredis.Redis.from_url(redis_url)
-        writer = WindowWriter(client, Keys("prof" + uuid.uuid4().hex[:6]), cfg, time.time, "p")
+        writer = WindowWriter(client, Keys("prof" + uuid.uuid4().hex[:6]), cfg, time.time)
         t0 = time.perf_counter()
         for start in range(0, len(raws), batch):
             records = [Record(start + i, event=validate(r, schema, lambda: 2**62))

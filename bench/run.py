@@ -386,7 +386,7 @@ def read_cost(svc: ServiceConfig, queues: list[int]) -> list[dict[str, float]]:
 
         async def fill(ns: str, cfg: Any, raws: list[bytes]) -> None:
             client = aioredis.Redis.from_url(svc.redis_url)
-            w = WindowWriter(client, Keys(ns), cfg, time.time, "rc")
+            w = WindowWriter(client, Keys(ns), cfg, time.time)
             for s in range(0, len(raws), 2000):
                 await w.apply("t", 0, [Record(s + i, event=validate(r, SchemaConfig(),
                                                                     lambda: 2**62))

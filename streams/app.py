@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -24,10 +23,13 @@ from faust.types import TP, ConsumerT, EventT, TopicT
 from alerts.notify import HttpNotifier
 from alerts.rules import Rule
 from alerts.runner import AlertRunner
+from streams.liveness import ProgressWatch
 from streams.processor import BatchProcessor, RawMessage
+from streams.replay_point import KafkaOffsets, lookup_offsets, lost_before_ms, start_offsets
+from streams.restart import restart_in_place
 from streams.telemetry import WorkerTelemetry
 from supportkpi.settings import Settings
-from windows.errors import StoreUnavailable
+from windows.errors import StoreReset, StoreUnavailable
 from windows.keys import Keys
 from windows.reader import WindowReader
 from windows.writer import WindowWriter
@@ -118,7 +120,6 @@ def create_app(
         Keys(settings.key_prefix),
         settings.kpi_config(),
         clock,
-        epoch=f"{int(clock())}-{uuid.uuid4().hex[:8]}",
     )
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
            "value_serializer": "raw"}
@@ -131,6 +132,15 @@ def create_app(
 
     crash_point, _, crash_n = settings.test_crash_at.partition(":")
     batches = {"n": 0}
+
+    replay_point = settings.replay_point()
+    kafka_options = settings.kafka_python_options()
+
+    async def kafka_offsets(at_ms: int | None, with_committed: bool = True) -> KafkaOffsets:
+        """Offsets of every input partition, asked with kafka-python in a thread."""
+        return await asyncio.to_thread(lookup_offsets, settings.kafka_bootstrap,
+                                       settings.app_id, sorted(input_topics), at_ms,
+                                       kafka_options, with_committed=with_committed)
 
     def test_fault_exit(what: str, topic: str, partition: int, last: int) -> None:
         """Test-only (SUPPORT_TEST_CRASH_AT): die at once, as a kill would, saying where."""
@@ -152,7 +162,14 @@ def create_app(
                     {TP(topic, partition): msgs[-1].offset + 1})
                 test_fault_exit("committed to Kafka; exiting before the Redis write",
                                 topic, partition, msgs[-1].offset)
-            await processor.process(topic, partition, msgs)
+            if at_fault and crash_point == "stall":  # a wedged agent: alive, never progressing
+                log.warning("TEST FAULT: %s:%d stalls before offset %d", topic, partition,
+                            msgs[0].offset)
+                await asyncio.Event().wait()
+            try:
+                await processor.process(topic, partition, msgs)
+            except StoreReset as exc:
+                restart_in_place(f"{exc.detail}; rebuilding the windows")
             if at_fault and crash_point == "after_write":
                 test_fault_exit("is in Redis; exiting before Kafka acks it", topic, partition,
                                 msgs[-1].offset)
@@ -187,7 +204,7 @@ def create_app(
         pairs = [(tp.topic, tp.partition) for tp in mine]
         for attempt in range(6):  # ~6 s: a short Redis blip must not crash the rebalance
             try:
-                lasts = await writer.last_offsets(pairs)
+                opening = await writer.open_store(pairs)
                 break
             except StoreUnavailable as exc:
                 if attempt == 5:
@@ -195,12 +212,32 @@ def create_app(
                 log.warning("Redis unavailable while seeking assigned partitions (%s); "
                             "retrying", exc.detail)
                 await asyncio.sleep(0.2 * 2 ** attempt)
-        targets = {tp: 0 if last is None else last + 1
-                   for tp, last in zip(mine, lasts, strict=True)}
+        lasts = opening.last_offsets
+        bare = [pair for pair, last in zip(pairs, lasts, strict=True) if last is None]
+        starts: dict[tuple[str, int], int | None] = {}
+        if opening.created or (bare and replay_point.mode != "earliest"):
+            now_ms = int(clock() * 1000)
+            at_ms = now_ms - replay_point.back_ms if replay_point.mode == "duration" else None
+            offsets = await kafka_offsets(at_ms)
+            starts = start_offsets(replay_point, offsets, bare)
+            if opening.created:
+                lost = lost_before_ms(replay_point, offsets, now_ms)
+                await writer.describe_store(opening.epoch, str(replay_point), lost)
+                log.warning(
+                    "Redis store %s had no epoch (new, flushed or restarted without its "
+                    "data): started epoch %s; windows are rebuilt from %s%s",
+                    settings.key_prefix, opening.epoch, replay_point,
+                    "" if not lost else " and are INCOMPLETE for events before "
+                    + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(lost / 1000)))
+        targets = {}
+        for tp, pair, last in zip(mine, pairs, lasts, strict=True):
+            target = last + 1 if last is not None else starts.get(pair, 0)
+            if target is not None:
+                targets[tp] = target
+            log.info("assigned %s:%d → %s (Redis watermark %s, store epoch %s)", tp.topic,
+                     tp.partition, f"seek to {target}" if target is not None
+                     else "committed offset", last, opening.epoch)
         await consumer.seek_wait(targets)
-        for tp, last in zip(mine, lasts, strict=True):
-            log.info("assigned %s:%d → seek to %d (Redis watermark %s)", tp.topic,
-                     tp.partition, targets[tp], last)
 
     app.after_seek = seek_to_watermarks
 
@@ -227,14 +264,29 @@ def create_app(
             except Exception:  # an alert bug must not stop the stream
                 log.exception("alert evaluation failed")
 
-    @app.task
-    async def announce_store() -> None:
-        epoch = await writer.store_epoch()
-        if epoch is None:
-            log.warning("Redis store %s has no epoch: it is new or was flushed; windows are "
-                        "(re)built from the earliest offsets Kafka still retains",
-                        settings.key_prefix)
-        else:
-            log.info("Redis store %s epoch %s", settings.key_prefix, epoch)
+    if settings.liveness_timeout > 0:
+        watch = ProgressWatch(settings.liveness_timeout)
+
+        @app.timer(max(1.0, min(10.0, settings.liveness_timeout / 4)))
+        async def check_progress() -> None:
+            """Restart in place when a partition this worker owns (or, owning none, any
+            partition) is behind Kafka and its Redis watermark has not moved."""
+            try:
+                ends = (await kafka_offsets(None, with_committed=False)).end
+                everything = sorted(ends)
+                lasts = await writer.last_offsets(everything)
+            except Exception as exc:  # an outage: a restart would not cure it
+                log.debug("liveness check skipped: %s", exc)
+                watch.forget()
+                return
+            mine = {(tp.topic, tp.partition) for tp in app.consumer.assignment()
+                    if tp.topic in input_topics}
+            judged = {pair: last for pair, last in zip(everything, lasts, strict=True)
+                      if pair in mine or not mine}
+            stalled = watch.stalled(time.monotonic(), judged, ends)
+            if stalled:
+                names = ", ".join(f"{t}:{p}" for t, p in stalled)
+                restart_in_place(f"no progress for {settings.liveness_timeout:.0f}s on {names} "
+                                 "while Kafka holds newer records")
 
     return app

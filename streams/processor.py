@@ -18,7 +18,7 @@ from typing import Protocol
 from streams.errors import DeadLetterUnavailable, InvalidEvent
 from streams.schema import SchemaConfig, validate
 from streams.telemetry import WorkerTelemetry
-from windows.errors import StoreUnavailable
+from windows.errors import StoreReset, StoreUnavailable
 from windows.writer import ApplyResult, Record, WindowWriter
 
 log = logging.getLogger(__name__)
@@ -66,14 +66,16 @@ class BatchProcessor:
     async def process(
         self, topic: str, partition: int, messages: Sequence[RawMessage]
     ) -> ApplyResult:
-        """Process one partition's batch; never raises except on cancellation."""
+        """Process one partition's batch. Raises only on cancellation and
+        :class:`StoreReset` (the store lost its data: the worker must rebuild, and
+        retrying here would count from zero)."""
         started = time.perf_counter()
         backoff = 0.1
         while True:
             try:
                 try:
                     result = await self._process(topic, partition, messages, forced={})
-                except (StoreUnavailable, DeadLetterUnavailable):
+                except (StoreUnavailable, DeadLetterUnavailable, StoreReset):
                     raise
                 except Exception:
                     log.exception("batch %s:%d failed; retrying one by one", topic, partition)
@@ -134,7 +136,7 @@ class BatchProcessor:
         for m in messages:
             try:
                 r = await self._process(topic, partition, [m], forced={})
-            except (StoreUnavailable, DeadLetterUnavailable):
+            except (StoreUnavailable, DeadLetterUnavailable, StoreReset):
                 raise
             except Exception as exc:
                 log.exception("message %s:%d@%d cannot be processed", topic, partition, m.offset)

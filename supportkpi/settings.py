@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.errors import RulesError
 from alerts.rules import Rule, load_rules
+from streams.replay_point import ReplayPoint
 from streams.schema import SchemaConfig
 from windows.config import (
     ALL_DIMENSIONS,
@@ -82,6 +83,16 @@ class Settings(BaseSettings):
     batch_within: float = Field(0.2, gt=0, description="Max seconds to wait filling a batch")
     session_timeout: float = Field(10.0, ge=6, le=300, description="Seconds before a dead "
                                    "worker's partitions move to a live one")
+    replay_from: str = Field("earliest", description="Where windows are rebuilt from when "
+                             "Redis is new or lost its data: earliest (all Kafka retains), "
+                             "committed (the group's offsets; reported incomplete) or a "
+                             "duration such as 24h")
+    liveness_timeout: float = Field(120.0, ge=0, description="Seconds a partition may stay "
+                                    "behind Kafka without progress before the worker "
+                                    "restarts itself in place; 0 turns the check off")
+    shutdown_timeout: float = Field(30.0, gt=0, le=600, description="Seconds a stop may "
+                                    "take (e.g. while the broker is down) before the worker "
+                                    "exits anyway; Redis keeps what was applied")
     metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics")
     http_token: SecretStr | None = Field(None, description="When set, /metrics, /wall and "
                                          "/api need it as a bearer token or as the basic "
@@ -92,7 +103,8 @@ class Settings(BaseSettings):
     test_crash_at: str = Field("", description="Test-only fault injection: 'after_write:N' "
                                "exits at once after the N-th batch reached Redis (before "
                                "Kafka acks it); 'before_write:N' commits the N-th batch to "
-                               "Kafka and exits before writing it to Redis")
+                               "Kafka and exits before writing it to Redis; 'stall:N' "
+                               "hangs the N-th batch forever (a wedged consumer)")
     wall_stale_after: float = Field(30.0, gt=0, description="Seconds without an applied "
                                     "event before the wall shows STALE")
     wall_push_interval: float = Field(2.0, gt=0, description="Seconds between wall updates")
@@ -114,6 +126,15 @@ class Settings(BaseSettings):
     def _durations(cls, v: str) -> str:
         parse_duration_ms(v)
         return v
+
+    @field_validator("replay_from")
+    @classmethod
+    def _replay_from(cls, v: str) -> str:
+        ReplayPoint.parse(v)
+        return v
+
+    def replay_point(self) -> ReplayPoint:
+        return ReplayPoint.parse(self.replay_from)
 
     @field_validator("kafka_security_protocol")
     @classmethod
@@ -160,8 +181,10 @@ class Settings(BaseSettings):
     def _crash(cls, v: str) -> str:
         if v:
             point, _, n = v.partition(":")
-            if point not in ("after_write", "before_write") or not n.isdigit() or int(n) < 1:
-                raise ValueError("expected 'after_write:N' or 'before_write:N' with N >= 1")
+            if point not in ("after_write", "before_write", "stall") or not n.isdigit() \
+                    or int(n) < 1:
+                raise ValueError("expected 'after_write:N', 'before_write:N' or 'stall:N' "
+                                 "with N >= 1")
         return v
 
     @field_validator("dimensions", "gauge_dimensions")

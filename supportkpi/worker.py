@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry
 
 from alerts.rules import Rule
+from streams.restart import restarts_so_far
 from supportkpi.exporter import KpiCollector, PipelineCollector
 from supportkpi.settings import Settings, load_alert_rules
 from supportkpi.topics import ensure_topics
@@ -65,5 +69,33 @@ def run_worker(settings: Settings) -> None:
         log.info("evaluating %d alert rules from %s every %gs", len(rules), settings.alert_rules,
                  settings.alert_interval)
     app = create_app(settings, telemetry, rules=rules)
-    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker = bounded_worker(faust.Worker, settings.shutdown_timeout)(
+        app, loglevel=settings.log_level.upper(), quiet=True)
+    if restarts_so_far():
+        log.warning("worker restarted in place %d time(s)", restarts_so_far())
     worker.execute_from_commandline()
+
+
+def bounded_worker(base: type[Any], timeout_s: float) -> type[Any]:
+    """The Faust worker class whose stop, once a signal asked for it, takes at most
+    ``timeout_s``: with the broker down, leaving the group and committing can wait
+    forever. Exiting without them loses nothing (Redis holds every applied batch and its
+    offsets); the group notices the member gone after the session timeout."""
+
+    class BoundedWorker(base):
+        def _schedule_shutdown(self, signal: Any) -> None:
+            if not getattr(self, "_deadline_armed", False):
+                self._deadline_armed = True
+
+                def give_up() -> None:
+                    log.error("stopping took longer than %.0fs (SUPPORT_SHUTDOWN_TIMEOUT); "
+                              "exiting now: Redis holds every applied batch", timeout_s)
+                    logging.shutdown()
+                    os._exit(1)
+
+                timer = threading.Timer(timeout_s, give_up)
+                timer.daemon = True
+                timer.start()
+            super()._schedule_shutdown(signal)
+
+    return BoundedWorker

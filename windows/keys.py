@@ -44,8 +44,28 @@ class Keys:
 
     @property
     def epoch(self) -> str:
-        """Set once when the store is first written; its absence means Redis started empty."""
+        """Id of this incarnation of the store, created by the first worker to open it.
+        Every batch script checks it: a flushed or restarted-empty Redis has none (or a
+        newer one), and writing on top of that would count from zero unnoticed."""
         return f"{self.tag}:epoch"
+
+    @property
+    def store_info(self) -> str:
+        """Hash describing the epoch: when it began, where its replay started, and
+        ``lost_before_ms`` (events before it may be missing; 0 = nothing missing)."""
+        return f"{self.tag}:store"
+
+    @property
+    def live(self) -> str:
+        """Sorted set: conversations counted in the live gauges, scored by the wall-clock
+        time of their last write (their state expires conversation TTL after it)."""
+        return f"{self.tag}:live"
+
+    @property
+    def live_dims(self) -> str:
+        """Hash conversation id → what it adds to the live gauges (JSON), kept so that the
+        count can be undone after the conversation's own state has expired."""
+        return f"{self.tag}:livedims"
 
     @property
     def open_counts(self) -> str:

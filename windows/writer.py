@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from windows import kpi
 from windows.config import KpiConfig
-from windows.errors import StoreConflict, StoreUnavailable
+from windows.errors import StoreConflict, StoreReset, StoreUnavailable
 from windows.events import Event
 from windows.keys import Keys
 
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 20
 VIEW_CACHE = 100_000
+# Expired conversations whose live-gauge counts one batch undoes at most (the rest wait
+# for the next batch), and how long after the state's TTL they become candidates (the
+# script also checks the state key is really gone, so this only saves re-reads).
+EXPIRED_PER_BATCH = 200
+EXPIRY_GRACE_MS = 1_000
 
 
 def load_lua(name: str) -> str:
@@ -53,6 +59,15 @@ class ApplyResult:
     late: int = 0
     rejected: int = 0
     attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOpening:
+    """What a worker found when it opened the store for its assigned partitions."""
+
+    epoch: str
+    created: bool  # no epoch existed: Redis is new, was flushed or lost its data
+    last_offsets: list[int | None]
 
 
 @dataclass
@@ -87,7 +102,9 @@ class _Ops:
         self._index: dict[str, int] = {}
         self.keys: list[str] = []
         self.ops: list[tuple[str, int, str, str | dict[str, int]]] = []
+        self.candidates: list[tuple[int, int, str, str, list[tuple[str, int, str, str]]]] = []
         self.new_gauge_dims: set[str] = set()
+        self.touched_live = False
 
     def _key_index(self, key: str) -> int:
         i = self._index.get(key)
@@ -97,7 +114,18 @@ class _Ops:
         return i
 
     def add(self, code: str, key: str, a: str | int, b: str | int) -> None:
-        self.ops.append((code, self._key_index(key), str(a), str(b)))
+        self.ops.append(self.op(code, key, a, b))
+
+    def op(self, code: str, key: str, a: str | int, b: str | int) -> tuple[str, int, str, str]:
+        """An op for the script without queueing it (for expiry candidates)."""
+        return (code, self._key_index(key), str(a), str(b))
+
+    def expired(self, conversation_key: str, live_dims_key: str, cid: str, entry: str,
+                undo: list[tuple[str, int, str, str]]) -> None:
+        """Undo ``entry`` (the live-gauge count of an expired conversation) if, when the
+        script runs, the conversation is still absent and its entry unchanged."""
+        self.candidates.append((self._key_index(conversation_key),
+                                self._key_index(live_dims_key), cid, entry, undo))
 
     def bucket(self, key: str, ttl_ms: int, fields: dict[str, int]) -> None:
         """All increments of one bucket hash as one op (the bulk of a batch's writes)."""
@@ -116,6 +144,16 @@ def _encode_state(events: Sequence[Event]) -> str:
     return json.dumps({"e": [e.to_compact() for e in events]}, separators=(",", ":"))
 
 
+def _live_entry(live: kpi.LiveState, dimkeys: Sequence[str]) -> str:
+    """What a conversation adds to the live gauges: open count and waiting sets per key."""
+    return json.dumps([int(live.open), int(live.waiting_since is not None), list(dimkeys)],
+                      separators=(",", ":"))
+
+
+def _counts_live(live: kpi.LiveState | None) -> bool:
+    return live is not None and (live.open or live.waiting_since is not None)
+
+
 class WindowWriter:
     """Applies batches; one instance per worker, shared by its agents."""
 
@@ -125,13 +163,12 @@ class WindowWriter:
         keys: Keys,
         cfg: KpiConfig,
         clock: Callable[[], float],
-        epoch: str,
     ) -> None:
         self._redis = client
         self._keys = keys
         self._cfg = cfg
         self._clock = clock
-        self._epoch = epoch
+        self._epoch: str | None = None  # the store incarnation this writer writes into
         self._source = load_lua("apply_batch.lua")
         self._sha: str | None = None
         self.script_calls = 0
@@ -160,13 +197,43 @@ class WindowWriter:
             raise StoreUnavailable(str(exc)) from exc
         return [int(r) if r not in (None, b"", "") else None for r in raws]
 
-    async def store_epoch(self) -> str | None:
-        raw = await self._redis.get(self._keys.epoch)
-        return raw.decode() if isinstance(raw, bytes) else raw
+    async def open_store(self, partitions: Sequence[tuple[str, int]] = ()) -> StoreOpening:
+        """Adopt the store's epoch (creating it when Redis has none) and read the
+        watermarks of ``partitions`` from that same incarnation, atomically: a worker
+        positions its partitions from these, so they must not straddle a flush."""
+        fields = [Keys.partition_field(t, p) for t, p in partitions]
+        candidate = f"{int(self._clock())}-{uuid.uuid4().hex[:8]}"
+        try:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.set(self._keys.epoch, candidate, nx=True)
+            pipe.get(self._keys.epoch)
+            if fields:
+                pipe.hmget(self._keys.offsets, fields)
+            res = await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        epoch = _text(res[1])
+        if epoch != self._epoch:  # a new incarnation: nothing cached is true of it
+            self._views.clear()
+            self._known_gauge_dims.clear()
+            self._epoch = epoch
+        lasts = [int(r) if r not in (None, b"", "") else None for r in res[2]] if fields else []
+        return StoreOpening(epoch, bool(res[0]), lasts)
+
+    async def describe_store(self, epoch: str, replay_from: str, lost_before_ms: int) -> None:
+        """Record where this epoch's data starts, for the exporter's completeness gauges."""
+        try:
+            await self._redis.hset(self._keys.store_info, mapping={
+                "epoch": epoch, "created_ms": int(self._clock() * 1000),
+                "replay_from": replay_from, "lost_before_ms": lost_before_ms})
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     async def apply(self, topic: str, partition: int, records: Sequence[Record]) -> ApplyResult:
         """Apply records (in offset order) exactly once; retries on concurrent change."""
         try:
+            if self._epoch is None:
+                await self.open_store()
             return await self._apply(topic, partition, records)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
@@ -201,11 +268,20 @@ class WindowWriter:
             uncached = [cid for cid in cids if cid not in cached]
             for cid in uncached:
                 pipe.hmget(self._keys.conversation(cid), "v", "s")
+            now_ms = int(self._clock() * 1000)
+            pipe.zrangebyscore(self._keys.live, "-inf",
+                               now_ms - self._cfg.conversation_ttl_ms - EXPIRY_GRACE_MS,
+                               start=0, num=EXPIRED_PER_BATCH)
+            if uncached:
+                pipe.hmget(self._keys.live_dims, uncached)
             raw = await pipe.execute()
             last_raw, ewm_raw = raw[0], raw[1]
             admitted = {d: {_text(v) for v in members}
                         for d, members in zip(capped, raw[2:2 + len(capped)], strict=True)}
-            conv_raw = raw[2 + len(capped):]
+            at = 2 + len(capped)
+            conv_raw = raw[at:at + len(uncached)]
+            expired_ids = [_text(c) for c in raw[at + len(uncached)]]
+            live_raw = raw[at + len(uncached) + 1] if uncached else []
             last = int(last_raw) if last_raw not in (None, b"") else None
             expected = "" if last is None else str(last)
             ewm = int(ewm_raw) if ewm_raw not in (None, b"") else None
@@ -223,6 +299,16 @@ class WindowWriter:
                 return result  # everything was at or below the watermark
             changed = [cid for cid in cids if states[cid].changed]
             ops = _Ops(base=4 + len(changed))
+            # live-gauge counts left by conversations whose state expired: those coming
+            # back in this batch, and (a bounded number of) the others
+            stale = {cid: _text(entry) for cid, entry, (v, _) in
+                     zip(uncached, live_raw, conv_raw, strict=True) if not v and entry}
+            expired = [c for c in expired_ids if c not in states]
+            if expired:
+                entries = await self._redis.hmget(self._keys.live_dims, expired)
+                stale |= {c: _text(e) if e else "" for c, e in zip(expired, entries, strict=True)}
+            for cid, entry in sorted(stale.items()):
+                self._undo_live(cid, entry, ops)
             pending_views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]] = {}
             new_values = self._admit(changed, states, admitted, ops, stats)
             deltas: kpi.BucketDeltas = {}
@@ -241,8 +327,13 @@ class WindowWriter:
                 after_live = kpi.live_state(st.events, self._cfg)
                 kpi.merge_bucket_deltas(deltas,
                                         kpi.bucket_deltas(before, after, self._cfg, admitted))
-                self._gauge_ops(cid, before_live, after_live, admitted, ops)
+                self._gauge_ops(cid, before_live, after_live, admitted, ops, now_ms)
                 pending_views[cid] = (after, after_live)
+            if ops.touched_live:
+                # outlive every member by a TTL: undoing needs the entries; and when all
+                # is silent that long, every count in the open hash is stale too
+                for key in (self._keys.live, self._keys.live_dims, self._keys.open_counts):
+                    ops.add("E", key, 2 * self._cfg.conversation_ttl_ms, "")
             for (res, start), fields in sorted(deltas.items()):
                 ops.bucket(self._keys.bucket(res, start), self._cfg.bucket_ttl_ms(res), fields)
             for k, v in stats.items():
@@ -250,7 +341,8 @@ class WindowWriter:
                     ops.add("H", self._keys.stats, k, v)
             if max_t is not None:
                 ops.add("M", self._keys.stats, "last_event_ms", max_t)
-            ops.add("M", self._keys.stats, "last_applied_ms", int(self._clock() * 1000))
+            ops.add("M", self._keys.stats, "last_applied_ms", now_ms)
+            assert self._epoch is not None
             keys = [self._keys.offsets, self._keys.event_watermarks, self._keys.stats,
                     self._keys.epoch, *(self._keys.conversation(c) for c in changed), *ops.keys]
             args: list[str | int] = [
@@ -266,9 +358,13 @@ class WindowWriter:
                 args.append(states[cid].version)
                 args.append(_encode_state(states[cid].events))
             args.append(json.dumps(ops.ops, separators=(",", ":")))
-            ok = await self._eval(keys, args)
+            args.append(json.dumps(ops.candidates, separators=(",", ":")))
+            outcome = await self._eval(keys, args)
             self.script_calls += 1
-            if ok:
+            if outcome[0] == "epoch":
+                raise StoreReset(f"the store epoch is {outcome[1] or 'gone'!r}, not "
+                                 f"{self._epoch!r}: Redis was flushed or lost its data")
+            if outcome[0] == "ok":
                 self._known_gauge_dims |= ops.new_gauge_dims
                 self._remember(states, pending_views)
                 if new_values:
@@ -310,11 +406,38 @@ class WindowWriter:
         while len(self._views) > VIEW_CACHE:
             self._views.popitem(last=False)
 
+    def _undo_live(self, cid: str, entry: str, ops: _Ops) -> None:
+        """Queue the undoing of an expired conversation's live-gauge count (``entry`` as
+        read from the live-dims hash, "" when it had none)."""
+        undo = []
+        if entry:
+            is_open, waiting, dimkeys = json.loads(entry)
+            for dk in dimkeys:
+                if is_open:
+                    undo.append(ops.op("H", self._keys.open_counts, dk, -1))
+                if waiting:
+                    undo.append(ops.op("R", self._keys.waiting(dk), cid, ""))
+                    undo.append(ops.op("R", self._keys.due(dk), cid, ""))
+        undo.append(ops.op("R", self._keys.live, cid, ""))
+        undo.append(ops.op("D", self._keys.live_dims, cid, ""))
+        ops.expired(self._keys.conversation(cid), self._keys.live_dims, cid, entry, undo)
+
     def _gauge_ops(self, cid: str, before: kpi.LiveState | None, after: kpi.LiveState,
-                   admitted: dict[str, set[str]], ops: _Ops) -> None:
+                   admitted: dict[str, set[str]], ops: _Ops, now_ms: int) -> None:
+        """Move the conversation's live-gauge count from ``before`` to ``after``, and keep
+        its live entry (activity time and what it counts) so expiry can undo it."""
+        sets = self._cfg.gauge_dimension_sets
+        adims = kpi.cap_dims(dict(after.dims), admitted)
+        dimkeys = [kpi.dimension_key(adims, ds) for ds in sets]
+        if _counts_live(after):  # the state's TTL restarts with this write; so does this
+            ops.add("Z", self._keys.live, now_ms, cid)
+            ops.add("F", self._keys.live_dims, cid, _live_entry(after, dimkeys))
+            ops.touched_live = True
+        elif _counts_live(before):
+            ops.add("R", self._keys.live, cid, "")
+            ops.add("D", self._keys.live_dims, cid, "")
         if before == after:
             return
-        sets = self._cfg.gauge_dimension_sets
         ttl = self._cfg.conversation_ttl_ms
         if before is not None:
             bdims = kpi.cap_dims(dict(before.dims), admitted)
@@ -325,9 +448,7 @@ class WindowWriter:
                 if before.waiting_since is not None:
                     ops.add("R", self._keys.waiting(dk), cid, "")
                     ops.add("R", self._keys.due(dk), cid, "")
-        adims = kpi.cap_dims(dict(after.dims), admitted)
-        for ds in sets:
-            dk = kpi.dimension_key(adims, ds)
+        for dk in dimkeys:
             if dk not in self._known_gauge_dims and dk not in ops.new_gauge_dims:
                 ops.new_gauge_dims.add(dk)  # SADD once per worker, not per event
                 ops.add("S", self._keys.gauge_dims, dk, "")
@@ -339,7 +460,8 @@ class WindowWriter:
                 ops.add("E", self._keys.waiting(dk), ttl, "")
                 ops.add("E", self._keys.due(dk), ttl, "")
 
-    async def _eval(self, keys: list[str], args: list[str | int]) -> bool:
+    async def _eval(self, keys: list[str], args: list[str | int]) -> tuple[str, str]:
+        """("ok", "") or what moved: ("epoch" | "offset" | "conversation", detail)."""
         sha = await self._ensure_script()
         try:
             res = await self._redis.evalsha(sha, len(keys), *keys, *args)
@@ -347,7 +469,9 @@ class WindowWriter:
             self._sha = None
             sha = await self._ensure_script()
             res = await self._redis.evalsha(sha, len(keys), *keys, *args)
-        return int(res[0]) == 1
+        if int(res[0]) == 1:
+            return ("ok", "")
+        return (_text(res[1]), _text(res[2]) if isinstance(res[2], (bytes, str)) else str(res[2]))
 
     def _plan(
         self,

@@ -49,7 +49,7 @@ def stream_through_writer(redis_url: str, prefix: str,
 
     async def go() -> None:
         client = aioredis.Redis.from_url(redis_url)
-        writer = WindowWriter(client, Keys(prefix), CFG, time.time, epoch="prop")
+        writer = WindowWriter(client, Keys(prefix), CFG, time.time)
         cursors = dict.fromkeys(per_part, 0)
         while any(cursors[p] < len(per_part[p]) for p in per_part):
             p = rnd.choice([p for p in per_part if cursors[p] < len(per_part[p])])

@@ -32,7 +32,7 @@ def run(coro):  # type: ignore[no-untyped-def]
 
 async def _writer(services: ServiceConfig, ns: str) -> WindowWriter:
     return WindowWriter(aioredis.Redis.from_url(services.redis_url), Keys(ns), CFG,
-                        time.time, epoch="test")
+                        time.time)
 
 
 def read_all(services: ServiceConfig, ns: str) -> dict[str, dict[str, int]]:
@@ -141,8 +141,7 @@ def test_dimension_cap_sends_new_values_to_other(services: ServiceConfig, ns: st
                      conversation_id=cid, queue=queue, channel="email")
 
     async def go() -> None:
-        w = WindowWriter(aioredis.Redis.from_url(services.redis_url), Keys(ns), cfg, time.time,
-                         epoch="test")
+        w = WindowWriter(aioredis.Redis.from_url(services.redis_url), Keys(ns), cfg, time.time)
         await w.apply("tickets", 0, [Record(0, event=created("a", "billing", 0)),
                                      Record(1, event=created("b", "sales", 1)),
                                      Record(2, event=created("c", "legal", 2)),
@@ -156,3 +155,70 @@ def test_dimension_cap_sends_new_values_to_other(services: ServiceConfig, ns: st
               if k.startswith("queue=") and "," not in k}
     assert queues == {"queue=billing": 2, "queue=sales": 1, "queue=other": 2}
     assert reader.stats().counters["overflow:queue"] == 2
+
+
+def test_expired_conversations_leave_the_live_gauges(services: ServiceConfig, ns: str) -> None:
+    """A conversation silent past the conversation TTL loses its state; its place in the
+    open count and the waiting sets goes with it (no leak), and if it speaks again it is
+    counted once, as new."""
+    cfg = KpiConfig(windows=windows_from_text("1h"), conversation_ttl_ms=1_000,
+                    gauge_dimension_sets=((), ("queue",)))
+    now = [1000.0]
+
+    def created(cid: str, n: int) -> Event:
+        return Event(event_id=f"{cid}-{n}", type="ticket.created", t_ms=T0 + n,
+                     conversation_id=cid, queue="billing", channel="email")
+
+    client = redis.Redis.from_url(services.redis_url)
+    reader = WindowReader(client, Keys(ns), cfg)
+
+    async def go() -> None:
+        w = WindowWriter(aioredis.Redis.from_url(services.redis_url), Keys(ns), cfg,
+                         lambda: now[0])
+        await w.apply("tickets", 0, [Record(0, event=created("a", 0)),
+                                     Record(1, event=created("b", 1))])
+        assert reader.gauges(T0)["*"]["open"] == 2
+        assert reader.gauges(T0)["queue=billing"]["waiting"] == 2
+        time.sleep(1.3)  # both states expire in Redis (PEXPIRE 1 s)
+        now[0] += 3.0  # the writer's clock agrees they are past the TTL
+        assert client.exists(Keys(ns).conversation("a")) == 0
+        # "a" speaks again; "b" stays silent and is undone by the same batch
+        await w.apply("tickets", 0, [Record(2, event=created("a", 2)),
+                                     Record(3, event=created("c", 3))])
+
+    run(go())
+    g = reader.gauges(T0)
+    assert g["*"]["open"] == 2 and g["*"]["waiting"] == 2  # a (again) and c; not b
+    assert g["queue=billing"]["open"] == 2 and g["queue=billing"]["waiting"] == 2
+    members = {m.decode() for m in client.zrange(Keys(ns).waiting("*"), 0, -1)}
+    assert members == {"a", "c"}
+    assert {m.decode() for m in client.zrange(Keys(ns).live, 0, -1)} == {"a", "c"}
+    assert set(client.hkeys(Keys(ns).live_dims)) == {b"a", b"c"}
+
+
+def test_flushed_store_is_never_written_from_zero(services: ServiceConfig, ns: str) -> None:
+    """After the store's keys vanish (FLUSHALL, a restart without persistence), the next
+    batch is refused with StoreReset instead of counting from zero on an empty Redis."""
+    import pytest
+
+    from windows.errors import StoreReset
+
+    client = redis.Redis.from_url(services.redis_url)
+
+    async def go() -> None:
+        w = await _writer(services, ns)
+        await w.apply("tickets", 0, [Record(0, event=SCRIPT[0])])
+        opened = await w.open_store([("tickets", 0)])
+        assert not opened.created and opened.last_offsets == [0]
+        for key in client.scan_iter(match=Keys(ns).tag + ":*"):
+            client.delete(key)
+        with pytest.raises(StoreReset):
+            await w.apply("tickets", 0, [Record(1, event=SCRIPT[1])])
+        assert not client.exists(Keys(ns).offsets)  # nothing was written
+        reopened = await w.open_store([("tickets", 0)])  # what a restarted worker does
+        assert reopened.created and reopened.epoch != opened.epoch
+        assert reopened.last_offsets == [None]
+        await w.apply("tickets", 0, [Record(0, event=SCRIPT[0]), Record(1, event=SCRIPT[1])])
+
+    run(go())
+    assert read_all(services, ns)["*"]["vol_created"] == 1
