@@ -623,6 +623,12 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
     report = "\n\n".join(part.strip() for part in sections) + "\n"
     print(report)
     if not args.no_write and not args.quick:
+        from bench.soak import SECTION_END, SECTION_START
+
+        old = args.out.read_text() if args.out.exists() else ""
+        if SECTION_START in old:  # the soak's section (bench.soak) stays where it was
+            report += "\n" + old[old.index(SECTION_START):old.index(SECTION_END)
+                                  + len(SECTION_END)] + "\n"
         args.out.write_text(report)
         log(f"wrote {args.out}")
     return 0

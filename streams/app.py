@@ -264,29 +264,37 @@ def create_app(
             except Exception:  # an alert bug must not stop the stream
                 log.exception("alert evaluation failed")
 
-    if settings.liveness_timeout > 0:
-        watch = ProgressWatch(settings.liveness_timeout)
+    watch = ProgressWatch(settings.liveness_timeout)
 
-        @app.timer(max(1.0, min(10.0, settings.liveness_timeout / 4)))
-        async def check_progress() -> None:
-            """Restart in place when a partition this worker owns (or, owning none, any
-            partition) is behind Kafka and its Redis watermark has not moved."""
-            try:
-                ends = (await kafka_offsets(None, with_committed=False)).end
-                everything = sorted(ends)
-                lasts = await writer.last_offsets(everything)
-            except Exception as exc:  # an outage: a restart would not cure it
-                log.debug("liveness check skipped: %s", exc)
-                watch.forget()
-                return
-            mine = {(tp.topic, tp.partition) for tp in app.consumer.assignment()
-                    if tp.topic in input_topics}
-            judged = {pair: last for pair, last in zip(everything, lasts, strict=True)
-                      if pair in mine or not mine}
-            stalled = watch.stalled(time.monotonic(), judged, ends)
-            if stalled:
-                names = ", ".join(f"{t}:{p}" for t, p in stalled)
-                restart_in_place(f"no progress for {settings.liveness_timeout:.0f}s on {names} "
-                                 "while Kafka holds newer records")
+    @app.timer(min(5.0, settings.liveness_timeout / 4) if settings.liveness_timeout else 5.0)
+    async def check_store_and_progress() -> None:
+        """Restart in place when Redis lost the store (noticed here even when no batch
+        comes to be refused), or when a partition this worker owns (or, owning none, any
+        partition) is behind Kafka and its Redis watermark has not moved."""
+        try:
+            await writer.check_epoch()
+        except StoreReset as exc:
+            restart_in_place(f"{exc.detail}; rebuilding the windows")
+        except StoreUnavailable:
+            pass  # the processor reports and retries Redis outages
+        if not settings.liveness_timeout:
+            return
+        try:
+            ends = (await kafka_offsets(None, with_committed=False)).end
+            everything = sorted(ends)
+            lasts = await writer.last_offsets(everything)
+        except Exception as exc:  # an outage: a restart would not cure it
+            log.debug("liveness check skipped: %s", exc)
+            watch.forget()
+            return
+        mine = {(tp.topic, tp.partition) for tp in app.consumer.assignment()
+                if tp.topic in input_topics}
+        judged = {pair: last for pair, last in zip(everything, lasts, strict=True)
+                  if pair in mine or not mine}
+        stalled = watch.stalled(time.monotonic(), judged, ends)
+        if stalled:
+            names = ", ".join(f"{t}:{p}" for t, p in stalled)
+            restart_in_place(f"no progress for {settings.liveness_timeout:.0f}s on {names} "
+                             "while Kafka holds newer records")
 
     return app

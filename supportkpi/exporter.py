@@ -10,6 +10,7 @@ the summary's ``_sum``/``_count`` describe the window too, so do not ``rate()`` 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -233,9 +234,11 @@ class PipelineCollector(_FamiliesCollector):
     KPI series) could be read.
     """
 
-    def __init__(self, reader: WindowReader, topics: Sequence[str] = ()) -> None:
+    def __init__(self, reader: WindowReader, topics: Sequence[str] = (),
+                 clock: Callable[[], float] = time.time) -> None:
         self._reader = reader
         self._topics = list(topics)
+        self._clock = clock
 
     def _families(self) -> dict[str, Any]:
         fam: dict[str, Any] = {}
@@ -266,6 +269,15 @@ class PipelineCollector(_FamiliesCollector):
             labels=["topic", "partition"])
         fam["redis_up"] = GaugeMetricFamily(
             "support_redis_up", "1 when the exporter could read Redis at this scrape.")
+        fam["complete"] = GaugeMetricFamily(
+            "support_store_complete",
+            "1 when the window can hold every event sent in it; 0 after Redis lost its data "
+            "(flushed, restarted without persistence) until the rebuild covers the window.",
+            labels=["window"])
+        fam["lost_before"] = GaugeMetricFamily(
+            "support_store_lost_before_timestamp_seconds",
+            "Event time before which the windows may lack events since Redis lost its data "
+            "(0: nothing missing).")
         return fam
 
     def collect(self) -> Iterator[Metric]:
@@ -301,4 +313,9 @@ class PipelineCollector(_FamiliesCollector):
             topic, _, part = field.rpartition(":")
             fam["offset"].add_metric([topic, part], off)
         fam["redis_up"].add_metric([], 1)
+        now_ms = int(self._clock() * 1000)
+        for w in self._reader.config.windows:
+            fam["complete"].add_metric([w.name], int(stats.complete(w.length_ms, now_ms)))
+        lost = stats.lost_before_ms
+        fam["lost_before"].add_metric([], (now_ms if lost is None else lost) / 1000.0)
         yield from fam.values()

@@ -85,7 +85,8 @@ class WallModel:
         now = int(self._clock() * 1000)
         rows = self._reader.window(w, now).rows
         gauges = self._reader.gauges(now)
-        stats = self._reader.stats().counters
+        pipeline = self._reader.stats()
+        stats = pipeline.counters
         alerts = self._reader.alert_states()
         floor, gfloor = rows.get("*", {}), gauges.get("*", {})
         tiles = []
@@ -120,6 +121,10 @@ class WallModel:
             "last_event": stats["last_event_ms"] / 1000.0 if "last_event_ms" in stats else None,
             "stale": last is None or now - last > self._stale_after_ms,
             "stale_after": self._stale_after_ms / 1000.0,
+            # event time before which this window lacks events (Redis lost its data);
+            # None when complete, 0 when the store is not rebuilt yet
+            "incomplete_before": None if pipeline.complete(w.length_ms, now)
+            else (pipeline.lost_before_ms or 0) / 1000.0,
             "tiles": tiles,
             "queue_columns": [{"id": c.id, "label": c.label} for c in QUEUE_COLUMNS],
             "queues": queues,

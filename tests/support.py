@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -167,3 +168,81 @@ class OwnRedis:
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+class LatencyProxy:
+    """A loopback TCP proxy in front of a real server that, while ``delaying`` is set,
+    holds some of the server's replies back (chunk by chunk, order kept) for a random
+    time: a slow Redis, as seen by clients whose timeouts cancel calls mid-reply."""
+
+    def __init__(self, upstream_port: int, *, chance: float, max_delay: float,
+                 seed: int = 7) -> None:
+        import random
+
+        self.upstream_port = upstream_port
+        self.port = free_port()
+        self.chance = chance
+        self.max_delay = max_delay
+        self.delaying = True
+        self.delayed_chunks = 0
+        self._rng = random.Random(seed)
+        self._loop: Any = None
+        self._thread: Any = None
+        self._stopping: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> LatencyProxy:
+        import asyncio
+        import threading
+
+        ready = threading.Event()
+
+        async def pump(reader: Any, writer: Any, slow: bool) -> None:
+            try:
+                while data := await reader.read(65536):
+                    if slow and self.delaying and self._rng.random() < self.chance:
+                        self.delayed_chunks += 1
+                        await asyncio.sleep(self._rng.uniform(0, self.max_delay))
+                    writer.write(data)
+                    await writer.drain()
+            except (ConnectionError, OSError, asyncio.CancelledError):
+                pass
+            finally:
+                writer.close()
+
+        async def handle(client_r: Any, client_w: Any) -> None:
+            try:
+                up_r, up_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+            except OSError:
+                client_w.close()
+                return
+            await asyncio.gather(pump(client_r, up_w, False), pump(up_r, client_w, True))
+
+        async def main() -> None:
+            self._stopping = asyncio.Event()
+            server = await asyncio.start_server(handle, "127.0.0.1", self.port)
+            ready.set()
+            await self._stopping.wait()
+            server.close()
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in others:
+                t.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(main())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stopping.set)
+            self._thread.join(10)

@@ -7,7 +7,7 @@ CLI, never on the worker's event loop.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
@@ -30,6 +30,22 @@ class PipelineStats:
     counters: Mapping[str, int]
     offsets: Mapping[str, int]
     epoch: str | None
+    store: Mapping[str, str] = field(default_factory=dict)  # the epoch's description
+
+    @property
+    def lost_before_ms(self) -> int | None:
+        """Event time before which the windows may lack events: 0 when nothing is
+        missing, None when the store has no epoch (flushed, not rebuilt yet)."""
+        if self.epoch is None:
+            return None
+        if self.store.get("epoch") != self.epoch:
+            return 0  # described by no worker yet (a store older than descriptions)
+        return int(self.store.get("lost_before_ms") or 0)
+
+    def complete(self, window_ms: int, at_ms: int) -> bool:
+        """Whether a window ending at ``at_ms`` can hold every event sent in it."""
+        lost = self.lost_before_ms
+        return lost is not None and (lost == 0 or at_ms - window_ms >= lost)
 
 
 def _dec(x: bytes | str) -> str:
@@ -105,9 +121,11 @@ class WindowReader:
         pipe.hgetall(self._keys.stats)
         pipe.hgetall(self._keys.offsets)
         pipe.get(self._keys.epoch)
-        stats, offsets, epoch = pipe.execute()
+        pipe.hgetall(self._keys.store_info)
+        stats, offsets, epoch, store = pipe.execute()
         return PipelineStats(
             counters={_dec(k): int(v) for k, v in stats.items()},
             offsets={_dec(k): int(v) for k, v in offsets.items()},
             epoch=_dec(epoch) if epoch is not None else None,
+            store={_dec(k): _dec(v) for k, v in store.items()},
         )

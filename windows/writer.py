@@ -88,6 +88,7 @@ class _View:
     live: kpi.LiveState
     events: tuple[Event, ...]
     ids: frozenset[str]
+    written_ms: int
 
 
 def _text(x: bytes | str) -> str:
@@ -219,6 +220,19 @@ class WindowWriter:
             self._epoch = epoch
         lasts = [int(r) if r not in (None, b"", "") else None for r in res[2]] if fields else []
         return StoreOpening(epoch, bool(res[0]), lasts)
+
+    async def check_epoch(self) -> None:
+        """Raise :class:`StoreReset` when the store this writer adopted is gone, even if
+        no batch comes along to be refused."""
+        if self._epoch is None:
+            return
+        try:
+            current = await self._redis.get(self._keys.epoch)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        if current is None or _text(current) != self._epoch:
+            raise StoreReset(f"the store epoch is {_text(current) if current else 'gone'!r}, "
+                             f"not {self._epoch!r}: Redis was flushed or lost its data")
 
     async def describe_store(self, epoch: str, replay_from: str, lost_before_ms: int) -> None:
         """Record where this epoch's data starts, for the exporter's completeness gauges."""
@@ -366,7 +380,7 @@ class WindowWriter:
                                  f"{self._epoch!r}: Redis was flushed or lost its data")
             if outcome[0] == "ok":
                 self._known_gauge_dims |= ops.new_gauge_dims
-                self._remember(states, pending_views)
+                self._remember(states, pending_views, now_ms)
                 if new_values:
                     log.info("new dimension values admitted: %s", new_values)
                 return result
@@ -395,15 +409,20 @@ class WindowWriter:
         return new_values
 
     def _remember(self, states: dict[str, _ConvState],
-                  views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]]) -> None:
+                  views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]],
+                  now_ms: int) -> None:
         """Keep each written conversation's computed view, keyed by the version the script
-        just gave it, so the next batch need not recompute its "before"."""
+        just gave it, so the next batch need not recompute its "before". Entries go in
+        write order; the oldest leave when the cache is full or when their state has
+        expired in Redis (a cached view of it could only cause a conflict)."""
         for cid, (view, live) in views.items():
             st = states[cid]
             self._views[cid] = _View(str(int(st.version or 0) + 1), view, live,
-                                     tuple(st.events), frozenset(st.ids))
+                                     tuple(st.events), frozenset(st.ids), now_ms)
             self._views.move_to_end(cid)
-        while len(self._views) > VIEW_CACHE:
+        expired_before = now_ms - self._cfg.conversation_ttl_ms
+        while self._views and (len(self._views) > VIEW_CACHE
+                               or next(iter(self._views.values())).written_ms < expired_before):
             self._views.popitem(last=False)
 
     def _undo_live(self, cid: str, entry: str, ops: _Ops) -> None:

@@ -83,6 +83,16 @@ function render(doc) {
     }
     body.appendChild(tr);
   }
+  const partial = document.getElementById("incomplete");
+  if (doc.incomplete_before !== null) {
+    partial.textContent = "INCOMPLETE: Redis lost its data; this window lacks events before "
+      + (doc.incomplete_before > 0 ? new Date(doc.incomplete_before * 1000).toLocaleString()
+                                   : "the rebuild");
+    partial.classList.remove("hidden");
+  } else {
+    partial.classList.add("hidden");
+  }
+  document.body.dataset.incomplete = String(doc.incomplete_before !== null);
   const fresh = document.getElementById("freshness");
   if (doc.stale) {
     showStale(doc.last_applied ? "no events applied since " + ago(doc.at - doc.last_applied)

@@ -334,24 +334,3 @@ def test_zombie_worker_changes_nothing(services: ServiceConfig, worker_env: dict
         a.stop()
         if b is not None:
             b.stop()
-
-
-def test_kafka_broker_restart_mid_stream(services: ServiceConfig, worker_env: dict[str, str],
-                                         tmp_path: Path) -> None:
-    """The broker goes away for ~15 s mid-replay and comes back on the same port and data:
-    the worker rejoins its group by itself and catches up."""
-    from supportkpi.services import _stop_pid, start_kafka
-
-    env = {**worker_env, "SUPPORT_BATCH_MAX": "20"}
-    file, n, end = make_history(env, tmp_path, seed=17, minutes=60, rate=40)
-    worker = start_worker(env, tmp_path / "w.log")
-    try:
-        cli(env, "replay", str(file))
-        wait_seen(env, n // 3, "a third seen")
-        _stop_pid(services.state_dir / "kafka" / "kafka.pid", "kafka", lambda _m: None)
-        time.sleep(15)
-        assert worker.proc is not None and worker.proc.poll() is None
-        start_kafka(services, log=lambda _m: None)
-        finish_and_check(services, env, file, n, end, worker, exact_dlq=False)
-    finally:
-        worker.stop()

@@ -1,0 +1,227 @@
+"""Soak: a steady stream for a long time, recording whether anything creeps up.
+
+    python -m bench.soak                    # 30 minutes at 300 events/s (the recorded run)
+    python -m bench.soak --minutes 3        # a short look
+
+One real worker consumes a paced simulated floor (occurred_at = send time) from the bench's
+own Kafka and Redis (ports 19092/16379, as ``bench.run``). Every ``--every`` seconds it
+samples the worker's RSS, Redis's ``used_memory`` and the store's key counts, and the
+consumer lag (Kafka end offsets minus the offsets Redis says are applied). The TTLs are
+scaled down (the same settings as the memory curve of ``bench.run``) so that a steady
+state (every key's TTL running out as fast as new ones come) arrives after about two
+minutes instead of eight days; the rest of the run shows whether it stays there.
+
+"Flat" is judged on the run after warm-up: the least-squares slope of each series,
+extrapolated over an hour, compared with its mean. The result replaces the "Soak" section
+of docs/benchmarks.md (``bench.run`` keeps that section when it rewrites the file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import redis
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from bench.run import CURVE_SETTINGS, ROOT, _free_port, _rss_mb, _worker_env, log
+from supportkpi import simulate as sim
+from supportkpi.services import ServiceConfig, up
+
+SECTION_START = "<!-- soak:start -->"
+SECTION_END = "<!-- soak:end -->"
+WARM_UP_S = 180.0
+
+
+def produce(svc: ServiceConfig, topics: tuple[str, str], rate: int, seconds: float,
+            stop: threading.Event, sent: dict[str, int]) -> None:
+    """Paced events, generated five simulated minutes at a time (bounded memory)."""
+    p = KafkaProducer(bootstrap_servers=svc.bootstrap, linger_ms=5, acks=1)
+    per_min = rate * 60 / 5.5  # ~5.5 events per conversation: `rate` events/s in real time
+    t0 = time.time()
+    i = k = 0
+    try:
+        while not stop.is_set():
+            start = int(time.time() * 1000)
+            chunk = sim.generate(sim.FloorParams(seed=11, rate_per_min=per_min), start,
+                                 start + 300_000, chunk=f"soak{k}")
+            k += 1
+            for topic, key, value in sim.route(chunk, *topics):
+                due = t0 + i / rate
+                if due > t0 + seconds or stop.is_set():
+                    return
+                delay = due - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                doc = json.loads(value)
+                doc["occurred_at"] = time.time()
+                p.send(topic, key=key, value=json.dumps(doc).encode())
+                i += 1
+                sent["n"] = i
+    finally:
+        p.flush()
+        p.close()
+
+
+def lag(consumer: KafkaConsumer, client: redis.Redis, ns: str, topics: tuple[str, str]) -> int:
+    tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t)
+                                                                 or [])]
+    ends = consumer.end_offsets(tps)
+    applied = client.hgetall("{" + ns + "}:offsets")
+    total = 0
+    for tp in tps:
+        last = applied.get(f"{tp.topic}:{tp.partition}".encode())
+        total += max(0, ends[tp] - (int(last) + 1 if last is not None else 0))
+    return total
+
+
+def key_counts(client: redis.Redis, ns: str) -> dict[str, int]:
+    tag = "{" + ns + "}"
+    out: dict[str, int] = {"conversations": 0, "buckets": 0, "other": 0}
+    for key in client.scan_iter(match=f"{tag}:*", count=5000):
+        kind = key.decode()[len(tag) + 1:].split(":", 1)[0]
+        out["conversations" if kind == "c" else "buckets" if kind == "b" else "other"] += 1
+    out["live"] = client.zcard(f"{tag}:live")
+    out["waiting"] = client.zcard(f"{tag}:wait:*")
+    return out
+
+
+def slope_per_hour(ts: list[float], ys: list[float]) -> float:
+    n = len(ts)
+    if n < 2:
+        return 0.0
+    mt, my = sum(ts) / n, sum(ys) / n
+    var = sum((t - mt) ** 2 for t in ts)
+    return 0.0 if var == 0 else sum((t - mt) * (y - my) for t, y in zip(ts, ys, strict=True)
+                                    ) / var * 3600
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=30.0, help="length of the steady stream")
+    ap.add_argument("--rate", type=int, default=300, help="events per second")
+    ap.add_argument("--every", type=float, default=30.0, help="seconds between samples")
+    ap.add_argument("--kafka-port", type=int, default=19092)
+    ap.add_argument("--redis-port", type=int, default=16379)
+    ap.add_argument("--state-dir", type=Path, default=ROOT / ".cache/bench-services")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs/benchmarks.md")
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args(argv)
+    svc = ServiceConfig(state_dir=args.state_dir, kafka_port=args.kafka_port,
+                        controller_port=args.kafka_port + 1, redis_port=args.redis_port)
+    up(svc, log=log)
+    ns = f"soak{uuid.uuid4().hex[:8]}"
+    topics = (f"{ns}.tickets", f"{ns}.chats")
+    tmp = ROOT / ".cache/bench-tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    env = _worker_env(svc, ns, tmp, port, **CURVE_SETTINGS)
+    worker = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "worker"], cwd=ROOT,
+                              env=env, stdout=subprocess.DEVNULL,
+                              stderr=open(tmp / f"{ns}.log", "wb"))  # noqa: SIM115
+    client = redis.Redis.from_url(svc.redis_url)
+    consumer = KafkaConsumer(bootstrap_servers=svc.bootstrap)
+    stop = threading.Event()
+    sent: dict[str, int] = {"n": 0}
+    seconds = args.minutes * 60
+    samples: list[dict[str, float]] = []
+    try:
+        time.sleep(8)  # start-up and group join
+        th = threading.Thread(target=produce, args=(svc, topics, args.rate, seconds, stop, sent))
+        t0 = time.time()
+        th.start()
+        while th.is_alive():
+            time.sleep(args.every)
+            if worker.poll() is not None:
+                raise SystemExit(f"the worker exited ({worker.returncode}); see {tmp}/{ns}.log")
+            info = client.info("memory")
+            row: dict[str, float] = {"t": time.time() - t0, "sent": sent["n"],
+                                     "rss_mb": _rss_mb(worker.pid),
+                                     "redis_mb": info["used_memory"] / 2**20,
+                                     "lag": lag(consumer, client, ns, topics),
+                                     **key_counts(client, ns)}
+            samples.append(row)
+            log(f"t={row['t']:.0f}s sent {row['sent']:,.0f} lag {row['lag']:,.0f} rss "
+                f"{row['rss_mb']:.0f} MiB redis {row['redis_mb']:.1f} MiB conversations "
+                f"{row['conversations']:,.0f} live {row['live']:,.0f}")
+        th.join()
+    finally:
+        stop.set()
+        worker.terminate()
+        worker.wait(60)
+        consumer.close()
+    report = render(args, samples, env)
+    print(report)
+    if not args.no_write:
+        write_section(args.out, report)
+        log(f"wrote the Soak section of {args.out}")
+    return 0
+
+
+def render(args: argparse.Namespace, samples: list[dict[str, float]],
+           env: dict[str, str]) -> str:
+    steady = [s for s in samples if s["t"] >= WARM_UP_S]
+    lines = [
+        "## Soak: 30 minutes at a steady rate" if args.minutes == 30 else
+        f"## Soak: {args.minutes:g} minutes at a steady rate",
+        "",
+        f"Command: `python -m bench.soak --minutes {args.minutes:g} --rate {args.rate}` "
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}).",
+        "",
+        f"One worker, {args.rate} events/s for {args.minutes:g} minutes (occurred_at = send "
+        "time), TTLs scaled down so the steady state arrives in about two minutes: "
+        + ", ".join(f"`{k}={v}`" for k, v in CURVE_SETTINGS.items() if k in env) + ".",
+        "",
+        "| t | sent | lag (events) | worker RSS MiB | Redis used MiB | conversation keys "
+        "| bucket keys | live conversations |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    step = max(1, len(samples) // 30)
+    for s in samples[::step]:
+        lines.append(f"| {s['t']:.0f} s | {s['sent']:,.0f} | {s['lag']:,.0f} | "
+                     f"{s['rss_mb']:.0f} | {s['redis_mb']:.1f} | {s['conversations']:,.0f} | "
+                     f"{s['buckets']:,.0f} | {s['live']:,.0f} |")
+    lines += ["", f"After the {WARM_UP_S:.0f} s warm-up ({len(steady)} samples):", "",
+              "| series | mean | min | max | trend per hour | flat |", "|---|---|---|---|---|---|"]
+    for name, key, tol in (("worker RSS (MiB)", "rss_mb", 0.10),
+                           ("Redis used memory (MiB)", "redis_mb", 0.10),
+                           ("conversation keys", "conversations", 0.10),
+                           ("live conversations", "live", 0.10),
+                           ("consumer lag (events)", "lag", None)):
+        ys = [s[key] for s in steady]
+        if not ys:
+            continue
+        mean = sum(ys) / len(ys)
+        trend = slope_per_hour([s["t"] for s in steady], ys)
+        # lag is flat when it stays within two seconds of traffic
+        flat = (max(ys) <= 2 * args.rate if tol is None
+                else abs(trend) <= tol * max(mean, 1e-9))
+        lines.append(f"| {name} | {mean:,.1f} | {min(ys):,.1f} | {max(ys):,.1f} | "
+                     f"{trend:+,.1f} | {'yes' if flat else '**no**'} |")
+    lines += ["", "Flat means: the least-squares trend over an hour is within 10% of the "
+              "mean (memory, keys), or the lag never exceeds two seconds of traffic."]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    text = path.read_text() if path.exists() else ""
+    block = f"{SECTION_START}\n{section.strip()}\n{SECTION_END}"
+    pattern = re.compile(re.escape(SECTION_START) + ".*?" + re.escape(SECTION_END), re.S)
+    text = pattern.sub(lambda _m: block, text) if pattern.search(text) else \
+        text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
