@@ -82,6 +82,12 @@ PIPELINE_RULES: list[dict[str, Any]] = [
      "expr": "min(support_redis_up) == 0",
      "for": "1m", "labels": {"severity": "page"},
      "annotations": {"summary": "The KPI exporter cannot read Redis."}},
+    {"alert": "SupportStoreIncomplete",
+     "expr": "min by (window) (support_store_complete) == 0",
+     "for": "2m", "labels": {"severity": "warning"},
+     "annotations": {"summary": "The {{ $labels.window }} window lacks events: Redis lost its "
+                                "data and the rebuild does not reach back that far (see "
+                                "support_store_lost_before_timestamp_seconds)."}},
     {"alert": "Watchdog",
      "expr": "vector(1)",
      "labels": {"severity": "none"},

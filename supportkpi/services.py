@@ -46,6 +46,14 @@ class ServiceConfig:
     # (the tests of the worker's Kafka credentials); None = PLAINTEXT only
     sasl_port: int | None = None
     scram_users: tuple[tuple[str, str], ...] = ()
+    # an extra SSL listener with a self-signed certificate for 127.0.0.1 made by keytool
+    # (the tests of the worker's TLS settings); clients trust it through `tls_cafile`
+    ssl_port: int | None = None
+
+    @property
+    def tls_cafile(self) -> Path:
+        """PEM of the SSL listener's self-signed certificate (its own CA)."""
+        return self.state_dir / "kafka" / "tls" / "ca.pem"
 
     @property
     def bootstrap(self) -> str:
@@ -146,6 +154,14 @@ def _kafka_properties(cfg: ServiceConfig, data: Path) -> str:
           for m in ("scram-sha-256", "scram-sha-512")),
     ]
     extra = "" if cfg.sasl_port is None else f",SASL_PLAINTEXT://127.0.0.1:{cfg.sasl_port}"
+    tls: list[str] = []
+    if cfg.ssl_port is not None:
+        extra += f",SSL://127.0.0.1:{cfg.ssl_port}"
+        ks = cfg.tls_cafile.parent / "broker.p12"
+        tls = [f"listener.name.ssl.ssl.keystore.location={ks}",
+               f"listener.name.ssl.ssl.keystore.password={TLS_STORE_PASSWORD}",
+               f"listener.name.ssl.ssl.key.password={TLS_STORE_PASSWORD}",
+               "listener.name.ssl.ssl.keystore.type=PKCS12"]
     return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
@@ -155,8 +171,9 @@ def _kafka_properties(cfg: ServiceConfig, data: Path) -> str:
         f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}{extra}",
         "controller.listener.names=CONTROLLER",
         "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
-        "SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL",
         *sasl,
+        *tls,
         "inter.broker.listener.name=PLAINTEXT",
         f"log.dirs={data}",
         "num.partitions=4",
@@ -171,6 +188,32 @@ def _kafka_properties(cfg: ServiceConfig, data: Path) -> str:
         "log.retention.hours=168",
         "",
     ])
+
+
+# Protects only a throw-away key of a loopback test listener.
+TLS_STORE_PASSWORD = "local-test-only"
+
+
+def _make_tls_keystore(cfg: ServiceConfig) -> None:
+    """A self-signed key pair for 127.0.0.1/localhost (keytool ships with the JDK), and
+    its certificate as PEM for the clients to trust."""
+    tls = cfg.tls_cafile.parent
+    ks = tls / "broker.p12"
+    if ks.exists() and cfg.tls_cafile.exists():
+        return
+    keytool = _require("keytool", "install a Java runtime "
+                       "(apt-get install openjdk-17-jre-headless)")
+    tls.mkdir(parents=True, exist_ok=True)
+    for args in (["-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048",
+                  "-validity", "30", "-dname", "CN=localhost",
+                  "-ext", "SAN=IP:127.0.0.1,DNS:localhost", "-storetype", "PKCS12",
+                  "-keystore", str(ks), "-storepass", TLS_STORE_PASSWORD,
+                  "-keypass", TLS_STORE_PASSWORD],
+                 ["-exportcert", "-rfc", "-alias", "broker", "-keystore", str(ks),
+                  "-storepass", TLS_STORE_PASSWORD, "-file", str(cfg.tls_cafile)]):
+        proc = subprocess.run([keytool, *args], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ServiceError(f"keytool {args[0]} failed:\n{proc.stdout}{proc.stderr}")
 
 
 def _log4j2(cfg: ServiceConfig) -> str:
@@ -196,6 +239,8 @@ def start_kafka(cfg: ServiceConfig, log: Log = print) -> None:
     data = base / "data"
     base.mkdir(parents=True, exist_ok=True)
     props = base / "server.properties"
+    if cfg.ssl_port is not None:
+        _make_tls_keystore(cfg)
     props.write_text(_kafka_properties(cfg, data))
     (base / "log4j2.yaml").write_text(_log4j2(cfg))
     classpath = f"{jars}/*"

@@ -25,7 +25,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceConfig
     state: Path = tmp_path_factory.mktemp("services")
     cfg = ServiceConfig(state_dir=state, kafka_port=free_port(), controller_port=free_port(),
                         redis_port=free_port(), sasl_port=free_port(),
-                        scram_users=(SCRAM_USER,))
+                        scram_users=(SCRAM_USER,), ssl_port=free_port())
     up(cfg)
     try:
         yield cfg

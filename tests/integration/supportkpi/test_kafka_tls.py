@@ -1,0 +1,54 @@
+"""The worker, replay and the topic admin reach Kafka over TLS (the session broker's SSL
+listener, a self-signed certificate for 127.0.0.1), trusting the CA named by
+SUPPORT_KAFKA_SSL_CAFILE; a broker it cannot verify is a clear start-up error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from supportkpi.services import ServiceConfig
+from tests.replay_check import cli, seen
+from tests.support import ROOT, WorkerProcess, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def tls_env(services: ServiceConfig, worker_env: dict[str, str]) -> dict[str, str]:
+    return {**worker_env, "SUPPORT_KAFKA_BOOTSTRAP": f"127.0.0.1:{services.ssl_port}",
+            "SUPPORT_KAFKA_SECURITY_PROTOCOL": "SSL",
+            "SUPPORT_KAFKA_SSL_CAFILE": str(services.tls_cafile)}
+
+
+def test_worker_consumes_over_tls(services: ServiceConfig, worker_env: dict[str, str],
+                                  tmp_path: Path) -> None:
+    env = tls_env(services, worker_env)
+    port = int(env["SUPPORT_METRICS_PORT"])
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    try:
+        wait_for(lambda: seen(port) == 0, 60, "worker up over TLS")
+        file = tmp_path / "floor.jsonl"
+        cli(env, "simulate", "--backfill", "10m", "--rate", "10", "--seed", "9",
+            "--out", str(file))
+        n = sum(1 for ln in file.read_text().splitlines() if ln.strip())
+        cli(env, "replay", str(file))
+        wait_for(lambda: seen(port) >= n, 60, f"{n} events seen over TLS")
+        assert seen(port) == n
+    finally:
+        worker.stop()
+
+
+def test_a_broker_that_cannot_be_verified_is_a_clear_start_up_error(
+        services: ServiceConfig, worker_env: dict[str, str], tmp_path: Path) -> None:
+    env = tls_env(services, worker_env)
+    del env["SUPPORT_KAFKA_SSL_CAFILE"]  # the system's CAs do not know the test's certificate
+    proc = subprocess.run([sys.executable, "-m", "supportkpi.cli", "worker"], cwd=ROOT,
+                          env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True,
+                          text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-2000:]
+    assert "Traceback" not in out, out[-3000:]
+    assert "certificate" in out.lower() or "ssl" in out.lower(), out[-2000:]
