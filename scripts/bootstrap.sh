@@ -12,6 +12,8 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
+command -v openssl >/dev/null || need+=(openssl)  # TLS test certificates for redis-server
+command -v keytool >/dev/null || need+=(openjdk-17-jre-headless)  # the Kafka TLS listener
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]] && ! command -v sudo >/dev/null; then
     echo "bootstrap: missing ${need[*]}; install them (Debian: apt-get install ${need[*]})" >&2

@@ -8,7 +8,9 @@ the group's offsets and reports the windows incomplete. Never a silent count fro
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,10 @@ def test_lost_store_with_replay_from_committed_is_reported_incomplete(
         assert (sample(s, "support_store_lost_before_timestamp_seconds") or 0) >= flushed_at - 1
         assert sample(s, "support_store_complete", window="5m") == 0
         assert sample(s, "support_store_complete", window="24h") == 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/snapshot?window=15m",
+                                    timeout=10) as resp:
+            wall = json.load(resp)
+        assert wall["incomplete_before"] >= flushed_at - 1  # the wall says INCOMPLETE
         after = worker.log_text().split("restarting the worker in place")[-1]
         assert "committed offset" in after and "seek to 0" not in after
         assert seen(port) < n  # it did not replay what it had already counted

@@ -77,3 +77,50 @@ def test_redis_password_and_http_token_never_leak(services: ServiceConfig,
     assert proc.returncode != 0
     assert "cannot read Redis at redis://:***@" in proc.stderr, proc.stderr
     assert REDIS_PASSWORD not in proc.stdout + proc.stderr
+
+
+def test_redis_acl_user_over_tls(services: ServiceConfig, worker_env: dict[str, str],
+                                 tmp_path: Path) -> None:
+    """A redis-server that listens only on TLS and knows only an ACL user: the worker and
+    the query CLI reach it through `rediss://user:password@…?ssl_ca_certs=…`, and the
+    password appears in no log."""
+    import shutil
+
+    from tests.support import free_port
+
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    subprocess.run([shutil.which("openssl") or "openssl", "req", "-x509", "-newkey",
+                    "rsa:2048", "-nodes", "-keyout", str(tls / "key.pem"), "-out",
+                    str(tls / "cert.pem"), "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--tls-cert-file", str(tls / "cert.pem"), "--tls-key-file", str(tls / "key.pem"),
+         "--tls-ca-cert-file", str(tls / "cert.pem"), "--tls-auth-clients", "no",
+         "--user", "default", "off", "--user", "kpi-reader", "on", f">{REDIS_PASSWORD}",
+         "~*", "&*", "+@all", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=open(tmp_path / "redis.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    url = (f"rediss://kpi-reader:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
+           f"?ssl_ca_certs={tls / 'cert.pem'}")
+    env = {**worker_env, "SUPPORT_REDIS_URL": url, "SUPPORT_LOG_LEVEL": "debug"}
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    try:
+        from tests.replay_check import seen
+
+        metrics_port = int(env["SUPPORT_METRICS_PORT"])
+        wait_for(lambda: seen(metrics_port) == 0, 60, "worker up on TLS Redis")
+        file = tmp_path / "floor.jsonl"
+        cli(env, "simulate", "--backfill", "10m", "--rate", "10", "--seed", "6",
+            "--out", str(file))
+        n = sum(1 for ln in file.read_text().splitlines() if ln.strip())
+        cli(env, "replay", str(file))
+        wait_for(lambda: seen(metrics_port) >= n, 60, "events applied through TLS Redis")
+        assert "queue" in cli(env, "query", "--window", "24h")
+    finally:
+        worker.stop()
+        server.kill()
+        server.wait(10)
+    assert REDIS_PASSWORD not in worker.log_text()
