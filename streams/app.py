@@ -218,11 +218,21 @@ def create_app(
         if opening.created or (bare and replay_point.mode != "earliest"):
             now_ms = int(clock() * 1000)
             at_ms = now_ms - replay_point.back_ms if replay_point.mode == "duration" else None
-            offsets = await kafka_offsets(at_ms)
-            starts = start_offsets(replay_point, offsets, bare)
-            if opening.created:
+            try:
+                offsets = await kafka_offsets(at_ms)
+                starts = start_offsets(replay_point, offsets, bare)
                 lost = lost_before_ms(replay_point, offsets, now_ms)
-                await writer.describe_store(opening.epoch, str(replay_point), lost)
+            except Exception as exc:  # cannot tell: start from the log start, say unknown
+                log.warning("could not look up the replay point (%s); starting the "
+                            "partitions without a watermark from the earliest offset", exc)
+                starts, lost = {pair: 0 for pair in bare}, now_ms
+            if opening.created:
+                try:
+                    await writer.describe_store(opening.epoch, str(replay_point), lost)
+                except StoreUnavailable as exc:  # not worth failing the rebalance for
+                    log.error("could not record where epoch %s starts (%s): "
+                              "support_store_complete will not report it", opening.epoch,
+                              exc.detail)
                 log.warning(
                     "Redis store %s had no epoch (new, flushed or restarted without its "
                     "data): started epoch %s; windows are rebuilt from %s%s",
@@ -283,12 +293,12 @@ def create_app(
             ends = (await kafka_offsets(None, with_committed=False)).end
             everything = sorted(ends)
             lasts = await writer.last_offsets(everything)
+            mine = {(tp.topic, tp.partition) for tp in app.consumer.assignment()
+                    if tp.topic in input_topics}
         except Exception as exc:  # an outage: a restart would not cure it
             log.debug("liveness check skipped: %s", exc)
             watch.forget()
             return
-        mine = {(tp.topic, tp.partition) for tp in app.consumer.assignment()
-                if tp.topic in input_topics}
         judged = {pair: last for pair, last in zip(everything, lasts, strict=True)
                   if pair in mine or not mine}
         stalled = watch.stalled(time.monotonic(), judged, ends)

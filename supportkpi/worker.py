@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from alerts.rules import Rule
 from streams.restart import restarts_so_far
+from supportkpi import log_filter
 from supportkpi.exporter import KpiCollector, PipelineCollector
 from supportkpi.settings import Settings, load_alert_rules
 from supportkpi.topics import ensure_topics
@@ -80,9 +81,14 @@ def bounded_worker(base: type[Any], timeout_s: float) -> type[Any]:
     """The Faust worker class whose stop, once a signal asked for it, takes at most
     ``timeout_s``: with the broker down, leaving the group and committing can wait
     forever. Exiting without them loses nothing (Redis holds every applied batch and its
-    offsets); the group notices the member gone after the session timeout."""
+    offsets); the group notices the member gone after the session timeout. Its log
+    handlers rate-limit the Kafka clients' repeated lines (supportkpi.log_filter)."""
 
     class BoundedWorker(base):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            log_filter.install()  # aiokafka's retry loops log thousands of lines a second
+
         def _schedule_shutdown(self, signal: Any) -> None:
             if not getattr(self, "_deadline_armed", False):
                 self._deadline_armed = True
