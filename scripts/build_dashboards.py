@@ -164,7 +164,10 @@ def ops() -> dict[str, Any]:
                [("histogram_quantile(0.99, sum by (le) "
                  "(rate(support_batch_duration_seconds_bucket[5m])))", "p99")], "s", 16, 24, 8),
         series(11, "Alert states (2 = firing)",
-               [("max by (rule) (support_alert_state)", "{{rule}}")], "none", 0, 32, 24),
+               [("max by (rule) (support_alert_state)", "{{rule}}")], "none", 0, 32, 16),
+        series(12, "Store complete (0 = Redis lost data)",
+               [("min by (window) (support_store_complete)", "{{window}}")], "none", 16, 32,
+               8),
     ]
     return {"uid": "support-ops", "title": "Support ops", "editable": True, "refresh": "10s",
             "time": {"from": "now-6h", "to": "now"}, "schemaVersion": 39, "tags": ["support"],
