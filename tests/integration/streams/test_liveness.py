@@ -17,7 +17,7 @@ from tests.integration.streams.test_faults import (
     wait_seen,
 )
 from tests.replay_check import cli, seen
-from tests.support import WorkerProcess
+from tests.support import WorkerProcess, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -63,8 +63,6 @@ def test_kafka_down_for_long_rejoin_and_bounded_shutdown(services: ServiceConfig
     a = start_worker(env, tmp_path / "a.log")
     b: WorkerProcess | None = None
     try:
-        from tests.support import free_port
-
         b = start_worker({**env, "SUPPORT_METRICS_PORT": str(free_port())}, tmp_path / "b.log")
         cli(env, "replay", str(file))
         wait_seen(env, n // 4, "a quarter seen")

@@ -8,6 +8,7 @@ failing CLI's error message are searched for both secrets.
 from __future__ import annotations
 
 import base64
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -17,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from supportkpi.services import ServiceConfig
-from tests.replay_check import cli
-from tests.support import ROOT, OwnRedis, WorkerProcess, wait_for
+from tests.replay_check import cli, seen
+from tests.support import ROOT, OwnRedis, WorkerProcess, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -84,10 +85,6 @@ def test_redis_acl_user_over_tls(services: ServiceConfig, worker_env: dict[str, 
     """A redis-server that listens only on TLS and knows only an ACL user: the worker and
     the query CLI reach it through `rediss://user:password@…?ssl_ca_certs=…`, and the
     password appears in no log."""
-    import shutil
-
-    from tests.support import free_port
-
     tls = tmp_path / "tls"
     tls.mkdir()
     subprocess.run([shutil.which("openssl") or "openssl", "req", "-x509", "-newkey",
@@ -108,8 +105,6 @@ def test_redis_acl_user_over_tls(services: ServiceConfig, worker_env: dict[str, 
     env = {**worker_env, "SUPPORT_REDIS_URL": url, "SUPPORT_LOG_LEVEL": "debug"}
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
-        from tests.replay_check import seen
-
         metrics_port = int(env["SUPPORT_METRICS_PORT"])
         wait_for(lambda: seen(metrics_port) == 0, 60, "worker up on TLS Redis")
         file = tmp_path / "floor.jsonl"
