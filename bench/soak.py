@@ -84,15 +84,28 @@ def lag(consumer: KafkaConsumer, client: redis.Redis, ns: str, topics: tuple[str
     return total
 
 
-def key_counts(client: redis.Redis, ns: str) -> dict[str, int]:
+def key_counts(client: redis.Redis, ns: str) -> dict[str, float]:
+    """Keys of the soak's store by kind, and their memory (MEMORY USAGE summed): the
+    store's own footprint, whatever else the bench's Redis holds."""
     tag = "{" + ns + "}"
-    out: dict[str, int] = {"conversations": 0, "buckets": 0, "other": 0}
-    for key in client.scan_iter(match=f"{tag}:*", count=5000):
+    out: dict[str, float] = {"conversations": 0, "buckets": 0, "other": 0, "store_bytes": 0}
+    keys = list(client.scan_iter(match=f"{tag}:*", count=5000))
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.memory_usage(key, samples=0)
+    for key, size in zip(keys, pipe.execute(), strict=True):
         kind = key.decode()[len(tag) + 1:].split(":", 1)[0]
         out["conversations" if kind == "c" else "buckets" if kind == "b" else "other"] += 1
+        out["store_bytes"] += size or 0
     out["live"] = client.zcard(f"{tag}:live")
     out["waiting"] = client.zcard(f"{tag}:wait:*")
     return out
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def slope_per_hour(ts: list[float], ys: list[float]) -> float:
@@ -149,11 +162,14 @@ def main(argv: list[str] | None = None) -> int:
                                      "rss_mb": _rss_mb(worker.pid),
                                      "redis_mb": info["used_memory"] / 2**20,
                                      "lag": lag(consumer, client, ns, topics),
+                                     "cpu_s": _cpu_s(worker.pid),
                                      **key_counts(client, ns)}
+            row["store_mb"] = row.pop("store_bytes") / 2**20
             samples.append(row)
             log(f"t={row['t']:.0f}s sent {row['sent']:,.0f} lag {row['lag']:,.0f} rss "
-                f"{row['rss_mb']:.0f} MiB redis {row['redis_mb']:.1f} MiB conversations "
-                f"{row['conversations']:,.0f} live {row['live']:,.0f}")
+                f"{row['rss_mb']:.0f} MiB store {row['store_mb']:.1f} MiB (redis "
+                f"{row['redis_mb']:.1f}) conversations {row['conversations']:,.0f} live "
+                f"{row['live']:,.0f} worker cpu {row['cpu_s']:.0f}s")
         th.join()
     finally:
         stop.set()
@@ -183,19 +199,22 @@ def render(args: argparse.Namespace, samples: list[dict[str, float]],
         "time), TTLs scaled down so the steady state arrives in about two minutes: "
         + ", ".join(f"`{k}={v}`" for k, v in CURVE_SETTINGS.items() if k in env) + ".",
         "",
-        "| t | sent | lag (events) | worker RSS MiB | Redis used MiB | conversation keys "
-        "| bucket keys | live conversations |",
-        "|---|---|---|---|---|---|---|---|",
+        "Store memory is the sum of `MEMORY USAGE` over the store's own keys; Redis used "
+        "memory is the whole server's (the bench's Redis also holds earlier runs' keys).",
+        "",
+        "| t | sent | lag (events) | worker RSS MiB | store MiB | Redis used MiB | "
+        "conversation keys | bucket keys | live conversations |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     step = max(1, len(samples) // 30)
     for s in samples[::step]:
         lines.append(f"| {s['t']:.0f} s | {s['sent']:,.0f} | {s['lag']:,.0f} | "
-                     f"{s['rss_mb']:.0f} | {s['redis_mb']:.1f} | {s['conversations']:,.0f} | "
-                     f"{s['buckets']:,.0f} | {s['live']:,.0f} |")
+                     f"{s['rss_mb']:.0f} | {s['store_mb']:.1f} | {s['redis_mb']:.1f} | "
+                     f"{s['conversations']:,.0f} | {s['buckets']:,.0f} | {s['live']:,.0f} |")
     lines += ["", f"After the {WARM_UP_S:.0f} s warm-up ({len(steady)} samples):", "",
               "| series | mean | min | max | trend per hour | flat |", "|---|---|---|---|---|---|"]
     for name, key, tol in (("worker RSS (MiB)", "rss_mb", 0.10),
-                           ("Redis used memory (MiB)", "redis_mb", 0.10),
+                           ("store memory (MiB)", "store_mb", 0.10),
                            ("conversation keys", "conversations", 0.10),
                            ("live conversations", "live", 0.10),
                            ("consumer lag (events)", "lag", None)):
@@ -211,6 +230,12 @@ def render(args: argparse.Namespace, samples: list[dict[str, float]],
                      f"{trend:+,.1f} | {'yes' if flat else '**no**'} |")
     lines += ["", "Flat means: the least-squares trend over an hour is within 10% of the "
               "mean (memory, keys), or the lag never exceeds two seconds of traffic."]
+    if len(samples) >= 2:
+        first, last = samples[0], samples[-1]
+        cpu = (last["cpu_s"] - first["cpu_s"]) / max(last["t"] - first["t"], 1e-9)
+        lines += ["", f"Worker CPU: {cpu:.0%} of one core at {args.rate} events/s "
+                  f"({cpu / args.rate * 1e6:,.0f} CPU-s per million events; at this rate "
+                  "batches are small, so the per-batch cost dominates)."]
     return "\n".join(lines)
 
 
