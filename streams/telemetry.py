@@ -52,3 +52,9 @@ class WorkerTelemetry:
             ["topic", "partition"],
             registry=registry,
         )
+        self.restarts = Gauge(
+            "support_worker_restarts",
+            "Times this worker restarted itself in place (store lost, no progress) since "
+            "it was started.",
+            registry=registry,
+        )

@@ -65,6 +65,7 @@ def run_worker(settings: Settings) -> None:
                           Keys(settings.key_prefix), settings.kpi_config())
     registry = build_registry(settings, reader, rules)
     telemetry = WorkerTelemetry(registry)
+    telemetry.restarts.set(restarts_so_far())
     serve_http(settings, registry, reader, rules)
     if rules:
         log.info("evaluating %d alert rules from %s every %gs", len(rules), settings.alert_rules,

@@ -17,7 +17,7 @@ from tests.integration.streams.test_faults import (
     wait_seen,
 )
 from tests.replay_check import cli, seen
-from tests.support import WorkerProcess, free_port
+from tests.support import WorkerProcess, free_port, parse, sample, scrape
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +44,8 @@ def test_a_wedged_worker_restarts_itself_and_catches_up(services: ServiceConfig,
         assert "no progress for 10s" in text and "restarted in place 1 time" in text, \
             text[-3000:]
         assert worker.proc is not None and worker.proc.pid == pid  # in place: same process
+        s = parse(scrape(int(env["SUPPORT_METRICS_PORT"])))
+        assert sample(s, "support_worker_restarts") == 1
     finally:
         worker.stop()
 
