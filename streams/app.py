@@ -142,6 +142,10 @@ def create_app(
                                        settings.app_id, sorted(input_topics), at_ms,
                                        kafka_options, with_committed=with_committed)
 
+    def rebuild(exc: StoreReset) -> None:
+        """The store lost its data: start over, so the seek path rebuilds the windows."""
+        restart_in_place(f"{exc.detail}; rebuilding the windows")
+
     def test_fault_exit(what: str, topic: str, partition: int, last: int) -> None:
         """Test-only (SUPPORT_TEST_CRASH_AT): die at once, as a kill would, saying where."""
         log.warning("TEST FAULT: %s:%d up to %d %s", topic, partition, last, what)
@@ -169,7 +173,7 @@ def create_app(
             try:
                 await processor.process(topic, partition, msgs)
             except StoreReset as exc:
-                restart_in_place(f"{exc.detail}; rebuilding the windows")
+                rebuild(exc)
             if at_fault and crash_point == "after_write":
                 test_fault_exit("is in Redis; exiting before Kafka acks it", topic, partition,
                                 msgs[-1].offset)
@@ -284,7 +288,7 @@ def create_app(
         try:
             await writer.check_epoch()
         except StoreReset as exc:
-            restart_in_place(f"{exc.detail}; rebuilding the windows")
+            rebuild(exc)
         except StoreUnavailable:
             pass  # the processor reports and retries Redis outages
         if not settings.liveness_timeout:

@@ -38,6 +38,11 @@ class RawMessage:
 DLQ_MAX_VALUE_BYTES = 900_000
 
 
+# Not faults of a message: they must escape the one-by-one fallback, which would otherwise
+# dead-letter good messages as processing errors.
+NOT_MESSAGE_FAULTS = (StoreUnavailable, DeadLetterUnavailable, StoreReset)
+
+
 class DeadLetterSink(Protocol):
     async def send(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         """Write one message to the DLQ and wait for the broker's acknowledgement."""
@@ -75,7 +80,7 @@ class BatchProcessor:
             try:
                 try:
                     result = await self._process(topic, partition, messages, forced={})
-                except (StoreUnavailable, DeadLetterUnavailable, StoreReset):
+                except NOT_MESSAGE_FAULTS:
                     raise
                 except Exception:
                     log.exception("batch %s:%d failed; retrying one by one", topic, partition)
@@ -136,7 +141,7 @@ class BatchProcessor:
         for m in messages:
             try:
                 r = await self._process(topic, partition, [m], forced={})
-            except (StoreUnavailable, DeadLetterUnavailable, StoreReset):
+            except NOT_MESSAGE_FAULTS:
                 raise
             except Exception as exc:
                 log.exception("message %s:%d@%d cannot be processed", topic, partition, m.offset)

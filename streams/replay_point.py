@@ -86,8 +86,8 @@ def lost_before_ms(point: ReplayPoint, offsets: KafkaOffsets, now_ms: int) -> in
         first_start = all(c is None for c in offsets.committed.values())
         return 0 if first_start and not truncated else now_ms
     start = now_ms - point.back_ms
-    skipped = [tp for tp, at in offsets.by_time.items()
-               if (at if at is not None else offsets.end.get(tp, 0)) > offsets.beginning.get(tp, 0)]
+    starts = start_offsets(point, offsets, list(offsets.by_time))
+    skipped = any(o is not None and o > offsets.beginning.get(tp, 0) for tp, o in starts.items())
     if truncated and any(offsets.by_time.get(tp) == offsets.beginning.get(tp)
                          for tp in truncated):
         return now_ms  # retention already took records newer than the replay time

@@ -46,6 +46,27 @@ def cli(env: dict[str, str], *args: str) -> str:
     return proc.stdout
 
 
+def small_floor_through_worker(env: dict[str, str], tmp_path: Path, seed: int,
+                               how: str) -> WorkerProcess:
+    """Start the worker, send it ten simulated minutes with `simulate` and `replay`, and
+    require every event seen exactly once; the worker comes back stopped (for its log).
+    ``how`` names the path under test (e.g. "through SASL") in timeout messages."""
+    port = int(env["SUPPORT_METRICS_PORT"])
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    try:
+        wait_for(lambda: seen(port) == 0, 60, f"worker up {how}")
+        file = tmp_path / "floor.jsonl"
+        cli(env, "simulate", "--backfill", "10m", "--rate", "10", "--seed", str(seed),
+            "--out", str(file))
+        n = sum(1 for ln in file.read_text().splitlines() if ln.strip())
+        cli(env, "replay", str(file))
+        wait_for(lambda: seen(port) >= n, 60, f"{n} events seen {how}")
+        assert seen(port) == n
+    finally:
+        worker.stop()
+    return worker
+
+
 Table = dict[tuple[str, str], dict[str, dict]]
 
 

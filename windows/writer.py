@@ -145,6 +145,11 @@ def _encode_state(events: Sequence[Event]) -> str:
     return json.dumps({"e": [e.to_compact() for e in events]}, separators=(",", ":"))
 
 
+def _offsets(raws: Sequence[bytes | str | None]) -> list[int | None]:
+    """HMGET replies of the offsets hash: last applied offset, None when none is stored."""
+    return [int(r) if r not in (None, b"", "") else None for r in raws]
+
+
 def _live_entry(live: kpi.LiveState, dimkeys: Sequence[str]) -> str:
     """What a conversation adds to the live gauges: open count and waiting sets per key."""
     return json.dumps([int(live.open), int(live.waiting_since is not None), list(dimkeys)],
@@ -196,7 +201,7 @@ class WindowWriter:
             raws = await self._redis.hmget(self._keys.offsets, fields)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return [int(r) if r not in (None, b"", "") else None for r in raws]
+        return _offsets(raws)
 
     async def open_store(self, partitions: Sequence[tuple[str, int]] = ()) -> StoreOpening:
         """Adopt the store's epoch (creating it when Redis has none) and read the
@@ -218,7 +223,7 @@ class WindowWriter:
             self._views.clear()
             self._known_gauge_dims.clear()
             self._epoch = epoch
-        lasts = [int(r) if r not in (None, b"", "") else None for r in res[2]] if fields else []
+        lasts = _offsets(res[2]) if fields else []
         return StoreOpening(epoch, bool(res[0]), lasts)
 
     async def check_epoch(self) -> None:
@@ -231,8 +236,11 @@ class WindowWriter:
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         if current is None or _text(current) != self._epoch:
-            raise StoreReset(f"the store epoch is {_text(current) if current else 'gone'!r}, "
-                             f"not {self._epoch!r}: Redis was flushed or lost its data")
+            raise self._reset(_text(current) if current else "")
+
+    def _reset(self, found: str) -> StoreReset:
+        return StoreReset(f"the store epoch is {found or 'gone'!r}, not {self._epoch!r}: "
+                          "Redis was flushed or lost its data")
 
     async def describe_store(self, epoch: str, replay_from: str, lost_before_ms: int) -> None:
         """Record where this epoch's data starts, for the exporter's completeness gauges."""
@@ -376,8 +384,7 @@ class WindowWriter:
             outcome = await self._eval(keys, args)
             self.script_calls += 1
             if outcome[0] == "epoch":
-                raise StoreReset(f"the store epoch is {outcome[1] or 'gone'!r}, not "
-                                 f"{self._epoch!r}: Redis was flushed or lost its data")
+                raise self._reset(outcome[1])
             if outcome[0] == "ok":
                 self._known_gauge_dims |= ops.new_gauge_dims
                 self._remember(states, pending_views, now_ms)

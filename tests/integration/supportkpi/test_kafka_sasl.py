@@ -12,8 +12,8 @@ import pytest
 
 from supportkpi.services import ServiceConfig
 from tests.integration.conftest import SCRAM_USER
-from tests.replay_check import cli, seen
-from tests.support import ROOT, WorkerProcess, wait_for
+from tests.replay_check import small_floor_through_worker
+from tests.support import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -31,19 +31,7 @@ def test_worker_consumes_through_sasl_scram(services: ServiceConfig,
                                             worker_env: dict[str, str], tmp_path: Path,
                                             mechanism: str) -> None:
     env = sasl_env(services, worker_env, SCRAM_USER[1], mechanism)
-    port = int(env["SUPPORT_METRICS_PORT"])
-    worker = WorkerProcess(env, tmp_path / "worker.log").start()
-    try:
-        wait_for(lambda: seen(port) == 0, 60, "worker up")
-        file = tmp_path / "floor.jsonl"
-        cli(env, "simulate", "--backfill", "10m", "--rate", "10", "--seed", "8",
-            "--out", str(file))
-        n = sum(1 for ln in file.read_text().splitlines() if ln.strip())
-        cli(env, "replay", str(file))
-        wait_for(lambda: seen(port) >= n, 60, f"{n} events seen through SASL")
-        assert seen(port) == n
-    finally:
-        worker.stop()
+    worker = small_floor_through_worker(env, tmp_path, 8, "through SASL")
     assert SCRAM_USER[1] not in worker.log_text()
 
 

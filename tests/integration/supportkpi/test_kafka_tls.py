@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from supportkpi.services import ServiceConfig
-from tests.replay_check import cli, seen
-from tests.support import ROOT, WorkerProcess, wait_for
+from tests.replay_check import small_floor_through_worker
+from tests.support import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -25,20 +25,7 @@ def tls_env(services: ServiceConfig, worker_env: dict[str, str]) -> dict[str, st
 
 def test_worker_consumes_over_tls(services: ServiceConfig, worker_env: dict[str, str],
                                   tmp_path: Path) -> None:
-    env = tls_env(services, worker_env)
-    port = int(env["SUPPORT_METRICS_PORT"])
-    worker = WorkerProcess(env, tmp_path / "worker.log").start()
-    try:
-        wait_for(lambda: seen(port) == 0, 60, "worker up over TLS")
-        file = tmp_path / "floor.jsonl"
-        cli(env, "simulate", "--backfill", "10m", "--rate", "10", "--seed", "9",
-            "--out", str(file))
-        n = sum(1 for ln in file.read_text().splitlines() if ln.strip())
-        cli(env, "replay", str(file))
-        wait_for(lambda: seen(port) >= n, 60, f"{n} events seen over TLS")
-        assert seen(port) == n
-    finally:
-        worker.stop()
+    small_floor_through_worker(tls_env(services, worker_env), tmp_path, 9, "over TLS")
 
 
 def test_a_broker_that_cannot_be_verified_is_a_clear_start_up_error(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from supportkpi.services import ServiceConfig
-from tests.replay_check import cli, seen
+from tests.replay_check import cli, small_floor_through_worker
 from tests.support import ROOT, OwnRedis, WorkerProcess, free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -103,19 +103,10 @@ def test_redis_acl_user_over_tls(services: ServiceConfig, worker_env: dict[str, 
     url = (f"rediss://kpi-reader:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
            f"?ssl_ca_certs={tls / 'cert.pem'}")
     env = {**worker_env, "SUPPORT_REDIS_URL": url, "SUPPORT_LOG_LEVEL": "debug"}
-    worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
-        metrics_port = int(env["SUPPORT_METRICS_PORT"])
-        wait_for(lambda: seen(metrics_port) == 0, 60, "worker up on TLS Redis")
-        file = tmp_path / "floor.jsonl"
-        cli(env, "simulate", "--backfill", "10m", "--rate", "10", "--seed", "6",
-            "--out", str(file))
-        n = sum(1 for ln in file.read_text().splitlines() if ln.strip())
-        cli(env, "replay", str(file))
-        wait_for(lambda: seen(metrics_port) >= n, 60, "events applied through TLS Redis")
+        worker = small_floor_through_worker(env, tmp_path, 6, "on TLS Redis")
         assert "queue" in cli(env, "query", "--window", "24h")
     finally:
-        worker.stop()
         server.kill()
         server.wait(10)
     assert REDIS_PASSWORD not in worker.log_text()
