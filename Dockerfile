@@ -6,6 +6,8 @@ COPY pyproject.toml README.md ./
 COPY streams ./streams
 COPY windows ./windows
 COPY alerts ./alerts
+COPY serve ./serve
+COPY devtools ./devtools
 COPY supportkpi ./supportkpi
 COPY deploy/alerts.yml ./deploy/alerts.yml
 RUN pip install . && useradd --create-home --uid 10001 kpi && mkdir -p /data && chown kpi /data

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 
 class AlertsError(Exception):
-    reason = "alerts_error"
+    """Base error of the alerts package."""
 
 
 class RulesError(AlertsError):
     """The rules file is invalid; the message names the rule and the field."""
-
-    reason = "bad_rules"

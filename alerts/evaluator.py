@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from alerts.rules import Rule
+from alerts.store import alert_key
 from windows.kpi import parse_dimension_key
 
 Rows = Mapping[str, Mapping[str, float | None]]
@@ -27,10 +28,6 @@ class Observation:
         return parse_dimension_key(self.dimkey)
 
 
-def alert_key(rule: str, dimkey: str) -> str:
-    return f"{rule}|{dimkey}"
-
-
 def observe(rules: Sequence[Rule], windows: Mapping[str, Rows], gauges: Rows) -> list[Observation]:
     out = []
     for rule in rules:
@@ -40,7 +37,7 @@ def observe(rules: Sequence[Rule], windows: Mapping[str, Rows], gauges: Rows) ->
         for dimkey, row in rows.items():
             if set(parse_dimension_key(dimkey)) != want:
                 continue
-            v = row.get(stat.row_key)
+            v = row.get(stat.key)
             samples = row.get(stat.samples_key) if stat.samples_key else None
             out.append(Observation(rule, dimkey, None if v is None else float(v),
                                    None if samples is None else int(samples)))

@@ -29,7 +29,6 @@ class HttpNotifier:
         self._am = alertmanager_url.rstrip("/") if alertmanager_url else None
         self._hook = webhook_url
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self.failures = 0
 
     @property
     def enabled(self) -> bool:
@@ -49,9 +48,7 @@ class HttpNotifier:
             async with aiohttp.ClientSession(timeout=self._timeout) as session, \
                     session.post(url, json=body) as resp:
                 if resp.status >= 300:
-                    self.failures += 1
                     log.warning("POST %s answered %d: %s", url, resp.status,
                                 (await resp.text())[:300])
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            self.failures += 1
             log.warning("POST %s failed: %s", url, exc)

@@ -11,11 +11,11 @@ future, as Prometheus does, so Alertmanager resolves them by itself if we go sil
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -24,17 +24,21 @@ from alerts.evaluator import Observation, observe
 from alerts.notify import HttpNotifier, Publisher, iso
 from alerts.rules import Rule, render_template
 from alerts.state import AlertState, Transition, step
+from alerts.store import AsyncAlertStore, split_key
 from windows.keys import Keys
 from windows.reader import WindowReader
 
 log = logging.getLogger(__name__)
 
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
-"""
+
+@dataclass
+class Outcome:
+    """What one evaluation decided, before any I/O."""
+
+    published: list[dict[str, Any]] = field(default_factory=list)  # transition documents
+    to_alertmanager: list[dict[str, Any]] = field(default_factory=list)
+    changed: dict[str, AlertState] = field(default_factory=dict)  # states to store
+    gone: list[str] = field(default_factory=list)  # states to forget
 
 
 class AlertRunner:
@@ -45,8 +49,10 @@ class AlertRunner:
         self.rules = list(rules)
         self._by_name = {r.name: r for r in rules}
         self._reader = reader
-        self._redis = client
         self._keys = keys
+        self._store = AsyncAlertStore(client, keys)
+        self._renew = client.register_script(
+            resources.files("alerts").joinpath("lua", "renew_lease.lua").read_text())
         self._clock = clock
         self._publish = publish
         self._notifier = notifier
@@ -57,7 +63,7 @@ class AlertRunner:
 
     async def _lease(self) -> bool:
         ttl = max(3 * self._interval_ms, 3000)
-        got = await self._redis.eval(_RENEW, 1, self._keys.alert_lease, self.owner, ttl)
+        got = await self._renew(keys=[self._keys.alert_lease], args=[self.owner, ttl])
         was, self.leader = self.leader, bool(got)
         if self.leader != was:
             log.info("alert evaluation %s on this worker (%s)",
@@ -77,52 +83,51 @@ class AlertRunner:
             return []
         now = int(self._clock() * 1000)
         windows, gauges = await asyncio.to_thread(self._read, now)
-        observations = {o.key: o for o in observe(self.rules, windows, gauges)}
-        raw = await self._redis.hgetall(self._keys.alert_states)
-        states = {(k.decode() if isinstance(k, bytes) else k): AlertState.from_json(json.loads(v))
-                  for k, v in raw.items()}
-        for key in states:  # known alerts with no row now: no data
+        states = await self._store.read()
+        outcome = self.evaluate(observe(self.rules, windows, gauges), states, now)
+        for doc in outcome.published:
+            await self._publish(doc)
+            await self._notifier.webhook(doc)
+        if outcome.to_alertmanager and self._notifier.enabled:
+            await self._notifier.alertmanager(outcome.to_alertmanager)
+        await self._store.write(outcome.changed, outcome.gone)
+        for doc in outcome.published:
+            log.info("alert %s %s %s value=%s", doc["rule"], doc["dimensions"], doc["state"],
+                     doc["value"])
+        return outcome.published
+
+    def evaluate(self, observed: Sequence[Observation], states: Mapping[str, AlertState],
+                 now: int) -> Outcome:
+        """Step every state machine (pure): what to publish, to push to Alertmanager and
+        to store. Known alerts without a row now are observed as no data."""
+        observations = {o.key: o for o in observed}
+        for key in states:
             if key not in observations:
-                name, _, dimkey = key.partition("|")
+                name, dimkey = split_key(key)
                 if name in self._by_name:
                     observations[key] = Observation(self._by_name[name], dimkey, None, None)
-        published: list[dict[str, Any]] = []
-        to_am: list[dict[str, Any]] = []
-        new_states: dict[str | bytes, str] = {}
-        stale: list[str] = []
+        out = Outcome()
         for key, obs in observations.items():
             old = states.get(key, AlertState(severity=obs.rule.severity))
             new, transitions = step(obs.rule, old, obs.value, obs.samples, now)
             new = replace(new, severity=obs.rule.severity,
                           last_sent_ms=old.last_sent_ms if new.status == "firing" else None)
             for tr in transitions:
-                doc = self._document(obs, tr)
-                await self._publish(doc)
-                await self._notifier.webhook(doc)
-                published.append(doc)
+                out.published.append(self._document(obs, tr))
                 if tr.kind == "resolved":
-                    to_am.append(self._am_alert(obs, tr.started_ms or now, now, tr.value))
+                    out.to_alertmanager.append(
+                        self._am_alert(obs, tr.started_ms or now, now, tr.value))
             if new.status == "firing" and (new.last_sent_ms is None
                                            or now - new.last_sent_ms >= self._resend_ms):
                 ends = now + 4 * max(self._resend_ms, self._interval_ms)
-                to_am.append(self._am_alert(obs, new.fired_ms or now, ends, new.value))
+                out.to_alertmanager.append(self._am_alert(obs, new.fired_ms or now, ends,
+                                                          new.value))
                 new = replace(new, last_sent_ms=now)
             if new.status == "ok" and new.value is None and key in states:
-                stale.append(key)  # nothing to remember about a quiet, healthy alert
+                out.gone.append(key)  # nothing to remember about a quiet, healthy alert
             elif new != old or key not in states:
-                new_states[key] = json.dumps(new.to_json())
-        if to_am and self._notifier.enabled:
-            await self._notifier.alertmanager(to_am)
-        pipe = self._redis.pipeline(transaction=False)
-        if new_states:
-            pipe.hset(self._keys.alert_states, mapping=new_states)
-        if stale:
-            pipe.hdel(self._keys.alert_states, *stale)
-        await pipe.execute()
-        for doc in published:
-            log.info("alert %s %s %s value=%s", doc["rule"], doc["dimensions"], doc["state"],
-                     doc["value"])
-        return published
+                out.changed[key] = new
+        return out
 
     def _values(self, obs: Observation, value: float | None) -> dict[str, str]:
         r = obs.rule

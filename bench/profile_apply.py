@@ -17,8 +17,8 @@ import uuid
 
 import redis.asyncio as aioredis
 
+from devtools import simulate as sim
 from streams.schema import SchemaConfig, validate
-from supportkpi import simulate as sim
 from supportkpi.settings import load_settings
 from windows.keys import Keys
 from windows.writer import Record, WindowWriter

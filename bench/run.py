@@ -30,10 +30,19 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from tqdm import tqdm
 
-from supportkpi import simulate as sim
-from supportkpi.services import ServiceConfig, down, up
+from bench.common import (
+    CURVE_SETTINGS,
+    ROOT,
+    SOAK_END,
+    SOAK_START,
+    free_port,
+    log,
+    rss_mb,
+    worker_env,
+)
+from devtools import simulate as sim
+from devtools.services import ServiceConfig, down, up
 
-ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -52,10 +61,6 @@ class Measure:
     @property
     def cpu_per_million(self) -> float:
         return self.cpu_seconds / self.events * 1e6
-
-
-def log(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------ preload
@@ -155,7 +160,7 @@ def _redis_calls(client: redis.Redis) -> tuple[int, int, float]:
 def ours(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path, box: float,
          extra_env: dict[str, str] | None = None) -> Measure:
     ns = f"bench{uuid.uuid4().hex[:8]}"
-    env = _worker_env(svc, ns, tmp, 0, SUPPORT_TOPIC_TICKETS=topics[0],
+    env = worker_env(svc, ns, tmp, 0, SUPPORT_TOPIC_TICKETS=topics[0],
                       SUPPORT_TOPIC_CHATS=topics[1], SUPPORT_ALLOWED_LATENESS="24h",
                       **(extra_env or {}))
     client = redis.Redis.from_url(svc.redis_url)
@@ -214,8 +219,8 @@ def latency(svc: ServiceConfig, rate: int, seconds: float, tmp: Path,
 
     ns = f"lat{uuid.uuid4().hex[:8]}"
     topics = (f"{ns}.tickets", f"{ns}.chats")
-    port = _free_port()
-    env = _worker_env(svc, ns, tmp, port)
+    port = free_port()
+    env = worker_env(svc, ns, tmp, port)
     proc = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "worker"], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL,
                             stderr=open(tmp / f"{ns}.log", "wb"))  # noqa: SIM115
@@ -347,14 +352,6 @@ def latency_baseline(svc: ServiceConfig, rate: int, seconds: float,
             "p99": doc["p99"], "max": doc["max"]}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # ------------------------------------------------------------------ read side
 
 
@@ -363,8 +360,8 @@ def read_cost(svc: ServiceConfig, queues: list[int]) -> list[dict[str, float]]:
     import redis.asyncio as aioredis
     from prometheus_client import CollectorRegistry, generate_latest
 
+    from serve.metrics import KpiCollector, PipelineCollector
     from streams.schema import SchemaConfig, validate
-    from supportkpi.exporter import KpiCollector, PipelineCollector
     from supportkpi.settings import load_settings
     from windows.keys import Keys
     from windows.reader import WindowReader
@@ -455,22 +452,6 @@ def forget_earlier_runs(svc: ServiceConfig) -> int:
     return n
 
 
-def _worker_env(svc: ServiceConfig, ns: str, tmp: Path, port: int,
-                **extra: str) -> dict[str, str]:
-    return {**os.environ, "SUPPORT_KAFKA_BOOTSTRAP": svc.bootstrap,
-            "SUPPORT_REDIS_URL": svc.redis_url, "SUPPORT_KEY_PREFIX": ns, "SUPPORT_APP_ID": ns,
-            "SUPPORT_TOPIC_TICKETS": f"{ns}.tickets", "SUPPORT_TOPIC_CHATS": f"{ns}.chats",
-            "SUPPORT_TOPIC_DLQ": f"{ns}.dlq", "SUPPORT_TOPIC_ALERTS": f"{ns}.alerts",
-            "SUPPORT_METRICS_PORT": str(port), "SUPPORT_DATA_DIR": str(tmp / ns),
-            "SUPPORT_LOG_LEVEL": "warning", **extra}
-
-
-# TTLs scaled down so that a few minutes show what eight days do with the defaults
-CURVE_SETTINGS = {"SUPPORT_WINDOWS": "1m", "SUPPORT_BUCKETS_PER_WINDOW": "12",
-                  "SUPPORT_BUCKET_TTL_MARGIN": "10s", "SUPPORT_CONVERSATION_TTL": "60s",
-                  "SUPPORT_REOPEN_WINDOW": "30s"}
-
-
 def _namespace_memory(client: redis.Redis, ns: str) -> dict[str, float]:
     out = {"conversations": 0.0, "conversation_bytes": 0.0, "buckets": 0.0,
            "bucket_bytes": 0.0, "queue_members": 0.0, "other_bytes": 0.0}
@@ -498,7 +479,7 @@ def memory_curve(svc: ServiceConfig, rate: int, seconds: float, tmp: Path,
 
     ns = f"mem{uuid.uuid4().hex[:8]}"
     topics = (f"{ns}.tickets", f"{ns}.chats")
-    env = _worker_env(svc, ns, tmp, _free_port(), **CURVE_SETTINGS)
+    env = worker_env(svc, ns, tmp, free_port(), **CURVE_SETTINGS)
     proc = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "worker"], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL,
                             stderr=open(tmp / f"{ns}.log", "wb"))  # noqa: SIM115
@@ -520,17 +501,10 @@ def memory_curve(svc: ServiceConfig, rate: int, seconds: float, tmp: Path,
                 f"{m['buckets']:.0f} bytes {m['conversation_bytes'] + m['bucket_bytes']:,.0f}")
         th.join()
         return {"rate": rate, "seconds": seconds, "samples": samples,
-                "rss_mb": _rss_mb(proc.pid)}
+                "rss_mb": rss_mb(proc.pid)}
     finally:
         proc.terminate()
         proc.wait(30)
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 # ------------------------------------------------------------------ report
@@ -623,12 +597,11 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
     report = "\n\n".join(part.strip() for part in sections) + "\n"
     print(report)
     if not args.no_write and not args.quick:
-        from bench.soak import SECTION_END, SECTION_START
 
         old = args.out.read_text() if args.out.exists() else ""
-        if SECTION_START in old:  # the soak's section (bench.soak) stays where it was
-            report += "\n" + old[old.index(SECTION_START):old.index(SECTION_END)
-                                  + len(SECTION_END)] + "\n"
+        if SOAK_START in old:  # the soak's section (bench.soak) stays where it was
+            report += "\n" + old[old.index(SOAK_START):old.index(SOAK_END)
+                                  + len(SOAK_END)] + "\n"
         args.out.write_text(report)
         log(f"wrote {args.out}")
     return 0

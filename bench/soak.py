@@ -33,12 +33,19 @@ from pathlib import Path
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from bench.run import CURVE_SETTINGS, ROOT, _free_port, _rss_mb, _worker_env, log
-from supportkpi import simulate as sim
-from supportkpi.services import ServiceConfig, up
+from bench.common import (
+    CURVE_SETTINGS,
+    ROOT,
+    SOAK_END,
+    SOAK_START,
+    free_port,
+    log,
+    rss_mb,
+    worker_env,
+)
+from devtools import simulate as sim
+from devtools.services import ServiceConfig, up
 
-SECTION_START = "<!-- soak:start -->"
-SECTION_END = "<!-- soak:end -->"
 WARM_UP_S = 180.0
 
 
@@ -137,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     topics = (f"{ns}.tickets", f"{ns}.chats")
     tmp = ROOT / ".cache/bench-tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    env = _worker_env(svc, ns, tmp, port, **CURVE_SETTINGS)
+    port = free_port()
+    env = worker_env(svc, ns, tmp, port, **CURVE_SETTINGS)
     worker = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "worker"], cwd=ROOT,
                               env=env, stdout=subprocess.DEVNULL,
                               stderr=open(tmp / f"{ns}.log", "wb"))  # noqa: SIM115
@@ -159,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"the worker exited ({worker.returncode}); see {tmp}/{ns}.log")
             info = client.info("memory")
             row: dict[str, float] = {"t": time.time() - t0, "sent": sent["n"],
-                                     "rss_mb": _rss_mb(worker.pid),
+                                     "rss_mb": rss_mb(worker.pid),
                                      "redis_mb": info["used_memory"] / 2**20,
                                      "lag": lag(consumer, client, ns, topics),
                                      "cpu_s": _cpu_s(worker.pid),
@@ -241,8 +248,8 @@ def render(args: argparse.Namespace, samples: list[dict[str, float]],
 
 def write_section(path: Path, section: str) -> None:
     text = path.read_text() if path.exists() else ""
-    block = f"{SECTION_START}\n{section.strip()}\n{SECTION_END}"
-    pattern = re.compile(re.escape(SECTION_START) + ".*?" + re.escape(SECTION_END), re.S)
+    block = f"{SOAK_START}\n{section.strip()}\n{SOAK_END}"
+    pattern = re.compile(re.escape(SOAK_START) + ".*?" + re.escape(SOAK_END), re.S)
     text = pattern.sub(lambda _m: block, text) if pattern.search(text) else \
         text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)

@@ -18,8 +18,8 @@ from typing import Protocol
 from streams.errors import DeadLetterUnavailable, InvalidEvent
 from streams.schema import SchemaConfig, validate
 from streams.telemetry import WorkerTelemetry
-from windows.errors import StoreReset, StoreUnavailable
-from windows.writer import ApplyResult, Record, WindowWriter
+from windows.errors import StoreConflict, StoreReset, StoreUnavailable
+from windows.writer import ApplyResult, Record
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,19 @@ DLQ_MAX_VALUE_BYTES = 900_000
 
 # Not faults of a message: they must escape the one-by-one fallback, which would otherwise
 # dead-letter good messages as processing errors.
-NOT_MESSAGE_FAULTS = (StoreUnavailable, DeadLetterUnavailable, StoreReset)
+NOT_MESSAGE_FAULTS = (StoreUnavailable, StoreConflict, DeadLetterUnavailable, StoreReset)
+# Faults of the store or the DLQ that pass: the batch is retried, unacknowledged.
+RETRIABLE = (StoreUnavailable, StoreConflict, DeadLetterUnavailable)
+
+
+class BatchWriter(Protocol):
+    """What the processor needs of the windows (:class:`windows.writer.WindowWriter`)."""
+
+    async def apply(self, topic: str, partition: int,
+                    records: Sequence[Record]) -> ApplyResult: ...
+
+    async def unapplied(self, topic: str, partition: int,
+                        offsets: Sequence[int]) -> list[int]: ...
 
 
 class DeadLetterSink(Protocol):
@@ -51,7 +63,7 @@ class DeadLetterSink(Protocol):
 class BatchProcessor:
     def __init__(
         self,
-        writer: WindowWriter,
+        writer: BatchWriter,
         dlq: DeadLetterSink,
         schema: SchemaConfig,
         clock: Callable[[], float],
@@ -87,13 +99,15 @@ class BatchProcessor:
                     result = await self._one_by_one(topic, partition, messages)
                 self._telemetry.worker_redis_up.set(1)
                 break
-            except (StoreUnavailable, DeadLetterUnavailable) as exc:
+            except RETRIABLE as exc:
                 # not acknowledged: the batch is retried until Redis and the DLQ take it
-                what = "Redis" if isinstance(exc, StoreUnavailable) else "dead-letter topic"
+                what = "dead-letter topic" if isinstance(exc, DeadLetterUnavailable) else "Redis"
                 if isinstance(exc, StoreUnavailable):
                     self._telemetry.worker_redis_up.set(0)
-                self._telemetry.store_retries.inc()
-                log.warning("%s unavailable (%s); retrying in %.1fs", what, exc.detail, backoff)
+                self._telemetry.store_retries.labels(reason=exc.reason).inc()
+                log.warning("%s %s (%s); retrying in %.1fs", what,
+                            "busy" if isinstance(exc, StoreConflict) else "unavailable",
+                            exc.detail, backoff)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         self._telemetry.batch_seconds.observe(time.perf_counter() - started)

@@ -37,7 +37,9 @@ class WorkerTelemetry:
         )
         self.store_retries = Counter(
             "support_store_retries",
-            "Batches retried because Redis was unreachable (this worker).",
+            "Batches retried, unacknowledged, by reason: redis_unavailable, conflict (other "
+            "writers kept moving the batch's keys), dlq_unavailable (this worker).",
+            ["reason"],
             registry=registry,
         )
         self.worker_redis_up = Gauge(

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from alerts.rules import Rule
-from supportkpi.services import ServiceConfig
+from devtools.services import ServiceConfig
 from supportkpi.settings import Settings, SettingsError, load_settings, redact_url
 from windows.config import KpiConfig, WindowSpec
 
@@ -80,7 +80,7 @@ def services() -> None:
 @_service_options
 def services_up(**kw: object) -> None:
     """Start Kafka and Redis (reuses running ones); waits until both answer."""
-    from supportkpi.services import ServiceError, up
+    from devtools.services import ServiceError, up
 
     try:
         up(_service_config(**kw))  # type: ignore[arg-type]
@@ -92,7 +92,7 @@ def services_up(**kw: object) -> None:
 @_service_options
 def services_down(**kw: object) -> None:
     """Stop the Kafka and Redis started by `services up`."""
-    from supportkpi.services import down
+    from devtools.services import down
 
     down(_service_config(**kw))  # type: ignore[arg-type]
 
@@ -101,7 +101,7 @@ def services_down(**kw: object) -> None:
 @_service_options
 def services_status(**kw: object) -> None:
     """Print whether each service is running and healthy (exit 1 if not)."""
-    from supportkpi.services import status
+    from devtools.services import status
 
     st = status(_service_config(**kw))  # type: ignore[arg-type]
     for name, ok in st.items():
@@ -113,7 +113,7 @@ def services_status(**kw: object) -> None:
 @services.command("fetch")
 def services_fetch() -> None:
     """Download the Kafka jars from Maven Central into the cache (done once)."""
-    from supportkpi.services import ServiceError, fetch_kafka
+    from devtools.services import ServiceError, fetch_kafka
 
     try:
         click.echo(f"kafka jars in {fetch_kafka(ServiceConfig(state_dir=Path('.')))}")
@@ -178,7 +178,7 @@ def simulate(rate: float, duration: float, backfill: str | None, seed: int | Non
 
     from tqdm import tqdm
 
-    from supportkpi import simulate as sim
+    from devtools import simulate as sim
     from windows.config import parse_duration_ms
 
     s = _settings(kafka_bootstrap=kafka_bootstrap)
@@ -265,7 +265,8 @@ def query(window_names: tuple[str, ...], ats: tuple[str, ...], as_json: bool,
     """Print the KPI table of a window, one row per queue/channel combination."""
     import redis as redis_lib
 
-    from supportkpi.query import alert_table, render
+    from alerts.store import AlertStore
+    from serve.query import alert_table, render
     from windows.keys import Keys
     from windows.reader import WindowReader
 
@@ -273,13 +274,14 @@ def query(window_names: tuple[str, ...], ats: tuple[str, ...], as_json: bool,
     cfg = s.kpi_config()
     specs = _windows(cfg, window_names)
     times_ms = [int(_parse_time(a) * 1000) for a in ats] or [int(time.time() * 1000)]
-    reader = WindowReader(redis_lib.Redis.from_url(s.redis_url), Keys(s.key_prefix), cfg)
+    client = redis_lib.Redis.from_url(s.redis_url)
+    reader = WindowReader(client, Keys(s.key_prefix), cfg)
     out = []
     try:
         for at_ms in times_ms:
             gauges = reader.gauges(at_ms)
             out += [render(reader.window(w, at_ms), gauges, as_json) for w in specs]
-        alert_states = reader.alert_states()
+        alert_states = AlertStore(client, Keys(s.key_prefix)).read()
     except redis_lib.RedisError as exc:
         raise click.ClickException(f"cannot read Redis at {redact_url(s.redis_url)}: "
                                    f"{exc}") from None
@@ -324,8 +326,8 @@ def oracle(file: Path, window_names: tuple[str, ...], ats: tuple[str, ...], as_j
     """
     import json
 
-    from supportkpi import oracle as orc
-    from supportkpi.query import render
+    from devtools import oracle as orc
+    from serve.query import render
     from windows.reader import WindowSnapshot
 
     s = _settings()
@@ -508,7 +510,7 @@ def demo(rate: float, metrics_port: int, **svc: object) -> None:
 
     Prints the /metrics URL; Ctrl-C stops everything this command started.
     """
-    from supportkpi.services import ServiceError, down, status, up
+    from devtools.services import ServiceError, down, status, up
 
     cfg = _service_config(**svc)  # type: ignore[arg-type]
     already = status(cfg)

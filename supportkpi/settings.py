@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.errors import RulesError
 from alerts.rules import Rule, load_rules
+from streams.config import KafkaAccess, StreamConfig
 from streams.replay_point import ReplayPoint
 from streams.schema import SchemaConfig
 from windows.config import (
@@ -158,6 +159,26 @@ class Settings(BaseSettings):
                              "needs SUPPORT_KAFKA_USERNAME and SUPPORT_KAFKA_PASSWORD")
         return self
 
+    def kafka_access(self) -> KafkaAccess:
+        return KafkaAccess(
+            bootstrap=self.kafka_bootstrap, security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism, username=self.kafka_username,
+            password=self.kafka_password.get_secret_value() if self.kafka_password else None,
+            ssl_cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None)
+
+    def stream_config(self) -> StreamConfig:
+        """The plain values the stream side is built from."""
+        return StreamConfig(
+            app_id=self.app_id, kafka=self.kafka_access(), redis_url=self.redis_url,
+            key_prefix=self.key_prefix, topic_tickets=self.topic_tickets,
+            topic_chats=self.topic_chats, topic_dlq=self.topic_dlq,
+            topic_alerts=self.topic_alerts, kpi=self.kpi_config(),
+            schema=self.schema_config(), redis_options=self.redis_options(),
+            topic_partitions=self.topic_partitions, data_dir=self.data_dir,
+            session_timeout=self.session_timeout, batch_max=self.batch_max,
+            batch_within=self.batch_within, replay_point=self.replay_point(),
+            liveness_timeout=self.liveness_timeout, test_crash_at=self.test_crash_at)
+
     def redis_options(self) -> dict[str, Any]:
         """Options of every Redis client of the worker: without timeouts a stopped (not
         closed) Redis would hang a call forever instead of failing into the retry path."""
@@ -166,15 +187,7 @@ class Settings(BaseSettings):
 
     def kafka_python_options(self) -> dict[str, Any]:
         """Security options for kafka-python clients (admin, simulator, replay)."""
-        opts: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
-        if self.kafka_security_protocol.startswith("SASL_"):
-            assert self.kafka_password is not None
-            opts |= {"sasl_mechanism": self.kafka_sasl_mechanism,
-                     "sasl_plain_username": self.kafka_username,
-                     "sasl_plain_password": self.kafka_password.get_secret_value()}
-        if self.kafka_security_protocol in ("SSL", "SASL_SSL") and self.kafka_ssl_cafile:
-            opts["ssl_cafile"] = str(self.kafka_ssl_cafile)
-        return opts
+        return self.kafka_access().kafka_python_options()
 
     @field_validator("test_crash_at")
     @classmethod

@@ -1,7 +1,13 @@
-"""The worker process: topics, /metrics exposition thread, and the Faust worker."""
+"""The worker process, wired: topics, the HTTP read side, the Faust app and its alert timer.
+
+This is where the rooms meet. Each part gets plain values from the settings: the stream
+side a :class:`streams.config.StreamConfig`, the alert runner its rules, a window reader
+and a publisher onto the alerts topic, the read side a registry and a wall model.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -9,15 +15,24 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import faust
 import redis
+import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
+from alerts.notify import HttpNotifier, Publisher
 from alerts.rules import Rule
+from alerts.runner import AlertRunner
+from alerts.store import AlertStore
+from serve.http import build_app, serve_in_thread
+from serve.metrics import KpiCollector, PipelineCollector
+from serve.wall import WallModel
+from streams.app import Send, create_app, topic_sender
 from streams.restart import restarts_so_far
+from streams.telemetry import WorkerTelemetry
+from streams.topics import ensure_topics
 from supportkpi import log_filter
-from supportkpi.exporter import KpiCollector, PipelineCollector
 from supportkpi.settings import Settings, load_alert_rules
-from supportkpi.topics import ensure_topics
 from windows.config import dimensions_of
 from windows.keys import Keys
 from windows.reader import WindowReader
@@ -25,24 +40,28 @@ from windows.reader import WindowReader
 log = logging.getLogger(__name__)
 
 
-def build_registry(settings: Settings, reader: WindowReader,
+def _reader(settings: Settings) -> WindowReader:
+    # redis-py's pool is safe across threads: one read side for /metrics and the wall
+    return WindowReader(redis.Redis.from_url(settings.redis_url, **settings.redis_options()),
+                        Keys(settings.key_prefix), settings.kpi_config())
+
+
+def build_registry(settings: Settings, reader: WindowReader, alerts: AlertStore,
                    rules: Sequence[Rule]) -> CollectorRegistry:
     """Registry with the KPI and pipeline collectors; registering does not touch Redis."""
     registry = CollectorRegistry(auto_describe=True)
     alert_dims = dimensions_of(tuple(tuple(r.per) for r in rules))
-    registry.register(KpiCollector(reader, settings.kpi_config(), time.time,
+    registry.register(KpiCollector(reader, settings.kpi_config(), time.time, alerts,
                                    alert_dims=alert_dims, alert_rules=[r.name for r in rules]))
     registry.register(PipelineCollector(reader, topics=settings.input_topics))
     return registry
 
 
 def serve_http(settings: Settings, registry: CollectorRegistry, reader: WindowReader,
-               rules: Sequence[Rule]) -> None:
+               alerts: AlertStore, rules: Sequence[Rule]) -> None:
     """/metrics, /wall and its live feed on SUPPORT_METRICS_HOST:PORT."""
-    from supportkpi.wallmodel import WallModel
-    from supportkpi.web import build_app, serve_in_thread
-
-    wall = WallModel(reader, settings.kpi_config(), rules, time.time, settings.wall_stale_after)
+    wall = WallModel(reader, alerts, settings.kpi_config(), rules, time.time,
+                     settings.wall_stale_after)
     token = settings.http_token.get_secret_value() if settings.http_token else None
     serve_in_thread(build_app(registry, wall, settings.wall_push_interval, token),
                     settings.metrics_host, settings.metrics_port)
@@ -51,26 +70,51 @@ def serve_http(settings: Settings, registry: CollectorRegistry, reader: WindowRe
              " (token required)" if token else "")
 
 
+def json_publisher(send: Send) -> Publisher:
+    """The alert runner's one way to Kafka: transition documents as JSON, keyed by rule."""
+    async def publish(doc: dict[str, Any]) -> None:
+        await send(str(doc["rule"]).encode(), json.dumps(doc).encode())
+
+    return publish
+
+
+def add_alert_timer(app: faust.App, settings: Settings, rules: Sequence[Rule],
+                    reader: WindowReader) -> AlertRunner:
+    """Evaluate the rules on an app timer; one worker at a time holds the lease."""
+    runner = AlertRunner(
+        rules, reader,
+        aioredis.Redis.from_url(settings.redis_url, **settings.redis_options()),
+        Keys(settings.key_prefix), time.time,
+        json_publisher(topic_sender(app, settings.topic_alerts)),
+        HttpNotifier(settings.alertmanager_url, settings.alert_webhook_url),
+        interval_s=settings.alert_interval, resend_s=settings.alert_resend)
+
+    async def evaluate_alerts() -> None:
+        try:
+            await runner.tick()
+        except Exception:  # an alert bug must not stop the stream
+            log.exception("alert evaluation failed")
+
+    app.timer(settings.alert_interval, name="evaluate_alerts")(evaluate_alerts)
+    log.info("evaluating %d alert rules from %s every %gs", len(rules), settings.alert_rules,
+             settings.alert_interval)
+    return runner
+
+
 def run_worker(settings: Settings) -> None:
-    import faust
-
-    from streams.app import create_app
-    from streams.telemetry import WorkerTelemetry
-
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     rules = load_alert_rules(settings)  # invalid rules stop start-up before anything runs
-    ensure_topics(settings)
-    # one read side for /metrics and the wall (redis-py's pool is safe across threads)
-    reader = WindowReader(redis.Redis.from_url(settings.redis_url, **settings.redis_options()),
-                          Keys(settings.key_prefix), settings.kpi_config())
-    registry = build_registry(settings, reader, rules)
+    stream = settings.stream_config()
+    ensure_topics(stream)
+    reader = _reader(settings)
+    alerts = AlertStore(reader.client, Keys(settings.key_prefix))
+    registry = build_registry(settings, reader, alerts, rules)
     telemetry = WorkerTelemetry(registry)
     telemetry.restarts.set(restarts_so_far())
-    serve_http(settings, registry, reader, rules)
+    serve_http(settings, registry, reader, alerts, rules)
+    app = create_app(stream, telemetry)
     if rules:
-        log.info("evaluating %d alert rules from %s every %gs", len(rules), settings.alert_rules,
-                 settings.alert_interval)
-    app = create_app(settings, telemetry, rules=rules)
+        add_alert_timer(app, settings, rules, _reader(settings))
     worker = bounded_worker(faust.Worker, settings.shutdown_timeout)(
         app, loglevel=settings.log_level.upper(), quiet=True)
     if restarts_so_far():

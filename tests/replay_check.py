@@ -17,9 +17,9 @@ from pathlib import Path
 
 from kafka import KafkaConsumer
 
+from devtools.services import ServiceConfig
 from streams.errors import InvalidEvent
 from streams.schema import SchemaConfig, validate
-from supportkpi.services import ServiceConfig
 from tests.agreement import diff_rows
 from tests.support import ROOT, WorkerProcess, parse, scrape, wait_for
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from windows import catalog
 from windows.errors import ConfigError
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
@@ -17,14 +18,6 @@ def parse_duration_ms(text: str) -> int:
     if not m:
         raise ConfigError(f"not a duration: {text!r} (expected e.g. 30s, 5m, 1h, 7d)")
     return int(m.group(1)) * _UNIT_MS[m.group(2)]
-
-
-def format_duration(ms: int) -> str:
-    for unit in ("d", "h", "m", "s"):
-        size = _UNIT_MS[unit]
-        if ms % size == 0 and ms >= size:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"
 
 
 @dataclass(frozen=True)
@@ -75,9 +68,6 @@ class KpiConfig:
     allowed_lateness_ms: int = 3_600_000
     conversation_ttl_ms: int = 8 * 86_400_000
     bucket_ttl_margin_ms: int = 600_000
-    quantiles_frt: tuple[float, ...] = field(default=(0.5, 0.9, 0.95, 0.99))
-    quantiles_resolution: tuple[float, ...] = field(default=(0.5, 0.9, 0.99))
-    quantiles_other: tuple[float, ...] = field(default=(0.5, 0.9))
     # (priority or "*", channel or "*") -> first-response target; most specific wins,
     # then frt_sla_ms.
     frt_sla_targets: tuple[tuple[tuple[str, str], int], ...] = ()
@@ -99,6 +89,19 @@ class KpiConfig:
                     raise ConfigError(f"unknown dimension {d!r} in dimension sets")
                 if d == "agent" and not self.agent_allowlist:
                     raise ConfigError("the agent dimension needs an allow-list of agent ids")
+
+    # Quantiles are declared with their KPI in the catalog; these name them for the oracle.
+    @property
+    def quantiles_frt(self) -> tuple[float, ...]:
+        return catalog.FRT.quantiles
+
+    @property
+    def quantiles_resolution(self) -> tuple[float, ...]:
+        return catalog.RESOLUTION.quantiles
+
+    @property
+    def quantiles_other(self) -> tuple[float, ...]:
+        return catalog.RESPONSE.quantiles
 
     def frt_target_ms(self, priority: str, channel: str) -> int:
         """First-response target of a conversation: (priority, channel) > (priority, *) >

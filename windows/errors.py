@@ -31,10 +31,6 @@ class StoreReset(WindowsStoreError):
     """The store's epoch is gone or changed under us: Redis was flushed or restarted
     without its data. Writing on would count from zero; the worker must rebuild."""
 
-    reason = "store_reset"
-
 
 class ConfigError(WindowsStoreError, ValueError):
     """The window configuration is inconsistent (e.g. a window not divisible into buckets)."""
-
-    reason = "bad_config"

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
-from windows import histogram
+from windows import catalog, histogram
 from windows.config import KpiConfig
 from windows.events import (
     COMPLETE_TYPES,
@@ -115,29 +115,60 @@ def queue_entry_ms(ordered: Sequence[Event], cfg: KpiConfig) -> int | None:
 
 
 def contributions(events: Sequence[Event], cfg: KpiConfig) -> ConversationView:
-    """The conversation's whole contribution to every window (see module doc)."""
+    """The conversation's whole contribution to every window (see module doc), one KPI
+    unit at a time; each unit writes the stored fields its catalog entry names."""
     ordered = sorted(events, key=Event.sort_key)
     dims = conversation_dims(ordered, cfg)
+    c = _Conversation.of(ordered, cfg)
     out: Contribution = {}
+    if c.created_t is not None:
+        _inc(out, c.created_t, "vol_created")
+    _first_response(out, c, cfg.frt_target_ms(dims["priority"], dims["channel"]))
+    _responses(out, c, cfg)
+    _volumes(out, c)
+    _completion(out, c, cfg)
+    _chat_funnel(out, c)
+    _surveys(out, c, cfg)
+    return ConversationView(dims=tuple(sorted(dims.items())), items=out)
 
-    starts = [e for e in ordered if e.type in START_TYPES]
-    created_t = starts[0].t_ms if starts else None
-    is_chat = bool(starts) and starts[0].type == "chat.started"
-    if created_t is not None:
-        _inc(out, created_t, "vol_created")
 
-    replies = [e for e in ordered if _is_human_reply(e, cfg)]
-    if created_t is not None and replies:
-        first = replies[0].t_ms
-        frt = max(0, first - created_t)
-        _add_duration(out, first, "frt", frt)
-        target = cfg.frt_target_ms(dims["priority"], dims["channel"])
-        _inc(out, first, "frt_ok", 1 if frt <= target else 0)
+@dataclass(frozen=True)
+class _Conversation:
+    """What the KPI units of one conversation share, derived once from its sorted events."""
 
-    # response time: each human reply to a pending customer message, measured from the
-    # oldest customer message it answers
+    ordered: Sequence[Event]
+    created_t: int | None
+    is_chat: bool
+    replies: Sequence[Event]  # human replies, in order
+    completes: Sequence[Event]
+    entry: int | None  # entered the human queue (see queue_entry_ms)
+
+    @classmethod
+    def of(cls, ordered: Sequence[Event], cfg: KpiConfig) -> _Conversation:
+        starts = [e for e in ordered if e.type in START_TYPES]
+        return cls(ordered=ordered,
+                   created_t=starts[0].t_ms if starts else None,
+                   is_chat=bool(starts) and starts[0].type == "chat.started",
+                   replies=[e for e in ordered if _is_human_reply(e, cfg)],
+                   completes=[e for e in ordered if e.type in COMPLETE_TYPES],
+                   entry=queue_entry_ms(ordered, cfg))
+
+
+def _first_response(out: Contribution, c: _Conversation, target_ms: int) -> None:
+    """FRT and its SLA share, at the first human reply."""
+    if c.created_t is None or not c.replies:
+        return
+    first = c.replies[0].t_ms
+    frt = max(0, first - c.created_t)
+    _add_duration(out, first, "frt", frt)
+    _inc(out, first, "frt_ok", 1 if frt <= target_ms else 0)
+
+
+def _responses(out: Contribution, c: _Conversation, cfg: KpiConfig) -> None:
+    """Each human reply to a pending customer message, measured from the oldest customer
+    message it answers."""
     pending: int | None = None
-    for e in ordered:
+    for e in c.ordered:
         if e.type in MESSAGE_TYPES and e.actor == "customer":
             if pending is None:
                 pending = e.t_ms
@@ -145,49 +176,61 @@ def contributions(events: Sequence[Event], cfg: KpiConfig) -> ConversationView:
             _add_duration(out, e.t_ms, "resp", max(0, e.t_ms - pending))
             pending = None
 
-    completes = [e for e in ordered if e.type in COMPLETE_TYPES]
-    for e in completes:
+
+def _volumes(out: Contribution, c: _Conversation) -> None:
+    for e in c.completes:
         _inc(out, e.t_ms, "vol_solved")
-    for e in ordered:
+    for e in c.ordered:
         if e.type == "ticket.reopened":
             _inc(out, e.t_ms, "vol_reopened")
         elif e.type in ESCALATION_TYPES:
             _inc(out, e.t_ms, "vol_escalated")
+    if c.entry is not None:
+        _inc(out, c.entry, "queue_in")
 
-    entry = queue_entry_ms(ordered, cfg)
-    if entry is not None:
-        _inc(out, entry, "queue_in")
 
-    if completes:
-        done_t = completes[0].t_ms
-        _inc(out, done_t, "done_n")
-        if created_t is not None:
-            _add_duration(out, done_t, "res", max(0, done_t - created_t))
-        escalated = any(e.type in ESCALATION_TYPES and e.t_ms <= done_t for e in ordered)
-        _inc(out, done_t, "esc_n", 1 if escalated else 0)
-        breaking = any(e.type in FCR_BREAKING_TYPES and e.t_ms <= done_t for e in ordered)
-        human_replies = sum(1 for e in replies if e.t_ms <= done_t)
-        reopened = any(
-            e.type == "ticket.reopened" and done_t <= e.t_ms <= done_t + cfg.reopen_window_ms
-            for e in ordered
-        )
-        fcr = human_replies <= 1 and not breaking and not reopened
-        _inc(out, done_t, "fcr_n", 1 if fcr else 0)
-        if entry is not None and entry <= done_t and human_replies == 0:
-            _inc(out, done_t, "abandoned")
+def _completion(out: Contribution, c: _Conversation, cfg: KpiConfig) -> None:
+    """Resolution time, escalation, FCR and abandonment, at the first completion."""
+    if not c.completes:
+        return
+    done_t = c.completes[0].t_ms
+    _inc(out, done_t, "done_n")
+    if c.created_t is not None:
+        _add_duration(out, done_t, "res", max(0, done_t - c.created_t))
+    before = [e for e in c.ordered if e.t_ms <= done_t]
+    escalated = any(e.type in ESCALATION_TYPES for e in before)
+    _inc(out, done_t, "esc_n", 1 if escalated else 0)
+    breaking = any(e.type in FCR_BREAKING_TYPES for e in before)
+    human_replies = sum(1 for e in c.replies if e.t_ms <= done_t)
+    reopened = any(
+        e.type == "ticket.reopened" and done_t <= e.t_ms <= done_t + cfg.reopen_window_ms
+        for e in c.ordered
+    )
+    fcr = human_replies <= 1 and not breaking and not reopened
+    _inc(out, done_t, "fcr_n", 1 if fcr else 0)
+    if c.entry is not None and c.entry <= done_t and human_replies == 0:
+        _inc(out, done_t, "abandoned")
 
-    if is_chat and created_t is not None:
-        _inc(out, created_t, "chat_n")
-        handoffs = [e for e in ordered if e.type == "chat.handoff"]
-        if handoffs:
-            h = handoffs[0].t_ms
-            _inc(out, h, "handoff_n")
-            _add_duration(out, h, "bot", max(0, h - created_t))
-            after = [e for e in replies if e.t_ms >= h]
-            if after:
-                _add_duration(out, after[0].t_ms, "frah", after[0].t_ms - h)
 
-    for e in ordered:
+def _chat_funnel(out: Contribution, c: _Conversation) -> None:
+    """Chats started, bot→human handoffs, time with the bot, first reply after handoff."""
+    if not c.is_chat or c.created_t is None:
+        return
+    _inc(out, c.created_t, "chat_n")
+    handoffs = [e for e in c.ordered if e.type == "chat.handoff"]
+    if not handoffs:
+        return
+    h = handoffs[0].t_ms
+    _inc(out, h, "handoff_n")
+    _add_duration(out, h, "bot", max(0, h - c.created_t))
+    after = [e for e in c.replies if e.t_ms >= h]
+    if after:
+        _add_duration(out, after[0].t_ms, "frah", after[0].t_ms - h)
+
+
+def _surveys(out: Contribution, c: _Conversation, cfg: KpiConfig) -> None:
+    """CSAT, NPS and CES responses at the survey's time (scores kept in thousandths)."""
+    for e in c.ordered:
         if e.score is None:
             continue
         milli = round(e.score * 1000)
@@ -202,8 +245,6 @@ def contributions(events: Sequence[Event], cfg: KpiConfig) -> ConversationView:
         elif e.type == "survey.ces":
             _inc(out, e.t_ms, "ces_n")
             _inc(out, e.t_ms, "ces_sm", milli)
-
-    return ConversationView(dims=tuple(sorted(dims.items())), items=out)
 
 
 @dataclass(frozen=True)
@@ -348,70 +389,10 @@ def roll_up(stored: Mapping[str, Mapping[str, int]],
     return out
 
 
-def _hist(fields: Mapping[str, int], prefix: str) -> dict[str, int]:
-    p = prefix + "_h:"
-    return {k[len(p) :]: v for k, v in fields.items() if k.startswith(p)}
-
-
-def _ratio(num: int, den: int) -> float | None:
-    return num / den if den > 0 else None
-
-
-def summarize(fields: Mapping[str, int], cfg: KpiConfig) -> dict[str, float | None]:
+def summarize(fields: Mapping[str, int]) -> dict[str, float | None]:
     """KPI values of one dimension combination in one window; ``None`` means absent.
 
     A ratio with no denominator is absent, never 0; a quantile of no samples is absent.
+    Every value is declared in :mod:`windows.catalog`.
     """
-    g = fields.get
-    out: dict[str, float | None] = {}
-    _durations(out, fields, "frt", "frt", cfg.quantiles_frt)
-    out["frt_sla_ratio"] = _ratio(g("frt_ok", 0), g("frt_n", 0))
-    _durations(out, fields, "res", "resolution", cfg.quantiles_resolution)
-    _durations(out, fields, "resp", "response", cfg.quantiles_other)
-    done = g("done_n", 0)
-    out["completed"] = done
-    out["fcr_resolved"] = g("fcr_n", 0)
-    out["fcr_ratio"] = _ratio(g("fcr_n", 0), done)
-    out["escalated_completed"] = g("esc_n", 0)
-    out["escalation_ratio"] = _ratio(g("esc_n", 0), done)
-    csat_n = g("csat_n", 0)
-    out["csat_responses"] = csat_n
-    out["csat_satisfied"] = g("csat_pos", 0)
-    out["csat_ratio"] = _ratio(g("csat_pos", 0), csat_n)
-    out["csat_mean"] = g("csat_sm", 0) / 1000.0 / csat_n if csat_n > 0 else None
-    nps_n = g("nps_n", 0)
-    out["nps_responses"] = nps_n
-    out["nps_score"] = (
-        100.0 * (g("nps_pro", 0) - g("nps_det", 0)) / nps_n if nps_n > 0 else None
-    )
-    ces_n = g("ces_n", 0)
-    out["ces_responses"] = ces_n
-    out["ces_mean"] = g("ces_sm", 0) / 1000.0 / ces_n if ces_n > 0 else None
-    for v in ("created", "solved", "reopened", "escalated"):
-        out[f"volume_{v}"] = g(f"vol_{v}", 0)
-    out["queued"] = g("queue_in", 0)
-    out["abandoned"] = g("abandoned", 0)
-    out["abandonment_ratio"] = _ratio(g("abandoned", 0), g("queue_in", 0))
-    out["chats_started"] = g("chat_n", 0)
-    out["handoffs"] = g("handoff_n", 0)
-    out["handoff_ratio"] = _ratio(g("handoff_n", 0), g("chat_n", 0))
-    _durations(out, fields, "bot", "bot_time", cfg.quantiles_other)
-    _durations(out, fields, "frah", "frt_after_handoff", cfg.quantiles_other)
-    return out
-
-
-def _durations(out: dict[str, float | None], fields: Mapping[str, int], prefix: str,
-               name: str, quantiles: Sequence[float]) -> None:
-    """Count, sum, mean and quantiles (seconds) of one duration histogram."""
-    n = fields.get(f"{prefix}_n", 0)
-    total = fields.get(f"{prefix}_s", 0) / 1000.0
-    out[f"{name}_count"] = n
-    out[f"{name}_sum_seconds"] = total
-    out[f"{name}_mean_seconds"] = total / n if n > 0 else None
-    bins = _hist(fields, prefix)
-    for q in quantiles:
-        out[f"{name}_p{_qname(q)}_seconds"] = histogram.quantile(bins, q)
-
-
-def _qname(q: float) -> str:
-    return f"{q * 100:g}".replace(".", "_")
+    return catalog.summarize(fields)

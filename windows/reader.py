@@ -63,6 +63,10 @@ class WindowReader:
     def config(self) -> KpiConfig:
         return self._cfg
 
+    @property
+    def client(self) -> redis.Redis:
+        return self._redis
+
     def raw_window(self, window: WindowSpec, at_ms: int) -> dict[str, dict[str, int]]:
         """Merged bucket fields per dimension key (one pipelined round trip)."""
         pipe = self._redis.pipeline(transaction=False)
@@ -77,7 +81,7 @@ class WindowReader:
         raw = self.raw_window(window, at_ms)
         # a dimension key whose fields all went back to zero (a retraction, a conversation
         # that changed labels) holds nothing: it is not a row
-        rows = {dk: kpi.summarize(fields, self._cfg) for dk, fields in raw.items()
+        rows = {dk: kpi.summarize(fields) for dk, fields in raw.items()
                 if any(fields.values())}
         return WindowSnapshot(window=window, at_ms=at_ms, rows=rows)
 
@@ -108,13 +112,6 @@ class WindowReader:
                 "breaching": breaching,
             }
         return out
-
-    def alert_states(self) -> dict[str, dict[str, object]]:
-        """Stored alert states, ``<rule>|<dimkey>`` → state document."""
-        import json
-
-        raw = self._redis.hgetall(self._keys.alert_states)
-        return {_dec(k): json.loads(v) for k, v in raw.items()}
 
     def stats(self) -> PipelineStats:
         pipe = self._redis.pipeline(transaction=False)

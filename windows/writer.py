@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import redis.asyncio as aioredis
@@ -58,7 +58,6 @@ class ApplyResult:
     duplicates: int = 0
     late: int = 0
     rejected: int = 0
-    attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +78,40 @@ class _ConvState:
     new_count: int = 0
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """What a batch read from Redis (or from the view cache)."""
+
+    last: int | None  # the partition's offset watermark
+    ewm: int | None  # the partition's event-time watermark
+    admitted: dict[str, set[str]]  # dimension → admitted values (the cap)
+    states: dict[str, _ConvState]
+    stale: dict[str, str]  # expired conversation → its live entry, to undo
+    now_ms: int
+
+
+@dataclass
+class _Plan:
+    """Which records count, and what they do to the partition's watermarks."""
+
+    result: ApplyResult = field(default_factory=lambda: ApplyResult())
+    stats: Counter[str] = field(default_factory=Counter)
+    ewm: int | None = None  # the event-time watermark after the batch
+    max_t: int | None = None  # the newest accepted event time
+    new_last: int | None = None  # the offset watermark after the batch
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One call of the batch script, and what to remember when it succeeds."""
+
+    keys: list[str]
+    args: list[str | int]
+    ops: _Ops
+    views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]]
+    new_values: list[str]
+
+
 @dataclass(frozen=True, slots=True)
 class _View:
     """A conversation as this worker last wrote it, valid while Redis holds ``version``."""
@@ -93,6 +126,10 @@ class _View:
 
 def _text(x: bytes | str) -> str:
     return x.decode() if isinstance(x, bytes) else x
+
+
+def _int_or_none(raw: bytes | str | None) -> int | None:
+    return int(raw) if raw not in (None, b"", "") else None
 
 
 class _Ops:
@@ -147,7 +184,7 @@ def _encode_state(events: Sequence[Event]) -> str:
 
 def _offsets(raws: Sequence[bytes | str | None]) -> list[int | None]:
     """HMGET replies of the offsets hash: last applied offset, None when none is stored."""
-    return [int(r) if r not in (None, b"", "") else None for r in raws]
+    return [_int_or_none(r) for r in raws]
 
 
 def _live_entry(live: kpi.LiveState, dimkeys: Sequence[str]) -> str:
@@ -274,127 +311,145 @@ class WindowWriter:
         return dims
 
     async def _apply(self, topic: str, partition: int, records: Sequence[Record]) -> ApplyResult:
+        """Read → plan (pure) → write, until the script accepts the batch: a conflict means
+        another writer (or a stale cache) moved something, and everything is read fresh."""
         pfield = Keys.partition_field(topic, partition)
         cids = sorted({r.event.conversation_id for r in records if r.event is not None})
-        capped = self._capped_dimensions()
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.hget(self._keys.offsets, pfield)
-            pipe.hget(self._keys.event_watermarks, pfield)
-            for d in capped:
-                pipe.smembers(self._keys.dimension_values(d))
-            # A conversation this worker wrote last is not read at all: its cached events
-            # are assumed current and the script checks its version before writing. On a
-            # conflict the batch's cache entries are dropped and everything is read fresh.
-            cached = {cid: self._views[cid] for cid in cids if cid in self._views}
-            uncached = [cid for cid in cids if cid not in cached]
-            for cid in uncached:
-                pipe.hmget(self._keys.conversation(cid), "v", "s")
-            now_ms = int(self._clock() * 1000)
-            pipe.zrangebyscore(self._keys.live, "-inf",
-                               now_ms - self._cfg.conversation_ttl_ms - EXPIRY_GRACE_MS,
-                               start=0, num=EXPIRED_PER_BATCH)
-            if uncached:
-                pipe.hmget(self._keys.live_dims, uncached)
-            raw = await pipe.execute()
-            last_raw, ewm_raw = raw[0], raw[1]
-            admitted = {d: {_text(v) for v in members}
-                        for d, members in zip(capped, raw[2:2 + len(capped)], strict=True)}
-            at = 2 + len(capped)
-            conv_raw = raw[at:at + len(uncached)]
-            expired_ids = [_text(c) for c in raw[at + len(uncached)]]
-            live_raw = raw[at + len(uncached) + 1] if uncached else []
-            last = int(last_raw) if last_raw not in (None, b"") else None
-            expected = "" if last is None else str(last)
-            ewm = int(ewm_raw) if ewm_raw not in (None, b"") else None
-            states: dict[str, _ConvState] = {
-                cid: _ConvState(version=view.version, events=list(view.events),
-                                ids=set(view.ids))
-                for cid, view in cached.items()}
-            for cid, (v, st_raw) in zip(uncached, conv_raw, strict=True):
-                evs = _decode_state(cid, st_raw)
-                states[cid] = _ConvState(version=_text(v) if v else "", events=evs,
-                                         ids={e.event_id for e in evs})
-            result, stats, ewm_new, max_t, new_last = self._plan(records, last, ewm, states, topic)
-            result.attempts = attempt
-            if new_last is None:
-                return result  # everything was at or below the watermark
-            changed = [cid for cid in cids if states[cid].changed]
-            ops = _Ops(base=4 + len(changed))
-            # live-gauge counts left by conversations whose state expired: those coming
-            # back in this batch, and (a bounded number of) the others
-            stale = {cid: _text(entry) for cid, entry, (v, _) in
-                     zip(uncached, live_raw, conv_raw, strict=True) if not v and entry}
-            expired = [c for c in expired_ids if c not in states]
-            if expired:
-                entries = await self._redis.hmget(self._keys.live_dims, expired)
-                stale |= {c: _text(e) if e else "" for c, e in zip(expired, entries, strict=True)}
-            for cid, entry in sorted(stale.items()):
-                self._undo_live(cid, entry, ops)
-            pending_views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]] = {}
-            new_values = self._admit(changed, states, admitted, ops, stats)
-            deltas: kpi.BucketDeltas = {}
-            for cid in changed:
-                st = states[cid]
-                old_events = st.events[: len(st.events) - st.new_count]
-                view = self._views.get(cid)
-                if view is not None and view.version == st.version:
-                    before, before_live = view.view, view.live
-                elif old_events:
-                    before = kpi.contributions(old_events, self._cfg)
-                    before_live = kpi.live_state(old_events, self._cfg)
-                else:
-                    before, before_live = None, None
-                after = kpi.contributions(st.events, self._cfg)
-                after_live = kpi.live_state(st.events, self._cfg)
-                kpi.merge_bucket_deltas(deltas,
-                                        kpi.bucket_deltas(before, after, self._cfg, admitted))
-                self._gauge_ops(cid, before_live, after_live, admitted, ops, now_ms)
-                pending_views[cid] = (after, after_live)
-            if ops.touched_live:
-                # outlive every member by a TTL: undoing needs the entries; and when all
-                # is silent that long, every count in the open hash is stale too
-                for key in (self._keys.live, self._keys.live_dims, self._keys.open_counts):
-                    ops.add("E", key, 2 * self._cfg.conversation_ttl_ms, "")
-            for (res, start), fields in sorted(deltas.items()):
-                ops.bucket(self._keys.bucket(res, start), self._cfg.bucket_ttl_ms(res), fields)
-            for k, v in stats.items():
-                if v:
-                    ops.add("H", self._keys.stats, k, v)
-            if max_t is not None:
-                ops.add("M", self._keys.stats, "last_event_ms", max_t)
-            ops.add("M", self._keys.stats, "last_applied_ms", now_ms)
-            assert self._epoch is not None
-            keys = [self._keys.offsets, self._keys.event_watermarks, self._keys.stats,
-                    self._keys.epoch, *(self._keys.conversation(c) for c in changed), *ops.keys]
-            args: list[str | int] = [
-                pfield,
-                expected,
-                new_last,
-                "" if ewm_new is None or ewm_new == ewm else ewm_new,
-                self._epoch,
-                len(changed),
-                self._cfg.conversation_ttl_ms,
-            ]
-            for cid in changed:
-                args.append(states[cid].version)
-                args.append(_encode_state(states[cid].events))
-            args.append(json.dumps(ops.ops, separators=(",", ":")))
-            args.append(json.dumps(ops.candidates, separators=(",", ":")))
-            outcome = await self._eval(keys, args)
+            snap = await self._read(pfield, cids)
+            plan = self._plan(records, snap, topic)
+            if plan.new_last is None:
+                return plan.result  # everything was at or below the watermark
+            batch = self._batch(pfield, snap, plan)
+            outcome = await self._eval(batch.keys, batch.args)
             self.script_calls += 1
             if outcome[0] == "epoch":
                 raise self._reset(outcome[1])
             if outcome[0] == "ok":
-                self._known_gauge_dims |= ops.new_gauge_dims
-                self._remember(states, pending_views, now_ms)
-                if new_values:
-                    log.info("new dimension values admitted: %s", new_values)
-                return result
+                self._known_gauge_dims |= batch.ops.new_gauge_dims
+                self._remember(snap.states, batch.views, snap.now_ms)
+                if batch.new_values:
+                    log.info("new dimension values admitted: %s", batch.new_values)
+                return plan.result
             for cid in cids:  # someone else wrote (or our cache was stale): read fresh
                 self._views.pop(cid, None)
             log.info("batch for %s conflicted (attempt %d); re-reading", pfield, attempt)
         raise StoreConflict(f"{pfield}: gave up after {MAX_ATTEMPTS} conflicting attempts")
+
+    async def _read(self, pfield: str, cids: Sequence[str]) -> _Snapshot:
+        """Everything a batch depends on, in one pipelined round trip (plus one for the
+        live entries of expired conversations, when there are any).
+
+        A conversation this worker wrote last is not read at all: its cached events are
+        assumed current and the script checks its version before writing. On a conflict
+        the batch's cache entries are dropped and everything is read fresh."""
+        capped = self._capped_dimensions()
+        cached = {cid: self._views[cid] for cid in cids if cid in self._views}
+        uncached = [cid for cid in cids if cid not in cached]
+        now_ms = int(self._clock() * 1000)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hget(self._keys.offsets, pfield)
+        pipe.hget(self._keys.event_watermarks, pfield)
+        for d in capped:
+            pipe.smembers(self._keys.dimension_values(d))
+        for cid in uncached:
+            pipe.hmget(self._keys.conversation(cid), "v", "s")
+        pipe.zrangebyscore(self._keys.live, "-inf",
+                           now_ms - self._cfg.conversation_ttl_ms - EXPIRY_GRACE_MS,
+                           start=0, num=EXPIRED_PER_BATCH)
+        if uncached:
+            pipe.hmget(self._keys.live_dims, uncached)
+        raw = iter(await pipe.execute())
+        last, ewm = _int_or_none(next(raw)), _int_or_none(next(raw))
+        admitted = {d: {_text(v) for v in next(raw)} for d in capped}
+        conv_raw = [next(raw) for _ in uncached]
+        expired_ids = [_text(c) for c in next(raw)]
+        live_raw = next(raw) if uncached else []
+        states = {cid: _ConvState(version=view.version, events=list(view.events),
+                                  ids=set(view.ids)) for cid, view in cached.items()}
+        for cid, (v, st_raw) in zip(uncached, conv_raw, strict=True):
+            evs = _decode_state(cid, st_raw)
+            states[cid] = _ConvState(version=_text(v) if v else "", events=evs,
+                                     ids={e.event_id for e in evs})
+        # live-gauge counts left by conversations whose state expired: those coming back
+        # in this batch, and (a bounded number of) the others
+        stale = {cid: _text(entry) for cid, entry, (v, _) in
+                 zip(uncached, live_raw, conv_raw, strict=True) if not v and entry}
+        expired = [c for c in expired_ids if c not in states]
+        if expired:
+            entries = await self._redis.hmget(self._keys.live_dims, expired)
+            stale |= {c: _text(e) if e else "" for c, e in zip(expired, entries, strict=True)}
+        return _Snapshot(last, ewm, admitted, states, stale, now_ms)
+
+    def _batch(self, pfield: str, snap: _Snapshot, plan: _Plan) -> _Batch:
+        """The script call that turns ``snap`` into ``snap`` + ``plan`` (pure)."""
+        states = snap.states
+        changed = [cid for cid in sorted(states) if states[cid].changed]
+        ops = _Ops(base=4 + len(changed))
+        for cid, entry in sorted(snap.stale.items()):
+            self._undo_live(cid, entry, ops)
+        new_values = self._admit(changed, states, snap.admitted, ops, plan.stats)
+        views = self._conversation_ops(changed, snap, ops)
+        self._pipeline_ops(ops, plan, snap.now_ms)
+        assert self._epoch is not None
+        keys = [self._keys.offsets, self._keys.event_watermarks, self._keys.stats,
+                self._keys.epoch, *(self._keys.conversation(c) for c in changed), *ops.keys]
+        args: list[str | int] = [
+            pfield,
+            "" if snap.last is None else str(snap.last),
+            plan.new_last if plan.new_last is not None else "",
+            "" if plan.ewm is None or plan.ewm == snap.ewm else plan.ewm,
+            self._epoch,
+            len(changed),
+            self._cfg.conversation_ttl_ms,
+        ]
+        for cid in changed:
+            args.append(states[cid].version)
+            args.append(_encode_state(states[cid].events))
+        args.append(json.dumps(ops.ops, separators=(",", ":")))
+        args.append(json.dumps(ops.candidates, separators=(",", ":")))
+        return _Batch(keys, args, ops, views, new_values)
+
+    def _conversation_ops(self, changed: Sequence[str], snap: _Snapshot, ops: _Ops
+                          ) -> dict[str, tuple[kpi.ConversationView, kpi.LiveState]]:
+        """Bucket increments and live-gauge moves of every changed conversation: the
+        difference between its contribution before and after this batch."""
+        views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]] = {}
+        deltas: kpi.BucketDeltas = {}
+        for cid in changed:
+            st = snap.states[cid]
+            old_events = st.events[: len(st.events) - st.new_count]
+            view = self._views.get(cid)
+            if view is not None and view.version == st.version:
+                before, before_live = view.view, view.live
+            elif old_events:
+                before = kpi.contributions(old_events, self._cfg)
+                before_live = kpi.live_state(old_events, self._cfg)
+            else:
+                before, before_live = None, None
+            after = kpi.contributions(st.events, self._cfg)
+            after_live = kpi.live_state(st.events, self._cfg)
+            kpi.merge_bucket_deltas(deltas,
+                                    kpi.bucket_deltas(before, after, self._cfg, snap.admitted))
+            self._gauge_ops(cid, before_live, after_live, snap.admitted, ops, snap.now_ms)
+            views[cid] = (after, after_live)
+        if ops.touched_live:
+            # outlive every member by a TTL: undoing needs the entries; and when all
+            # is silent that long, every count in the open hash is stale too
+            for key in (self._keys.live, self._keys.live_dims, self._keys.open_counts):
+                ops.add("E", key, 2 * self._cfg.conversation_ttl_ms, "")
+        for (res, start), fields in sorted(deltas.items()):
+            ops.bucket(self._keys.bucket(res, start), self._cfg.bucket_ttl_ms(res), fields)
+        return views
+
+    def _pipeline_ops(self, ops: _Ops, plan: _Plan, now_ms: int) -> None:
+        """The pipeline counters and freshness times, in the same script as the windows."""
+        for k, v in plan.stats.items():
+            if v:
+                ops.add("H", self._keys.stats, k, v)
+        if plan.max_t is not None:
+            ops.add("M", self._keys.stats, "last_event_ms", plan.max_t)
+        ops.add("M", self._keys.stats, "last_applied_ms", now_ms)
 
     def _admit(self, changed: list[str], states: dict[str, _ConvState],
                admitted: dict[str, set[str]], ops: _Ops, stats: Counter[str]) -> list[str]:
@@ -499,46 +554,40 @@ class WindowWriter:
             return ("ok", "")
         return (_text(res[1]), _text(res[2]) if isinstance(res[2], (bytes, str)) else str(res[2]))
 
-    def _plan(
-        self,
-        records: Sequence[Record],
-        last: int | None,
-        ewm: int | None,
-        states: dict[str, _ConvState],
-        topic: str,
-    ) -> tuple[ApplyResult, Counter[str], int | None, int | None, int | None]:
-        result = ApplyResult()
-        stats: Counter[str] = Counter()
+    def _plan(self, records: Sequence[Record], snap: _Snapshot, topic: str) -> _Plan:
+        """Which records count (pure): above the watermark, not a duplicate, not late;
+        accepted events join their conversation's state."""
+        plan = _Plan(ewm=snap.ewm)
+        result, stats = plan.result, plan.stats
         lateness = self._cfg.allowed_lateness_ms
-        max_t: int | None = None
-        new_last: int | None = None
-        for st in states.values():
+        last = snap.last
+        for st in snap.states.values():
             st.new_count = 0
         for r in sorted(records, key=lambda r: r.offset):
             if last is not None and r.offset <= last:
                 result.skipped_offsets += 1
                 continue
-            new_last = r.offset if new_last is None else max(new_last, r.offset)
+            plan.new_last = r.offset if plan.new_last is None else max(plan.new_last, r.offset)
             if r.event is None:
                 result.rejected += 1
                 stats[f"rejected:{r.reason or 'unknown'}"] += 1
                 continue
             e = r.event
-            st = states[e.conversation_id]
+            st = snap.states[e.conversation_id]
             if e.event_id in st.ids:  # a duplicate is not a lost event, even when late
                 result.duplicates += 1
                 stats["duplicate:event_id"] += 1
                 continue
-            if ewm is not None and e.t_ms < ewm - lateness:
+            if plan.ewm is not None and e.t_ms < plan.ewm - lateness:
                 result.late += 1
                 stats[f"late:{e.type}"] += 1
                 continue
-            ewm = e.t_ms if ewm is None else max(ewm, e.t_ms)
+            plan.ewm = e.t_ms if plan.ewm is None else max(plan.ewm, e.t_ms)
             st.ids.add(e.event_id)
             st.events.append(e)
             st.new_count += 1
             st.changed = True
             result.applied += 1
             stats[f"processed:{topic}"] += 1
-            max_t = e.t_ms if max_t is None else max(max_t, e.t_ms)
-        return result, stats, ewm, max_t, new_last
+            plan.max_t = e.t_ms if plan.max_t is None else max(plan.max_t, e.t_ms)
+        return plan

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from supportkpi.services import ServiceConfig, status
+from devtools.services import ServiceConfig, status
 from tests.support import ROOT, free_port, parse, scrape, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from supportkpi.services import ServiceConfig, down, up
+from devtools.services import ServiceConfig, down, up
 from tests.support import free_port
 
 # a SCRAM user of the broker's SASL_PLAINTEXT listener (tests of Kafka credentials)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from supportkpi.services import ServiceConfig
+from devtools.services import ServiceConfig
 from tests.integration.alerts.conftest import get_json, start_prometheus
 from tests.support import ROOT, WorkerProcess, parse, sample, scrape, wait_for
 

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from alerts.notify import HttpNotifier
 from alerts.rules import parse_rules
 from alerts.runner import AlertRunner
-from supportkpi.services import ServiceConfig
+from devtools.services import ServiceConfig
 from windows.config import KpiConfig, windows_from_text
 from windows.keys import Keys
 from windows.reader import WindowReader

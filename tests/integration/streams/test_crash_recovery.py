@@ -11,9 +11,9 @@ import pytest
 import redis
 from kafka import KafkaProducer
 
-from supportkpi import oracle
-from supportkpi import simulate as sim
-from supportkpi.services import ServiceConfig
+from devtools import oracle
+from devtools import simulate as sim
+from devtools.services import ServiceConfig
 from supportkpi.settings import load_settings
 from tests.agreement import diff_rows
 from tests.support import WorkerProcess, parse, sample, scrape, wait_for

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from supportkpi.services import ServiceConfig
+from devtools.services import ServiceConfig
 from tests.integration.streams.test_faults import (
     finish_and_check,
     make_history,
@@ -57,7 +57,7 @@ def test_kafka_down_for_long_rejoin_and_bounded_shutdown(services: ServiceConfig
     timeouts). A worker told to stop meanwhile exits within its shutdown timeout; the
     other keeps serving, is not restarted by the liveness check (an outage is not a
     stall), rejoins when the broker is back, and catches up to the oracle."""
-    from supportkpi.services import _stop_pid, start_kafka
+    from devtools.services import _stop_pid, start_kafka
 
     env = {**worker_env, "SUPPORT_BATCH_MAX": "20", "SUPPORT_SESSION_TIMEOUT": "6",
            "SUPPORT_LIVENESS_TIMEOUT": "15", "SUPPORT_SHUTDOWN_TIMEOUT": "10"}

@@ -17,8 +17,8 @@ import pytest
 import redis
 from kafka import KafkaProducer
 
-from supportkpi import oracle
-from supportkpi.services import ServiceConfig
+from devtools import oracle
+from devtools.services import ServiceConfig
 from supportkpi.settings import load_settings
 from tests.agreement import diff_rows
 from tests.histories import history

@@ -15,7 +15,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from supportkpi.services import ServiceConfig
+from devtools.services import ServiceConfig
 from tests.support import WorkerProcess, parse, promtool_check_metrics, sample, scrape, wait_for
 from windows.histogram import RELATIVE_ERROR
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from supportkpi.services import ServiceConfig
+from devtools.services import ServiceConfig
 from tests.integration.streams.test_faults import (
     finish_and_check,
     make_history,

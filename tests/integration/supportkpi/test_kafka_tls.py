@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from supportkpi.services import ServiceConfig
+from devtools.services import ServiceConfig
 from tests.replay_check import small_floor_through_worker
 from tests.support import ROOT
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from supportkpi.services import ServiceConfig
+from devtools.services import ServiceConfig
 from tests.support import ROOT
 
 pytestmark = pytest.mark.integration

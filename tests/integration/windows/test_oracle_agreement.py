@@ -13,10 +13,10 @@ import redis.asyncio as aioredis
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devtools import oracle
+from devtools.services import ServiceConfig
 from streams.errors import InvalidEvent
 from streams.schema import SchemaConfig, validate
-from supportkpi import oracle
-from supportkpi.services import ServiceConfig
 from supportkpi.settings import load_settings
 from tests.agreement import diff_rows
 from tests.histories import history

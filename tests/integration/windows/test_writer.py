@@ -9,7 +9,7 @@ from collections import Counter
 import redis
 import redis.asyncio as aioredis
 
-from supportkpi.services import ServiceConfig
+from devtools.services import ServiceConfig
 from windows import kpi
 from windows.config import KpiConfig, windows_from_text
 from windows.events import Event

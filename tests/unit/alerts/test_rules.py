@@ -34,7 +34,7 @@ def error_of(text: str, **kw: object) -> str:
 
 def test_good_rule_parses() -> None:
     (r,) = parse_rules(GOOD)
-    assert (r.name, r.for_ms, r.stat.row_key) == ("FrtHigh", 300_000, "frt_p90_seconds")
+    assert (r.name, r.for_ms, r.stat.key) == ("FrtHigh", 300_000, "frt_p90_seconds")
 
 
 @pytest.mark.parametrize(("change", "expect"), [

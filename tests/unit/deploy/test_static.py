@@ -107,8 +107,8 @@ def exported_names() -> set[str]:
     import redis
     from prometheus_client import CollectorRegistry
 
+    from serve.metrics import KpiCollector, PipelineCollector
     from streams.telemetry import WorkerTelemetry
-    from supportkpi.exporter import KpiCollector, PipelineCollector
     from supportkpi.settings import load_settings
     from windows.keys import Keys
     from windows.reader import WindowReader

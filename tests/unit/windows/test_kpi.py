@@ -32,7 +32,7 @@ def summary(events_by_conv: list[list[Event]], cfg: KpiConfig = CFG) -> dict[str
     fields: Counter[str] = Counter()
     for evs in events_by_conv:
         fields.update(totals(evs, cfg))
-    return kpi.summarize(fields, cfg)
+    return kpi.summarize(fields)
 
 
 def test_first_response_counts_only_human_agents() -> None:
@@ -145,7 +145,7 @@ def test_csat_nps_ces() -> None:
 
 
 def test_ratios_without_denominator_are_absent() -> None:
-    s = kpi.summarize({}, CFG)
+    s = kpi.summarize({})
     for key in ("fcr_ratio", "escalation_ratio", "csat_ratio", "nps_score", "ces_mean",
                 "frt_mean_seconds", "frt_p90_seconds", "frt_sla_ratio"):
         assert s[key] is None, key

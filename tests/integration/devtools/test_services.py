@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from supportkpi.services import ServiceConfig, ServiceError, redis_ping, status, up
+from devtools.services import ServiceConfig, ServiceError, redis_ping, status, up
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ def test_missing_tools_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                         cache_dir=tmp_path / "cache")
     with pytest.raises(ServiceError, match=r"redis-server not found.*apt-get install redis-server"):
         up(cfg, log=lambda _: None)
-    from supportkpi.services import fetch_kafka, start_kafka
+    from devtools.services import fetch_kafka, start_kafka
 
     with pytest.raises(ServiceError, match="java not found"):
         start_kafka(cfg, log=lambda _: None)

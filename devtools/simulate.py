@@ -55,81 +55,31 @@ def _iso(t_ms: int) -> float:
     return round(t_ms / 1000.0, 3)
 
 
+class _Emitter:
+    """Collects one conversation's events with ids ``<cid>-1``, ``<cid>-2``, …"""
+
+    def __init__(self, cid: str) -> None:
+        self.cid = cid
+        self.out: list[dict[str, object]] = []
+
+    def __call__(self, typ: str, t: float, **extra: object) -> None:
+        self.out.append({"event_id": f"{self.cid}-{len(self.out) + 1}", "type": typ,
+                         "occurred_at": _iso(int(t)), "conversation_id": self.cid, **extra})
+
+
 def conversation(rng: random.Random, p: FloorParams, cid: str, t0: int) -> list[dict[str, object]]:
     """All events of one conversation starting at ``t0`` (ms)."""
-    s = p.time_scale
     queue = _pick(rng, QUEUES)
     priority = _pick(rng, PRIORITIES)
-    team = TEAMS[0]
+    labels = {"queue": queue, "team": TEAMS[0], "priority": priority}
     is_ticket = rng.random() < p.ticket_share
-    out: list[dict[str, object]] = []
-    n = 0
-
-    def ev(typ: str, t: float, **extra: object) -> None:
-        nonlocal n
-        n += 1
-        out.append({"event_id": f"{cid}-{n}", "type": typ, "occurred_at": _iso(int(t)),
-                    "conversation_id": cid, **extra})
-
+    ev = _Emitter(cid)
     agent = f"agent-{rng.randrange(40):02d}"
-    t = float(t0)
     if is_ticket:
-        channel = _pick(rng, TICKET_CHANNELS)
-        ev("ticket.created", t, channel=channel, queue=queue, team=team, priority=priority)
-        t += rng.uniform(5, 60) * 1000 * s
-        ev("ticket.assigned", t, agent_id=agent)
-        t += _lognorm(rng, FRT_MEDIAN_S[queue]) * 1000 * s
-        ev("ticket.message", t, actor="agent", agent_id=agent)
-        replies = 1
-        while rng.random() < 0.35 and replies < 6:
-            t += _lognorm(rng, 900) * 1000 * s
-            ev("ticket.message", t, actor="customer")
-            t += _lognorm(rng, FRT_MEDIAN_S[queue]) * 1000 * s
-            ev("ticket.message", t, actor="agent", agent_id=agent)
-            replies += 1
-        if rng.random() < p.escalation_p:
-            t += _lognorm(rng, 600) * 1000 * s
-            ev("ticket.escalated", t, team="tier2")
-            t += _lognorm(rng, 1800) * 1000 * s
-            ev("ticket.message", t, actor="agent", agent_id=f"agent-{rng.randrange(40, 50)}")
-        t += _lognorm(rng, 1200) * 1000 * s
-        ev("ticket.solved", t)
-        solved_t = t
-        if rng.random() < p.reopen_p:
-            t += _lognorm(rng, 7200) * 1000 * s
-            ev("ticket.reopened", t)
-            t += _lognorm(rng, FRT_MEDIAN_S[queue]) * 1000 * s
-            ev("ticket.message", t, actor="agent", agent_id=agent)
-            t += _lognorm(rng, 1200) * 1000 * s
-            ev("ticket.solved", t)
-        closed_t = t + 86_400_000 * s
-        ev("ticket.closed", closed_t)
-        survey_t = solved_t
+        survey_t = _ticket(rng, p, ev, float(t0), labels, agent)
     else:
-        channel = _pick(rng, CHAT_CHANNELS)
-        ev("chat.started", t, channel=channel, queue=queue, team=team, priority=priority)
-        t += rng.uniform(1, 5) * 1000 * s
-        ev("chat.message", t, actor="bot")
-        if rng.random() < 0.65:
-            t += rng.uniform(10, 90) * 1000 * s
-            ev("chat.handoff", t)
-            t += _lognorm(rng, FRT_MEDIAN_S[queue] / 20) * 1000 * s
-            ev("chat.message", t, actor="agent", agent_id=agent)
-            replies = 1
-            while rng.random() < 0.4 and replies < 8:
-                t += _lognorm(rng, 40) * 1000 * s
-                ev("chat.message", t, actor="customer")
-                t += _lognorm(rng, 30) * 1000 * s
-                ev("chat.message", t, actor="agent", agent_id=agent)
-                replies += 1
-            if rng.random() < p.escalation_p / 2:
-                t += _lognorm(rng, 60) * 1000 * s
-                ev("chat.transferred", t, team="tier2")
-                t += _lognorm(rng, 60) * 1000 * s
-                ev("chat.message", t, actor="agent", agent_id=f"agent-{rng.randrange(40, 50)}")
-        t += _lognorm(rng, 120) * 1000 * s
-        ev("chat.ended", t)
-        survey_t = t
+        survey_t = _chat(rng, p, ev, float(t0), labels, agent)
+    s = p.time_scale
     if rng.random() < p.csat_p:
         score = min(5, max(1, round(rng.gauss(CSAT_MEAN[queue], 1.0))))
         ev("survey.csat", survey_t + rng.uniform(30, 600) * 1000 * s, score=score)
@@ -139,7 +89,71 @@ def conversation(rng: random.Random, p: FloorParams, cid: str, t0: int) -> list[
     if rng.random() < p.ces_p:
         ev("survey.ces", survey_t + rng.uniform(60, 900) * 1000 * s,
            score=min(7, max(1, round(rng.gauss(2.5, 1.2)))))
-    return out
+    return ev.out
+
+
+def _ticket(rng: random.Random, p: FloorParams, ev: _Emitter, t: float,
+            labels: dict[str, str], agent: str) -> float:
+    """A ticket's lifecycle; returns when its survey is sent (the first solve)."""
+    s, queue = p.time_scale, labels["queue"]
+    ev("ticket.created", t, channel=_pick(rng, TICKET_CHANNELS), **labels)
+    t += rng.uniform(5, 60) * 1000 * s
+    ev("ticket.assigned", t, agent_id=agent)
+    t += _lognorm(rng, FRT_MEDIAN_S[queue]) * 1000 * s
+    ev("ticket.message", t, actor="agent", agent_id=agent)
+    replies = 1
+    while rng.random() < 0.35 and replies < 6:
+        t += _lognorm(rng, 900) * 1000 * s
+        ev("ticket.message", t, actor="customer")
+        t += _lognorm(rng, FRT_MEDIAN_S[queue]) * 1000 * s
+        ev("ticket.message", t, actor="agent", agent_id=agent)
+        replies += 1
+    if rng.random() < p.escalation_p:
+        t += _lognorm(rng, 600) * 1000 * s
+        ev("ticket.escalated", t, team="tier2")
+        t += _lognorm(rng, 1800) * 1000 * s
+        ev("ticket.message", t, actor="agent", agent_id=f"agent-{rng.randrange(40, 50)}")
+    t += _lognorm(rng, 1200) * 1000 * s
+    ev("ticket.solved", t)
+    solved_t = t
+    if rng.random() < p.reopen_p:
+        t += _lognorm(rng, 7200) * 1000 * s
+        ev("ticket.reopened", t)
+        t += _lognorm(rng, FRT_MEDIAN_S[queue]) * 1000 * s
+        ev("ticket.message", t, actor="agent", agent_id=agent)
+        t += _lognorm(rng, 1200) * 1000 * s
+        ev("ticket.solved", t)
+    ev("ticket.closed", t + 86_400_000 * s)
+    return solved_t
+
+
+def _chat(rng: random.Random, p: FloorParams, ev: _Emitter, t: float,
+          labels: dict[str, str], agent: str) -> float:
+    """A chat's lifecycle (bot first, often a handoff); returns when it ended."""
+    s, queue = p.time_scale, labels["queue"]
+    ev("chat.started", t, channel=_pick(rng, CHAT_CHANNELS), **labels)
+    t += rng.uniform(1, 5) * 1000 * s
+    ev("chat.message", t, actor="bot")
+    if rng.random() < 0.65:
+        t += rng.uniform(10, 90) * 1000 * s
+        ev("chat.handoff", t)
+        t += _lognorm(rng, FRT_MEDIAN_S[queue] / 20) * 1000 * s
+        ev("chat.message", t, actor="agent", agent_id=agent)
+        replies = 1
+        while rng.random() < 0.4 and replies < 8:
+            t += _lognorm(rng, 40) * 1000 * s
+            ev("chat.message", t, actor="customer")
+            t += _lognorm(rng, 30) * 1000 * s
+            ev("chat.message", t, actor="agent", agent_id=agent)
+            replies += 1
+        if rng.random() < p.escalation_p / 2:
+            t += _lognorm(rng, 60) * 1000 * s
+            ev("chat.transferred", t, team="tier2")
+            t += _lognorm(rng, 60) * 1000 * s
+            ev("chat.message", t, actor="agent", agent_id=f"agent-{rng.randrange(40, 50)}")
+    t += _lognorm(rng, 120) * 1000 * s
+    ev("chat.ended", t)
+    return t
 
 
 def generate(

@@ -9,21 +9,20 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from supportkpi.settings import Settings
+from streams.config import StreamConfig
 
 log = logging.getLogger(__name__)
 
 
-def ensure_topics(settings: Settings) -> list[str]:
+def ensure_topics(cfg: StreamConfig) -> list[str]:
     """Create input, DLQ and alert topics; returns the names that were created."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                             client_id=f"{settings.app_id}-admin",
-                             **settings.kafka_python_options())
+    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap,
+                             client_id=f"{cfg.app_id}-admin",
+                             **cfg.kafka.kafka_python_options())
     try:
         existing = set(admin.list_topics())
-        wanted = [settings.topic_tickets, settings.topic_chats, settings.topic_dlq,
-                  settings.topic_alerts]
-        new = [NewTopic(t, settings.topic_partitions if t in settings.input_topics else 1, 1)
+        wanted = [cfg.topic_tickets, cfg.topic_chats, cfg.topic_dlq, cfg.topic_alerts]
+        new = [NewTopic(t, cfg.topic_partitions if t in cfg.input_topics else 1, 1)
                for t in wanted if t not in existing]
         if new:
             with contextlib.suppress(TopicAlreadyExistsError):

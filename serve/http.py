@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from supportkpi.wallmodel import WallModel
+from serve.wall import WallModel
 from windows.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ STATIC = {"wall.js": "application/javascript", "wall.css": "text/css"}
 
 
 def _asset(name: str) -> str:
-    return resources.files("supportkpi").joinpath("wall", name).read_text(encoding="utf-8")
+    return resources.files("serve").joinpath("static", name).read_text(encoding="utf-8")
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -22,74 +22,20 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from windows import kpi
+from alerts.state import STATE_VALUE
+from alerts.store import AlertStore, split_key
+from windows import catalog, kpi
 from windows.config import KpiConfig
-from windows.reader import WindowReader
+from windows.reader import WindowReader, WindowSnapshot
 
 log = logging.getLogger(__name__)
 
 ALL = "all"
 
-GAUGES: tuple[tuple[str, str, str], ...] = (
-    ("support_first_response_sla_ratio", "frt_sla_ratio",
-     "Share of first responses within the SLA target, in the window."),
-    ("support_completed_conversations", "completed",
-     "Conversations solved or ended (first completion) in the window."),
-    ("support_fcr_conversations", "fcr_resolved",
-     "Completed conversations resolved at first contact, in the window."),
-    ("support_fcr_ratio", "fcr_ratio",
-     "First contact resolution: FCR conversations / completed conversations."),
-    ("support_escalated_conversations", "escalated_completed",
-     "Completed conversations that were escalated, handed off or transferred."),
-    ("support_escalation_ratio", "escalation_ratio",
-     "Escalated (incl. handoff/transfer) completed conversations / completed conversations."),
-    ("support_csat_responses", "csat_responses", "CSAT survey responses in the window."),
-    ("support_csat_satisfied_responses", "csat_satisfied",
-     "CSAT responses at or above the satisfied score."),
-    ("support_csat_ratio", "csat_ratio", "CSAT: satisfied responses / responses."),
-    ("support_csat_score_mean", "csat_mean", "Mean CSAT score in the window."),
-    ("support_nps_score", "nps_score", "NPS: % promoters - % detractors (-100..100)."),
-    ("support_nps_responses", "nps_responses", "NPS survey responses in the window."),
-    ("support_ces_score_mean", "ces_mean", "Mean customer effort score in the window."),
-    ("support_ces_responses", "ces_responses", "CES survey responses in the window."),
-)
-GAUGES += (
-    ("support_queued_conversations", "queued",
-     "Conversations that entered the human queue in the window (tickets at creation, chats "
-     "at handoff)."),
-    ("support_abandoned_conversations", "abandoned",
-     "Conversations that ended while still waiting for a first human reply."),
-    ("support_abandonment_ratio", "abandonment_ratio",
-     "Abandoned conversations / conversations that entered the human queue."),
-    ("support_chat_conversations", "chats_started", "Chats started in the window."),
-    ("support_chat_handoffs", "handoffs", "Chats handed off from the bot to a human."),
-    ("support_chat_handoff_ratio", "handoff_ratio", "Bot-to-human handoffs / chats started."),
-)
-# (metric, summary key prefix, quantile attribute of KpiConfig, help)
-SUMMARIES: tuple[tuple[str, str, str, str], ...] = (
-    ("support_first_response_seconds", "frt", "quantiles_frt",
-     "First response time (created/started to first human agent reply), sliding window; "
-     "quantiles within 2% relative error."),
-    ("support_resolution_seconds", "resolution", "quantiles_resolution",
-     "Resolution time (created to first solved/ended), sliding window."),
-    ("support_response_seconds", "response", "quantiles_other",
-     "Response time: each human reply to a pending customer message, from the oldest "
-     "unanswered customer message."),
-    ("support_bot_time_seconds", "bot_time", "quantiles_other",
-     "Time a chat spent with the bot before its first handoff to a human."),
-    ("support_first_response_after_handoff_seconds", "frt_after_handoff", "quantiles_other",
-     "Time from a chat's first handoff to the first human reply."),
-)
-LIVE: tuple[tuple[str, str, str], ...] = (
-    ("support_open_conversations", "open", "Open conversations now."),
-    ("support_waiting_conversations", "waiting",
-     "Open conversations waiting for a first human response now."),
-    ("support_oldest_waiting_seconds", "oldest_waiting_seconds",
-     "Age of the oldest conversation waiting for a first human response."),
-    ("support_sla_breaching_conversations", "breaching",
-     "Waiting conversations already past their first-response target."),
-)
-VOLUMES = ("created", "solved", "reopened", "escalated")
+SUMMARIES = tuple(m for m in catalog.WINDOWED if isinstance(m, catalog.Duration))
+GAUGES = tuple(m for m in catalog.WINDOWED
+               if isinstance(m, catalog.Count | catalog.Ratio | catalog.Mean | catalog.NetScore))
+VOLUMES = tuple(m for m in catalog.WINDOWED if isinstance(m, catalog.Volume))
 # which KPI a late (dropped) event would have fed, for the late_dropped label
 LATE_KPI = {
     "ticket.created": "volume", "chat.started": "volume", "ticket.assigned": "volume",
@@ -99,10 +45,6 @@ LATE_KPI = {
     "ticket.solved": "resolution", "chat.ended": "resolution", "ticket.reopened": "fcr",
     "survey.csat": "csat", "survey.nps": "nps", "survey.ces": "ces",
 }
-
-
-def _fmt_q(q: float) -> str:
-    return f"{q:g}"
 
 
 class _FamiliesCollector(Collector):
@@ -121,7 +63,7 @@ class KpiCollector(_FamiliesCollector):
 
     The expensive part of a scrape (it reads and rolls up every bucket of every window),
     kept apart from :class:`PipelineCollector` so that ``/metrics?name[]=...`` probes of
-    the pipeline's health never pay for it.
+    the pipeline's health never pay for it. Every family comes from the KPI catalog.
     """
 
     def __init__(
@@ -129,12 +71,14 @@ class KpiCollector(_FamiliesCollector):
         reader: WindowReader,
         cfg: KpiConfig,
         clock: Callable[[], float],
+        alerts: AlertStore | None = None,
         alert_dims: Sequence[str] = (),
         alert_rules: Sequence[str] = (),
     ) -> None:
         self._reader = reader
         self._cfg = cfg
         self._clock = clock
+        self._alerts = alerts
         self._dims = list(cfg.storage_dimensions)
         self._labels = ["window", *self._dims]
         self._gdims = list(cfg.gauge_dimensions)
@@ -146,18 +90,17 @@ class KpiCollector(_FamiliesCollector):
     def _families(self) -> dict[str, Any]:
         L = self._labels
         fam: dict[str, Any] = {}
-        for name, _prefix, _q, doc in SUMMARIES:
-            fam[name] = Metric(name, doc, "summary")
-        for name, _key, doc in LIVE:
-            fam[name] = GaugeMetricFamily(name, doc, labels=self._gdims)
+        for d in SUMMARIES:
+            fam[d.metric] = Metric(d.metric, d.help, "summary")
+        for g in catalog.LIVE:
+            fam[g.metric] = GaugeMetricFamily(g.metric, g.help, labels=self._gdims)
         fam["alert"] = GaugeMetricFamily(
             "support_alert_state", "Alert state per rule and dimensions: 0 ok, 1 pending, "
             "2 firing.", labels=["rule", "severity", *self._alert_dims])
-        for name, _key, doc in GAUGES:
-            fam[name] = GaugeMetricFamily(name, doc, labels=L)
-        fam["volume"] = GaugeMetricFamily(
-            "support_window_events", "Events in the window by kind (created, solved, reopened, "
-            "escalated incl. handoffs and transfers).", labels=[*L, "kind"])
+        for m in GAUGES:
+            fam[m.metric] = GaugeMetricFamily(m.metric, m.help, labels=L)
+        name, doc = catalog.VOLUME_EXPORT
+        fam["volume"] = GaugeMetricFamily(name, doc, labels=[*L, "kind"])
         return fam
 
     def collect(self) -> Iterator[Metric]:
@@ -166,41 +109,44 @@ class KpiCollector(_FamiliesCollector):
             at_ms = int(self._clock() * 1000)
             snapshots = self._reader.all_windows(at_ms)
             gauges = self._reader.gauges(at_ms)
-            alerts = self._reader.alert_states() if self._alert_rules else {}
+            alerts = self._alerts.read() if self._alerts and self._alert_rules else {}
         except (redis.RedisError, OSError) as exc:
             # support_redis_up (PipelineCollector) reports the outage; no stale numbers
             log.warning("scrape could not read the windows from Redis: %s", exc)
             return
         for snap in snapshots:
-            for dimkey in sorted(snap.rows):
-                row = snap.rows[dimkey]
-                labels = self._label_values(snap.window.name, dimkey)
-                if labels is None:
-                    continue
-                for name, prefix, qattr, _doc in SUMMARIES:
-                    self._add_summary(fam[name], labels, row, prefix, getattr(self._cfg, qattr))
-                for name, key, _doc in GAUGES:
-                    v = row.get(key)
-                    if v is not None:
-                        fam[name].add_metric(labels, float(v))
-                for kind in VOLUMES:
-                    fam["volume"].add_metric([*labels, kind], float(row[f"volume_{kind}"] or 0))
+            self._add_window(fam, snap)
         for dimkey in sorted(gauges):
             parsed = kpi.parse_dimension_key(dimkey)
             glabels = [parsed.get(d, ALL) for d in self._gdims]
-            for name, key, _doc in LIVE:
-                gv = gauges[dimkey].get(key)
+            for g in catalog.LIVE:
+                gv = gauges[dimkey].get(g.key)
                 if gv is not None:
-                    fam[name].add_metric(glabels, float(gv))
-        for key, doc in sorted(alerts.items()):
-            rule, _, dimkey = key.partition("|")
+                    fam[g.metric].add_metric(glabels, float(gv))
+        for key, state in sorted(alerts.items()):
+            rule, dimkey = split_key(key)
             if rule not in self._alert_rules:
                 continue
             dims = kpi.parse_dimension_key(dimkey)
-            value = {"ok": 0, "pending": 1, "firing": 2}.get(str(doc.get("status")), 0)
-            fam["alert"].add_metric([rule, str(doc.get("severity", "")),
-                                     *(dims.get(d, ALL) for d in self._alert_dims)], value)
+            fam["alert"].add_metric([rule, state.severity,
+                                     *(dims.get(d, ALL) for d in self._alert_dims)],
+                                    STATE_VALUE[state.status])
         yield from fam.values()
+
+    def _add_window(self, fam: dict[str, Any], snap: WindowSnapshot) -> None:
+        for dimkey in sorted(snap.rows):
+            row = snap.rows[dimkey]
+            labels = self._label_values(snap.window.name, dimkey)
+            if labels is None:
+                continue
+            for d in SUMMARIES:
+                self._add_summary(fam[d.metric], labels, row, d)
+            for m in GAUGES:
+                v = row.get(m.key)
+                if v is not None:
+                    fam[m.metric].add_metric(labels, float(v))
+            for vol in VOLUMES:
+                fam["volume"].add_metric([*labels, vol.kind], float(row[vol.key] or 0))
 
     def _label_values(self, window: str, dimkey: str) -> list[str] | None:
         try:
@@ -209,21 +155,15 @@ class KpiCollector(_FamiliesCollector):
             return None
         return [window, *(parsed.get(d, ALL) for d in self._dims)]
 
-    def _add_summary(
-        self,
-        metric: Metric,
-        labels: list[str],
-        row: Mapping[str, float | None],
-        prefix: str,
-        quantiles: Sequence[float],
-    ) -> None:
-        count = row.get(f"{prefix}_count") or 0
+    def _add_summary(self, metric: Metric, labels: list[str],
+                     row: Mapping[str, float | None], d: catalog.Duration) -> None:
+        count = row.get(f"{d.key}_count") or 0
         names = dict(zip(self._labels, labels, strict=True))
-        for q in quantiles:
-            v = row.get(f"{prefix}_p{kpi._qname(q)}_seconds")
+        for q in d.quantiles:
+            v = row.get(d.quantile_key(q))
             if v is not None:
-                metric.add_sample(metric.name, {**names, "quantile": _fmt_q(q)}, float(v))
-        metric.add_sample(metric.name + "_sum", names, float(row.get(f"{prefix}_sum_seconds") or 0))
+                metric.add_sample(metric.name, {**names, "quantile": f"{q:g}"}, float(v))
+        metric.add_sample(metric.name + "_sum", names, float(row.get(f"{d.key}_sum_seconds") or 0))
         metric.add_sample(metric.name + "_count", names, float(count))
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from supportkpi import simulate as sim
+from devtools import simulate as sim
 
 
 def test_same_seed_same_history() -> None:

@@ -93,14 +93,23 @@ def _target(cfg: KpiConfig, priority: str, channel: str) -> int:
     return cfg.frt_sla_ms
 
 
+def _labels_of(evs: Sequence[Event], start: Event | None, first_human: Event | None,
+               cfg: KpiConfig) -> dict[str, str]:
+    labels = {}
+    for dim in ("channel", "queue", "team", "priority"):
+        candidates = ([start] if start else []) + list(evs)
+        labels[dim] = next((getattr(e, dim) for e in candidates if getattr(e, dim)),
+                           None) or "unknown"
+    agent = "none"
+    if cfg.agent_allowlist and first_human is not None:
+        agent = first_human.agent_id if first_human.agent_id in cfg.agent_allowlist else "other"
+    labels["agent"] = agent
+    return labels
+
+
 def facts_of(events: Sequence[Event], cfg: KpiConfig) -> Facts:
     evs = sorted(events, key=lambda e: (e.t_ms, RANK.get(e.type, 7), e.event_id))
     start = next((e for e in evs if e.type in ("ticket.created", "chat.started")), None)
-    labels = {}
-    for dim in ("channel", "queue", "team", "priority"):
-        candidates = ([start] if start else []) + evs
-        labels[dim] = next((getattr(e, dim) for e in candidates if getattr(e, dim)),
-                           None) or "unknown"
 
     def human(e: Event) -> bool:
         return e.type in ("ticket.message", "chat.message") and (
@@ -108,10 +117,7 @@ def facts_of(events: Sequence[Event], cfg: KpiConfig) -> Facts:
 
     humans = [e for e in evs if human(e)]
     first_human = humans[0] if humans else None
-    agent = "none"
-    if cfg.agent_allowlist and first_human is not None:
-        agent = first_human.agent_id if first_human.agent_id in cfg.agent_allowlist else "other"
-    labels["agent"] = agent
+    labels = _labels_of(evs, start, first_human, cfg)
     f = Facts(labels=labels)
     cnt, dur = f.counts, f.durations
 
@@ -148,34 +154,51 @@ def facts_of(events: Sequence[Event], cfg: KpiConfig) -> Facts:
             entered = start.t_ms
     if entered is not None:
         cnt["queue_in"].append((entered, 1))
-
-    done = next((e for e in evs if e.type in ("ticket.solved", "chat.ended")), None)
-    if done is not None:
-        t = done.t_ms
-        cnt["done"].append((t, 1))
-        if start:
-            dur["res"].append((t, max(0, t - start.t_ms)))
-        esc = any(e.type in ("ticket.escalated", "chat.handoff", "chat.transferred")
-                  and e.t_ms <= t for e in evs)
-        cnt["esc"].append((t, int(esc)))
-        n_human = len([e for e in humans if e.t_ms <= t])
-        broken = any(e.type in ("ticket.escalated", "chat.transferred") and e.t_ms <= t
-                     for e in evs)
-        reopened = any(e.type == "ticket.reopened" and t <= e.t_ms <= t + cfg.reopen_window_ms
-                       for e in evs)
-        cnt["fcr"].append((t, int(n_human <= 1 and not broken and not reopened)))
-        if entered is not None and entered <= t and n_human == 0:
-            cnt["abandoned"].append((t, 1))
-
+    _done_facts(f, evs, start, humans, entered, cfg)
     if start is not None and start.type == "chat.started":
-        cnt["chat_n"].append((start.t_ms, 1))
-        if handoff is not None:
-            cnt["handoff_n"].append((handoff.t_ms, 1))
-            dur["bot"].append((handoff.t_ms, max(0, handoff.t_ms - start.t_ms)))
-            after = next((e for e in humans if e.t_ms >= handoff.t_ms), None)
-            if after is not None:
-                dur["frah"].append((after.t_ms, after.t_ms - handoff.t_ms))
+        _chat_facts(f, start, handoff, humans)
+    _survey_facts(f, evs, cfg)
+    if start is not None:
+        _live_facts(f, evs, humans, entered, cfg)
+    return f
 
+
+def _done_facts(f: Facts, evs: Sequence[Event], start: Event | None, humans: Sequence[Event],
+                entered: int | None, cfg: KpiConfig) -> None:
+    done = next((e for e in evs if e.type in ("ticket.solved", "chat.ended")), None)
+    if done is None:
+        return
+    cnt, dur = f.counts, f.durations
+    t = done.t_ms
+    cnt["done"].append((t, 1))
+    if start:
+        dur["res"].append((t, max(0, t - start.t_ms)))
+    esc = any(e.type in ("ticket.escalated", "chat.handoff", "chat.transferred")
+              and e.t_ms <= t for e in evs)
+    cnt["esc"].append((t, int(esc)))
+    n_human = len([e for e in humans if e.t_ms <= t])
+    broken = any(e.type in ("ticket.escalated", "chat.transferred") and e.t_ms <= t
+                 for e in evs)
+    reopened = any(e.type == "ticket.reopened" and t <= e.t_ms <= t + cfg.reopen_window_ms
+                   for e in evs)
+    cnt["fcr"].append((t, int(n_human <= 1 and not broken and not reopened)))
+    if entered is not None and entered <= t and n_human == 0:
+        cnt["abandoned"].append((t, 1))
+
+
+def _chat_facts(f: Facts, start: Event, handoff: Event | None, humans: Sequence[Event]) -> None:
+    cnt, dur = f.counts, f.durations
+    cnt["chat_n"].append((start.t_ms, 1))
+    if handoff is not None:
+        cnt["handoff_n"].append((handoff.t_ms, 1))
+        dur["bot"].append((handoff.t_ms, max(0, handoff.t_ms - start.t_ms)))
+        after = next((e for e in humans if e.t_ms >= handoff.t_ms), None)
+        if after is not None:
+            dur["frah"].append((after.t_ms, after.t_ms - handoff.t_ms))
+
+
+def _survey_facts(f: Facts, evs: Sequence[Event], cfg: KpiConfig) -> None:
+    cnt = f.counts
     for e in evs:
         if e.score is None:
             continue
@@ -191,19 +214,20 @@ def facts_of(events: Sequence[Event], cfg: KpiConfig) -> Facts:
             cnt["ces"].append((e.t_ms, 1))
             cnt["ces_milli"].append((e.t_ms, round(e.score * 1000)))
 
-    # live state: open unless the last completion/close is not followed by a reopen
-    if start is not None:
-        state_open = True
-        for e in evs:
-            if e.type in ("ticket.solved", "chat.ended", "ticket.closed"):
-                state_open = False
-            elif e.type == "ticket.reopened":
-                state_open = True
-        f.live_open = state_open
-        if state_open and not humans and entered is not None:
-            f.waiting_since = entered
-            f.deadline = entered + _target(cfg, labels["priority"], labels["channel"])
-    return f
+
+def _live_facts(f: Facts, evs: Sequence[Event], humans: Sequence[Event], entered: int | None,
+                cfg: KpiConfig) -> None:
+    """Open unless the last completion/close is not followed by a reopen."""
+    state_open = True
+    for e in evs:
+        if e.type in ("ticket.solved", "chat.ended", "ticket.closed"):
+            state_open = False
+        elif e.type == "ticket.reopened":
+            state_open = True
+    f.live_open = state_open
+    if state_open and not humans and entered is not None:
+        f.waiting_since = entered
+        f.deadline = entered + _target(cfg, f.labels["priority"], f.labels["channel"])
 
 
 # ------------------------------------------------------------------ windows

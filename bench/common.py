@@ -1,0 +1,49 @@
+"""What the benchmark scripts share (bench.run and bench.soak import it; not each other)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from devtools.services import ServiceConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+# Where the soak's section of docs/benchmarks.md starts and ends: bench.run keeps it.
+SOAK_START = "<!-- soak:start -->"
+SOAK_END = "<!-- soak:end -->"
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def worker_env(svc: ServiceConfig, ns: str, tmp: Path, port: int,
+                **extra: str) -> dict[str, str]:
+    return {**os.environ, "SUPPORT_KAFKA_BOOTSTRAP": svc.bootstrap,
+            "SUPPORT_REDIS_URL": svc.redis_url, "SUPPORT_KEY_PREFIX": ns, "SUPPORT_APP_ID": ns,
+            "SUPPORT_TOPIC_TICKETS": f"{ns}.tickets", "SUPPORT_TOPIC_CHATS": f"{ns}.chats",
+            "SUPPORT_TOPIC_DLQ": f"{ns}.dlq", "SUPPORT_TOPIC_ALERTS": f"{ns}.alerts",
+            "SUPPORT_METRICS_PORT": str(port), "SUPPORT_DATA_DIR": str(tmp / ns),
+            "SUPPORT_LOG_LEVEL": "warning", **extra}
+
+
+# TTLs scaled down so that a few minutes show what eight days do with the defaults
+CURVE_SETTINGS = {"SUPPORT_WINDOWS": "1m", "SUPPORT_BUCKETS_PER_WINDOW": "12",
+                  "SUPPORT_BUCKET_TTL_MARGIN": "10s", "SUPPORT_CONVERSATION_TTL": "60s",
+                  "SUPPORT_REOPEN_WINDOW": "30s"}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

@@ -1,0 +1,550 @@
+"""The KPI catalog: every KPI declared once.
+
+Each entry names the fields its arithmetic stores in the buckets (written by
+:mod:`windows.kpi`), the keys of the summary row it produces, the exported Prometheus
+series and their help, the statistics an alert rule may use, and how the wall and the
+``query`` table show it. The summary (:func:`windows.kpi.summarize`), the Prometheus
+collector, the alert catalog, the wall tiles and the query columns all iterate this one
+table, so adding a KPI is one entry here plus its arithmetic in :mod:`windows.kpi`.
+
+Pure declarations: no Redis, no Faust, no configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from windows import histogram
+
+Fields = Mapping[str, int]
+Row = dict[str, float | None]
+
+
+def qname(q: float) -> str:
+    """``0.9`` → ``"90"``, ``0.995`` → ``"99_5"``: the quantile part of a summary key."""
+    return f"{q * 100:g}".replace(".", "_")
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """One alertable number: where it is in a summary row, and the exported series that
+    carries the same number (for the rendered Prometheus rules)."""
+
+    key: str  # summary row key (or live gauge row key)
+    samples_key: str | None  # row key counting the samples behind the value
+    metric: str  # exported series
+    extra: tuple[tuple[str, str], ...] = ()  # extra label matchers (quantile)
+    divide_by: str | None = None  # mean = metric / divide_by
+    samples_metric: str | None = None
+
+
+@dataclass(frozen=True)
+class Show:
+    """How a person sees one statistic: a ``query`` column, optionally a wall tile."""
+
+    header: str  # query column header
+    unit: str  # duration | percent | count | score
+    label: str = ""  # what a person reads on the wall; the header when empty
+    tile: bool = False  # a tile of the wall's floor row
+    queue_column: bool = False  # also a column of the wall's queue table
+    id: str = ""  # element id on the wall; the header when empty
+
+    @property
+    def ident(self) -> str:
+        return self.id or self.header
+
+    @property
+    def title(self) -> str:
+        return self.label or self.header
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den > 0 else None
+
+
+@dataclass(frozen=True)
+class Count:
+    """A stored counter, exported as a gauge of the window."""
+
+    key: str
+    field: str
+    metric: str
+    help: str
+    show: Show | None = None
+
+    def summarize(self, f: Fields, out: Row) -> None:
+        out[self.key] = f.get(self.field, 0)
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Events of one kind in the window: ``support_window_events{kind}``."""
+
+    kind: str
+    show: Show | None = None
+
+    @property
+    def key(self) -> str:
+        return f"volume_{self.kind}"
+
+    @property
+    def field(self) -> str:
+        return f"vol_{self.kind}"
+
+    def summarize(self, f: Fields, out: Row) -> None:
+        out[self.key] = f.get(self.field, 0)
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A duration: count, sum and a log-binned histogram per bucket; exported as a
+    Prometheus summary (quantiles within the histogram's 2% relative error)."""
+
+    kpi: str
+    field: str  # stored prefix: <field>_n, <field>_s, <field>_h:<bin>
+    key: str  # summary prefix: <key>_count, _sum_seconds, _mean_seconds, _p<q>_seconds
+    metric: str
+    help: str
+    quantiles: tuple[float, ...]
+    shows: tuple[tuple[str, Show], ...] = ()  # (statistic, how it is shown)
+
+    def quantile_key(self, q: float) -> str:
+        return f"{self.key}_p{qname(q)}_seconds"
+
+    def summarize(self, f: Fields, out: Row) -> None:
+        n = f.get(f"{self.field}_n", 0)
+        total = f.get(f"{self.field}_s", 0) / 1000.0
+        out[f"{self.key}_count"] = n
+        out[f"{self.key}_sum_seconds"] = total
+        out[f"{self.key}_mean_seconds"] = total / n if n > 0 else None
+        p = f"{self.field}_h:"
+        bins = {k[len(p) :]: v for k, v in f.items() if k.startswith(p)}
+        for q in self.quantiles:
+            out[self.quantile_key(q)] = histogram.quantile(bins, q)
+
+    def statistics(self) -> dict[str, Statistic]:
+        count = f"{self.key}_count"
+        out = {
+            f"p{qname(q)}": Statistic(
+                self.quantile_key(q),
+                count,
+                self.metric,
+                extra=(("quantile", f"{q:g}"),),
+                samples_metric=f"{self.metric}_count",
+            )
+            for q in self.quantiles
+        }
+        out["mean"] = Statistic(
+            f"{self.key}_mean_seconds",
+            count,
+            f"{self.metric}_sum",
+            divide_by=f"{self.metric}_count",
+            samples_metric=f"{self.metric}_count",
+        )
+        out["count"] = Statistic(count, None, f"{self.metric}_count")
+        return out
+
+    def shown(self) -> Iterator[tuple[str, str, Show]]:
+        """(statistic, row key, show) of each shown statistic."""
+        stats = self.statistics()
+        for stat, show in self.shows:
+            yield stat, stats[stat].key, show
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``num / den`` of two stored counters; absent (never 0) without a denominator."""
+
+    kpi: str
+    key: str
+    num: str
+    den: str
+    samples: str  # the summary key counting the denominator
+    metric: str
+    help: str
+    stat: str = "ratio"
+    show: Show | None = None
+
+    def summarize(self, f: Fields, out: Row) -> None:
+        out[self.key] = _ratio(f.get(self.num, 0), f.get(self.den, 0))
+
+
+@dataclass(frozen=True)
+class Mean:
+    """Mean of a score stored as a sum of thousandths and a count."""
+
+    kpi: str
+    key: str
+    total: str
+    n: str
+    samples: str
+    metric: str
+    help: str
+    stat: str = "mean"
+    show: Show | None = None
+
+    def summarize(self, f: Fields, out: Row) -> None:
+        n = f.get(self.n, 0)
+        out[self.key] = f.get(self.total, 0) / 1000.0 / n if n > 0 else None
+
+
+@dataclass(frozen=True)
+class NetScore:
+    """``100 × (plus − minus) / n``: the net promoter score."""
+
+    kpi: str
+    key: str
+    plus: str
+    minus: str
+    n: str
+    samples: str
+    metric: str
+    help: str
+    stat: str = "value"
+    show: Show | None = None
+
+    def summarize(self, f: Fields, out: Row) -> None:
+        n = f.get(self.n, 0)
+        out[self.key] = 100.0 * (f.get(self.plus, 0) - f.get(self.minus, 0)) / n if n else None
+
+
+@dataclass(frozen=True)
+class Live:
+    """A live queue gauge ("now"), read from the live sets, not from buckets."""
+
+    kpi: str
+    key: str
+    metric: str
+    help: str
+    show: Show | None = None
+    stat: str = "value"
+
+
+Windowed = Count | Volume | Duration | Ratio | Mean | NetScore
+Single = Ratio | Mean | NetScore  # one alertable statistic each
+
+
+FRT = Duration(
+    "first_response",
+    "frt",
+    "frt",
+    "support_first_response_seconds",
+    "First response time (created/started to first human agent reply), sliding window; "
+    "quantiles within 2% relative error.",
+    (0.5, 0.9, 0.95, 0.99),
+    shows=(
+        ("count", Show("frt_n", "count")),
+        ("mean", Show("frt_mean", "duration")),
+        ("p50", Show("frt_p50", "duration")),
+        (
+            "p90",
+            Show("frt_p90", "duration", label="First response p90", tile=True, queue_column=True),
+        ),
+    ),
+)
+RESOLUTION = Duration(
+    "resolution",
+    "res",
+    "resolution",
+    "support_resolution_seconds",
+    "Resolution time (created to first solved/ended), sliding window.",
+    (0.5, 0.9, 0.99),
+    shows=(("p50", Show("res_p50", "duration")),),
+)
+RESPONSE = Duration(
+    "response",
+    "resp",
+    "response",
+    "support_response_seconds",
+    "Response time: each human reply to a pending customer message, from the oldest "
+    "unanswered customer message.",
+    (0.5, 0.9),
+    shows=(("p90", Show("resp_p90", "duration")),),
+)
+BOT_TIME = Duration(
+    "bot_time",
+    "bot",
+    "bot_time",
+    "support_bot_time_seconds",
+    "Time a chat spent with the bot before its first handoff to a human.",
+    (0.5, 0.9),
+)
+FRT_AFTER_HANDOFF = Duration(
+    "frt_after_handoff",
+    "frah",
+    "frt_after_handoff",
+    "support_first_response_after_handoff_seconds",
+    "Time from a chat's first handoff to the first human reply.",
+    (0.5, 0.9),
+)
+
+# In declaration order: this is the order of the query table's columns.
+WINDOWED: tuple[Windowed, ...] = (
+    Volume("created", Show("created", "count", label="Created", queue_column=True)),
+    FRT,
+    Ratio(
+        "frt_sla",
+        "frt_sla_ratio",
+        "frt_ok",
+        "frt_n",
+        "frt_count",
+        "support_first_response_sla_ratio",
+        "Share of first responses within the SLA target, in the window.",
+        show=Show("frt_sla", "percent"),
+    ),
+    Count(
+        "completed",
+        "done_n",
+        "support_completed_conversations",
+        "Conversations solved or ended (first completion) in the window.",
+        Show("done", "count"),
+    ),
+    RESOLUTION,
+    Count(
+        "fcr_resolved",
+        "fcr_n",
+        "support_fcr_conversations",
+        "Completed conversations resolved at first contact, in the window.",
+    ),
+    Ratio(
+        "fcr",
+        "fcr_ratio",
+        "fcr_n",
+        "done_n",
+        "completed",
+        "support_fcr_ratio",
+        "First contact resolution: FCR conversations / completed conversations.",
+        show=Show("fcr", "percent", label="First contact resolution", tile=True, queue_column=True),
+    ),
+    Count(
+        "escalated_completed",
+        "esc_n",
+        "support_escalated_conversations",
+        "Completed conversations that were escalated, handed off or transferred.",
+    ),
+    Ratio(
+        "escalation",
+        "escalation_ratio",
+        "esc_n",
+        "done_n",
+        "completed",
+        "support_escalation_ratio",
+        "Escalated (incl. handoff/transfer) completed conversations / completed conversations.",
+        show=Show(
+            "esc", "percent", label="Escalation rate", tile=True, queue_column=True, id="escalation"
+        ),
+    ),
+    Count(
+        "csat_responses",
+        "csat_n",
+        "support_csat_responses",
+        "CSAT survey responses in the window.",
+        Show("csat_n", "count"),
+    ),
+    Count(
+        "csat_satisfied",
+        "csat_pos",
+        "support_csat_satisfied_responses",
+        "CSAT responses at or above the satisfied score.",
+    ),
+    Ratio(
+        "csat",
+        "csat_ratio",
+        "csat_pos",
+        "csat_n",
+        "csat_responses",
+        "support_csat_ratio",
+        "CSAT: satisfied responses / responses.",
+        show=Show("csat", "percent", label="CSAT", tile=True, queue_column=True),
+    ),
+    Mean(
+        "csat",
+        "csat_mean",
+        "csat_sm",
+        "csat_n",
+        "csat_responses",
+        "support_csat_score_mean",
+        "Mean CSAT score in the window.",
+        show=Show("csat_avg", "score"),
+    ),
+    NetScore(
+        "nps",
+        "nps_score",
+        "nps_pro",
+        "nps_det",
+        "nps_n",
+        "nps_responses",
+        "support_nps_score",
+        "NPS: % promoters - % detractors (-100..100).",
+    ),
+    Count("nps_responses", "nps_n", "support_nps_responses", "NPS survey responses in the window."),
+    Mean(
+        "ces",
+        "ces_mean",
+        "ces_sm",
+        "ces_n",
+        "ces_responses",
+        "support_ces_score_mean",
+        "Mean customer effort score in the window.",
+    ),
+    Count("ces_responses", "ces_n", "support_ces_responses", "CES survey responses in the window."),
+    Volume("solved"),
+    Volume("reopened", Show("reopened", "count")),
+    Volume("escalated"),
+    RESPONSE,
+    Count(
+        "queued",
+        "queue_in",
+        "support_queued_conversations",
+        "Conversations that entered the human queue in the window (tickets at creation, "
+        "chats at handoff).",
+    ),
+    Count(
+        "abandoned",
+        "abandoned",
+        "support_abandoned_conversations",
+        "Conversations that ended while still waiting for a first human reply.",
+    ),
+    Ratio(
+        "abandonment",
+        "abandonment_ratio",
+        "abandoned",
+        "queue_in",
+        "queued",
+        "support_abandonment_ratio",
+        "Abandoned conversations / conversations that entered the human queue.",
+        show=Show("aband", "percent"),
+    ),
+    Count("chats_started", "chat_n", "support_chat_conversations", "Chats started in the window."),
+    Count(
+        "handoffs",
+        "handoff_n",
+        "support_chat_handoffs",
+        "Chats handed off from the bot to a human.",
+    ),
+    Ratio(
+        "handoff",
+        "handoff_ratio",
+        "handoff_n",
+        "chat_n",
+        "chats_started",
+        "support_chat_handoff_ratio",
+        "Bot-to-human handoffs / chats started.",
+        show=Show("handoff", "percent"),
+    ),
+    BOT_TIME,
+    FRT_AFTER_HANDOFF,
+)
+
+LIVE: tuple[Live, ...] = (
+    Live(
+        "open",
+        "open",
+        "support_open_conversations",
+        "Open conversations now.",
+        Show("open", "count"),
+    ),
+    Live(
+        "waiting",
+        "waiting",
+        "support_waiting_conversations",
+        "Open conversations waiting for a first human response now.",
+        Show("waiting", "count", label="Waiting now", tile=True, queue_column=True),
+    ),
+    Live(
+        "oldest_waiting",
+        "oldest_waiting_seconds",
+        "support_oldest_waiting_seconds",
+        "Age of the oldest conversation waiting for a first human response.",
+        Show(
+            "oldest_wait",
+            "duration",
+            label="Oldest waiting",
+            tile=True,
+            queue_column=True,
+            id="oldest_waiting",
+        ),
+    ),
+    Live(
+        "breaching",
+        "breaching",
+        "support_sla_breaching_conversations",
+        "Waiting conversations already past their first-response target.",
+        Show("breaching", "count"),
+    ),
+)
+
+VOLUME_EXPORT = (
+    "support_window_events",
+    "Events in the window by kind (created, solved, "
+    "reopened, escalated incl. handoffs and transfers).",
+)
+
+
+def summarize(fields: Fields) -> Row:
+    """Every windowed KPI value of one dimension combination; ``None`` means absent."""
+    out: Row = {}
+    for m in WINDOWED:
+        m.summarize(fields, out)
+    return out
+
+
+def _metric_of_key() -> dict[str, str]:
+    """Summary key → the exported series carrying it (for samples metrics)."""
+    out = {m.key: m.metric for m in WINDOWED if isinstance(m, Count | Ratio | Mean | NetScore)}
+    out |= {f"{d.key}_count": f"{d.metric}_count" for d in WINDOWED if isinstance(d, Duration)}
+    return out
+
+
+def windowed_statistics() -> dict[str, dict[str, Statistic]]:
+    """KPI → statistic → :class:`Statistic`, for alert rules over windows."""
+    metric_of = _metric_of_key()
+    out: dict[str, dict[str, Statistic]] = {}
+    for m in WINDOWED:
+        if isinstance(m, Duration):
+            out.setdefault(m.kpi, {}).update(m.statistics())
+        elif isinstance(m, Ratio | Mean | NetScore):
+            out.setdefault(m.kpi, {})[m.stat] = Statistic(
+                m.key, m.samples, m.metric, samples_metric=metric_of[m.samples]
+            )
+    return out
+
+
+def live_statistics() -> dict[str, dict[str, Statistic]]:
+    """KPI → statistic → :class:`Statistic`, for alert rules over the live gauges."""
+    return {g.kpi: {g.stat: Statistic(g.key, None, g.metric)} for g in LIVE}
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One statistic as people see it (a query column, maybe a wall tile)."""
+
+    kpi: str
+    statistic: str
+    key: str
+    show: Show
+    live: bool = False
+
+
+def _shown_windowed() -> Iterator[Shown]:
+    for m in WINDOWED:
+        if isinstance(m, Duration):
+            for stat, key, show in m.shown():
+                yield Shown(m.kpi, stat, key, show)
+        elif m.show is not None:
+            if isinstance(m, Count | Volume):
+                yield Shown("volume" if isinstance(m, Volume) else m.key, "count", m.key, m.show)
+            else:
+                yield Shown(m.kpi, m.stat, m.key, m.show)
+
+
+COLUMNS: tuple[Shown, ...] = tuple(_shown_windowed())
+LIVE_COLUMNS: tuple[Shown, ...] = tuple(
+    Shown(g.kpi, g.stat, g.key, g.show, live=True) for g in LIVE if g.show is not None
+)
+# The wall's floor tiles, then its queue-table columns, in catalog order.
+TILES: tuple[Shown, ...] = tuple(s for s in (*COLUMNS, *LIVE_COLUMNS) if s.show.tile)
+QUEUE_COLUMNS: tuple[Shown, ...] = tuple(
+    s for s in (*COLUMNS, *LIVE_COLUMNS) if s.show.queue_column
+)
