@@ -1,0 +1,146 @@
+"""The alert runner's decisions without I/O (``AlertRunner.evaluate``), the evaluator's
+observations, and the notifier against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from alerts.evaluator import observe
+from alerts.notify import HttpNotifier
+from alerts.rules import parse_rules
+from alerts.runner import AlertRunner
+from alerts.state import AlertState
+from alerts.store import alert_key, encode, split_key
+from tests.support import free_port
+from windows.keys import Keys
+
+RULES = parse_rules("""
+rules:
+  - name: EscalationHigh
+    kpi: escalation
+    statistic: ratio
+    window: 15m
+    per: [queue]
+    comparison: ">"
+    threshold: 0.5
+    for: 10s
+    min_samples: 4
+    severity: page
+    labels: {team: tier1}
+    summary: "{queue}: escalation {value} over {threshold}"
+  - {name: Waiting, kpi: waiting, statistic: value, comparison: ">", threshold: 3}
+""")
+ESC, WAIT = RULES
+S = 1000
+
+
+def runner() -> AlertRunner:
+    async def publish(_doc: dict[str, Any]) -> None:
+        return None
+
+    # an unconnected client: evaluate() does no I/O, so it is never used
+    return AlertRunner(RULES, None, aioredis.Redis(), Keys("unit"), lambda: 0.0,  # type: ignore[arg-type]
+                       publish, HttpNotifier(None, None), interval_s=5, resend_s=60)
+
+
+def windows(esc: float | None, completed: int) -> dict[str, Any]:
+    return {"15m": {"queue=billing": {"escalation_ratio": esc, "completed": completed},
+                    "*": {"escalation_ratio": 0.9, "completed": 100}}}
+
+
+def test_observe_takes_the_rules_dimension_rows_only() -> None:
+    obs = observe(RULES, windows(0.6, 10), {"*": {"waiting": 5}, "queue=billing": {"waiting": 2}})
+    by_key = {o.key: (o.value, o.samples) for o in obs}
+    assert by_key == {alert_key("EscalationHigh", "queue=billing"): (0.6, 10),
+                      alert_key("Waiting", "*"): (5.0, None)}
+
+
+def test_pending_then_firing_then_resolved_with_documents_and_alertmanager_pushes() -> None:
+    r = runner()
+    key = alert_key("EscalationHigh", "queue=billing")
+    states: dict[str, AlertState] = {}
+    kinds = []
+    pushes = []
+    for i, value in enumerate([0.6, 0.6, 0.7, 0.2]):
+        out = r.evaluate(observe([ESC], windows(value, 10), {}), states, i * 5 * S)
+        kinds += [d["state"] for d in out.published]
+        pushes += out.to_alertmanager
+        states = {**states, **out.changed}
+        for k in out.gone:
+            states.pop(k)
+    assert kinds == ["pending", "firing", "resolved"]
+    fired = [d for d in pushes if d["endsAt"] > d["startsAt"]]
+    assert fired[0]["labels"] == {"alertname": "EscalationHigh", "severity": "page",
+                                  "team": "tier1", "queue": "billing", "window": "15m"}
+    assert fired[0]["annotations"]["summary"] == "billing: escalation 0.7 over 0.5"
+    assert pushes[-1]["endsAt"] == "1970-01-01T00:00:15Z"  # the resolve ends it now
+    assert states[key].status == "ok"
+
+
+def test_too_few_samples_is_no_data_and_never_pages() -> None:
+    r = runner()
+    out = r.evaluate(observe([ESC], windows(1.0, 3), {}), {}, 0)
+    assert out.published == [] and out.to_alertmanager == []
+
+
+def test_a_known_alert_without_a_row_is_observed_as_no_data() -> None:
+    r = runner()
+    key = alert_key("EscalationHigh", "queue=billing")
+    pending = {key: AlertState(status="pending", since_ms=0, value=0.6, severity="page")}
+    out = r.evaluate([], pending, 5 * S)
+    assert [d["state"] for d in out.published] == ["cancelled"]
+    assert out.gone == [key] and out.changed == {}  # a quiet, healthy alert is forgotten
+
+
+def test_firing_alerts_are_re_sent_every_resend_interval() -> None:
+    r = runner()
+    key = alert_key("Waiting", "*")
+    st = {key: AlertState(status="firing", since_ms=0, fired_ms=0, value=5, last_sent_ms=0,
+                          severity="warning")}
+    assert r.evaluate(observe([WAIT], {}, {"*": {"waiting": 5}}), st, 30 * S).to_alertmanager == []
+    again = r.evaluate(observe([WAIT], {}, {"*": {"waiting": 5}}), st, 60 * S)
+    assert len(again.to_alertmanager) == 1 and again.changed[key].last_sent_ms == 60 * S
+
+
+def test_state_format_round_trips() -> None:
+    st = AlertState(status="firing", since_ms=1, fired_ms=2, value=0.5, last_sent_ms=3,
+                    severity="page")
+    assert AlertState.from_json(json.loads(encode(st))) == st
+    assert split_key(alert_key("R", "queue=a,channel=b")) == ("R", "queue=a,channel=b")
+
+
+def test_notifier_posts_to_alertmanager_and_webhook_and_survives_errors() -> None:
+    received: list[tuple[str, Any]] = []
+
+    async def alerts(req: web.Request) -> web.Response:
+        received.append((req.path, await req.json()))
+        return web.Response(status=200)
+
+    async def broken(_req: web.Request) -> web.Response:
+        return web.Response(status=500, text="nope")
+
+    async def go() -> None:
+        app = web.Application()
+        app.router.add_post("/api/v2/alerts", alerts)
+        app.router.add_post("/hook", alerts)
+        app.router.add_post("/broken", broken)
+        runner_ = web.AppRunner(app)
+        await runner_.setup()
+        port = free_port()
+        await web.TCPSite(runner_, "127.0.0.1", port).start()
+        base = f"http://127.0.0.1:{port}"
+        ok = HttpNotifier(base + "/", base + "/hook")
+        await ok.alertmanager([{"labels": {"alertname": "X"}}])
+        await ok.webhook({"rule": "X"})
+        await HttpNotifier(None, base + "/broken").webhook({"rule": "X"})  # logged, not raised
+        await HttpNotifier(None, f"http://127.0.0.1:{free_port()}/").webhook({})  # refused
+        await runner_.cleanup()
+
+    asyncio.run(go())
+    assert received == [("/api/v2/alerts", [{"labels": {"alertname": "X"}}]),
+                        ("/hook", {"rule": "X"})]

@@ -1,0 +1,67 @@
+"""A read side with fixed contents, so the collectors, the wall model, the HTTP server and
+the query tables can be tested without Redis. Rows are real summaries (``kpi.summarize``)
+of hand-written bucket fields; the Redis-backed reader is tested in tests/integration/."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from alerts.state import AlertState
+from windows import histogram, kpi
+from windows.config import KpiConfig, WindowSpec, windows_from_text
+from windows.reader import PipelineStats, WindowSnapshot
+
+CFG = KpiConfig(windows=windows_from_text("5m,1h"))
+NOW_MS = 1_800_000_000_000
+
+# two queues: billing (2 FRTs of 30 s and 90 s, 4 completed, 1 FCR, 3 escalated, 2 CSAT of
+# which 1 satisfied), tech (nothing completed)
+BILLING = {"vol_created": 4, "frt_n": 2, "frt_s": 120_000,
+           f"frt_h:{histogram.bin_of_ms(30_000)}": 1, f"frt_h:{histogram.bin_of_ms(90_000)}": 1,
+           "frt_ok": 2, "done_n": 4, "fcr_n": 1, "esc_n": 3, "csat_n": 2, "csat_pos": 1,
+           "csat_sm": 7000}
+TECH = {"vol_created": 1}
+
+
+def rows() -> dict[str, dict[str, float | None]]:
+    total = {k: BILLING.get(k, 0) + TECH.get(k, 0) for k in {*BILLING, *TECH}}
+    return {"*": kpi.summarize(total), "queue=billing": kpi.summarize(BILLING),
+            "queue=tech": kpi.summarize(TECH)}
+
+
+GAUGES: dict[str, dict[str, float | None]] = {
+    "*": {"open": 3, "waiting": 2, "oldest_waiting_seconds": 125.0, "breaching": 1},
+    "queue=tech": {"open": 1, "waiting": 1, "oldest_waiting_seconds": 125.0, "breaching": 1},
+    "queue=billing": {"open": 2, "waiting": 1, "oldest_waiting_seconds": 10.0, "breaching": 0},
+}
+
+
+class FixedReader:
+    def __init__(self, last_applied_ms: int | None = NOW_MS - 1000) -> None:
+        self.config = CFG
+        self._last = last_applied_ms
+
+    def window(self, window: WindowSpec, at_ms: int) -> WindowSnapshot:
+        return WindowSnapshot(window, at_ms, rows())
+
+    def all_windows(self, at_ms: int) -> list[WindowSnapshot]:
+        return [self.window(w, at_ms) for w in CFG.windows]
+
+    def gauges(self, at_ms: int) -> dict[str, dict[str, float | None]]:
+        return GAUGES
+
+    def stats(self) -> PipelineStats:
+        counters = {"processed:tickets": 10, "rejected:not_json": 2, "late:ticket.message": 1,
+                    "duplicate:event_id": 4, "last_event_ms": NOW_MS - 5000}
+        if self._last is not None:
+            counters["last_applied_ms"] = self._last
+        return PipelineStats(counters=counters, offsets={"tickets:0": 9}, epoch="e1",
+                             store={"epoch": "e1", "lost_before_ms": "0"})
+
+
+class FixedAlerts:
+    def __init__(self, states: Mapping[str, AlertState] | None = None) -> None:
+        self.states = dict(states or {})
+
+    def read(self) -> dict[str, AlertState]:
+        return dict(self.states)

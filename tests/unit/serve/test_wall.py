@@ -1,0 +1,52 @@
+"""The wall model on a fixed read side: tiles and queue cells from the catalog, colours
+from rules and alert states, freshness."""
+
+from __future__ import annotations
+
+from alerts.rules import parse_rules
+from alerts.state import AlertState
+from serve.wall import WallModel
+from tests.unit.serve.fixed import CFG, NOW_MS, FixedAlerts, FixedReader
+from windows.catalog import QUEUE_COLUMNS, TILES
+
+RULES = parse_rules("""
+rules:
+  - {name: EscQueue, kpi: escalation, statistic: ratio, window: 15m, per: [queue],
+     comparison: ">", threshold: 0.5}
+  - {name: FcrFloor, kpi: fcr, statistic: ratio, window: 15m, comparison: "<", threshold: 0.5}
+""")
+
+
+def model(alerts: FixedAlerts, last_applied_ms: int | None = NOW_MS - 1000) -> WallModel:
+    return WallModel(FixedReader(last_applied_ms), alerts, CFG, RULES,  # type: ignore[arg-type]
+                     lambda: NOW_MS / 1000, stale_after_s=30)
+
+
+def test_tiles_show_the_floor_values_of_the_catalog_tiles() -> None:
+    snap = model(FixedAlerts()).snapshot("1h")
+    tiles = {t["id"]: t for t in snap["tiles"]}
+    assert list(tiles) == [t.show.ident for t in TILES]
+    assert tiles["fcr"]["value"] == 1 / 4 and tiles["fcr"]["label"] == "First contact resolution"
+    assert tiles["escalation"]["value"] == 3 / 4
+    assert tiles["waiting"]["value"] == 2 and tiles["oldest_waiting"]["value"] == 125.0
+    assert tiles["fcr"]["status"] == "warn"  # past the floor rule's threshold, not firing
+    assert tiles["csat"]["status"] == "ok"
+    assert not snap["stale"] and snap["incomplete_before"] is None
+
+
+def test_queue_cells_turn_red_while_their_rule_fires() -> None:
+    firing = FixedAlerts({"EscQueue|queue=billing": AlertState(status="firing",
+                                                                severity="page", value=0.75)})
+    snap = model(firing).snapshot("1h")
+    assert [c["id"] for c in snap["queue_columns"]] == [c.show.ident for c in QUEUE_COLUMNS]
+    queues = {q["queue"]: {c["id"]: c for c in q["cells"]} for q in snap["queues"]}
+    assert set(queues) == {"billing", "tech"}
+    assert queues["billing"]["escalation"]["status"] == "firing"
+    assert queues["tech"]["escalation"]["status"] == "ok"
+    assert snap["alerts"] == [{"rule": "EscQueue", "status": "firing", "severity": "page",
+                               "value": 0.75, "dimensions": {"queue": "billing"}}]
+
+
+def test_no_applied_event_for_longer_than_stale_after_is_stale() -> None:
+    assert model(FixedAlerts(), NOW_MS - 31_000).snapshot("5m")["stale"]
+    assert model(FixedAlerts(), None).snapshot("5m")["stale"]
