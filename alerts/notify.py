@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -21,8 +22,28 @@ def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
+def shown(url: str) -> str:
+    """A URL as logs show it: scheme, host, port and path; no user, password, query or
+    fragment (where webhook tokens live)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _scrub(text: str, url: str) -> str:
+    """``text`` (an error message) without the secrets of ``url``."""
+    parts = urlsplit(url)
+    for secret in (url, parts.password, parts.query, parts.username):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 class HttpNotifier:
-    """Pushes to Alertmanager (``POST /api/v2/alerts``) and/or a webhook; never raises."""
+    """Pushes to Alertmanager (``POST /api/v2/alerts``) and/or a webhook; never raises and
+    never logs a credential of either URL."""
 
     def __init__(self, alertmanager_url: str | None, webhook_url: str | None,
                  timeout_s: float = 5.0) -> None:
@@ -48,7 +69,8 @@ class HttpNotifier:
             async with aiohttp.ClientSession(timeout=self._timeout) as session, \
                     session.post(url, json=body) as resp:
                 if resp.status >= 300:
-                    log.warning("POST %s answered %d: %s", url, resp.status,
-                                (await resp.text())[:300])
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            log.warning("POST %s failed: %s", url, exc)
+                    log.warning("POST %s answered %d: %s", shown(url), resp.status,
+                                _scrub((await resp.text())[:300], url))
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            log.warning("POST %s failed: %s", shown(url), _scrub(f"{type(exc).__name__}: "
+                                                                  f"{exc}", url))

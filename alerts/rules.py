@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,10 @@ from windows.config import ALL_DIMENSIONS, parse_duration_ms
 
 Comparison = Literal[">", ">=", "<", "<="]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# labels every alert gets from its rule: a rule's own labels cannot override them
+# (Alertmanager would then group, route or deduplicate the wrong alerts)
+RESERVED_LABELS = frozenset({"alertname", "severity", "alertstate"})
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {name} in summaries and descriptions
 TEMPLATE_FIELDS = {"value", "threshold", "window", "rule", "severity", *ALL_DIMENSIONS}
 
@@ -32,7 +37,9 @@ class Rule(BaseModel):
     clear: float | None = Field(None, description="hysteresis: firing until this is crossed")
     for_: str = Field("0s", alias="for")
     min_samples: int = Field(0, ge=0)
-    no_data: Literal["keep", "resolve"] = "keep"
+    no_data: Literal["keep", "resolve"] | None = Field(
+        None, description="what a firing alert does when its value is absent; default by "
+                          "kind: live gauges resolve, windowed KPIs keep")
     severity: str = "warning"
     labels: dict[str, str] = Field(default_factory=dict)
     summary: str = "{rule}: {value} {comparison} {threshold}"
@@ -67,6 +74,25 @@ class Rule(BaseModel):
                 raise ValueError(f"unknown placeholder {{{name}}}; use {sorted(TEMPLATE_FIELDS)}")
         return v
 
+    @field_validator("threshold", "clear")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"must be a finite number, not {v}: such a rule could never "
+                             "fire, or would flap on every evaluation")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if name in RESERVED_LABELS:
+                raise ValueError(f"label {name!r} is set by the rule itself and cannot be "
+                                 "overridden")
+            if not _LABEL.match(name):
+                raise ValueError(f"label {name!r} is not a Prometheus label name")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
         try:
@@ -77,12 +103,25 @@ class Rule(BaseModel):
             raise ValueError(f"kpi {self.kpi!r} is a live gauge: it has no window")
         if not live and self.window is None:
             raise ValueError(f"kpi {self.kpi!r} needs a window (e.g. 15m)")
+        if self.statistic == "ratio":
+            for name, v in (("threshold", self.threshold), ("clear", self.clear)):
+                if v is not None and not 0 <= v <= 1:
+                    raise ValueError(f"{name} {v:g} is outside [0, 1], the range of a ratio "
+                                     "(write 0.8 for 80%)")
         if self.clear is not None:
             worse = self.comparison in (">", ">=")
             if (worse and self.clear > self.threshold) or (
                     not worse and self.clear < self.threshold):
-                raise ValueError(f"clear {self.clear} must be on the healthy side of threshold "
-                                 f"{self.threshold} for comparison {self.comparison!r}")
+                raise ValueError(f"clear {self.clear:g} must be on the healthy side of "
+                                 f"threshold {self.threshold:g} for comparison "
+                                 f"{self.comparison!r}")
+        taken = set(self.labels) & {*self.per, *(["window"] if self.window else [])}
+        if taken:
+            raise ValueError(f"labels {sorted(taken)} would override the alert's own "
+                             "window or dimension labels")
+        if self.no_data is None:
+            # an empty queue resolves a live-gauge alert; a quiet window keeps a real problem
+            self.no_data = "resolve" if live else "keep"
         return self
 
     @property
@@ -114,7 +153,8 @@ class RuleSet(BaseModel):
 
 
 def parse_rules(text: str, source: str = "<rules>", windows: list[str] | None = None,
-                dimension_sets: list[tuple[str, ...]] | None = None) -> list[Rule]:
+                dimension_sets: list[tuple[str, ...]] | None = None,
+                gauge_dimension_sets: list[tuple[str, ...]] | None = None) -> list[Rule]:
     """Parse and validate; raises :class:`RulesError` naming the rule and field."""
     try:
         doc = yaml.safe_load(text)
@@ -141,25 +181,31 @@ def parse_rules(text: str, source: str = "<rules>", windows: list[str] | None = 
                 field = "for"
             msg = err["msg"].removeprefix("Value error, ")
             lines.append(f"{where}, field {field}: {msg}")
+        if len(lines) == 1:
+            raise RulesError(f"invalid alert rules: {lines[0]}") from None
         raise RulesError("invalid alert rules:\n  " + "\n  ".join(lines)) from None
     for r in rules:
         if windows is not None and r.window is not None and r.window not in windows:
             raise RulesError(f"{source}: rule {r.name}, field window: {r.window!r} is not a "
                              f"configured window ({', '.join(windows)})")
-        if dimension_sets is not None and not r.live and tuple(r.per) not in {
-                tuple(ds) for ds in dimension_sets}:
-            raise RulesError(f"{source}: rule {r.name}, field per: {r.per} is not an exported "
-                             f"dimension combination (SUPPORT_DIMENSIONS)")
+        sets, variable = ((dimension_sets, "SUPPORT_DIMENSIONS") if not r.live
+                          else (gauge_dimension_sets, "SUPPORT_GAUGE_DIMENSIONS"))
+        if sets is not None and tuple(r.per) not in {tuple(ds) for ds in sets}:
+            have = ", ".join("[" + ", ".join(ds) + "]" for ds in sets)
+            raise RulesError(f"{source}: rule {r.name}, field per: kpi {r.kpi!r} has no "
+                             f"dimension combination {r.per} (exported: {have}; "
+                             f"{variable})")
     return rules
 
 
 def load_rules(path: Path, windows: list[str] | None = None,
-               dimension_sets: list[tuple[str, ...]] | None = None) -> list[Rule]:
+               dimension_sets: list[tuple[str, ...]] | None = None,
+               gauge_dimension_sets: list[tuple[str, ...]] | None = None) -> list[Rule]:
     try:
         text = path.read_text()
     except OSError as exc:
         raise RulesError(f"cannot read alert rules {path}: {exc.strerror}") from None
-    return parse_rules(text, str(path), windows, dimension_sets)
+    return parse_rules(text, str(path), windows, dimension_sets, gauge_dimension_sets)
 
 
 def render_template(template: str, values: dict[str, str]) -> str:

@@ -23,12 +23,20 @@ import redis.asyncio as aioredis
 from alerts.evaluator import Observation, observe
 from alerts.notify import HttpNotifier, Publisher, iso
 from alerts.rules import Rule, render_template
-from alerts.state import AlertState, Transition, step
+from alerts.state import AlertState, Transition, past, step
 from alerts.store import AsyncAlertStore, split_key
 from windows.keys import Keys
 from windows.reader import WindowReader
 
 log = logging.getLogger(__name__)
+
+
+def _lua(name: str) -> str:
+    return resources.files("alerts").joinpath("lua", name).read_text(encoding="utf-8")
+
+
+def _ago(ms: int) -> str:
+    return f"{ms / 86_400_000:.1f} d" if ms >= 86_400_000 else f"{ms / 60_000:.0f} min"
 
 
 @dataclass
@@ -51,8 +59,8 @@ class AlertRunner:
         self._reader = reader
         self._keys = keys
         self._store = AsyncAlertStore(client, keys)
-        self._renew = client.register_script(
-            resources.files("alerts").joinpath("lua", "renew_lease.lua").read_text())
+        self._renew = client.register_script(_lua("renew_lease.lua"))
+        self._release = client.register_script(_lua("release_lease.lua"))
         self._clock = clock
         self._publish = publish
         self._notifier = notifier
@@ -60,6 +68,7 @@ class AlertRunner:
         self._resend_ms = int(resend_s * 1000)
         self.owner = owner or uuid.uuid4().hex
         self.leader = False
+        self.catching_up = False
 
     async def _lease(self) -> bool:
         ttl = max(3 * self._interval_ms, 3000)
@@ -70,11 +79,29 @@ class AlertRunner:
                      "starts" if self.leader else "stops", self.owner[:8])
         return self.leader
 
-    def _read(self, at_ms: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    async def release(self) -> None:
+        """Give the lease back (a graceful stop): another worker takes over at its next
+        evaluation instead of after the lease's time to live."""
+        if self.leader:
+            await self._release(keys=[self._keys.alert_lease], args=[self.owner])
+            self.leader = False
+            log.info("alert evaluation lease released (%s)", self.owner[:8])
+
+    def _read(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The rows the rules look at, by the read clock; None while catching up."""
+        t = self._reader.read_time()
+        if t.catching_up != self.catching_up:
+            self.catching_up = t.catching_up
+            log.warning("alert evaluation %s: the event clock is %s behind the wall clock",
+                        "paused while the worker catches up on history (nothing pages)"
+                        if t.catching_up else "resumes", _ago(t.now_ms - t.event_ms))
+        if t.catching_up:
+            return None
         windows = {}
         for name in {r.window for r in self.rules if r.window}:
-            windows[name] = self._reader.window(self._reader.config.window(name), at_ms).rows
-        gauges = self._reader.gauges(at_ms) if any(r.live for r in self.rules) else {}
+            windows[name] = self._reader.window(self._reader.config.window(name),
+                                                t.window_end_ms).rows
+        gauges = self._reader.gauges(t.live_ms) if any(r.live for r in self.rules) else {}
         return windows, gauges
 
     async def tick(self) -> list[dict[str, Any]]:
@@ -82,7 +109,10 @@ class AlertRunner:
         if not self.rules or not await self._lease():
             return []
         now = int(self._clock() * 1000)
-        windows, gauges = await asyncio.to_thread(self._read, now)
+        rows = await asyncio.to_thread(self._read)
+        if rows is None:
+            return []
+        windows, gauges = rows
         states = await self._store.read()
         outcome = self.evaluate(observe(self.rules, windows, gauges), states, now)
         for doc in outcome.published:
@@ -116,12 +146,12 @@ class AlertRunner:
                 out.published.append(self._document(obs, tr))
                 if tr.kind == "resolved":
                     out.to_alertmanager.append(
-                        self._am_alert(obs, tr.started_ms or now, now, tr.value))
+                        self._am_alert(obs, tr.started_ms or now, now, tr.value, False))
             if new.status == "firing" and (new.last_sent_ms is None
                                            or now - new.last_sent_ms >= self._resend_ms):
                 ends = now + 4 * max(self._resend_ms, self._interval_ms)
                 out.to_alertmanager.append(self._am_alert(obs, new.fired_ms or now, ends,
-                                                          new.value))
+                                                          new.value, True))
                 new = replace(new, last_sent_ms=now)
             if new.status == "ok" and new.value is None and key in states:
                 out.gone.append(key)  # nothing to remember about a quiet, healthy alert
@@ -129,32 +159,49 @@ class AlertRunner:
                 out.changed[key] = new
         return out
 
-    def _values(self, obs: Observation, value: float | None) -> dict[str, str]:
+    def _annotations(self, obs: Observation, value: float | None,
+                     firing: bool) -> dict[str, str]:
+        """Summary and description of one alert at ``value``.
+
+        While hysteresis holds a firing alert, ``{threshold}`` is the clear line it has to
+        cross to resolve (so "FCR is 0.62 (below 0.65)", never "(below 0.6)"). An absent
+        value is never printed as a number: the summary says there is no data."""
         r = obs.rule
-        v = "no data" if value is None else f"{value:.4g}"
-        return {"value": v, "threshold": f"{r.threshold:g}", "window": r.window or "now",
-                "rule": r.name, "severity": r.severity, "comparison": r.comparison,
-                **obs.dims}
+        if value is None:
+            where = ", ".join(f"{k}={v}" for k, v in obs.dims.items()) or "the floor"
+            return {"summary": f"{r.name} ({where}): no data now, nothing to measure",
+                    "description": ""}
+        line = r.threshold
+        if firing and r.clear is not None and not past(r.comparison, value, r.threshold):
+            line = r.clear
+        values = {"value": f"{value:.4g}", "threshold": f"{line:g}",
+                  "window": r.window or "now", "rule": r.name, "severity": r.severity,
+                  "comparison": r.comparison, **obs.dims}
+        return {"summary": render_template(r.summary, values),
+                "description": render_template(r.description, values)}
 
     def _document(self, obs: Observation, tr: Transition) -> dict[str, Any]:
         r = obs.rule
-        values = self._values(obs, tr.value)
+        text = self._annotations(obs, tr.value, tr.kind == "firing")
         return {"rule": r.name, "state": tr.kind, "severity": r.severity,
                 "dimensions": obs.dims, "value": tr.value, "threshold": r.threshold,
                 "window": r.window, "at": iso(tr.at_ms),
                 "started_at": iso(tr.started_ms) if tr.started_ms else None,
-                "summary": render_template(r.summary, values),
-                "description": render_template(r.description, values), "labels": r.labels}
+                **text, "labels": r.labels}
 
     def _am_alert(self, obs: Observation, starts_ms: int, ends_ms: int,
-                  value: float | None) -> dict[str, Any]:
+                  value: float | None, firing: bool) -> dict[str, Any]:
         r = obs.rule
-        values = self._values(obs, value)
-        labels = {"alertname": r.name, "severity": r.severity, **r.labels, **obs.dims}
-        if r.window:
-            labels["window"] = r.window
-        return {"labels": labels,
-                "annotations": {"summary": render_template(r.summary, values),
-                                "description": render_template(r.description, values)},
+        return {"labels": alert_labels(r, obs.dims),
+                "annotations": self._annotations(obs, value, firing),
                 "startsAt": iso(starts_ms), "endsAt": iso(ends_ms)}
 
+
+def alert_labels(rule: Rule, dims: Mapping[str, str]) -> dict[str, str]:
+    """The labels of an alert, the same as the rendered Prometheus rule gives it
+    (:func:`alerts.render.rule_expr` keeps exactly ``window`` and the ``per`` dimensions),
+    so Alertmanager sees one alert when both paths run."""
+    labels = {"alertname": rule.name, "severity": rule.severity, **rule.labels, **dims}
+    if rule.window:
+        labels["window"] = rule.window
+    return labels

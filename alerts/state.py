@@ -12,8 +12,9 @@ stored as ``ok``. Explicit rules:
 * **Minimum samples.** A value backed by fewer than ``min_samples`` samples is no data.
 * **No data** (absent value: no denominator, or too few samples): never fires and never
   starts ``for``; a pending alert returns to ok; a firing alert keeps firing
-  (``no_data: keep``, the default: a quiet window does not resolve a real problem) or
-  resolves (``no_data: resolve``).
+  (``no_data: keep``, the default of windowed KPIs: a quiet window does not resolve a real
+  problem) or resolves (``no_data: resolve``, the default of live gauges: a queue that
+  drained has nothing waiting).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class Transition:
     started_ms: int | None
 
 
-def _cmp(op: str, value: float, threshold: float) -> bool:
+def past(op: str, value: float, threshold: float) -> bool:
+    """Whether ``value`` is on the bad side of ``threshold`` for comparison ``op``."""
     return {">": value > threshold, ">=": value >= threshold, "<": value < threshold,
             "<=": value <= threshold}[op]
 
@@ -67,10 +69,10 @@ def step(rule: Rule, state: AlertState, value: float | None, samples: int | None
         if state.status == "firing" and rule.no_data == "resolve":
             return AlertState(value=None), [Transition("resolved", now_ms, None, state.fired_ms)]
         return replace(state, value=None), []
-    breach = _cmp(rule.comparison, value, rule.threshold)
+    breach = past(rule.comparison, value, rule.threshold)
     if state.status == "firing":
         clear = rule.threshold if rule.clear is None else rule.clear
-        if _cmp(rule.comparison, value, clear):  # still on the bad side of the clear line
+        if past(rule.comparison, value, clear):  # still on the bad side of the clear line
             return replace(state, value=value), []
         return AlertState(value=value), [Transition("resolved", now_ms, value, state.fired_ms)]
     if not breach:

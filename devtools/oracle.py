@@ -341,15 +341,16 @@ def gauge_rows(facts: Iterable[Facts], at_ms: int,
             if f.waiting_since is not None:
                 a["since"].append(f.waiting_since)  # type: ignore[union-attr]
                 a["deadlines"].append(f.deadline)  # type: ignore[union-attr, arg-type]
+    # Every dimension key with a conversation is live: the oracle is compared right after a
+    # replay, when every conversation was written within the conversation TTL. An empty
+    # queue of a live key reads 0 everywhere.
     for key, a in acc.items():
         since: list[int] = a["since"]  # type: ignore[assignment]
         deadlines: list[int] = a["deadlines"]  # type: ignore[assignment]
-        if not a["open"] and not since:
-            continue
         out[key] = {
             "open": a["open"],  # type: ignore[dict-item]
             "waiting": len(since),
-            "oldest_waiting_seconds": max(0.0, (at_ms - min(since)) / 1000.0) if since else None,
+            "oldest_waiting_seconds": max(0.0, (at_ms - min(since)) / 1000.0) if since else 0.0,
             "breaching": sum(1 for d in deadlines if d < at_ms),
         }
     return out

@@ -14,8 +14,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DS = {"type": "prometheus", "uid": "prometheus"}
-FLOOR = 'window="$window",queue="all",channel="all",team="all",priority="all"'
-QUEUE = 'window="$window",queue=~"$queue",channel="all",team="all",priority="all"'
+# Every dimension is pinned, `agent` included (absent unless SUPPORT_DIMENSIONS names it),
+# and every expression aggregates the worker replicas away: turning a dimension on, or
+# scaling the workers, changes no panel.
+AGENT_ALL = 'agent=~"all|"'
+FLOOR = f'window="$window",queue="all",channel="all",team="all",priority="all",{AGENT_ALL}'
+QUEUE = f'window="$window",queue=~"$queue",channel="all",team="all",priority="all",{AGENT_ALL}'
+LIVE_FLOOR = f'queue="all",channel="all",{AGENT_ALL}'
+LIVE_QUEUE = f'queue=~"$queue",channel="all",{AGENT_ALL}'
+# the allow-listed agents only: "none" (no human reply yet) and "other" (not allow-listed)
+AGENTS = ('window="$window",queue="all",channel="all",team="all",priority="all",'
+          'agent!~"all|none|other|"')
 
 
 def rule_threshold(kpi: str, statistic: str) -> tuple[str, float] | None:
@@ -80,33 +89,34 @@ def variables(with_queue: bool) -> dict[str, Any]:
 def wall() -> dict[str, Any]:
     panels = [
         stat(1, "First response p90",
-             f'support_first_response_seconds{{{FLOOR},quantile="0.9"}}', "s", 0, 0,
+             f'max(support_first_response_seconds{{{FLOOR},quantile="0.9"}})', "s", 0, 0,
              steps("first_response", "p90")),
-        stat(2, "First contact resolution", f"support_fcr_ratio{{{FLOOR}}}", "percentunit", 8,
+        stat(2, "First contact resolution", f"max(support_fcr_ratio{{{FLOOR}}})", "percentunit", 8,
              0, steps("fcr", "ratio")),
-        stat(3, "Escalation rate", f"support_escalation_ratio{{{FLOOR}}}", "percentunit", 16,
+        stat(3, "Escalation rate", f"max(support_escalation_ratio{{{FLOOR}}})", "percentunit", 16,
              0, steps("escalation", "ratio")),
-        stat(4, "CSAT", f"support_csat_ratio{{{FLOOR}}}", "percentunit", 0, 7,
+        stat(4, "CSAT", f"max(support_csat_ratio{{{FLOOR}}})", "percentunit", 0, 7,
              steps("csat", "ratio")),
         stat(5, "Backlog (waiting now)",
-             'support_waiting_conversations{queue="all",channel="all"}', "none", 8, 7,
+             f"max(support_waiting_conversations{{{LIVE_FLOOR}}})", "none", 8, 7,
              steps("waiting", "value")),
-        stat(6, "Oldest waiting", 'support_oldest_waiting_seconds{queue="all",channel="all"}',
+        stat(6, "Oldest waiting", f"max(support_oldest_waiting_seconds{{{LIVE_FLOOR}}})",
              "s", 16, 7, steps("oldest_waiting", "value")),
         {
             "id": 7, "type": "table", "title": "Queues", "datasource": DS,
             "gridPos": {"x": 0, "y": 14, "w": 24, "h": 10},
             "targets": [
                 {"refId": "A", "datasource": DS, "instant": True, "format": "table",
-                 "expr": f'support_first_response_seconds{{{QUEUE},quantile="0.9"}}'},
+                 "expr": f'max by (queue) (support_first_response_seconds'
+                         f'{{{QUEUE},quantile="0.9"}})'},
                 {"refId": "B", "datasource": DS, "instant": True, "format": "table",
-                 "expr": f"support_fcr_ratio{{{QUEUE}}}"},
+                 "expr": f"max by (queue) (support_fcr_ratio{{{QUEUE}}})"},
                 {"refId": "C", "datasource": DS, "instant": True, "format": "table",
-                 "expr": f"support_escalation_ratio{{{QUEUE}}}"},
+                 "expr": f"max by (queue) (support_escalation_ratio{{{QUEUE}}})"},
                 {"refId": "D", "datasource": DS, "instant": True, "format": "table",
-                 "expr": f"support_csat_ratio{{{QUEUE}}}"},
+                 "expr": f"max by (queue) (support_csat_ratio{{{QUEUE}}})"},
                 {"refId": "E", "datasource": DS, "instant": True, "format": "table",
-                 "expr": 'support_waiting_conversations{queue=~"$queue",channel="all"}'},
+                 "expr": f"max by (queue) (support_waiting_conversations{{{LIVE_QUEUE}}})"},
             ],
             "transformations": [{"id": "merge", "options": {}},
                                 {"id": "organize", "options": {
@@ -129,19 +139,20 @@ def wall() -> dict[str, Any]:
 
 
 def ops() -> dict[str, Any]:
-    q = 'window="$window",queue=~"$queue",channel="all",team="all",priority="all"'
-    c = 'window="$window",queue="all",channel!="all",team="all",priority="all"'
+    q = QUEUE
+    c = f'window="$window",queue="all",channel!="all",team="all",priority="all",{AGENT_ALL}'
     panels = [
         series(1, "First response p90 by queue",
-               [(f'support_first_response_seconds{{{q},quantile="0.9"}}', "{{queue}}")], "s",
-               0, 0),
+               [(f'max by (queue) (support_first_response_seconds{{{q},quantile="0.9"}})',
+                 "{{queue}}")], "s", 0, 0),
         series(2, "First response p90 by channel",
-               [(f'support_first_response_seconds{{{c},quantile="0.9"}}', "{{channel}}")],
-               "s", 12, 0),
-        series(3, "FCR by queue", [(f"support_fcr_ratio{{{q}}}", "{{queue}}")], "percentunit",
-               0, 8),
+               [(f'max by (channel) (support_first_response_seconds{{{c},quantile="0.9"}})',
+                 "{{channel}}")], "s", 12, 0),
+        series(3, "FCR by queue", [(f"max by (queue) (support_fcr_ratio{{{q}}})", "{{queue}}")],
+               "percentunit", 0, 8),
         series(4, "Escalation rate by queue",
-               [(f"support_escalation_ratio{{{q}}}", "{{queue}}")], "percentunit", 12, 8),
+               [(f"max by (queue) (support_escalation_ratio{{{q}}})", "{{queue}}")],
+               "percentunit", 12, 8),
         series(5, "Throughput (events/s)",
                [("sum by (topic) (rate(support_events_processed_total[1m]))", "{{topic}}")],
                "ops", 0, 16, 8),
@@ -156,7 +167,9 @@ def ops() -> dict[str, Any]:
                [("sum by (topic) (support_consumer_lag_messages)", "{{topic}}")], "none", 16,
                16, 8),
         series(8, "Event freshness (s)",
-               [("time() - max(support_last_event_timestamp_seconds)", "newest event age")],
+               [("time() - max(support_last_event_timestamp_seconds)", "newest event age"),
+                ("time() - max(support_last_applied_timestamp_seconds)", "last batch applied"),
+                ("max(support_catching_up) * 60", "catching up (60 = yes)")],
                "s", 0, 24, 8),
         series(9, "Redis up", [("min(support_redis_up)", "exporter"),
                                ("min(support_worker_redis_up)", "workers")], "none", 8, 24, 8),
@@ -168,14 +181,38 @@ def ops() -> dict[str, Any]:
         series(12, "Store complete (0 = Redis lost data)",
                [("min by (window) (support_store_complete)", "{{window}}")], "none", 16, 32,
                8),
+        series(13, "Series folded into 'other' (series budget)",
+               [("max by (window) (support_series_folded)", "{{window}}")], "none", 0, 40, 12),
     ]
     return {"uid": "support-ops", "title": "Support ops", "editable": True, "refresh": "10s",
             "time": {"from": "now-6h", "to": "now"}, "schemaVersion": 39, "tags": ["support"],
             "templating": variables(True), "panels": panels}
 
 
+def agents() -> dict[str, Any]:
+    """Per agent, for the allow-listed agents only (SUPPORT_AGENT_ALLOWLIST, with `agent` in
+    SUPPORT_DIMENSIONS): first response, FCR, conversations and CSAT by agent."""
+    a = AGENTS
+    panels = [
+        series(1, "First response p90 by agent",
+               [(f'max by (agent) (support_first_response_seconds{{{a},quantile="0.9"}})',
+                 "{{agent}}")], "s", 0, 0),
+        series(2, "FCR by agent", [(f"max by (agent) (support_fcr_ratio{{{a}}})", "{{agent}}")],
+               "percentunit", 12, 0),
+        series(3, "Completed conversations by agent",
+               [(f"max by (agent) (support_completed_conversations{{{a}}})", "{{agent}}")],
+               "none", 0, 8),
+        series(4, "CSAT by agent", [(f"max by (agent) (support_csat_ratio{{{a}}})",
+                                     "{{agent}}")], "percentunit", 12, 8),
+    ]
+    return {"uid": "support-agents", "title": "Support agents (allow-listed)",
+            "editable": True, "refresh": "30s", "time": {"from": "now-6h", "to": "now"},
+            "schemaVersion": 39, "tags": ["support"], "templating": variables(False),
+            "panels": panels}
+
+
 if __name__ == "__main__":
     out = ROOT / "deploy/grafana/dashboards"
-    for name, doc in (("wall", wall()), ("ops", ops())):
+    for name, doc in (("wall", wall()), ("ops", ops()), ("agents", agents())):
         (out / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
         print(f"wrote {out / name}.json")

@@ -10,8 +10,7 @@ the summary's ``_sum``/``_count`` describe the window too, so do not ``rate()`` 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -26,11 +25,10 @@ from alerts.state import STATE_VALUE
 from alerts.store import AlertStore, split_key
 from windows import catalog, kpi
 from windows.config import KpiConfig
+from windows.events import ALL
 from windows.reader import WindowReader, WindowSnapshot
 
 log = logging.getLogger(__name__)
-
-ALL = "all"
 
 SUMMARIES = tuple(m for m in catalog.WINDOWED if isinstance(m, catalog.Duration))
 GAUGES = tuple(m for m in catalog.WINDOWED
@@ -70,14 +68,12 @@ class KpiCollector(_FamiliesCollector):
         self,
         reader: WindowReader,
         cfg: KpiConfig,
-        clock: Callable[[], float],
         alerts: AlertStore | None = None,
         alert_dims: Sequence[str] = (),
         alert_rules: Sequence[str] = (),
     ) -> None:
         self._reader = reader
         self._cfg = cfg
-        self._clock = clock
         self._alerts = alerts
         self._dims = list(cfg.storage_dimensions)
         self._labels = ["window", *self._dims]
@@ -101,14 +97,19 @@ class KpiCollector(_FamiliesCollector):
             fam[m.metric] = GaugeMetricFamily(m.metric, m.help, labels=L)
         name, doc = catalog.VOLUME_EXPORT
         fam["volume"] = GaugeMetricFamily(name, doc, labels=[*L, "kind"])
+        fam["folded"] = GaugeMetricFamily(
+            "support_series_folded",
+            "Dimension combinations folded into 'other' by the series budget "
+            "(SUPPORT_MAX_SERIES), per window ('live' for the live gauges).",
+            labels=["window"])
         return fam
 
     def collect(self) -> Iterator[Metric]:
         fam = self._families()
         try:
-            at_ms = int(self._clock() * 1000)
-            snapshots = self._reader.all_windows(at_ms)
-            gauges = self._reader.gauges(at_ms)
+            t = self._reader.read_time()
+            snapshots = self._reader.all_windows(t.window_end_ms)
+            gauges, live_folded = self._reader.live(t.live_ms)
             alerts = self._alerts.read() if self._alerts and self._alert_rules else {}
         except (redis.RedisError, OSError) as exc:
             # support_redis_up (PipelineCollector) reports the outage; no stale numbers
@@ -116,6 +117,8 @@ class KpiCollector(_FamiliesCollector):
             return
         for snap in snapshots:
             self._add_window(fam, snap)
+            fam["folded"].add_metric([snap.window.name], snap.folded)
+        fam["folded"].add_metric(["live"], live_folded)
         for dimkey in sorted(gauges):
             parsed = kpi.parse_dimension_key(dimkey)
             glabels = [parsed.get(d, ALL) for d in self._gdims]
@@ -174,11 +177,9 @@ class PipelineCollector(_FamiliesCollector):
     KPI series) could be read.
     """
 
-    def __init__(self, reader: WindowReader, topics: Sequence[str] = (),
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, reader: WindowReader, topics: Sequence[str] = ()) -> None:
         self._reader = reader
         self._topics = list(topics)
-        self._clock = clock
 
     def _families(self) -> dict[str, Any]:
         fam: dict[str, Any] = {}
@@ -214,6 +215,16 @@ class PipelineCollector(_FamiliesCollector):
             "1 when the window can hold every event sent in it; 0 after Redis lost its data "
             "(flushed, restarted without persistence) until the rebuild covers the window.",
             labels=["window"])
+        fam["catching_up"] = GaugeMetricFamily(
+            "support_catching_up",
+            "1 while the worker applies history (a replay, a backfill, a rebuild, a backlog): "
+            "the event-time watermark trails the wall clock by more than "
+            "SUPPORT_CATCH_UP_AFTER. Live ages are then measured against the event time, "
+            "and alerts do not page.")
+        fam["event_clock"] = GaugeMetricFamily(
+            "support_event_clock_timestamp_seconds",
+            "The event clock: the event-time watermark carried forward at wall-clock speed "
+            "since it was applied (the wall clock on a live floor).")
         fam["lost_before"] = GaugeMetricFamily(
             "support_store_lost_before_timestamp_seconds",
             "Event time before which the windows may lack events since Redis lost its data "
@@ -253,7 +264,10 @@ class PipelineCollector(_FamiliesCollector):
             topic, _, part = field.rpartition(":")
             fam["offset"].add_metric([topic, part], off)
         fam["redis_up"].add_metric([], 1)
-        now_ms = int(self._clock() * 1000)
+        rt = self._reader.read_time(stats)
+        fam["catching_up"].add_metric([], int(rt.catching_up))
+        fam["event_clock"].add_metric([], rt.event_ms / 1000.0)
+        now_ms = rt.window_end_ms
         for w in self._reader.config.windows:
             fam["complete"].add_metric([w.name], int(stats.complete(w.length_ms, now_ms)))
         lost = stats.lost_before_ms

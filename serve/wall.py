@@ -9,36 +9,27 @@ rule's threshold, green otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alerts.rules import Rule
-from alerts.state import AlertState
-from alerts.store import AlertStore, alert_key, split_key
+from alerts.state import AlertState, past
+from alerts.store import AlertStore, split_key
 from windows import kpi
 from windows.catalog import QUEUE_COLUMNS, TILES, Shown
 from windows.config import KpiConfig
-from windows.reader import PipelineStats, WindowReader
+from windows.reader import PipelineStats, ReadTime, WindowReader
 
 Rows = Mapping[str, Mapping[str, float | None]]
 
 
-def _past(rule: Rule, value: float | None) -> bool:
-    if value is None:
-        return False
-    t = rule.threshold
-    return {">": value > t, ">=": value >= t, "<": value < t, "<=": value <= t}[rule.comparison]
-
-
 class WallModel:
     def __init__(self, reader: WindowReader, alerts: AlertStore, cfg: KpiConfig,
-                 rules: Sequence[Rule], clock: Callable[[], float],
-                 stale_after_s: float) -> None:
+                 rules: Sequence[Rule], stale_after_s: float) -> None:
         self._reader = reader
         self._alerts = alerts
         self._cfg = cfg
         self._rules = list(rules)
-        self._clock = clock
         self._stale_after_ms = int(stale_after_s * 1000)
 
     @property
@@ -47,15 +38,24 @@ class WallModel:
 
     def _status(self, spec: Shown, dims: Mapping[str, str], value: float | None,
                 alerts: Mapping[str, AlertState]) -> str:
-        per = sorted(dims)
+        """The worst state of any rule on this KPI whose alert covers the cell: a floor tile
+        turns red while the rule fires in any queue, a queue cell while it fires for that
+        queue (on any channel); amber while one is pending, or while the value itself is
+        past the threshold of a rule over exactly these dimensions."""
         status = "ok"
         for r in self._rules:
-            if (r.kpi, r.statistic) != (spec.kpi, spec.statistic) or sorted(r.per) != per:
+            if (r.kpi, r.statistic) != (spec.kpi, spec.statistic):
                 continue
-            state = alerts.get(alert_key(r.name, kpi.dimension_key(dict(dims), r.per)))
-            if state is not None and state.status == "firing":
-                return "firing"
-            if (state is not None and state.status == "pending") or _past(r, value):
+            for key, state in alerts.items():
+                rule, dimkey = split_key(key)
+                if rule != r.name or not _covers(kpi.parse_dimension_key(dimkey), dims):
+                    continue
+                if state.status == "firing":
+                    return "firing"
+                if state.status == "pending":
+                    status = "warn"
+            if sorted(r.per) == sorted(dims) and value is not None and \
+                    past(r.comparison, value, r.threshold):
                 status = "warn"
         return status
 
@@ -68,10 +68,11 @@ class WallModel:
 
     def snapshot(self, window: str) -> dict[str, Any]:
         w = self._cfg.window(window)
-        now = int(self._clock() * 1000)
-        rows = self._reader.window(w, now).rows
-        gauges = self._reader.gauges(now)
         pipeline = self._reader.stats()
+        t = self._reader.read_time(pipeline)
+        now = t.window_end_ms
+        rows = self._reader.window(w, now).rows
+        gauges = self._reader.gauges(t.live_ms)
         alerts = self._alerts.read()
         floor, gfloor = rows.get("*", {}), gauges.get("*", {})
         tiles = [{**self._cell(spec, floor, gfloor, {}, alerts), "label": spec.show.title}
@@ -80,7 +81,8 @@ class WallModel:
             "window": w.name,
             "windows": self.windows,
             "at": now / 1000.0,
-            **self._freshness(pipeline, w.length_ms, now),
+            "catching_up": t.catching_up,
+            **self._freshness(pipeline, w.length_ms, t),
             "tiles": tiles,
             "queue_columns": [{"id": c.show.ident, "label": c.show.title}
                               for c in QUEUE_COLUMNS],
@@ -99,9 +101,11 @@ class WallModel:
                                               for spec in QUEUE_COLUMNS]})
         return out
 
-    def _freshness(self, pipeline: PipelineStats, window_ms: int, now: int) -> dict[str, Any]:
+    def _freshness(self, pipeline: PipelineStats, window_ms: int, t: ReadTime
+                   ) -> dict[str, Any]:
         stats = pipeline.counters
         last = stats.get("last_applied_ms")
+        now = t.now_ms
         return {
             "last_applied": last / 1000.0 if last else None,
             "last_event": stats["last_event_ms"] / 1000.0 if "last_event_ms" in stats else None,
@@ -109,9 +113,13 @@ class WallModel:
             "stale_after": self._stale_after_ms / 1000.0,
             # event time before which this window lacks events (Redis lost its data);
             # None when complete, 0 when the store is not rebuilt yet
-            "incomplete_before": None if pipeline.complete(window_ms, now)
+            "incomplete_before": None if pipeline.complete(window_ms, t.window_end_ms)
             else (pipeline.lost_before_ms or 0) / 1000.0,
         }
+
+
+def _covers(alert_dims: Mapping[str, str], cell: Mapping[str, str]) -> bool:
+    return all(alert_dims.get(d) == v for d, v in cell.items())
 
 
 def _active(alerts: Mapping[str, AlertState]) -> list[dict[str, Any]]:

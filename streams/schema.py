@@ -14,7 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from streams.errors import InvalidEvent
-from windows.events import ACTORS, DIMENSIONS, EVENT_TYPES, MESSAGE_TYPES, Event
+from windows.events import (
+    ACTORS,
+    DIMENSIONS,
+    EVENT_TYPES,
+    MESSAGE_TYPES,
+    Event,
+    escape_reserved,
+)
 
 MAX_ID_LEN = 128
 MAX_DIM_LEN = 128
@@ -77,6 +84,11 @@ def _opt_str(doc: Mapping[str, Any], name: str) -> str | None:
     return v.translate(_DIM_UNSAFE)
 
 
+def _dim(doc: Mapping[str, Any], name: str) -> str | None:
+    v = _opt_str(doc, name)
+    return None if v is None else escape_reserved(v)
+
+
 def validate(raw: bytes, cfg: SchemaConfig, now_ms: Callable[[], int]) -> Event:
     """Validate one message; raises :class:`InvalidEvent` with a reason code."""
     if len(raw) > cfg.max_message_bytes:
@@ -107,7 +119,7 @@ def validate(raw: bytes, cfg: SchemaConfig, now_ms: Callable[[], int]) -> Event:
             "future_timestamp",
             f"occurred_at is more than {cfg.max_future_skew_ms // 1000}s in the future",
         )
-    dims = {d: _opt_str(doc, d) for d in DIMENSIONS}
+    dims = {d: _dim(doc, d) for d in DIMENSIONS}
     actor = _opt_str(doc, "actor")
     if typ in MESSAGE_TYPES:
         if actor is None:

@@ -137,6 +137,8 @@ def worker(**overrides: object) -> None:
     s = _settings(**overrides)
     try:
         run_worker(s)
+    except SettingsError as exc:  # e.g. the alert rules, checked before anything starts
+        raise click.ClickException(str(exc)) from None
     except KafkaError as exc:  # raised by the start-up topic check, before Faust runs
         who = f" as {s.kafka_username}" if s.kafka_username else ""
         raise click.ClickException(
@@ -273,13 +275,17 @@ def query(window_names: tuple[str, ...], ats: tuple[str, ...], as_json: bool,
     s = _settings(redis_url=redis_url)
     cfg = s.kpi_config()
     specs = _windows(cfg, window_names)
-    times_ms = [int(_parse_time(a) * 1000) for a in ats] or [int(time.time() * 1000)]
     client = redis_lib.Redis.from_url(s.redis_url)
-    reader = WindowReader(client, Keys(s.key_prefix), cfg)
+    reader = WindowReader(client, Keys(s.key_prefix), cfg, time.time, **s.read_options())
     out = []
     try:
-        for at_ms in times_ms:
-            gauges = reader.gauges(at_ms)
+        # --at T: windows end at T and live ages are measured to T; otherwise the read clock
+        times = [(t, t) for t in (int(_parse_time(a) * 1000) for a in ats)]
+        if not times:
+            rt = reader.read_time()
+            times = [(rt.window_end_ms, rt.live_ms)]
+        for at_ms, live_ms in times:
+            gauges = reader.gauges(live_ms)
             out += [render(reader.window(w, at_ms), gauges, as_json) for w in specs]
         alert_states = AlertStore(client, Keys(s.key_prefix)).read()
     except redis_lib.RedisError as exc:
@@ -287,7 +293,7 @@ def query(window_names: tuple[str, ...], ats: tuple[str, ...], as_json: bool,
                                    f"{exc}") from None
     click.echo(("\n" if as_json else "\n\n").join(out))
     if not as_json:
-        click.echo("\n" + alert_table(alert_states, times_ms[-1]))
+        click.echo("\n" + alert_table(alert_states, int(time.time() * 1000)))
 
 
 def _windows(cfg: KpiConfig, names: Sequence[str]) -> list[WindowSpec]:

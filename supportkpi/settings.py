@@ -7,7 +7,7 @@ start-up with a message naming the variable.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +17,7 @@ from alerts.rules import Rule, load_rules
 from streams.config import KafkaAccess, StreamConfig
 from streams.replay_point import ReplayPoint
 from streams.schema import SchemaConfig
+from windows.catalog import LIVE_SERIES_PER_ROW, SERIES_PER_ROW
 from windows.config import (
     ALL_DIMENSIONS,
     KpiConfig,
@@ -68,6 +69,10 @@ class Settings(BaseSettings):
                                  "(comma separated); enables the 'agent' dimension")
     max_dimension_values: int = Field(50, ge=1, le=10_000,
                                       description="Distinct values per dimension; more → other")
+    max_series: int = Field(30_000, ge=1_000, le=2_000_000,
+                            description="Series budget of /metrics across windows and "
+                            "dimension combinations; the least busy combinations beyond it "
+                            "fold into 'other' (support_series_folded)")
     reopen_window: str = Field("7d", description="A reopen within this retracts FCR")
     count_bot_replies: bool = Field(False, description="Count bot replies as first response")
     csat_satisfied_min: float = Field(4.0, description="CSAT score counted as satisfied")
@@ -109,6 +114,13 @@ class Settings(BaseSettings):
     wall_stale_after: float = Field(30.0, gt=0, description="Seconds without an applied "
                                     "event before the wall shows STALE")
     wall_push_interval: float = Field(2.0, gt=0, description="Seconds between wall updates")
+    read_clock: Literal["wall", "event"] = Field(
+        "wall", description="Where /metrics, the wall and the alert evaluator end their "
+        "windows: the wall clock (live floors) or the event clock (a replay of yesterday "
+        "shows yesterday)")
+    catch_up_after: str = Field("10m", description="The worker is catching up (history "
+                                "never pages) while the event clock trails the wall clock "
+                                "by more than this")
     alert_rules: Path | None = Field(None, description="Alert rules YAML (deploy/alerts.yml)")
     alertmanager_url: str | None = Field(None, description="Alertmanager base URL")
     alert_webhook_url: str | None = Field(None, description="Plain webhook for transitions")
@@ -122,7 +134,7 @@ class Settings(BaseSettings):
         return v
 
     @field_validator("frt_sla", "reopen_window", "allowed_lateness", "max_future_skew",
-                     "conversation_ttl", "bucket_ttl_margin")
+                     "conversation_ttl", "bucket_ttl_margin", "catch_up_after")
     @classmethod
     def _durations(cls, v: str) -> str:
         parse_duration_ms(v)
@@ -178,6 +190,14 @@ class Settings(BaseSettings):
             session_timeout=self.session_timeout, batch_max=self.batch_max,
             batch_within=self.batch_within, replay_point=self.replay_point(),
             liveness_timeout=self.liveness_timeout, test_crash_at=self.test_crash_at)
+
+    def read_options(self) -> dict[str, Any]:
+        """How the read side tells time (windows.reader.ReadTime) and its series budget:
+        rows per window (and live rows) so that every window's series fit in it."""
+        per_row = len(self.kpi_config().windows) * SERIES_PER_ROW + LIVE_SERIES_PER_ROW
+        return {"catch_up_ms": parse_duration_ms(self.catch_up_after),
+                "event_windows": self.read_clock == "event",
+                "max_rows": max(1, self.max_series // per_row)}
 
     def redis_options(self) -> dict[str, Any]:
         """Options of every Redis client of the worker: without timeouts a stopped (not
@@ -291,6 +311,6 @@ def load_alert_rules(settings: Settings) -> list[Rule]:
     cfg = settings.kpi_config()
     try:
         return load_rules(settings.alert_rules, [w.name for w in cfg.windows],
-                          [*cfg.dimension_sets, *cfg.gauge_dimension_sets])
+                          list(cfg.dimension_sets), list(cfg.gauge_dimension_sets))
     except RulesError as exc:
         raise SettingsError(str(exc)) from None

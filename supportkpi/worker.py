@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 def _reader(settings: Settings) -> WindowReader:
     # redis-py's pool is safe across threads: one read side for /metrics and the wall
     return WindowReader(redis.Redis.from_url(settings.redis_url, **settings.redis_options()),
-                        Keys(settings.key_prefix), settings.kpi_config())
+                        Keys(settings.key_prefix), settings.kpi_config(), time.time,
+                        **settings.read_options())
 
 
 def build_registry(settings: Settings, reader: WindowReader, alerts: AlertStore,
@@ -51,7 +52,7 @@ def build_registry(settings: Settings, reader: WindowReader, alerts: AlertStore,
     """Registry with the KPI and pipeline collectors; registering does not touch Redis."""
     registry = CollectorRegistry(auto_describe=True)
     alert_dims = dimensions_of(tuple(tuple(r.per) for r in rules))
-    registry.register(KpiCollector(reader, settings.kpi_config(), time.time, alerts,
+    registry.register(KpiCollector(reader, settings.kpi_config(), alerts,
                                    alert_dims=alert_dims, alert_rules=[r.name for r in rules]))
     registry.register(PipelineCollector(reader, topics=settings.input_topics))
     return registry
@@ -60,8 +61,7 @@ def build_registry(settings: Settings, reader: WindowReader, alerts: AlertStore,
 def serve_http(settings: Settings, registry: CollectorRegistry, reader: WindowReader,
                alerts: AlertStore, rules: Sequence[Rule]) -> None:
     """/metrics, /wall and its live feed on SUPPORT_METRICS_HOST:PORT."""
-    wall = WallModel(reader, alerts, settings.kpi_config(), rules, time.time,
-                     settings.wall_stale_after)
+    wall = WallModel(reader, alerts, settings.kpi_config(), rules, settings.wall_stale_after)
     token = settings.http_token.get_secret_value() if settings.http_token else None
     serve_in_thread(build_app(registry, wall, settings.wall_push_interval, token),
                     settings.metrics_host, settings.metrics_port)
@@ -95,7 +95,14 @@ def add_alert_timer(app: faust.App, settings: Settings, rules: Sequence[Rule],
         except Exception:  # an alert bug must not stop the stream
             log.exception("alert evaluation failed")
 
+    async def release_lease(_app: Any, **_kw: Any) -> None:
+        try:
+            await runner.release()
+        except Exception as exc:  # Redis gone: the lease runs out by itself
+            log.warning("could not release the alert lease: %s", exc)
+
     app.timer(settings.alert_interval, name="evaluate_alerts")(evaluate_alerts)
+    app.on_before_shutdown.connect(release_lease)  # type: ignore[arg-type]
     log.info("evaluating %d alert rules from %s every %gs", len(rules), settings.alert_rules,
              settings.alert_interval)
     return runner

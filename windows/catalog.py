@@ -548,3 +548,10 @@ TILES: tuple[Shown, ...] = tuple(s for s in (*COLUMNS, *LIVE_COLUMNS) if s.show.
 QUEUE_COLUMNS: tuple[Shown, ...] = tuple(
     s for s in (*COLUMNS, *LIVE_COLUMNS) if s.show.queue_column
 )
+
+
+# Series one dimension combination exports per window, and per live-gauge row: what the
+# series budget (SUPPORT_MAX_SERIES) divides by.
+SERIES_PER_ROW = sum(
+    len(m.quantiles) + 2 if isinstance(m, Duration) else 1 for m in WINDOWED)
+LIVE_SERIES_PER_ROW = len(LIVE)

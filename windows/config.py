@@ -83,6 +83,10 @@ class KpiConfig:
                 raise ConfigError(
                     f"window {w.name}: {w.length_ms} ms is not divisible into {w.buckets} buckets"
                 )
+        reserved = sorted(self.agent_allowlist & {"all", "other", "unknown", "none"})
+        if reserved:
+            raise ConfigError(f"agent ids {reserved} in the allow-list are reserved label "
+                              "values (all, other, unknown, none); rename them")
         for dims in (*self.dimension_sets, *self.gauge_dimension_sets):
             for d in dims:
                 if d not in ALL_DIMENSIONS:

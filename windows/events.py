@@ -12,6 +12,20 @@ from dataclasses import dataclass
 
 DIMENSIONS: tuple[str, ...] = ("channel", "queue", "team", "priority")
 
+# Label values with a meaning of their own on /metrics: ``all`` (the dimension is
+# aggregated), ``other`` (past the value cap or the series budget), ``unknown`` (the event
+# did not say). A helpdesk value spelled like one of them is exported with a leading
+# underscore (``_all``), so it can never collide with them.
+ALL = "all"
+OTHER = "other"
+UNKNOWN = "unknown"
+RESERVED_VALUES = frozenset({ALL, OTHER, UNKNOWN})
+
+
+def escape_reserved(value: str) -> str:
+    """A dimension value from the data, safe as a label value (see RESERVED_VALUES)."""
+    return "_" + value if value in RESERVED_VALUES else value
+
 TICKET_TYPES = frozenset(
     {
         "ticket.created",

@@ -85,6 +85,13 @@ class Keys:
         """Set of gauge dimension keys ever written (what the reader iterates)."""
         return f"{self.tag}:gdims"
 
+    @property
+    def gauge_seen(self) -> str:
+        """Sorted set: gauge dimension key → wall-clock time (ms) a conversation of it was
+        last written (refreshed at most once a minute per worker). A key seen within the
+        conversation TTL is live: its gauges read 0 when its queue is empty."""
+        return f"{self.tag}:gseen"
+
     def dimension_values(self, dimension: str) -> str:
         """Set of admitted values of a dimension (the cardinality cap)."""
         return f"{self.tag}:dimvals:{dimension}"

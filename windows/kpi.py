@@ -22,16 +22,19 @@ from dataclasses import dataclass
 from windows import catalog, histogram
 from windows.config import KpiConfig
 from windows.events import (
+    ALL,
     COMPLETE_TYPES,
     DIMENSIONS,
     ESCALATION_TYPES,
     FCR_BREAKING_TYPES,
     MESSAGE_TYPES,
+    OTHER,
     START_TYPES,
+    UNKNOWN,
     Event,
 )
 
-UNKNOWN = "unknown"
+__all__ = ["ALL", "NO_AGENT", "OTHER", "UNKNOWN"]
 
 Contribution = dict[tuple[int, str], int]
 
@@ -45,7 +48,6 @@ class ConversationView:
 
 
 NO_AGENT = "none"
-OTHER = "other"
 
 
 def conversation_dims(events: Sequence[Event], cfg: KpiConfig | None = None) -> dict[str, str]:
@@ -361,6 +363,73 @@ def merge_bucket_deltas(into: BucketDeltas, more: BucketDeltas) -> None:
 
 
 # ---------------------------------------------------------------- read side
+
+
+def _activity(fields: Mapping[str, float | None]) -> float:
+    """How much a row has going on: created, completed, surveyed (window fields), or open
+    and waiting (live rows); the rows a budget keeps first."""
+    keys = ("vol_created", "done_n", "csat_n", "open", "waiting")
+    return sum(float(fields.get(k) or 0) for k in keys)
+
+
+def budget(rows: Mapping[str, Mapping[str, float | None]], max_rows: int) -> dict[str, str]:
+    """Which rows a budget of ``max_rows`` folds, and into which ``other`` row.
+
+    Dimension combinations are kept whole from the coarsest (the floor, then one
+    dimension, then pairs) while they fit; in the first that does not, its busiest rows
+    are kept and the rest fold into the combination's ``other`` row (every dimension
+    ``other``, where the per-dimension value cap already puts overflow); the finer
+    combinations after it keep only their ``other`` row. One row is reserved for each
+    combination's ``other``, so the result never exceeds ``max_rows`` (nor the number of
+    combinations)."""
+    by_set: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for key in rows:
+        by_set[tuple(parse_dimension_key(key))].append(key)
+    sets = sorted(by_set, key=lambda ds: (len(ds), ds))
+    left = max_rows
+    folds: dict[str, str] = {}
+    for i, ds in enumerate(sets):
+        keys = sorted(by_set[ds], key=lambda k: (-_activity(rows[k]), k))
+        room = left - (len(sets) - i - 1)
+        if len(keys) <= room:
+            left -= len(keys)
+            continue
+        other = dimension_key(dict.fromkeys(ds, OTHER), ds)
+        kept = [k for k in keys if k != other][:max(0, room - 1)]
+        for k in keys:
+            if k not in kept:
+                folds[k] = other
+        left -= len(kept) + 1
+    return folds
+
+
+def fold_rows(raw: Mapping[str, Mapping[str, int]], max_rows: int
+              ) -> tuple[dict[str, dict[str, int]], int]:
+    """Window rows (bucket fields, all additive) within the budget: folded rows are summed
+    into their ``other`` row. Returns the rows and how many were folded."""
+    folds = budget(raw, max_rows)
+    out = {k: dict(v) for k, v in raw.items() if k not in folds}
+    for key, other in folds.items():
+        target = out.setdefault(other, {})
+        for f, n in raw[key].items():
+            target[f] = target.get(f, 0) + n
+    return out, sum(1 for k, v in folds.items() if k != v)
+
+
+def fold_live(rows: Mapping[str, Mapping[str, float | None]], max_rows: int
+              ) -> tuple[dict[str, dict[str, float | None]], int]:
+    """Live-gauge rows within the budget: counts add up, the oldest waiting is the oldest."""
+    folds = budget(rows, max_rows)
+    out = {k: dict(v) for k, v in rows.items() if k not in folds}
+    for key, other in folds.items():
+        target = out.setdefault(other, {})
+        for f, v in rows[key].items():
+            old = target.get(f) or 0
+            if f == "oldest_waiting_seconds":
+                target[f] = max(old, v or 0)
+            else:
+                target[f] = old + (v or 0)
+    return out, sum(1 for k, v in folds.items() if k != v)
 
 
 def merge_fields(hashes: Iterable[Mapping[str, int]]) -> dict[str, dict[str, int]]:

@@ -6,7 +6,8 @@ CLI, never on the worker's event loop.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import redis
@@ -23,6 +24,7 @@ class WindowSnapshot:
     window: WindowSpec
     at_ms: int
     rows: Mapping[str, Mapping[str, float | None]]
+    folded: int = 0  # dimension combinations folded into "other" by the series budget
 
 
 @dataclass(frozen=True)
@@ -48,16 +50,70 @@ class PipelineStats:
         return lost is not None and (lost == 0 or at_ms - window_ms >= lost)
 
 
+@dataclass(frozen=True)
+class ReadTime:
+    """When the read side reads: where windows end and what live ages are measured to.
+
+    The *event clock* is the event-time watermark (the newest applied ``occurred_at``)
+    carried forward at wall-clock speed since the batch that applied it: on a live floor it
+    is the wall clock (a quiet night included: nothing applied, and the clock runs on), and
+    during a replay, a backfill or a rebuild it is the time of the history being applied.
+    The worker is *catching up* while the event clock trails the wall clock by more than
+    the threshold: then live ages are measured against the event clock (never older than
+    the history itself) and nothing pages.
+    """
+
+    now_ms: int  # the wall clock
+    event_ms: int  # the event clock (now_ms when nothing was applied yet)
+    catching_up: bool
+    event_windows: bool  # SUPPORT_READ_CLOCK=event: windows end at the event clock
+
+    @property
+    def window_end_ms(self) -> int:
+        return self.event_ms if self.event_windows else self.now_ms
+
+    @property
+    def live_ms(self) -> int:
+        return self.event_ms if self.event_windows or self.catching_up else self.now_ms
+
+
+def read_time(now_ms: int, last_event_ms: int | None, last_applied_ms: int | None,
+              catch_up_ms: int, event_windows: bool = False) -> ReadTime:
+    """The read time from the stats the batch script writes (pure)."""
+    event_ms = now_ms
+    if last_event_ms is not None and last_applied_ms is not None:
+        event_ms = min(now_ms, last_event_ms + max(0, now_ms - last_applied_ms))
+    return ReadTime(now_ms, event_ms, now_ms - event_ms > catch_up_ms, event_windows)
+
+
 def _dec(x: bytes | str) -> str:
     return x.decode() if isinstance(x, bytes) else x
 
 
 class WindowReader:
-    def __init__(self, client: redis.Redis, keys: Keys, cfg: KpiConfig) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, cfg: KpiConfig,
+                 clock: Callable[[], float] = time.time, *, catch_up_ms: int = 600_000,
+                 event_windows: bool = False, max_rows: int | None = None) -> None:
         self._redis = client
         self._keys = keys
         self._cfg = cfg
+        self._clock = clock
+        self._catch_up_ms = catch_up_ms
+        self._event_windows = event_windows
+        self._max_rows = max_rows  # per window and for the live rows: the series budget
         self.reads = 0
+
+    def read_time(self, stats: PipelineStats | None = None) -> ReadTime:
+        """Now, by the read clock (one HMGET unless the stats were read already)."""
+        if stats is not None:
+            last_event = stats.counters.get("last_event_ms")
+            last_applied = stats.counters.get("last_applied_ms")
+        else:
+            raw = self._redis.hmget(self._keys.stats, "last_event_ms", "last_applied_ms")
+            self.reads += 1
+            last_event, last_applied = (int(r) if r is not None else None for r in raw)
+        return read_time(int(self._clock() * 1000), last_event, last_applied,
+                         self._catch_up_ms, self._event_windows)
 
     @property
     def config(self) -> KpiConfig:
@@ -78,40 +134,59 @@ class WindowReader:
         return kpi.roll_up(kpi.merge_fields(decoded), self._cfg.dimension_sets)
 
     def window(self, window: WindowSpec, at_ms: int) -> WindowSnapshot:
-        raw = self.raw_window(window, at_ms)
         # a dimension key whose fields all went back to zero (a retraction, a conversation
         # that changed labels) holds nothing: it is not a row
-        rows = {dk: kpi.summarize(fields) for dk, fields in raw.items()
-                if any(fields.values())}
-        return WindowSnapshot(window=window, at_ms=at_ms, rows=rows)
+        raw = {dk: f for dk, f in self.raw_window(window, at_ms).items() if any(f.values())}
+        folded = 0
+        if self._max_rows is not None and len(raw) > self._max_rows:
+            raw, folded = kpi.fold_rows(raw, self._max_rows)
+        rows = {dk: kpi.summarize(fields) for dk, fields in raw.items()}
+        return WindowSnapshot(window=window, at_ms=at_ms, rows=rows, folded=folded)
 
     def all_windows(self, at_ms: int) -> list[WindowSnapshot]:
         return [self.window(w, at_ms) for w in self._cfg.windows]
 
     def gauges(self, at_ms: int) -> dict[str, dict[str, float | None]]:
-        """Live queue gauges per gauge dimension key, as of ``at_ms`` for ages and breaches."""
-        dimkeys = sorted(_dec(d) for d in self._redis.smembers(self._keys.gauge_dims))
-        opens = {_dec(k): int(v) for k, v in self._redis.hgetall(self._keys.open_counts).items()}
+        return self.live(at_ms)[0]
+
+    def live(self, at_ms: int) -> tuple[dict[str, dict[str, float | None]], int]:
+        """Live queue gauges per gauge dimension key, as of ``at_ms`` for ages and breaches,
+        within the series budget (and how many rows it folded into "other").
+
+        A dimension key with live state (a conversation of it written within the
+        conversation TTL) has a row even when its queue is empty: 0 open, 0 waiting, 0
+        breaching and 0 s oldest waiting, so an empty queue reads 0, not "no data"."""
+        since = int(self._clock() * 1000) - self._cfg.conversation_ttl_ms
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.smembers(self._keys.gauge_dims)
+        pipe.zrangebyscore(self._keys.gauge_seen, since, "+inf")
+        pipe.hgetall(self._keys.open_counts)
+        members, seen, open_raw = pipe.execute()
+        dimkeys = sorted(_dec(d) for d in members)
+        recent = {_dec(d) for d in seen}
+        opens = {_dec(k): int(v) for k, v in open_raw.items()}
         pipe = self._redis.pipeline(transaction=False)
         for dk in dimkeys:
             pipe.zcard(self._keys.waiting(dk))
             pipe.zrange(self._keys.waiting(dk), 0, 0, withscores=True)
             pipe.zcount(self._keys.due(dk), "-inf", f"({at_ms}")
         res = pipe.execute()
-        self.reads += 2 + len(res)
+        self.reads += 3 + len(res)
         out: dict[str, dict[str, float | None]] = {}
         for i, dk in enumerate(dimkeys):
             waiting, oldest, breaching = res[3 * i], res[3 * i + 1], res[3 * i + 2]
-            if not opens.get(dk, 0) and not waiting:
+            if not opens.get(dk, 0) and not waiting and dk not in recent:
                 continue
             out[dk] = {
                 "open": opens.get(dk, 0),
                 "waiting": waiting,
                 "oldest_waiting_seconds": max(0.0, (at_ms - oldest[0][1]) / 1000.0)
-                if oldest else None,
+                if oldest else 0.0,
                 "breaching": breaching,
             }
-        return out
+        if self._max_rows is not None and len(out) > self._max_rows:
+            return kpi.fold_live(out, self._max_rows)
+        return out, 0
 
     def stats(self) -> PipelineStats:
         pipe = self._redis.pipeline(transaction=False)

@@ -36,6 +36,8 @@ VIEW_CACHE = 100_000
 # script also checks the state key is really gone, so this only saves re-reads).
 EXPIRED_PER_BATCH = 200
 EXPIRY_GRACE_MS = 1_000
+# How often a worker refreshes a gauge dimension key's last-seen time (Keys.gauge_seen).
+GAUGE_SEEN_REFRESH_MS = 60_000
 
 
 def load_lua(name: str) -> str:
@@ -142,6 +144,7 @@ class _Ops:
         self.ops: list[tuple[str, int, str, str | dict[str, int]]] = []
         self.candidates: list[tuple[int, int, str, str, list[tuple[str, int, str, str]]]] = []
         self.new_gauge_dims: set[str] = set()
+        self.seen_gauge_dims: set[str] = set()
         self.touched_live = False
 
     def _key_index(self, key: str) -> int:
@@ -216,6 +219,7 @@ class WindowWriter:
         self._sha: str | None = None
         self.script_calls = 0
         self._known_gauge_dims: set[str] = set()
+        self._gauge_seen_ms: dict[str, int] = {}  # dimension key → when we last marked it
         # conversation id -> what it was after our last write (LRU)
         self._views: OrderedDict[str, _View] = OrderedDict()
 
@@ -259,6 +263,7 @@ class WindowWriter:
         if epoch != self._epoch:  # a new incarnation: nothing cached is true of it
             self._views.clear()
             self._known_gauge_dims.clear()
+            self._gauge_seen_ms.clear()
             self._epoch = epoch
         lasts = _offsets(res[2]) if fields else []
         return StoreOpening(epoch, bool(res[0]), lasts)
@@ -327,6 +332,7 @@ class WindowWriter:
                 raise self._reset(outcome[1])
             if outcome[0] == "ok":
                 self._known_gauge_dims |= batch.ops.new_gauge_dims
+                self._gauge_seen_ms |= dict.fromkeys(batch.ops.seen_gauge_dims, snap.now_ms)
                 self._remember(snap.states, batch.views, snap.now_ms)
                 if batch.new_values:
                     log.info("new dimension values admitted: %s", batch.new_values)
@@ -517,6 +523,7 @@ class WindowWriter:
         elif _counts_live(before):
             ops.add("R", self._keys.live, cid, "")
             ops.add("D", self._keys.live_dims, cid, "")
+        self._mark_seen(dimkeys, ops, now_ms)
         if before == after:
             return
         ttl = self._cfg.conversation_ttl_ms
@@ -540,6 +547,17 @@ class WindowWriter:
                 ops.add("Z", self._keys.due(dk), after.deadline or after.waiting_since, cid)
                 ops.add("E", self._keys.waiting(dk), ttl, "")
                 ops.add("E", self._keys.due(dk), ttl, "")
+
+    def _mark_seen(self, dimkeys: Sequence[str], ops: _Ops, now_ms: int) -> None:
+        """Keep the conversation's gauge dimension keys live (at most once a minute each)."""
+        for dk in dimkeys:
+            if dk in ops.seen_gauge_dims or \
+                    now_ms - self._gauge_seen_ms.get(dk, -GAUGE_SEEN_REFRESH_MS) \
+                    < GAUGE_SEEN_REFRESH_MS:
+                continue
+            ops.seen_gauge_dims.add(dk)
+            ops.add("Z", self._keys.gauge_seen, now_ms, dk)
+            ops.add("E", self._keys.gauge_seen, 2 * self._cfg.conversation_ttl_ms, "")
 
     async def _eval(self, keys: list[str], args: list[str | int]) -> tuple[str, str]:
         """("ok", "") or what moved: ("epoch" | "offset" | "conversation", detail)."""

@@ -56,7 +56,60 @@ def test_errors_name_rule_and_field(change: tuple[str, str], expect: str) -> Non
 
 def test_window_and_dimensions_must_exist_in_the_export() -> None:
     assert "not a configured window" in error_of(GOOD, windows=["5m", "1h"])
-    assert "not an exported dimension" in error_of(GOOD, dimension_sets=[(), ("channel",)])
+    assert "rule FrtHigh, field per: kpi 'first_response' has no dimension combination " \
+        "['queue']" in error_of(GOOD, dimension_sets=[(), ("channel",)])
+
+
+LIVE = """
+rules:
+  - {name: Waiting, kpi: waiting, statistic: value, per: [team], comparison: ">", threshold: 3}
+"""
+RATIO = """
+rules:
+  - {name: FcrLow, kpi: fcr, statistic: ratio, window: 1h, comparison: "<", threshold: 0.6}
+"""
+
+
+@pytest.mark.parametrize(("text", "expect"), [
+    (GOOD.replace("threshold: 600", "threshold: .nan"),
+     "invalid alert rules: rules.yml: rule FrtHigh, field threshold: must be a finite number"),
+    (GOOD.replace("threshold: 600", "threshold: .inf"),
+     "rule FrtHigh, field threshold: must be a finite number, not inf"),
+    (GOOD.replace("    for: 5m", "    for: 5m\n    clear: .nan"),
+     "rule FrtHigh, field clear: must be a finite number, not nan"),
+    (GOOD.replace("    for: 5m", "    for: 5m\n    clear: -.inf"),
+     "rule FrtHigh, field clear: must be a finite number"),
+    (RATIO.replace("threshold: 0.6", "threshold: 5"),
+     "rule FcrLow, field (rule): threshold 5 is outside [0, 1], the range of a ratio"),
+    (RATIO.replace("threshold: 0.6}", "threshold: 0.6, clear: 1.5}"),
+     "rule FcrLow, field (rule): clear 1.5 is outside [0, 1]"),
+    (RATIO.replace("threshold: 0.6}", "threshold: 0.6, clear: 0.5}"),
+     "rule FcrLow, field (rule): clear 0.5 must be on the healthy side of threshold 0.6"),
+    (RATIO.replace("threshold: 0.6}", "threshold: 0.6, labels: {alertname: Other}}"),
+     "rule FcrLow, field labels: label 'alertname' is set by the rule itself"),
+    (RATIO.replace("threshold: 0.6}", "threshold: 0.6, labels: {severity: page}}"),
+     "rule FcrLow, field labels: label 'severity' is set by the rule itself"),
+    (RATIO.replace("threshold: 0.6}", "threshold: 0.6, labels: {window: 5m}}"),
+     "rule FcrLow, field (rule): labels ['window'] would override"),
+])
+def test_rules_that_cannot_work_are_refused_with_one_line(text: str, expect: str) -> None:
+    message = error_of(text, windows=["1h", "15m"], dimension_sets=[(), ("queue",)],
+                       gauge_dimension_sets=[(), ("queue",)])
+    assert expect in message
+    assert "\n" not in message
+
+
+def test_a_live_rule_per_a_dimension_the_gauges_do_not_have() -> None:
+    message = error_of(LIVE, gauge_dimension_sets=[(), ("queue",), ("queue", "channel")])
+    assert message == ("rules.yml: rule Waiting, field per: kpi 'waiting' has no dimension "
+                       "combination ['team'] (exported: [], [queue], [queue, channel]; "
+                       "SUPPORT_GAUGE_DIMENSIONS)")
+
+
+def test_no_data_defaults_by_kind() -> None:
+    assert parse_rules(LIVE)[0].no_data == "resolve"
+    assert parse_rules(RATIO)[0].no_data == "keep"
+    assert parse_rules(RATIO.replace("0.6}", "0.6, no_data: resolve}"))[0].no_data == "resolve"
 
 
 def test_duplicate_names_and_bad_yaml() -> None:

@@ -144,3 +144,52 @@ def test_notifier_posts_to_alertmanager_and_webhook_and_survives_errors() -> Non
     asyncio.run(go())
     assert received == [("/api/v2/alerts", [{"labels": {"alertname": "X"}}]),
                         ("/hook", {"rule": "X"})]
+
+
+FCR = parse_rules("""
+rules:
+  - {name: FcrLow, kpi: fcr, statistic: ratio, window: 1h, per: [queue], comparison: "<",
+     threshold: 0.6, clear: 0.65, summary: "FCR in {queue} is {value} (below {threshold})"}
+  - {name: OldestWaiting, kpi: oldest_waiting, statistic: value, comparison: ">",
+     threshold: 600, summary: "waited {value}s"}
+""")
+
+
+def fcr_obs(value: float | None) -> list[Any]:
+    return observe(FCR[:1], {"1h": {"queue=billing": {"fcr_ratio": value, "completed": 50}}},
+                   {})
+
+
+def test_summaries_held_by_hysteresis_name_the_clear_line() -> None:
+    r = AlertRunner(FCR, None, aioredis.Redis(), Keys("unit"), lambda: 0.0,  # type: ignore[arg-type]
+                    lambda _d: None, HttpNotifier(None, None), resend_s=0.001)  # type: ignore[arg-type, return-value]
+    out = r.evaluate(fcr_obs(0.5), {}, 0)
+    assert out.published[-1]["summary"] == "FCR in billing is 0.5 (below 0.6)"
+    held = r.evaluate(fcr_obs(0.62), out.changed, 5 * S)
+    assert held.published == []
+    assert held.to_alertmanager[0]["annotations"]["summary"] == \
+        "FCR in billing is 0.62 (below 0.65)"
+
+
+def test_no_data_is_never_printed_as_a_number() -> None:
+    r = AlertRunner(FCR, None, aioredis.Redis(), Keys("unit"), lambda: 0.0,  # type: ignore[arg-type]
+                    lambda _d: None, HttpNotifier(None, None))  # type: ignore[arg-type, return-value]
+    key = alert_key("OldestWaiting", "*")
+    firing = {key: AlertState(status="firing", since_ms=0, fired_ms=0, value=900.0)}
+    out = r.evaluate([], firing, 5 * S)  # a live gauge without a row: resolves (no_data)
+    (doc,) = out.published
+    assert doc["state"] == "resolved"
+    assert doc["summary"] == "OldestWaiting (the floor): no data now, nothing to measure"
+    assert "no datas" not in json.dumps(out.to_alertmanager)
+
+
+def test_history_is_not_evaluated_while_catching_up() -> None:
+    from tests.unit.serve.fixed import NOW_MS, FixedReader
+
+    old = FixedReader(last_event_ms=NOW_MS - 365 * 86_400_000)
+    r = AlertRunner(FCR, old, aioredis.Redis(), Keys("unit"), lambda: 0.0,  # type: ignore[arg-type]
+                    lambda _d: None, HttpNotifier(None, None))  # type: ignore[arg-type, return-value]
+    assert r._read() is None and r.catching_up
+    live = AlertRunner(FCR, FixedReader(), aioredis.Redis(), Keys("unit"),  # type: ignore[arg-type]
+                       lambda: 0.0, lambda _d: None, HttpNotifier(None, None))  # type: ignore[arg-type, return-value]
+    assert live._read() is not None and not live.catching_up

@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from tests.support import ROOT, promtool
+from windows import catalog
+from windows.config import ALL_DIMENSIONS
 
 DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
 PROMQL_FUNCS = {"sum", "by", "rate", "increase", "time", "max", "min", "histogram_quantile",
@@ -76,7 +78,7 @@ def _concrete(expr: str) -> str:
 
 
 def test_grafana_provisioning_shape() -> None:
-    assert {p.stem for p in DASHBOARDS} == {"wall", "ops"}
+    assert {p.stem for p in DASHBOARDS} == {"wall", "ops", "agents"}
     wall = json.loads((ROOT / "deploy/grafana/dashboards/wall.json").read_text())
     titles = {p["title"] for p in wall["panels"]}
     assert {"First response p90", "First contact resolution", "Escalation rate", "CSAT",
@@ -87,6 +89,37 @@ def test_grafana_provisioning_shape() -> None:
     uid = ds["datasources"][0]["uid"]
     for _where, panel_ds in ((p["title"], p["datasource"]) for p in wall["panels"]):
         assert panel_ds["uid"] == uid
+
+
+def _kpi_selectors(expr: str) -> list[str]:
+    """The label selectors of windowed and live KPI series in an expression."""
+    windowed = {m.metric for m in catalog.WINDOWED if not isinstance(m, catalog.Volume)}
+    windowed |= {f"{m.metric}_count" for m in catalog.WINDOWED
+                 if isinstance(m, catalog.Duration)}
+    live = {g.metric for g in catalog.LIVE}
+    out = []
+    for name, sel in re.findall(r"\b(support_[a-z_]+)\{([^}]*)\}", expr):
+        if name in windowed | live:
+            out.append(sel)
+    return out
+
+
+def test_dashboards_and_rules_pin_every_dimension() -> None:
+    """Turning a dimension on (agent) must not add series to any panel or rule, and every
+    panel aggregates the replicas (max by ...), so scaling the workers changes nothing."""
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/support-kpi.rules.yml").read_text())
+    exprs = _dashboard_exprs() + [(f"rule {r['alert']}", r["expr"])
+                                  for g in rules["groups"] for r in g["rules"]]
+    checked = 0
+    for where, expr in exprs:
+        for sel in _kpi_selectors(expr):
+            labels = {re.match(r"\s*(\w+)", m).group(1) for m in sel.split(",")}  # type: ignore[union-attr]
+            dims = set(ALL_DIMENSIONS) if "window=" in sel else {"queue", "channel", "agent"}
+            assert dims <= labels, f"{where}: {sel} does not pin {dims - labels}"
+            assert expr.lstrip("(").startswith(("max", "min", "sum", "histogram_quantile")), \
+                f"{where}: {expr} does not aggregate the replicas"
+            checked += 1
+    assert checked > 20
 
 
 def test_every_dashboard_expression_is_valid_promql(tmp_path: Path) -> None:

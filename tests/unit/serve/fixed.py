@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from alerts.state import AlertState
 from windows import histogram, kpi
 from windows.config import KpiConfig, WindowSpec, windows_from_text
-from windows.reader import PipelineStats, WindowSnapshot
+from windows.reader import PipelineStats, ReadTime, WindowSnapshot, read_time
 
 CFG = KpiConfig(windows=windows_from_text("5m,1h"))
 NOW_MS = 1_800_000_000_000
@@ -37,9 +37,16 @@ GAUGES: dict[str, dict[str, float | None]] = {
 
 
 class FixedReader:
-    def __init__(self, last_applied_ms: int | None = NOW_MS - 1000) -> None:
+    def __init__(self, last_applied_ms: int | None = NOW_MS - 1000,
+                 last_event_ms: int = NOW_MS - 5000, catch_up_ms: int = 600_000) -> None:
         self.config = CFG
         self._last = last_applied_ms
+        self._last_event = last_event_ms
+        self._catch_up_ms = catch_up_ms
+        self.gauges_at: list[int] = []
+
+    def read_time(self, stats: PipelineStats | None = None) -> ReadTime:
+        return read_time(NOW_MS, self._last_event, self._last, self._catch_up_ms)
 
     def window(self, window: WindowSpec, at_ms: int) -> WindowSnapshot:
         return WindowSnapshot(window, at_ms, rows())
@@ -48,11 +55,15 @@ class FixedReader:
         return [self.window(w, at_ms) for w in CFG.windows]
 
     def gauges(self, at_ms: int) -> dict[str, dict[str, float | None]]:
+        self.gauges_at.append(at_ms)
         return GAUGES
+
+    def live(self, at_ms: int) -> tuple[dict[str, dict[str, float | None]], int]:
+        return self.gauges(at_ms), 0
 
     def stats(self) -> PipelineStats:
         counters = {"processed:tickets": 10, "rejected:not_json": 2, "late:ticket.message": 1,
-                    "duplicate:event_id": 4, "last_event_ms": NOW_MS - 5000}
+                    "duplicate:event_id": 4, "last_event_ms": self._last_event}
         if self._last is not None:
             counters["last_applied_ms"] = self._last
         return PipelineStats(counters=counters, offsets={"tickets:0": 9}, epoch="e1",

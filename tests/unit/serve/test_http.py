@@ -14,14 +14,14 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from serve.http import build_app
 from serve.wall import WallModel
-from tests.unit.serve.fixed import CFG, NOW_MS, FixedAlerts, FixedReader
+from tests.unit.serve.fixed import CFG, FixedAlerts, FixedReader
 
 
 def _run(token: str | None, body: Callable[[TestClient], Awaitable[Any]]) -> Any:
     registry = CollectorRegistry()
     Gauge("support_test_gauge", "A gauge for the test.", registry=registry).set(7)
     wall = WallModel(FixedReader(), FixedAlerts(), CFG, [],  # type: ignore[arg-type]
-                     lambda: NOW_MS / 1000, stale_after_s=30)
+                     stale_after_s=30)
 
     async def go() -> Any:
         async with TestClient(TestServer(build_app(registry, wall, 0.05, token))) as client:

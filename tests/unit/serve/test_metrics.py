@@ -16,11 +16,10 @@ from windows import catalog
 def scrape(alerts: FixedAlerts | None = None) -> str:
     registry = CollectorRegistry(auto_describe=True)
     reader = FixedReader()
-    registry.register(KpiCollector(reader, CFG, lambda: NOW_MS / 1000,  # type: ignore[arg-type]
-                                   alerts, alert_dims=["queue"],  # type: ignore[arg-type]
-                                   alert_rules=["EscHigh"]))
-    registry.register(PipelineCollector(reader, topics=["tickets", "chats"],  # type: ignore[arg-type]
-                                        clock=lambda: NOW_MS / 1000))
+    registry.register(KpiCollector(reader, CFG, alerts,  # type: ignore[arg-type]
+                                   alert_dims=["queue"], alert_rules=["EscHigh"]))
+    registry.register(PipelineCollector(reader,  # type: ignore[arg-type]
+                                        topics=["tickets", "chats"]))
     return generate_latest(registry).decode()
 
 
@@ -47,8 +46,7 @@ def test_a_ratio_without_denominator_is_absent_and_counts_are_zero() -> None:
 
 
 def test_every_catalog_series_is_a_family_of_the_collector() -> None:
-    described = {f.name for f in KpiCollector(FixedReader(), CFG,  # type: ignore[arg-type]
-                                              lambda: 0.0).describe()}
+    described = {f.name for f in KpiCollector(FixedReader(), CFG).describe()}  # type: ignore[arg-type]
     wanted = {m.metric for m in catalog.WINDOWED if not isinstance(m, catalog.Volume)}
     wanted |= {g.metric for g in catalog.LIVE} | {catalog.VOLUME_EXPORT[0]}
     assert wanted <= described, wanted - described
@@ -80,3 +78,19 @@ def test_pipeline_counters() -> None:
 
 def test_exposition_passes_promtool() -> None:
     promtool_check_metrics(scrape(FixedAlerts()))
+
+
+def test_while_catching_up_live_ages_are_measured_at_the_event_clock() -> None:
+    history = NOW_MS - 16 * 365 * 86_400_000
+    reader = FixedReader(last_applied_ms=NOW_MS - 1000, last_event_ms=history)
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(KpiCollector(reader, CFG))  # type: ignore[arg-type]
+    registry.register(PipelineCollector(reader))  # type: ignore[arg-type]
+    s = parse(generate_latest(registry).decode())
+    assert reader.gauges_at == [history + 1000]
+    assert sample(s, "support_catching_up") == 1
+    assert sample(s, "support_event_clock_timestamp_seconds") == (history + 1000) / 1000
+    live = FixedReader()
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(PipelineCollector(live))  # type: ignore[arg-type]
+    assert sample(parse(generate_latest(registry).decode()), "support_catching_up") == 0

@@ -19,7 +19,7 @@ rules:
 
 def model(alerts: FixedAlerts, last_applied_ms: int | None = NOW_MS - 1000) -> WallModel:
     return WallModel(FixedReader(last_applied_ms), alerts, CFG, RULES,  # type: ignore[arg-type]
-                     lambda: NOW_MS / 1000, stale_after_s=30)
+                     stale_after_s=30)
 
 
 def test_tiles_show_the_floor_values_of_the_catalog_tiles() -> None:
@@ -50,3 +50,12 @@ def test_queue_cells_turn_red_while_their_rule_fires() -> None:
 def test_no_applied_event_for_longer_than_stale_after_is_stale() -> None:
     assert model(FixedAlerts(), NOW_MS - 31_000).snapshot("5m")["stale"]
     assert model(FixedAlerts(), None).snapshot("5m")["stale"]
+
+
+def test_a_floor_tile_shows_the_worst_state_of_its_kpi_in_any_queue() -> None:
+    firing = FixedAlerts({"EscQueue|queue=tech": AlertState(status="firing", severity="page")})
+    tiles = {t["id"]: t["status"] for t in model(firing).snapshot("1h")["tiles"]}
+    assert tiles["escalation"] == "firing"
+    pending = FixedAlerts({"EscQueue|queue=tech": AlertState(status="pending")})
+    assert {t["id"]: t["status"] for t in model(pending).snapshot("1h")["tiles"]}[
+        "escalation"] == "warn"

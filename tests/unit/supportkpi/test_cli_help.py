@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -27,3 +29,27 @@ def test_bad_configuration_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
 def test_unknown_window_is_a_clear_error() -> None:
     result = CliRunner().invoke(main, ["query", "--window", "7m"])
     assert result.exit_code != 0 and "unknown window" in result.output
+
+
+BAD_RULE = """
+rules:
+  - {name: FcrLow, kpi: fcr, statistic: ratio, window: 1h, comparison: "<", threshold: .nan}
+"""
+
+
+def test_an_invalid_rule_is_one_line_at_check_and_at_worker_start_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = tmp_path / "alerts.yml"
+    rules.write_text(BAD_RULE)
+    check = CliRunner().invoke(main, ["alerts", "check", str(rules)])
+    assert check.exit_code == 1
+    want = (f"Error: invalid alert rules: {rules}: rule FcrLow, field threshold: must be a "
+            "finite number, not nan")
+    assert check.output.startswith(want) and check.output.count("\n") == 1, check.output
+    # the worker refuses before it touches Kafka or Redis (nothing listens on these)
+    monkeypatch.setenv("SUPPORT_ALERT_RULES", str(rules))
+    monkeypatch.setenv("SUPPORT_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    monkeypatch.setenv("SUPPORT_DATA_DIR", str(tmp_path / "faust"))
+    worker = CliRunner().invoke(main, ["worker"])
+    assert worker.exit_code == 1 and worker.output.startswith(want), worker.output
+    assert worker.output.count("\n") == 1
