@@ -129,8 +129,10 @@ def test_a_drained_queue_resolves_on_both_paths_and_pages_once(
                                     "severity": "page"}, sort_keys=True)}, groups
         assert all(len(n["alerts"]) == 1 for n in groups), groups
         assert groups[0]["status"] == "firing"
+        worker.stop()  # a graceful stop gives the alert lease back
         log = worker.log_text()
         assert "no datas" not in log
+        assert "alert evaluation lease released" in log
     finally:
         prom.terminate()
         am.terminate()
