@@ -51,12 +51,17 @@ def _token_of(header: str) -> str | None:
     return None
 
 
+OPEN_PATHS = frozenset({"/ready"})  # what a health check needs; it tells nothing else
+
+
 def token_auth(token: str) -> Any:
-    """Every route needs the token; compared in constant time, never logged."""
+    """Every route but /ready needs the token; compared in constant time, never logged."""
     expected = token.encode()
 
     @web.middleware
     async def middleware(req: web.Request, handler: Handler) -> web.StreamResponse:
+        if req.path in OPEN_PATHS:
+            return await handler(req)
         given = _token_of(req.headers.get("Authorization", ""))
         if given is None or not hmac.compare_digest(given.encode(), expected):
             raise web.HTTPUnauthorized(
@@ -69,7 +74,10 @@ def token_auth(token: str) -> Any:
 
 
 def build_app(registry: CollectorRegistry, wall: WallModel,
-              push_interval_s: float, token: str | None = None) -> web.Application:
+              push_interval_s: float, token: str | None = None,
+              not_ready: Callable[[], str] = lambda: "") -> web.Application:
+    """``not_ready`` says why the worker cannot do its work now ("" when it can): /ready
+    answers 503 with it, for orchestrators' readiness checks."""
     async def metrics(req: web.Request) -> web.Response:
         # ?name[]=support_redis_up&name[]=... collects only the collectors that export those
         # names (as prometheus_client's own handler does): cheap health probes
@@ -80,6 +88,12 @@ def build_app(registry: CollectorRegistry, wall: WallModel,
 
     async def index(_req: web.Request) -> web.Response:
         raise web.HTTPFound("/wall")
+
+    async def ready(_req: web.Request) -> web.Response:
+        why = not_ready()
+        if why:
+            return web.Response(status=503, text=f"not ready: {why}\n")
+        return web.Response(text="ready\n")
 
     async def wall_page(_req: web.Request) -> web.Response:
         return web.Response(text=_asset("index.html"), content_type="text/html")
@@ -125,6 +139,7 @@ def build_app(registry: CollectorRegistry, wall: WallModel,
     app = web.Application(middlewares=[token_auth(token)] if token else [])
     app.router.add_get("/", index)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/ready", ready)
     app.router.add_get("/wall", wall_page)
     app.router.add_get("/wall/{name}", static)
     app.router.add_get("/api/snapshot", snapshot)

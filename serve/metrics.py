@@ -209,7 +209,18 @@ class PipelineCollector(_FamiliesCollector):
             "support_applied_offset", "Last Kafka offset applied, per partition.",
             labels=["topic", "partition"])
         fam["redis_up"] = GaugeMetricFamily(
-            "support_redis_up", "1 when the exporter could read Redis at this scrape.")
+            "support_redis_up", "1 when the exporter could read Redis at this scrape and "
+            "Redis takes writes; 0 when it is down, loading, a read-only replica or out of "
+            "memory (the workers then wait, and nothing is dead-lettered for it).")
+        fam["rewinds"] = CounterMetricFamily(
+            "support_store_rewinds",
+            "Times the store was found behind what a worker had applied (Redis restored from "
+            "an older snapshot, or failed over to a lagging replica); the missing offsets "
+            "were re-applied from Kafka.", labels=["topic", "partition"])
+        fam["rewound"] = CounterMetricFamily(
+            "support_store_rewound_offsets",
+            "Offsets re-applied from Kafka after the store went back in time.",
+            labels=["topic", "partition"])
         fam["complete"] = GaugeMetricFamily(
             "support_store_complete",
             "1 when the window can hold every event sent in it; 0 after Redis lost its data "
@@ -253,6 +264,9 @@ class PipelineCollector(_FamiliesCollector):
                 fam["late"].add_metric([rest, LATE_KPI.get(rest, "other")], v)
             elif kind == "overflow":
                 fam["overflow"].add_metric([rest], v)
+            elif kind in ("rewind", "rewound"):
+                topic, _, part = rest.rpartition(":")
+                fam["rewinds" if kind == "rewind" else "rewound"].add_metric([topic, part], v)
         for t in sorted(topics):
             fam["processed"].add_metric([t], 0)
         fam["duplicate"].add_metric([], c.get("duplicate:event_id", 0))
@@ -263,7 +277,7 @@ class PipelineCollector(_FamiliesCollector):
         for field, off in sorted(stats.offsets.items()):
             topic, _, part = field.rpartition(":")
             fam["offset"].add_metric([topic, part], off)
-        fam["redis_up"].add_metric([], 1)
+        fam["redis_up"].add_metric([], 0 if stats.unwritable else 1)
         rt = self._reader.read_time(stats)
         fam["catching_up"].add_metric([], int(rt.catching_up))
         fam["event_clock"].add_metric([], rt.event_ms / 1000.0)

@@ -23,9 +23,9 @@ from streams.config import StreamConfig
 from streams.faults import Faults
 from streams.processor import BatchProcessor, RawMessage
 from streams.seek import OffsetsLookup, WatermarkSeeker
-from streams.supervise import Supervisor, rebuild
+from streams.supervise import Supervisor, rebuild, rewind
 from streams.telemetry import WorkerTelemetry
-from windows.errors import StoreReset
+from windows.errors import StoreReset, StoreRewound
 from windows.keys import Keys
 from windows.writer import WindowWriter
 
@@ -135,6 +135,8 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
                 await processor.process(topic, partition, msgs)
             except StoreReset as exc:
                 rebuild(exc)
+            except StoreRewound as exc:
+                await rewind(writer, exc)
             faults.after_write(topic, partition, msgs)
             _report_lag(app, telemetry, topic, partition, msgs[-1].offset)
 
@@ -142,13 +144,13 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
         app.agent(raw_topic(app, topic), name=name)(_consumer(cfg, handle))
 
     offsets = OffsetsLookup(cfg)
-    app.after_seek = WatermarkSeeker(cfg, writer, offsets, clock)
+    app.after_seek = WatermarkSeeker(cfg, writer, offsets, clock, telemetry.store)
 
     def assigned() -> set[tuple[str, int]]:
         return {(tp.topic, tp.partition) for tp in app.consumer.assignment()
                 if tp.topic in cfg.input_topics}
 
-    supervisor = Supervisor(writer, offsets, cfg.liveness_timeout, assigned)
+    supervisor = Supervisor(writer, offsets, cfg.liveness_timeout, assigned, telemetry.store)
     app.timer(supervisor.interval_s, name="check_store_and_progress")(supervisor.check)
     return app
 

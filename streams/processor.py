@@ -18,7 +18,7 @@ from typing import Protocol
 from streams.errors import DeadLetterUnavailable, InvalidEvent
 from streams.schema import SchemaConfig, validate
 from streams.telemetry import WorkerTelemetry
-from windows.errors import StoreConflict, StoreReset, StoreUnavailable
+from windows.errors import StoreConflict, StoreReset, StoreRewound, StoreUnavailable
 from windows.writer import ApplyResult, Record
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,8 @@ DLQ_MAX_VALUE_BYTES = 900_000
 
 # Not faults of a message: they must escape the one-by-one fallback, which would otherwise
 # dead-letter good messages as processing errors.
-NOT_MESSAGE_FAULTS = (StoreUnavailable, StoreConflict, DeadLetterUnavailable, StoreReset)
+NOT_MESSAGE_FAULTS = (StoreUnavailable, StoreConflict, DeadLetterUnavailable, StoreReset,
+                      StoreRewound)
 # Faults of the store or the DLQ that pass: the batch is retried, unacknowledged.
 RETRIABLE = (StoreUnavailable, StoreConflict, DeadLetterUnavailable)
 
@@ -83,9 +84,10 @@ class BatchProcessor:
     async def process(
         self, topic: str, partition: int, messages: Sequence[RawMessage]
     ) -> ApplyResult:
-        """Process one partition's batch. Raises only on cancellation and
-        :class:`StoreReset` (the store lost its data: the worker must rebuild, and
-        retrying here would count from zero)."""
+        """Process one partition's batch. Raises only on cancellation, :class:`StoreReset`
+        (the store lost its data: the worker must rebuild, and retrying here would count
+        from zero) and :class:`StoreRewound` (the store went back in time: the worker must
+        seek back and re-apply)."""
         started = time.perf_counter()
         backoff = 0.1
         while True:
@@ -97,17 +99,19 @@ class BatchProcessor:
                 except Exception:
                     log.exception("batch %s:%d failed; retrying one by one", topic, partition)
                     result = await self._one_by_one(topic, partition, messages)
-                self._telemetry.worker_redis_up.set(1)
+                self._telemetry.store.up()
                 break
             except RETRIABLE as exc:
                 # not acknowledged: the batch is retried until Redis and the DLQ take it
-                what = "dead-letter topic" if isinstance(exc, DeadLetterUnavailable) else "Redis"
-                if isinstance(exc, StoreUnavailable):
-                    self._telemetry.worker_redis_up.set(0)
                 self._telemetry.store_retries.labels(reason=exc.reason).inc()
-                log.warning("%s %s (%s); retrying in %.1fs", what,
-                            "busy" if isinstance(exc, StoreConflict) else "unavailable",
-                            exc.detail, backoff)
+                if isinstance(exc, StoreUnavailable):
+                    self._telemetry.store.down(exc.reason, exc.detail)
+                else:
+                    what = "dead-letter topic" if isinstance(exc, DeadLetterUnavailable) \
+                        else "Redis"
+                    log.warning("%s %s (%s); retrying in %.1fs", what,
+                                "busy" if isinstance(exc, StoreConflict) else "unavailable",
+                                exc.detail, backoff)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         self._telemetry.batch_seconds.observe(time.perf_counter() - started)

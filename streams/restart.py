@@ -20,6 +20,13 @@ RESTARTS_ENV = "SUPPORT_WORKER_RESTARTS"
 LAST_RESTART_ENV = "SUPPORT_WORKER_LAST_RESTART"
 # Test-only fault hooks fire in the first process only, not again after a restart.
 TEST_HOOK_ENV = "SUPPORT_TEST_CRASH_AT"
+# Partitions whose rewind the process before the restart already counted (streams.seek).
+REWOUND_ENV = "SUPPORT_WORKER_REWOUND"
+
+
+def rewinds_counted() -> set[str]:
+    """Partitions (``topic:partition``) whose rewind was counted before this restart."""
+    return {p for p in os.environ.get(REWOUND_ENV, "").split(",") if p}
 
 
 def restarts_so_far() -> int:
@@ -37,8 +44,9 @@ def backoff_s(restarts: int, since_last_s: float | None) -> float:
     return float(min(60, 2 ** min(restarts, 6)))
 
 
-def restart_in_place(reason: str) -> None:
-    """Log why, pause if restarts are frequent, and exec the same command line."""
+def restart_in_place(reason: str, rewound: str = "") -> None:
+    """Log why, pause if restarts are frequent, and exec the same command line
+    (``rewound``: a partition whose rewind this process counted)."""
     n = restarts_so_far()
     last = os.environ.get(LAST_RESTART_ENV)
     since = time.time() - float(last) if last else None
@@ -47,6 +55,7 @@ def restart_in_place(reason: str) -> None:
               f"; pausing {pause:.0f}s first (restarts are frequent)" if pause else "")
     env = {**os.environ, RESTARTS_ENV: str(n + 1), LAST_RESTART_ENV: str(time.time())}
     env.pop(TEST_HOOK_ENV, None)
+    env[REWOUND_ENV] = ",".join(sorted(rewinds_counted() | ({rewound} if rewound else set())))
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

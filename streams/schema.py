@@ -41,23 +41,44 @@ class SchemaConfig:
     )
 
 
+class BeforeEpoch(ValueError):
+    """A time before 1970-01-01: no support event is that old (a zeroed or default date)."""
+
+
 def parse_occurred_at(value: Any) -> int:
-    """RFC 3339 string or epoch seconds → epoch milliseconds (raises ValueError)."""
+    """RFC 3339 string or epoch seconds → epoch milliseconds (raises ValueError, or
+    :class:`BeforeEpoch` for a time before 1970, in either spelling)."""
     if isinstance(value, bool):
         raise ValueError("a boolean is not a time")
     if isinstance(value, int | float):
-        if not math.isfinite(value) or value < 0:
+        if not math.isfinite(value):
             raise ValueError(f"epoch seconds out of range: {value!r}")
-        return round(value * 1000)
-    if isinstance(value, str):
+        ms = round(value * 1000)
+    elif isinstance(value, str):
         text = value.strip()
         if text.endswith(("z", "Z")):
             text = text[:-1] + "+00:00"
         dt = datetime.fromisoformat(text)
         if dt.tzinfo is None:
             raise ValueError(f"timestamp without a UTC offset: {value!r}")
-        return round(dt.timestamp() * 1000)
-    raise ValueError(f"expected RFC 3339 string or epoch seconds, got {type(value).__name__}")
+        ms = round(dt.timestamp() * 1000)
+    else:
+        raise ValueError(f"expected RFC 3339 string or epoch seconds, got "
+                         f"{type(value).__name__}")
+    if ms < 0:
+        raise BeforeEpoch(f"{value!r} is before 1970-01-01")
+    return ms
+
+
+def _encodable(v: str, name: str) -> str:
+    """A string the store can write: JSON can carry a lone surrogate (``"\\ud800"``),
+    UTF-8 cannot, and finding out in the batch script would fail the whole batch."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEvent("bad_text", f"field {name!r} is not valid Unicode text (a lone "
+                           "surrogate)") from None
+    return v
 
 
 def _req_str(doc: Mapping[str, Any], name: str, max_len: int) -> str:
@@ -70,7 +91,7 @@ def _req_str(doc: Mapping[str, Any], name: str, max_len: int) -> str:
         raise InvalidEvent("missing_field", f"required field {name!r} is empty")
     if len(v) > max_len:
         raise InvalidEvent("field_too_long", f"field {name!r} is longer than {max_len}")
-    return v
+    return _encodable(v, name)
 
 
 def _opt_str(doc: Mapping[str, Any], name: str) -> str | None:
@@ -81,7 +102,7 @@ def _opt_str(doc: Mapping[str, Any], name: str) -> str | None:
         raise InvalidEvent("wrong_type", f"field {name!r} must be a string, got {type(v).__name__}")
     if len(v) > MAX_DIM_LEN:
         raise InvalidEvent("field_too_long", f"field {name!r} is longer than {MAX_DIM_LEN}")
-    return v.translate(_DIM_UNSAFE)
+    return _encodable(v, name).translate(_DIM_UNSAFE)
 
 
 def _dim(doc: Mapping[str, Any], name: str) -> str | None:
@@ -112,6 +133,8 @@ def validate(raw: bytes, cfg: SchemaConfig, now_ms: Callable[[], int]) -> Event:
         raise InvalidEvent("missing_field", "missing required field 'occurred_at'")
     try:
         t_ms = parse_occurred_at(doc["occurred_at"])
+    except BeforeEpoch as exc:
+        raise InvalidEvent("before_1970", f"occurred_at: {exc}") from None
     except (ValueError, OverflowError) as exc:
         raise InvalidEvent("bad_timestamp", f"occurred_at: {exc}") from None
     if t_ms > now_ms() + cfg.max_future_skew_ms:
@@ -133,8 +156,14 @@ def validate(raw: bytes, cfg: SchemaConfig, now_ms: Callable[[], int]) -> Event:
         s = doc.get("score")
         if s is None:
             raise InvalidEvent("missing_score", f"{typ} requires 'score'")
-        if isinstance(s, bool) or not isinstance(s, int | float) or not math.isfinite(s):
-            raise InvalidEvent("wrong_type", f"score must be a number, got {s!r}")
+        if isinstance(s, bool) or not isinstance(s, int | float):
+            raise InvalidEvent("wrong_type", f"score must be a number, got {type(s).__name__}")
+        try:
+            finite = math.isfinite(s)
+        except OverflowError:  # an integer too large for a float: 10**400
+            finite = False
+        if not finite:
+            raise InvalidEvent("score_out_of_range", "score is not a finite number")
         lo, hi = cfg.scales[typ]
         if not lo <= s <= hi:
             raise InvalidEvent("score_out_of_range", f"{typ} score {s} outside {lo:g}..{hi:g}")

@@ -20,14 +20,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from streams.config import StreamConfig
+from streams.health import StoreHealth
 from streams.replay_point import KafkaOffsets, lookup_offsets, lost_before_ms, start_offsets
+from streams.restart import rewinds_counted
 from windows.errors import StoreUnavailable
 from windows.writer import StoreOpening, WindowWriter
 
 log = logging.getLogger(__name__)
 
 TP = tuple[str, int]
-OPEN_ATTEMPTS = 6  # ~6 s: a short Redis blip must not crash the rebalance
+MAX_BACKOFF_S = 5.0
 
 
 class OffsetsLookup:
@@ -46,11 +48,12 @@ class OffsetsLookup:
 
 class WatermarkSeeker:
     def __init__(self, cfg: StreamConfig, writer: WindowWriter, offsets: OffsetsLookup,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], health: StoreHealth) -> None:
         self._cfg = cfg
         self._writer = writer
         self._offsets = offsets
         self._clock = clock
+        self._health = health
 
     async def __call__(self, consumer: Any) -> None:
         mine = sorted(tp for tp in consumer.assignment() if tp.topic in self._cfg.input_topics)
@@ -63,6 +66,8 @@ class WatermarkSeeker:
         starts: dict[TP, int | None] = {}
         if opening.created or (bare and self._cfg.replay_point.mode != "earliest"):
             starts = await self._replay_starts(opening, bare)
+        elif not opening.created:
+            starts = await self._behind_kafka(opening, pairs)
         targets = {}
         for tp, pair, last in zip(mine, pairs, lasts, strict=True):
             target = last + 1 if last is not None else starts.get(pair, 0)
@@ -74,16 +79,71 @@ class WatermarkSeeker:
         await consumer.seek_wait(targets)
 
     async def _open(self, pairs: Sequence[TP]) -> StoreOpening:
-        for attempt in range(OPEN_ATTEMPTS):
+        """Open the store, waiting for as long as it is down, loading, read-only or full:
+        the partitions stay where they are (nothing is consumed) and the worker is not
+        ready meanwhile; exiting would only hand the same wait to another worker."""
+        backoff = 0.2
+        while True:
             try:
-                return await self._writer.open_store(pairs)
+                opening = await self._writer.open_store(pairs)
+                self._health.up()
+                return opening
             except StoreUnavailable as exc:
-                if attempt == OPEN_ATTEMPTS - 1:
-                    raise
-                log.warning("Redis unavailable while seeking assigned partitions (%s); "
-                            "retrying", exc.detail)
-                await asyncio.sleep(0.2 * 2 ** attempt)
-        raise AssertionError("unreachable")
+                self._health.down(exc.reason, f"while positioning the assigned partitions: "
+                                  f"{exc.detail}")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    async def _behind_kafka(self, opening: StoreOpening, pairs: Sequence[TP]
+                            ) -> dict[TP, int | None]:
+        """A store that went back in time while no worker watched: the group committed
+        past the store's watermark. The seek to watermark + 1 re-applies the difference;
+        this counts it, starts a partition the store has no watermark for at the log start
+        (not at the committed offset, past what the store lacks), and marks the windows
+        incomplete when Kafka no longer holds the missing range."""
+        try:
+            offsets = await self._offsets(None)
+        except Exception as exc:  # cannot tell: the seek to the watermarks still heals
+            log.debug("could not compare the store with the committed offsets: %s", exc)
+            return {}
+        starts: dict[TP, int | None] = {}
+        lost: list[str] = []
+        for pair, last in zip(pairs, opening.last_offsets, strict=True):
+            committed = offsets.committed.get(pair)
+            begin = offsets.beginning.get(pair, 0)
+            resume = last + 1 if last is not None else begin
+            if committed is None or committed <= resume:
+                continue
+            if last is None:
+                starts[pair] = begin
+            field = f"{pair[0]}:{pair[1]}"
+            log.warning("the store is behind Kafka on %s: the group committed offset %d, the "
+                        "store's watermark is %s (it went back in time); re-applying %d "
+                        "offsets from %d", field, committed, last, committed - resume, resume)
+            if field not in rewinds_counted():  # else counted before the restart
+                await self._count(field, committed - resume)
+            if last is not None and last + 1 < begin:
+                lost.append(f"{field} offsets {last + 1}..{begin - 1}")
+        if lost:
+            await self._mark_lost(opening, lost)
+        return starts
+
+    async def _count(self, field: str, offsets: int) -> None:
+        try:
+            await self._writer.record_rewind(field, offsets)
+        except StoreUnavailable as exc:
+            log.warning("could not count the rewind: %s", exc.detail)
+
+    async def _mark_lost(self, opening: StoreOpening, lost: list[str]) -> None:
+        now_ms = int(self._clock() * 1000)
+        log.error("the store went back in time and Kafka no longer holds %s: the windows are "
+                  "INCOMPLETE for events before now (support_store_complete 0)",
+                  ", ".join(lost))
+        try:
+            await self._writer.describe_store(opening.epoch, str(self._cfg.replay_point),
+                                              now_ms, lost_ranges="; ".join(lost))
+        except StoreUnavailable as exc:
+            log.error("could not mark the store incomplete: %s", exc.detail)
 
     async def _replay_starts(self, opening: StoreOpening, bare: list[TP]) -> dict[TP, int | None]:
         """Where partitions without a watermark start; a new epoch records what it lacks."""

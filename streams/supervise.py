@@ -9,10 +9,11 @@ import logging
 import time
 from collections.abc import Callable
 
+from streams.health import StoreHealth
 from streams.liveness import ProgressWatch
 from streams.restart import restart_in_place
 from streams.seek import OffsetsLookup
-from windows.errors import StoreReset, StoreUnavailable
+from windows.errors import StoreReset, StoreRewound, StoreUnavailable
 from windows.writer import WindowWriter
 
 log = logging.getLogger(__name__)
@@ -25,13 +26,26 @@ def rebuild(exc: StoreReset) -> None:
     restart_in_place(f"{exc.detail}; rebuilding the windows")
 
 
+async def rewind(writer: WindowWriter, exc: StoreRewound) -> None:
+    """The store went back in time: count it, then start over, so the seek path positions
+    every partition at the store's watermark + 1 and re-applies what the rollback lost."""
+    missing = exc.applied - (exc.store_last if exc.store_last is not None else -1)
+    try:
+        await writer.record_rewind(exc.partition, missing)
+    except StoreUnavailable as err:  # counting is not worth waiting for
+        log.warning("could not count the rewind: %s", err.detail)
+    restart_in_place(f"{exc.detail}; re-applying {missing} offsets of {exc.partition} "
+                     f"from Kafka (after {exc.store_last})", rewound=exc.partition)
+
+
 class Supervisor:
     def __init__(self, writer: WindowWriter, offsets: OffsetsLookup, timeout_s: float,
-                 assigned: Callable[[], set[TP]]) -> None:
+                 assigned: Callable[[], set[TP]], health: StoreHealth) -> None:
         self._writer = writer
         self._offsets = offsets
         self._timeout_s = timeout_s
         self._assigned = assigned
+        self._health = health
         self._watch = ProgressWatch(timeout_s)
 
     @property
@@ -41,11 +55,17 @@ class Supervisor:
     async def check(self) -> None:
         try:
             await self._writer.check_epoch()
+            await self._writer.check_rewound()
         except StoreReset as exc:
             rebuild(exc)
+        except StoreRewound as exc:
+            await rewind(self._writer, exc)
         except StoreUnavailable:
             pass  # the processor reports and retries Redis outages
         if not self._timeout_s:
+            return
+        if not self._health.ok:  # waiting on the store: a restart would not cure it
+            self._watch.forget()
             return
         try:
             ends = (await self._offsets(None, with_committed=False)).end

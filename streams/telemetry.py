@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from streams.health import StoreHealth
+
 
 class WorkerTelemetry:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -44,10 +46,12 @@ class WorkerTelemetry:
         )
         self.worker_redis_up = Gauge(
             "support_worker_redis_up",
-            "1 when this worker's last Redis call succeeded.",
+            "1 when this worker's last Redis call succeeded; 0 while it waits on a store that "
+            "is down, loading, read-only or out of memory.",
             registry=registry,
         )
         self.worker_redis_up.set(1)
+        self.store = StoreHealth(self.worker_redis_up)
         self.consumer_lag = Gauge(
             "support_consumer_lag_messages",
             "Messages in the partition after the last batch this worker applied.",

@@ -28,6 +28,7 @@ from serve.http import build_app, serve_in_thread
 from serve.metrics import KpiCollector, PipelineCollector
 from serve.wall import WallModel
 from streams.app import Send, create_app, topic_sender
+from streams.health import StoreHealth
 from streams.restart import restarts_so_far
 from streams.telemetry import WorkerTelemetry
 from streams.topics import ensure_topics
@@ -59,11 +60,15 @@ def build_registry(settings: Settings, reader: WindowReader, alerts: AlertStore,
 
 
 def serve_http(settings: Settings, registry: CollectorRegistry, reader: WindowReader,
-               alerts: AlertStore, rules: Sequence[Rule]) -> None:
-    """/metrics, /wall and its live feed on SUPPORT_METRICS_HOST:PORT."""
+               alerts: AlertStore, rules: Sequence[Rule], health: StoreHealth) -> None:
+    """/metrics, /wall and its live feed, /ready, on SUPPORT_METRICS_HOST:PORT."""
     wall = WallModel(reader, alerts, settings.kpi_config(), rules, settings.wall_stale_after)
     token = settings.http_token.get_secret_value() if settings.http_token else None
-    serve_in_thread(build_app(registry, wall, settings.wall_push_interval, token),
+
+    def not_ready() -> str:
+        return "" if health.ok else f"the store is unavailable ({health.reason})"
+
+    serve_in_thread(build_app(registry, wall, settings.wall_push_interval, token, not_ready),
                     settings.metrics_host, settings.metrics_port)
     base = f"http://{settings.metrics_host}:{settings.metrics_port}"
     log.info("serving %s/metrics and the wall at %s/wall%s", base, base,
@@ -118,7 +123,7 @@ def run_worker(settings: Settings) -> None:
     registry = build_registry(settings, reader, alerts, rules)
     telemetry = WorkerTelemetry(registry)
     telemetry.restarts.set(restarts_so_far())
-    serve_http(settings, registry, reader, alerts, rules)
+    serve_http(settings, registry, reader, alerts, rules, telemetry.store)
     app = create_app(stream, telemetry)
     if rules:
         add_alert_timer(app, settings, rules, _reader(settings))

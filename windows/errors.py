@@ -34,3 +34,20 @@ class StoreReset(WindowsStoreError):
 
 class ConfigError(WindowsStoreError, ValueError):
     """The window configuration is inconsistent (e.g. a window not divisible into buckets)."""
+
+
+class StoreRewound(WindowsStoreError):
+    """The store went back in time: its watermark of a partition is below an offset this
+    worker already applied there (Redis restored from an older snapshot, or failed over to
+    a lagging replica; the epoch came back with it). Writing on would silently skip the
+    offsets in between: the worker must seek back to the store's watermark + 1 and
+    re-apply them from Kafka."""
+
+    reason = "store_rewound"
+
+    def __init__(self, detail: str, *, partition: str, store_last: int | None,
+                 applied: int) -> None:
+        super().__init__(detail)
+        self.partition = partition
+        self.store_last = store_last
+        self.applied = applied

@@ -33,6 +33,7 @@ class PipelineStats:
     offsets: Mapping[str, int]
     epoch: str | None
     store: Mapping[str, str] = field(default_factory=dict)  # the epoch's description
+    unwritable: str = ""  # why Redis refuses writes now (read-only replica, out of memory)
 
     @property
     def lost_before_ms(self) -> int | None:
@@ -84,6 +85,18 @@ def read_time(now_ms: int, last_event_ms: int | None, last_applied_ms: int | Non
     if last_event_ms is not None and last_applied_ms is not None:
         event_ms = min(now_ms, last_event_ms + max(0, now_ms - last_applied_ms))
     return ReadTime(now_ms, event_ms, now_ms - event_ms > catch_up_ms, event_windows)
+
+
+def unwritable(memory: Mapping[str, object], replication: Mapping[str, object]) -> str:
+    """Why a Redis that answers reads would refuse the batch script's writes ("" if not):
+    a read-only replica (a failover in progress), or full memory under ``noeviction``."""
+    if replication.get("role") not in (None, "master"):
+        return "read-only replica"
+    limit = int(memory.get("maxmemory", 0) or 0)  # type: ignore[call-overload]
+    used = int(memory.get("used_memory", 0) or 0)  # type: ignore[call-overload]
+    if limit and used >= limit and memory.get("maxmemory_policy") == "noeviction":
+        return f"out of memory ({used} of {limit} bytes, noeviction)"
+    return ""
 
 
 def _dec(x: bytes | str) -> str:
@@ -194,10 +207,13 @@ class WindowReader:
         pipe.hgetall(self._keys.offsets)
         pipe.get(self._keys.epoch)
         pipe.hgetall(self._keys.store_info)
-        stats, offsets, epoch, store = pipe.execute()
+        pipe.info("memory")
+        pipe.info("replication")
+        stats, offsets, epoch, store, memory, replication = pipe.execute()
         return PipelineStats(
             counters={_dec(k): int(v) for k, v in stats.items()},
             offsets={_dec(k): int(v) for k, v in offsets.items()},
             epoch=_dec(epoch) if epoch is not None else None,
             store={_dec(k): _dec(v) for k, v in store.items()},
+            unwritable=unwritable(memory, replication),
         )

@@ -8,22 +8,32 @@ recomputed from a fresh read: correctness never depends on there being one write
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
 import redis.asyncio as aioredis
+from redis.exceptions import (  # type: ignore[attr-defined]  # the stubs lack OutOfMemoryError
+    BusyLoadingError,
+    ExecAbortError,
+    MasterDownError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from windows import kpi
 from windows.config import KpiConfig
-from windows.errors import StoreConflict, StoreReset, StoreUnavailable
+from windows.errors import StoreConflict, StoreReset, StoreRewound, StoreUnavailable
 from windows.events import Event
 from windows.keys import Keys
 
@@ -126,6 +136,47 @@ class _View:
     written_ms: int
 
 
+# Replies that describe the store's state, not the batch: wait and retry, never dead-letter.
+_STATE_REPLIES = (("OOM", "redis_out_of_memory"), ("READONLY", "redis_read_only"),
+                  ("LOADING", "redis_loading"), ("MASTERDOWN", "redis_read_only"),
+                  ("BUSY", "redis_busy"), ("TRYAGAIN", "redis_busy"),
+                  ("NOREPLICAS", "redis_read_only"), ("EXECABORT", "redis_busy"))
+
+
+def store_state_error(exc: BaseException) -> StoreUnavailable | None:
+    """The :class:`StoreUnavailable` an exception from redis-py means, or None when it is
+    not about the store's state (then it is a fault of the batch, or a bug)."""
+    if isinstance(exc, OutOfMemoryError):
+        return StoreUnavailable(str(exc), reason="redis_out_of_memory")
+    if isinstance(exc, ReadOnlyError | MasterDownError):
+        return StoreUnavailable(str(exc), reason="redis_read_only")
+    if isinstance(exc, TryAgainError | ExecAbortError):
+        return StoreUnavailable(str(exc), reason="redis_busy")
+    if isinstance(exc, BusyLoadingError):
+        return StoreUnavailable(str(exc), reason="redis_loading")
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
+        return StoreUnavailable(str(exc))
+    if isinstance(exc, ResponseError):
+        text = str(exc)
+        for code, reason in _STATE_REPLIES:
+            # as the reply's code, or inside a script error ("... OOM command not allowed")
+            if text.startswith(code) or f" {code} " in f" {text} ":
+                return StoreUnavailable(text, reason=reason)
+    return None
+
+
+@contextlib.contextmanager
+def _store_call() -> Iterator[None]:
+    """Turn redis-py's errors about the store's state into :class:`StoreUnavailable`."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError, ResponseError) as exc:
+        mapped = store_state_error(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
 def _text(x: bytes | str) -> str:
     return x.decode() if isinstance(x, bytes) else x
 
@@ -220,6 +271,9 @@ class WindowWriter:
         self.script_calls = 0
         self._known_gauge_dims: set[str] = set()
         self._gauge_seen_ms: dict[str, int] = {}  # dimension key → when we last marked it
+        # partition field → the last offset this worker applied there, in this epoch: a
+        # store watermark below it means the store went back in time
+        self._applied: dict[str, int] = {}
         # conversation id -> what it was after our last write (LRU)
         self._views: OrderedDict[str, _View] = OrderedDict()
 
@@ -238,10 +292,8 @@ class WindowWriter:
         if not partitions:
             return []
         fields = [Keys.partition_field(t, p) for t, p in partitions]
-        try:
+        with _store_call():
             raws = await self._redis.hmget(self._keys.offsets, fields)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
         return _offsets(raws)
 
     async def open_store(self, partitions: Sequence[tuple[str, int]] = ()) -> StoreOpening:
@@ -250,20 +302,19 @@ class WindowWriter:
         positions its partitions from these, so they must not straddle a flush."""
         fields = [Keys.partition_field(t, p) for t, p in partitions]
         candidate = f"{int(self._clock())}-{uuid.uuid4().hex[:8]}"
-        try:
+        with _store_call():
             pipe = self._redis.pipeline(transaction=True)
             pipe.set(self._keys.epoch, candidate, nx=True)
             pipe.get(self._keys.epoch)
             if fields:
                 pipe.hmget(self._keys.offsets, fields)
             res = await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
         epoch = _text(res[1])
         if epoch != self._epoch:  # a new incarnation: nothing cached is true of it
             self._views.clear()
             self._known_gauge_dims.clear()
             self._gauge_seen_ms.clear()
+            self._applied.clear()
             self._epoch = epoch
         lasts = _offsets(res[2]) if fields else []
         return StoreOpening(epoch, bool(res[0]), lasts)
@@ -273,10 +324,8 @@ class WindowWriter:
         no batch comes along to be refused."""
         if self._epoch is None:
             return
-        try:
+        with _store_call():
             current = await self._redis.get(self._keys.epoch)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
         if current is None or _text(current) != self._epoch:
             raise self._reset(_text(current) if current else "")
 
@@ -284,23 +333,51 @@ class WindowWriter:
         return StoreReset(f"the store epoch is {found or 'gone'!r}, not {self._epoch!r}: "
                           "Redis was flushed or lost its data")
 
-    async def describe_store(self, epoch: str, replay_from: str, lost_before_ms: int) -> None:
-        """Record where this epoch's data starts, for the exporter's completeness gauges."""
-        try:
+    def _check_not_rewound(self, pfield: str, store_last: int | None) -> None:
+        mine = self._applied.get(pfield)
+        if mine is not None and (store_last is None or store_last < mine):
+            raise StoreRewound(
+                f"{pfield}: the store's watermark is {store_last}, below offset {mine} that "
+                "this worker applied: Redis went back in time (restored from an older "
+                "snapshot, or failed over to a lagging replica)",
+                partition=pfield, store_last=store_last, applied=mine)
+
+    async def check_rewound(self) -> None:
+        """Raise :class:`StoreRewound` when the store's watermark of any partition this
+        worker wrote is below what it applied (checked by every batch too)."""
+        if not self._applied:
+            return
+        fields = sorted(self._applied)
+        with _store_call():
+            raws = await self._redis.hmget(self._keys.offsets, fields)
+        for pfield, last in zip(fields, _offsets(raws), strict=True):
+            self._check_not_rewound(pfield, last)
+
+    async def record_rewind(self, pfield: str, offsets: int) -> None:
+        """Count a rewind in the store's own counters (they went back in time too, so this
+        counts what happened since the rollback)."""
+        with _store_call():
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hincrby(self._keys.stats, f"rewind:{pfield}", 1)
+            pipe.hincrby(self._keys.stats, f"rewound:{pfield}", max(0, offsets))
+            await pipe.execute()
+
+    async def describe_store(self, epoch: str, replay_from: str, lost_before_ms: int,
+                             lost_ranges: str = "") -> None:
+        """Record where this epoch's data starts, for the exporter's completeness gauges
+        (and which offset ranges it lacks, when Kafka no longer had them)."""
+        with _store_call():
             await self._redis.hset(self._keys.store_info, mapping={
                 "epoch": epoch, "created_ms": int(self._clock() * 1000),
-                "replay_from": replay_from, "lost_before_ms": lost_before_ms})
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
+                "replay_from": replay_from, "lost_before_ms": lost_before_ms,
+                "lost_ranges": lost_ranges})
 
     async def apply(self, topic: str, partition: int, records: Sequence[Record]) -> ApplyResult:
         """Apply records (in offset order) exactly once; retries on concurrent change."""
-        try:
+        with _store_call():
             if self._epoch is None:
                 await self.open_store()
             return await self._apply(topic, partition, records)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
 
     async def unapplied(self, topic: str, partition: int, offsets: Sequence[int]) -> list[int]:
         """Offsets above the stored watermark (used to send rejects to the DLQ once)."""
@@ -322,6 +399,7 @@ class WindowWriter:
         cids = sorted({r.event.conversation_id for r in records if r.event is not None})
         for attempt in range(1, MAX_ATTEMPTS + 1):
             snap = await self._read(pfield, cids)
+            self._check_not_rewound(pfield, snap.last)
             plan = self._plan(records, snap, topic)
             if plan.new_last is None:
                 return plan.result  # everything was at or below the watermark
@@ -334,6 +412,7 @@ class WindowWriter:
                 self._known_gauge_dims |= batch.ops.new_gauge_dims
                 self._gauge_seen_ms |= dict.fromkeys(batch.ops.seen_gauge_dims, snap.now_ms)
                 self._remember(snap.states, batch.views, snap.now_ms)
+                self._applied[pfield] = max(self._applied.get(pfield, -1), plan.new_last)
                 if batch.new_values:
                     log.info("new dimension values admitted: %s", batch.new_values)
                 return plan.result

@@ -47,6 +47,9 @@ def test_compose_stack_shape() -> None:
             if host.startswith("./"):
                 assert (ROOT / host).exists(), f"{name} mounts missing {host}"
     assert "healthcheck" in services["kafka"] and "healthcheck" in services["redis"]
+    for name, svc in services.items():
+        assert svc.get("restart") == "unless-stopped", f"{name} has no restart policy"
+    assert "/ready" in " ".join(services["worker"]["healthcheck"]["test"])
     text = (ROOT / "docker-compose.yml").read_text().lower()
     assert "password" not in text and "secret" not in text
 

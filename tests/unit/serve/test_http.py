@@ -75,3 +75,23 @@ def test_a_token_guards_every_route() -> None:
                                  headers={"Authorization": f"Basic {basic}"})).status]
 
     assert _run("s3cret", body) == [401, 401, 200, 200]
+
+
+def test_ready_answers_503_with_the_reason_and_needs_no_token() -> None:
+    state = {"why": "the store is unavailable (redis_out_of_memory)"}
+    registry = CollectorRegistry()
+    wall = WallModel(FixedReader(), FixedAlerts(), CFG, [],  # type: ignore[arg-type]
+                     stale_after_s=30)
+
+    async def go() -> list[tuple[int, str]]:
+        app = build_app(registry, wall, 1.0, "s3cret", lambda: state["why"])
+        async with TestClient(TestServer(app)) as c:
+            first = await c.get("/ready")
+            out = [(first.status, await first.text())]
+            state["why"] = ""
+            second = await c.get("/ready")
+            out.append((second.status, await second.text()))
+            return out
+
+    assert asyncio.run(go()) == [
+        (503, "not ready: the store is unavailable (redis_out_of_memory)\n"), (200, "ready\n")]

@@ -59,6 +59,14 @@ def test_epoch_seconds_and_offsets() -> None:
         (enc(good(type="ticket.teleported")), "unknown_type"),
         (enc(good(occurred_at="yesterday")), "bad_timestamp"),
         (enc(good(occurred_at=True)), "bad_timestamp"),
+        (enc(good(occurred_at="0001-01-01T00:00:00Z")), "before_1970"),
+        (enc(good(occurred_at="1969-12-31T23:59:59Z")), "before_1970"),
+        (enc(good(occurred_at=-1)), "before_1970"),
+        (b'{"event_id":"e1","type":"ticket.created","occurred_at":1,"conversation_id":'
+         b'"T\\ud800"}', "bad_text"),
+        (b'{"event_id":"e1","type":"ticket.created","occurred_at":1,"conversation_id":"T",'
+         b'"queue":"\\udfff"}', "bad_text"),
+        (enc(good(type="survey.csat", score=10**400)), "score_out_of_range"),
         (enc(good(occurred_at=NOW_MS / 1000 + 301)), "future_timestamp"),
         (enc(good(type="ticket.message")), "missing_field"),
         (enc(good(type="ticket.message", actor="robot")), "bad_actor"),
