@@ -57,8 +57,8 @@ class Keys:
 
     @property
     def live(self) -> str:
-        """Sorted set: conversations counted in the live gauges, scored by the wall-clock
-        time of their last write (their state expires conversation TTL after it)."""
+        """Sorted set: conversations with state, scored by the wall-clock time of their last
+        write (their state expires conversation TTL after it): what expiry undoes."""
         return f"{self.tag}:live"
 
     @property
@@ -86,11 +86,11 @@ class Keys:
         return f"{self.tag}:gdims"
 
     @property
-    def gauge_seen(self) -> str:
-        """Sorted set: gauge dimension key → wall-clock time (ms) a conversation of it was
-        last written (refreshed at most once a minute per worker). A key seen within the
-        conversation TTL is live: its gauges read 0 when its queue is empty."""
-        return f"{self.tag}:gseen"
+    def known_counts(self) -> str:
+        """Hash gauge dimension key → conversations with state whose labels give it. A key
+        with any is live: its gauges read 0 when its queue is empty (derived from the
+        conversations' current labels, so it does not depend on arrival order)."""
+        return f"{self.tag}:known"
 
     def dimension_values(self, dimension: str) -> str:
         """Set of admitted values of a dimension (the cardinality cap)."""

@@ -166,17 +166,16 @@ class WindowReader:
         """Live queue gauges per gauge dimension key, as of ``at_ms`` for ages and breaches,
         within the series budget (and how many rows it folded into "other").
 
-        A dimension key with live state (a conversation of it written within the
-        conversation TTL) has a row even when its queue is empty: 0 open, 0 waiting, 0
-        breaching and 0 s oldest waiting, so an empty queue reads 0, not "no data"."""
-        since = int(self._clock() * 1000) - self._cfg.conversation_ttl_ms
+        A live dimension key (a conversation with state carries its labels) has a row even
+        when its queue is empty: 0 open, 0 waiting, 0 breaching and 0 s oldest waiting, so
+        an empty queue reads 0, not "no data"."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.smembers(self._keys.gauge_dims)
-        pipe.zrangebyscore(self._keys.gauge_seen, since, "+inf")
+        pipe.hgetall(self._keys.known_counts)
         pipe.hgetall(self._keys.open_counts)
-        members, seen, open_raw = pipe.execute()
+        members, known_raw, open_raw = pipe.execute()
         dimkeys = sorted(_dec(d) for d in members)
-        recent = {_dec(d) for d in seen}
+        recent = {_dec(k) for k, v in known_raw.items() if int(v) > 0}
         opens = {_dec(k): int(v) for k, v in open_raw.items()}
         pipe = self._redis.pipeline(transaction=False)
         for dk in dimkeys:

@@ -46,8 +46,6 @@ VIEW_CACHE = 100_000
 # script also checks the state key is really gone, so this only saves re-reads).
 EXPIRED_PER_BATCH = 200
 EXPIRY_GRACE_MS = 1_000
-# How often a worker refreshes a gauge dimension key's last-seen time (Keys.gauge_seen).
-GAUGE_SEEN_REFRESH_MS = 60_000
 
 
 def load_lua(name: str) -> str:
@@ -94,6 +92,7 @@ class _ConvState:
 class _Snapshot:
     """What a batch read from Redis (or from the view cache)."""
 
+    epoch: str  # the store's epoch ("" when it has none)
     last: int | None  # the partition's offset watermark
     ewm: int | None  # the partition's event-time watermark
     admitted: dict[str, set[str]]  # dimension → admitted values (the cap)
@@ -195,7 +194,6 @@ class _Ops:
         self.ops: list[tuple[str, int, str, str | dict[str, int]]] = []
         self.candidates: list[tuple[int, int, str, str, list[tuple[str, int, str, str]]]] = []
         self.new_gauge_dims: set[str] = set()
-        self.seen_gauge_dims: set[str] = set()
         self.touched_live = False
 
     def _key_index(self, key: str) -> int:
@@ -247,10 +245,6 @@ def _live_entry(live: kpi.LiveState, dimkeys: Sequence[str]) -> str:
                       separators=(",", ":"))
 
 
-def _counts_live(live: kpi.LiveState | None) -> bool:
-    return live is not None and (live.open or live.waiting_since is not None)
-
-
 class WindowWriter:
     """Applies batches; one instance per worker, shared by its agents."""
 
@@ -270,7 +264,6 @@ class WindowWriter:
         self._sha: str | None = None
         self.script_calls = 0
         self._known_gauge_dims: set[str] = set()
-        self._gauge_seen_ms: dict[str, int] = {}  # dimension key → when we last marked it
         # partition field → the last offset this worker applied there, in this epoch: a
         # store watermark below it means the store went back in time
         self._applied: dict[str, int] = {}
@@ -313,7 +306,6 @@ class WindowWriter:
         if epoch != self._epoch:  # a new incarnation: nothing cached is true of it
             self._views.clear()
             self._known_gauge_dims.clear()
-            self._gauge_seen_ms.clear()
             self._applied.clear()
             self._epoch = epoch
         lasts = _offsets(res[2]) if fields else []
@@ -399,6 +391,8 @@ class WindowWriter:
         cids = sorted({r.event.conversation_id for r in records if r.event is not None})
         for attempt in range(1, MAX_ATTEMPTS + 1):
             snap = await self._read(pfield, cids)
+            if snap.epoch != self._epoch:  # flushed or emptied: rebuild, do not rewind
+                raise self._reset(snap.epoch)
             self._check_not_rewound(pfield, snap.last)
             plan = self._plan(records, snap, topic)
             if plan.new_last is None:
@@ -410,7 +404,6 @@ class WindowWriter:
                 raise self._reset(outcome[1])
             if outcome[0] == "ok":
                 self._known_gauge_dims |= batch.ops.new_gauge_dims
-                self._gauge_seen_ms |= dict.fromkeys(batch.ops.seen_gauge_dims, snap.now_ms)
                 self._remember(snap.states, batch.views, snap.now_ms)
                 self._applied[pfield] = max(self._applied.get(pfield, -1), plan.new_last)
                 if batch.new_values:
@@ -433,6 +426,7 @@ class WindowWriter:
         uncached = [cid for cid in cids if cid not in cached]
         now_ms = int(self._clock() * 1000)
         pipe = self._redis.pipeline(transaction=False)
+        pipe.get(self._keys.epoch)
         pipe.hget(self._keys.offsets, pfield)
         pipe.hget(self._keys.event_watermarks, pfield)
         for d in capped:
@@ -445,6 +439,8 @@ class WindowWriter:
         if uncached:
             pipe.hmget(self._keys.live_dims, uncached)
         raw = iter(await pipe.execute())
+        epoch_raw = next(raw)
+        epoch = _text(epoch_raw) if epoch_raw else ""
         last, ewm = _int_or_none(next(raw)), _int_or_none(next(raw))
         admitted = {d: {_text(v) for v in next(raw)} for d in capped}
         conv_raw = [next(raw) for _ in uncached]
@@ -464,7 +460,7 @@ class WindowWriter:
         if expired:
             entries = await self._redis.hmget(self._keys.live_dims, expired)
             stale |= {c: _text(e) if e else "" for c, e in zip(expired, entries, strict=True)}
-        return _Snapshot(last, ewm, admitted, states, stale, now_ms)
+        return _Snapshot(epoch, last, ewm, admitted, states, stale, now_ms)
 
     def _batch(self, pfield: str, snap: _Snapshot, plan: _Plan) -> _Batch:
         """The script call that turns ``snap`` into ``snap`` + ``plan`` (pure)."""
@@ -521,7 +517,8 @@ class WindowWriter:
         if ops.touched_live:
             # outlive every member by a TTL: undoing needs the entries; and when all
             # is silent that long, every count in the open hash is stale too
-            for key in (self._keys.live, self._keys.live_dims, self._keys.open_counts):
+            for key in (self._keys.live, self._keys.live_dims, self._keys.open_counts,
+                        self._keys.known_counts):
                 ops.add("E", key, 2 * self._cfg.conversation_ttl_ms, "")
         for (res, start), fields in sorted(deltas.items()):
             ops.bucket(self._keys.bucket(res, start), self._cfg.bucket_ttl_ms(res), fields)
@@ -579,6 +576,7 @@ class WindowWriter:
         if entry:
             is_open, waiting, dimkeys = json.loads(entry)
             for dk in dimkeys:
+                undo.append(ops.op("K", self._keys.known_counts, dk, -1))
                 if is_open:
                     undo.append(ops.op("H", self._keys.open_counts, dk, -1))
                 if waiting:
@@ -595,21 +593,25 @@ class WindowWriter:
         sets = self._cfg.gauge_dimension_sets
         adims = kpi.cap_dims(dict(after.dims), admitted)
         dimkeys = [kpi.dimension_key(adims, ds) for ds in sets]
-        if _counts_live(after):  # the state's TTL restarts with this write; so does this
-            ops.add("Z", self._keys.live, now_ms, cid)
-            ops.add("F", self._keys.live_dims, cid, _live_entry(after, dimkeys))
-            ops.touched_live = True
-        elif _counts_live(before):
-            ops.add("R", self._keys.live, cid, "")
-            ops.add("D", self._keys.live_dims, cid, "")
-        self._mark_seen(dimkeys, ops, now_ms)
+        # every conversation with state is tracked (the state's TTL restarts with this
+        # write; so does its entry), so that expiry can undo what it counts
+        ops.add("Z", self._keys.live, now_ms, cid)
+        ops.add("F", self._keys.live_dims, cid, _live_entry(after, dimkeys))
+        ops.touched_live = True
         if before == after:
             return
         ttl = self._cfg.conversation_ttl_ms
+        bdimkeys: list[str] = []
         if before is not None:
             bdims = kpi.cap_dims(dict(before.dims), admitted)
-            for ds in sets:
-                dk = kpi.dimension_key(bdims, ds)
+            bdimkeys = [kpi.dimension_key(bdims, ds) for ds in sets]
+        if bdimkeys != dimkeys:  # the conversations a dimension key holds: its gauges exist
+            for dk in bdimkeys:
+                ops.add("K", self._keys.known_counts, dk, -1)
+            for dk in dimkeys:
+                ops.add("K", self._keys.known_counts, dk, 1)
+        if before is not None:
+            for dk in bdimkeys:
                 if before.open:
                     ops.add("H", self._keys.open_counts, dk, -1)
                 if before.waiting_since is not None:
@@ -626,17 +628,6 @@ class WindowWriter:
                 ops.add("Z", self._keys.due(dk), after.deadline or after.waiting_since, cid)
                 ops.add("E", self._keys.waiting(dk), ttl, "")
                 ops.add("E", self._keys.due(dk), ttl, "")
-
-    def _mark_seen(self, dimkeys: Sequence[str], ops: _Ops, now_ms: int) -> None:
-        """Keep the conversation's gauge dimension keys live (at most once a minute each)."""
-        for dk in dimkeys:
-            if dk in ops.seen_gauge_dims or \
-                    now_ms - self._gauge_seen_ms.get(dk, -GAUGE_SEEN_REFRESH_MS) \
-                    < GAUGE_SEEN_REFRESH_MS:
-                continue
-            ops.seen_gauge_dims.add(dk)
-            ops.add("Z", self._keys.gauge_seen, now_ms, dk)
-            ops.add("E", self._keys.gauge_seen, 2 * self._cfg.conversation_ttl_ms, "")
 
     async def _eval(self, keys: list[str], args: list[str | int]) -> tuple[str, str]:
         """("ok", "") or what moved: ("epoch" | "offset" | "conversation", detail)."""

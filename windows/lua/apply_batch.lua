@@ -27,7 +27,7 @@
 -- each [code, key index, a, b] with a and b as strings:
 --   H: HINCRBY KEYS[i] a b      E: PEXPIRE KEYS[i] a       Z: ZADD KEYS[i] a(score) b
 --   R: ZREM KEYS[i] a           S: SADD KEYS[i] a          M: HSET KEYS[i] a b if b > current
---   F: HSET KEYS[i] a b         D: HDEL KEYS[i] a
+--   F: HSET KEYS[i] a b         D: HDEL KEYS[i] a          K: HINCRBY KEYS[i] a b, floor 0
 --   B: HINCRBY KEYS[i] f n for every f: n of the object b, then PEXPIRE a; n is a JSON
 --      integer, formatted with %d (exact below 2^53; a batch's delta is far smaller)
 -- then one JSON array of expiry candidates, each [conversation key index, live-dims key
@@ -75,6 +75,10 @@ local function run(op)
     redis.call("PEXPIRE", key, x)
   elseif code == "H" then
     redis.call("HINCRBY", key, x, y)
+  elseif code == "K" then  -- a count that never goes below 0 (a store older than it)
+    if redis.call("HINCRBY", key, x, y) < 0 then
+      redis.call("HSET", key, x, 0)
+    end
   elseif code == "E" then
     redis.call("PEXPIRE", key, x)
   elseif code == "Z" then

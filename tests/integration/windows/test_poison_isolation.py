@@ -24,9 +24,9 @@ from windows.writer import WindowWriter
 pytestmark = pytest.mark.integration
 
 POISON = [
-    b'{"event_id":"p","type":"ticket.created","occurred_at":1800000000,'
+    b'{"event_id":"p","type":"ticket.created","occurred_at":1700000000,'
     b'"conversation_id":"P\\ud800"}',
-    b'{"event_id":"p","type":"survey.csat","occurred_at":1800000000,"conversation_id":"P",'
+    b'{"event_id":"p","type":"survey.csat","occurred_at":1700000000,"conversation_id":"P",'
     b'"score":' + str(10**400).encode() + b"}",
     b'{"event_id":"p","type":"ticket.created","occurred_at":"0001-01-01T00:00:00Z",'
     b'"conversation_id":"P"}',
