@@ -10,7 +10,7 @@ the summary's ``_sum``/``_count`` describe the window too, so do not ``rate()`` 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -177,9 +177,14 @@ class PipelineCollector(_FamiliesCollector):
     KPI series) could be read.
     """
 
-    def __init__(self, reader: WindowReader, topics: Sequence[str] = ()) -> None:
+    def __init__(self, reader: WindowReader, topics: Sequence[str] = (),
+                 refused: Callable[[], str] = lambda: "") -> None:
+        """``refused`` says why this worker's last write was refused for the store's state
+        ("" when it was not): a Redis at its memory limit answers INFO with a little room
+        left while it refuses every batch."""
         self._reader = reader
         self._topics = list(topics)
+        self._refused = refused
 
     def _families(self) -> dict[str, Any]:
         fam: dict[str, Any] = {}
@@ -277,7 +282,7 @@ class PipelineCollector(_FamiliesCollector):
         for field, off in sorted(stats.offsets.items()):
             topic, _, part = field.rpartition(":")
             fam["offset"].add_metric([topic, part], off)
-        fam["redis_up"].add_metric([], 0 if stats.unwritable else 1)
+        fam["redis_up"].add_metric([], 0 if stats.unwritable or self._refused() else 1)
         rt = self._reader.read_time(stats)
         fam["catching_up"].add_metric([], int(rt.catching_up))
         fam["event_clock"].add_metric([], rt.event_ms / 1000.0)

@@ -17,7 +17,7 @@ from prometheus_client import Gauge
 
 log = logging.getLogger(__name__)
 
-REPEAT_LOG_S = 60.0  # while it stays down, say so once a minute
+REPEAT_LOG_S = 60.0  # while it stays down (or flaps at a memory limit), say so once a minute
 
 
 class StoreHealth:
@@ -28,12 +28,17 @@ class StoreHealth:
         self.ok = True
         self.reason = ""
         self._down_since: float | None = None
-        self._logged = 0.0
+        self._logged: float | None = None  # when the outage was last logged
+
+    def bind(self, gauge: Gauge) -> None:
+        """Let ``gauge`` (support_worker_redis_up) follow the health from now on."""
+        self._gauge = gauge
+        gauge.set(1 if self.ok else 0)
 
     def down(self, reason: str, detail: str) -> None:
         """The store refused a call; log the first time and then once a minute."""
         now = self._clock()
-        if self.ok or now - self._logged >= REPEAT_LOG_S:
+        if self._logged is None or now - self._logged >= REPEAT_LOG_S:
             since = "" if self._down_since is None else \
                 f" (for {now - self._down_since:.0f}s)"
             log.warning("Redis unavailable (%s)%s: %s; waiting, nothing is acknowledged",
@@ -49,7 +54,9 @@ class StoreHealth:
         if not self.ok:
             since = self._down_since if self._down_since is not None else self._clock()
             waited = self._clock() - since
-            log.warning("store available again after %.0fs (%s)", waited, self.reason)
+            if waited >= 1.0:  # not for each write that squeezes in at a memory limit
+                log.warning("store available again after %.0fs (%s)", waited, self.reason)
+                self._logged = None  # the next outage is news
         self.ok, self.reason, self._down_since = True, "", None
         if self._gauge is not None:
             self._gauge.set(1)

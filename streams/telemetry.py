@@ -13,7 +13,7 @@ from streams.health import StoreHealth
 
 
 class WorkerTelemetry:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, store: StoreHealth | None = None) -> None:
         self.batch_seconds = Histogram(
             "support_batch_duration_seconds",
             "Time to validate and apply one partition batch to Redis (this worker).",
@@ -51,7 +51,8 @@ class WorkerTelemetry:
             registry=registry,
         )
         self.worker_redis_up.set(1)
-        self.store = StoreHealth(self.worker_redis_up)
+        self.store = store or StoreHealth()
+        self.store.bind(self.worker_redis_up)
         self.consumer_lag = Gauge(
             "support_consumer_lag_messages",
             "Messages in the partition after the last batch this worker applied.",

@@ -49,13 +49,14 @@ def _reader(settings: Settings) -> WindowReader:
 
 
 def build_registry(settings: Settings, reader: WindowReader, alerts: AlertStore,
-                   rules: Sequence[Rule]) -> CollectorRegistry:
+                   rules: Sequence[Rule], health: StoreHealth) -> CollectorRegistry:
     """Registry with the KPI and pipeline collectors; registering does not touch Redis."""
     registry = CollectorRegistry(auto_describe=True)
     alert_dims = dimensions_of(tuple(tuple(r.per) for r in rules))
     registry.register(KpiCollector(reader, settings.kpi_config(), alerts,
                                    alert_dims=alert_dims, alert_rules=[r.name for r in rules]))
-    registry.register(PipelineCollector(reader, topics=settings.input_topics))
+    registry.register(PipelineCollector(reader, topics=settings.input_topics,
+                                        refused=lambda: "" if health.ok else health.reason))
     return registry
 
 
@@ -120,8 +121,9 @@ def run_worker(settings: Settings) -> None:
     ensure_topics(stream)
     reader = _reader(settings)
     alerts = AlertStore(reader.client, Keys(settings.key_prefix))
-    registry = build_registry(settings, reader, alerts, rules)
-    telemetry = WorkerTelemetry(registry)
+    health = StoreHealth()
+    registry = build_registry(settings, reader, alerts, rules, health)
+    telemetry = WorkerTelemetry(registry, health)
     telemetry.restarts.set(restarts_so_far())
     serve_http(settings, registry, reader, alerts, rules, telemetry.store)
     app = create_app(stream, telemetry)
