@@ -68,36 +68,11 @@ def receiver() -> Iterator[Receiver]:
         r.close()
 
 
-def start_alertmanager(tmp_path: Path, receiver: Receiver | None = None
-                       ) -> tuple[str, subprocess.Popen[bytes]]:
-    """Alertmanager grouping by every label (one group per distinct alert), notifying the
-    receiver at once; the always-firing Watchdog goes nowhere."""
+def _run_alertmanager(tmp_path: Path, config: str) -> tuple[str, subprocess.Popen[bytes]]:
     binary = _binary("prometheus-alertmanager")
     port = free_port()
     cfg = tmp_path / "alertmanager.yml"
-    hook = (f"    webhook_configs:\n      - url: {receiver.url}\n        send_resolved: true\n"
-            if receiver else "")
-    cfg.write_text(
-        "route:\n  receiver: hook\n  group_by: ['...']\n  group_wait: 1s\n"
-        "  group_interval: 1s\n  repeat_interval: 1h\n  routes:\n"
-        "    - {receiver: 'null', matchers: ['alertname=\"Watchdog\"']}\n"
-        f"receivers:\n  - name: 'null'\n  - name: hook\n{hook}")
-    log = open(tmp_path / "alertmanager.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([binary, f"--config.file={cfg}",
-                             f"--web.listen-address=127.0.0.1:{port}",
-                             f"--storage.path={tmp_path / 'am-data'}",
-                             "--cluster.listen-address="], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: bool(get_json(f"{url}/api/v2/status")), 30, "alertmanager up")
-    return url, proc
-
-
-@pytest.fixture
-def alertmanager(tmp_path: Path) -> Iterator[str]:
-    binary = _binary("prometheus-alertmanager")
-    port = free_port()
-    cfg = tmp_path / "alertmanager.yml"
-    cfg.write_text('route:\n  receiver: "null"\n  group_wait: 1s\nreceivers:\n  - name: "null"\n')
+    cfg.write_text(config)
     log = open(tmp_path / "alertmanager.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([binary, f"--config.file={cfg}",
                              f"--web.listen-address=127.0.0.1:{port}",
@@ -106,6 +81,30 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: bool(get_json(f"{url}/api/v2/status")), 30, "alertmanager up")
+    except BaseException:
+        proc.terminate()
+        raise
+    return url, proc
+
+
+def start_alertmanager(tmp_path: Path, receiver: Receiver | None = None
+                       ) -> tuple[str, subprocess.Popen[bytes]]:
+    """Alertmanager grouping by every label (one group per distinct alert), notifying the
+    receiver at once; the always-firing Watchdog goes nowhere."""
+    hook = (f"    webhook_configs:\n      - url: {receiver.url}\n        send_resolved: true\n"
+            if receiver else "")
+    return _run_alertmanager(tmp_path, (
+        "route:\n  receiver: hook\n  group_by: ['...']\n  group_wait: 1s\n"
+        "  group_interval: 1s\n  repeat_interval: 1h\n  routes:\n"
+        "    - {receiver: 'null', matchers: ['alertname=\"Watchdog\"']}\n"
+        f"receivers:\n  - name: 'null'\n  - name: hook\n{hook}"))
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[str]:
+    url, proc = _run_alertmanager(
+        tmp_path, 'route:\n  receiver: "null"\n  group_wait: 1s\nreceivers:\n  - name: "null"\n')
+    try:
         yield url
     finally:
         proc.terminate()

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaProducer
 
 from devtools.services import ServiceConfig
 from tests.integration.alerts.conftest import (
@@ -29,6 +28,7 @@ from tests.integration.alerts.conftest import (
     start_alertmanager,
     start_prometheus,
 )
+from tests.integration.alerts.test_alerting import produce
 from tests.replay_check import cli
 from tests.support import ROOT, WorkerProcess, free_port, parse, sample, scrape, wait_for
 
@@ -47,14 +47,6 @@ rules:
     severity: page
     summary: "{value} conversations wait in {queue}"
 """
-
-
-def send(bootstrap: str, topic: str, events: list[dict[str, object]]) -> None:
-    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    for e in events:
-        p.send(topic, key=str(e["conversation_id"]).encode(), value=json.dumps(e).encode())
-    p.flush()
-    p.close()
 
 
 def created(n: int, queue: str) -> list[dict[str, object]]:
@@ -98,7 +90,7 @@ def test_a_drained_queue_resolves_on_both_paths_and_pages_once(
     prom_url, prom = start_prometheus(tmp_path, port, rendered, am_url, interval="2s")
     try:
         wait_for(lambda: sample(parse(scrape(port)), "support_redis_up") == 1, 60, "worker up")
-        send(services.bootstrap, env["SUPPORT_TOPIC_TICKETS"], created(3, "billing"))
+        produce(services.bootstrap, env["SUPPORT_TOPIC_TICKETS"], created(3, "billing"))
 
         def state() -> float | None:
             return sample(parse(scrape(port)), "support_alert_state", rule="WaitingHigh",
@@ -109,7 +101,7 @@ def test_a_drained_queue_resolves_on_both_paths_and_pages_once(
                  "Prometheus alert firing", interval=0.5)
         wait_for(lambda: bool(receiver.groups("WaitingHigh")), 30, "a notification")
 
-        send(services.bootstrap, env["SUPPORT_TOPIC_TICKETS"], answered(3, "billing"))
+        produce(services.bootstrap, env["SUPPORT_TOPIC_TICKETS"], answered(3, "billing"))
         wait_for(lambda: sample(parse(scrape(port)), "support_waiting_conversations",
                                 queue="billing", channel="all") == 0, 30,
                  "the drained queue reads 0 (not absent)", interval=0.2)
@@ -249,7 +241,7 @@ def test_no_credential_of_an_alert_url_reaches_the_log(
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
         wait_for(lambda: sample(parse(scrape(port)), "support_redis_up") == 1, 60, "worker up")
-        send(services.bootstrap, env["SUPPORT_TOPIC_TICKETS"], created(1, "billing"))
+        produce(services.bootstrap, env["SUPPORT_TOPIC_TICKETS"], created(1, "billing"))
         wait_for(lambda: worker.log_text().count("POST http://127.0.0.1") >= 2, 60,
                  "failing posts logged")
     finally:
