@@ -588,9 +588,14 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
     from bench.profile_apply import profile
 
     prof = profile(svc.redis_url, args.profile_events)
+    from bench import long_conversation
+
+    long_n = 2_000 if args.quick else 20_000
+    log(f"long conversation against short ones ({long_n} events each)")
+    longs = long_conversation.render(long_conversation.table(svc.redis_url, long_n), long_n)
     args.redis_url = svc.redis_url
     sections = [render(args, n, med, results), render_more(lat, rc, mem), render_curve(curve),
-                render_targets(med, lat, rc, args), render_profile(prof, med)]
+                render_targets(med, lat, rc, args), render_profile(prof, med), longs]
     analysis = ROOT / "bench" / "analysis.md"
     if analysis.exists():  # the reasons behind the numbers, written by hand after a run
         sections.append(analysis.read_text())
