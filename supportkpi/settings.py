@@ -163,6 +163,14 @@ class Settings(BaseSettings):
             raise ValueError("expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
         return v
 
+    @field_validator("http_token")
+    @classmethod
+    def _token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            raise ValueError("is empty, which would leave /metrics and the wall open: set a "
+                             "token, or unset the variable to serve without one")
+        return v
+
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> Settings:
         if self.kafka_security_protocol.startswith("SASL_") and not (

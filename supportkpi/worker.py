@@ -33,7 +33,7 @@ from streams.restart import restarts_so_far
 from streams.telemetry import WorkerTelemetry
 from streams.topics import ensure_topics
 from supportkpi import log_filter
-from supportkpi.settings import Settings, load_alert_rules
+from supportkpi.settings import Settings, SettingsError, load_alert_rules
 from windows.config import dimensions_of
 from windows.keys import Keys
 from windows.reader import WindowReader
@@ -69,8 +69,17 @@ def serve_http(settings: Settings, registry: CollectorRegistry, reader: WindowRe
     def not_ready() -> str:
         return "" if health.ok else f"the store is unavailable ({health.reason})"
 
-    serve_in_thread(build_app(registry, wall, settings.wall_push_interval, token, not_ready),
-                    settings.metrics_host, settings.metrics_port)
+    if token is None and settings.metrics_host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("serving /metrics and the wall on %s without SUPPORT_HTTP_TOKEN: anyone "
+                    "who reaches this address can read them", settings.metrics_host)
+    try:
+        serve_in_thread(build_app(registry, wall, settings.wall_push_interval, token,
+                                  not_ready), settings.metrics_host, settings.metrics_port)
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot serve on {settings.metrics_host}:{settings.metrics_port} ({exc.strerror}): "
+            "another process has the port; choose another with SUPPORT_METRICS_PORT "
+            "(--metrics-port) or SUPPORT_METRICS_HOST") from None
     base = f"http://{settings.metrics_host}:{settings.metrics_port}"
     log.info("serving %s/metrics and the wall at %s/wall%s", base, base,
              " (token required)" if token else "")
@@ -118,14 +127,15 @@ def run_worker(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     rules = load_alert_rules(settings)  # invalid rules stop start-up before anything runs
     stream = settings.stream_config()
-    ensure_topics(stream)
     reader = _reader(settings)
     alerts = AlertStore(reader.client, Keys(settings.key_prefix))
     health = StoreHealth()
     registry = build_registry(settings, reader, alerts, rules, health)
     telemetry = WorkerTelemetry(registry, health)
     telemetry.restarts.set(restarts_so_far())
+    # a busy port is a start-up mistake: said before anything talks to Kafka
     serve_http(settings, registry, reader, alerts, rules, telemetry.store)
+    ensure_topics(stream)
     app = create_app(stream, telemetry)
     if rules:
         add_alert_timer(app, settings, rules, _reader(settings))

@@ -53,3 +53,27 @@ def test_an_invalid_rule_is_one_line_at_check_and_at_worker_start_up(
     worker = CliRunner().invoke(main, ["worker"])
     assert worker.exit_code == 1 and worker.output.startswith(want), worker.output
     assert worker.output.count("\n") == 1
+
+
+def test_a_busy_metrics_port_is_one_line_naming_the_setting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setenv("SUPPORT_KAFKA_BOOTSTRAP", "127.0.0.1:1")  # never reached
+        monkeypatch.setenv("SUPPORT_DATA_DIR", str(tmp_path / "faust"))
+        result = CliRunner().invoke(main, ["worker", "--metrics-port", str(port)])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"Error: cannot serve on 127.0.0.1:{port}")
+    assert "SUPPORT_METRICS_PORT (--metrics-port)" in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_an_empty_http_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPPORT_HTTP_TOKEN", "")
+    result = CliRunner().invoke(main, ["query"])
+    assert result.exit_code != 0
+    assert "SUPPORT_HTTP_TOKEN" in result.output and "is empty" in result.output
