@@ -471,9 +471,12 @@ def _load_rules(path: Path | None) -> tuple[Settings, list[Rule]]:
 def alerts_check(rules: Path | None) -> None:
     """Validate RULES (default SUPPORT_ALERT_RULES) and print them.
 
-    KPIs and statistics: first_response, resolution, response (p50 p90 [p95 p99] mean
-    count); frt_sla, fcr, escalation, abandonment, handoff (ratio); csat (ratio mean);
-    nps (value); ces (mean); live gauges open, waiting, oldest_waiting, breaching (value).
+    KPIs and statistics: first_response, resolution, response, bot_time,
+    frt_after_handoff (p50 p90 [p95 p99] mean count); frt_sla, fcr, escalation,
+    abandonment, handoff (ratio); csat (ratio mean); nps (value); ces (mean); live gauges
+    open, waiting, oldest_waiting, breaching (value). A rule that could not work (a NaN or
+    infinite threshold, a ratio outside [0, 1], a dimension the KPI does not have, a label
+    that overrides alertname or severity) is refused with one line naming rule and field.
     """
     s, loaded = _load_rules(rules)
     for r in loaded:
