@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from windows import catalog, histogram
 from windows.config import KpiConfig
 from windows.events import (
-    ALL,
     COMPLETE_TYPES,
     DIMENSIONS,
     ESCALATION_TYPES,
@@ -33,8 +32,6 @@ from windows.events import (
     UNKNOWN,
     Event,
 )
-
-__all__ = ["ALL", "NO_AGENT", "OTHER", "UNKNOWN"]
 
 Contribution = dict[tuple[int, str], int]
 

@@ -175,7 +175,7 @@ class WindowReader:
         pipe.hgetall(self._keys.open_counts)
         members, known_raw, open_raw = pipe.execute()
         dimkeys = sorted(_dec(d) for d in members)
-        recent = {_dec(k) for k, v in known_raw.items() if int(v) > 0}
+        known = {_dec(k) for k, v in known_raw.items() if int(v) > 0}
         opens = {_dec(k): int(v) for k, v in open_raw.items()}
         pipe = self._redis.pipeline(transaction=False)
         for dk in dimkeys:
@@ -187,7 +187,7 @@ class WindowReader:
         out: dict[str, dict[str, float | None]] = {}
         for i, dk in enumerate(dimkeys):
             waiting, oldest, breaching = res[3 * i], res[3 * i + 1], res[3 * i + 2]
-            if not opens.get(dk, 0) and not waiting and dk not in recent:
+            if not opens.get(dk, 0) and not waiting and dk not in known:
                 continue
             out[dk] = {
                 "open": opens.get(dk, 0),
