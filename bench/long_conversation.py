@@ -54,7 +54,7 @@ def measure(redis_url: str, n: int, per_conversation: int) -> tuple[float, int]:
             await writer.apply("t", 0, [Record(start + i, event=e)
                                         for i, e in enumerate(events[start:start + BATCH])])
         seconds = time.perf_counter() - t0
-        size = await client.memory_usage(keys.conversation("c0")) or 0
+        size = await client.memory_usage(keys.of("t:0").conversation("c0")) or 0
         await client.aclose()
         return seconds / n * 1e6, int(size)
 

@@ -42,6 +42,7 @@ from bench.common import (
 )
 from devtools import simulate as sim
 from devtools.services import ServiceConfig, down, up
+from windows.keys import Keys
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -421,11 +422,11 @@ def memory(svc: ServiceConfig, namespaces: list[str]) -> dict[str, float]:
     client = redis.Redis.from_url(svc.redis_url)
     conv_bytes = conv_n = bucket_bytes = bucket_fields = bucket_keys = 0
     for ns in namespaces:
-        tag = "{" + ns + "}"
-        for key in client.scan_iter(match=f"{tag}:c:*", count=5000):
+        tags = "{" + ns + "|*}"  # every partition's keys
+        for key in client.scan_iter(match=f"{tags}:c:*", count=5000):
             conv_bytes += client.memory_usage(key, samples=0) or 0
             conv_n += 1
-        for key in client.scan_iter(match=f"{tag}:b:*", count=5000):
+        for key in client.scan_iter(match=f"{tags}:b:*", count=5000):
             bucket_bytes += client.memory_usage(key, samples=0) or 0
             bucket_fields += client.hlen(key)
             bucket_keys += 1
@@ -452,12 +453,17 @@ def forget_earlier_runs(svc: ServiceConfig) -> int:
     return n
 
 
+def _store_keys(client: redis.Redis, ns: str) -> list[bytes]:
+    """Every key of store ``ns``: its partitions' and its shared ones."""
+    return [key for pattern in Keys(ns).partition_patterns
+            for key in client.scan_iter(match=pattern, count=5000)]
+
+
 def _namespace_memory(client: redis.Redis, ns: str) -> dict[str, float]:
     out = {"conversations": 0.0, "conversation_bytes": 0.0, "buckets": 0.0,
            "bucket_bytes": 0.0, "queue_members": 0.0, "other_bytes": 0.0}
-    tag = "{" + ns + "}"
-    for key in client.scan_iter(match=f"{tag}:*", count=5000):
-        kind = key.decode()[len(tag) + 1:].split(":", 1)[0]
+    for key in _store_keys(client, ns):
+        kind = key.decode().split("}:", 1)[1].split(":", 1)[0]
         size = client.memory_usage(key, samples=0) or 0
         if kind == "c":
             out["conversations"] += 1

@@ -45,6 +45,7 @@ from bench.common import (
 )
 from devtools import simulate as sim
 from devtools.services import ServiceConfig, up
+from windows.keys import Keys
 
 WARM_UP_S = 180.0
 
@@ -94,18 +95,19 @@ def lag(consumer: KafkaConsumer, client: redis.Redis, ns: str, topics: tuple[str
 def key_counts(client: redis.Redis, ns: str) -> dict[str, float]:
     """Keys of the soak's store by kind, and their memory (MEMORY USAGE summed): the
     store's own footprint, whatever else the bench's Redis holds."""
-    tag = "{" + ns + "}"
     out: dict[str, float] = {"conversations": 0, "buckets": 0, "other": 0, "store_bytes": 0}
-    keys = list(client.scan_iter(match=f"{tag}:*", count=5000))
+    keys = [key for pattern in Keys(ns).partition_patterns
+            for key in client.scan_iter(match=pattern, count=5000)]
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.memory_usage(key, samples=0)
     for key, size in zip(keys, pipe.execute(), strict=True):
-        kind = key.decode()[len(tag) + 1:].split(":", 1)[0]
+        kind = key.decode().split("}:", 1)[1].split(":", 1)[0]
         out["conversations" if kind == "c" else "buckets" if kind == "b" else "other"] += 1
         out["store_bytes"] += size or 0
-    out["live"] = client.zcard(f"{tag}:live")
-    out["waiting"] = client.zcard(f"{tag}:wait:*")
+    parts = [Keys(ns).of(f.decode()) for f in client.hkeys(Keys(ns).partitions)]
+    out["live"] = sum(client.zcard(k.live) for k in parts)
+    out["waiting"] = sum(client.zcard(k.waiting("*")) for k in parts)
     return out
 
 

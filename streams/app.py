@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
-import redis.asyncio as aioredis
 from faust.types import TP, ConsumerT, EventT, TopicT
 
 from streams.config import StreamConfig
@@ -25,6 +24,7 @@ from streams.processor import BatchProcessor, RawMessage
 from streams.seek import OffsetsLookup, WatermarkSeeker
 from streams.supervise import Supervisor, rebuild, rewind
 from streams.telemetry import WorkerTelemetry
+from windows.clients import connect_async
 from windows.errors import StoreReset, StoreRewound
 from windows.keys import Keys
 from windows.writer import WindowWriter
@@ -118,7 +118,7 @@ def _by_partition(events: Sequence[EventT]) -> dict[tuple[str, int], list[RawMes
 def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
                clock: Callable[[], float] = time.time) -> faust.App:
     app = _new_app(cfg)
-    writer = WindowWriter(aioredis.Redis.from_url(cfg.redis_url, **cfg.redis_options),
+    writer = WindowWriter(connect_async(cfg.redis_url, **cfg.redis_options),
                           Keys(cfg.key_prefix), cfg.kpi, clock)
     processor = BatchProcessor(writer, FaustDeadLetterSink(raw_topic(app, cfg.topic_dlq)),
                                cfg.schema, clock, telemetry)

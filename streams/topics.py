@@ -10,12 +10,16 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from streams.config import StreamConfig
+from streams.errors import StreamError
 
 log = logging.getLogger(__name__)
 
 
 def ensure_topics(cfg: StreamConfig) -> list[str]:
-    """Create input, DLQ and alert topics; returns the names that were created."""
+    """Create input, DLQ and alert topics; returns the names that were created. Input
+    topics that exist with different partition counts are refused (:class:`StreamError`):
+    a conversation's events must share one partition number whichever topic carries them,
+    because its state lives in that partition's slot (:mod:`windows.keys`)."""
     admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap,
                              client_id=f"{cfg.app_id}-admin",
                              **cfg.kafka.kafka_python_options())
@@ -28,6 +32,19 @@ def ensure_topics(cfg: StreamConfig) -> list[str]:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(new)
             log.info("created topics %s", [t.name for t in new])
+        _check_copartitioned(admin, cfg)
         return [t.name for t in new]
     finally:
         admin.close()
+
+
+def _check_copartitioned(admin: KafkaAdminClient, cfg: StreamConfig) -> None:
+    counts = {d.get("name") or d.get("topic"): len(d.get("partitions") or ())
+              for d in admin.describe_topics(list(cfg.input_topics))}
+    tickets, chats = counts.get(cfg.topic_tickets, 0), counts.get(cfg.topic_chats, 0)
+    if tickets and chats and tickets != chats:
+        raise StreamError(
+            f"{cfg.topic_tickets} has {tickets} partitions and {cfg.topic_chats} has {chats}: "
+            "the input topics must have the same count (a conversation's events share a "
+            "partition number); add partitions to the smaller one "
+            "(SUPPORT_TOPIC_TICKETS / SUPPORT_TOPIC_CHATS name them)")

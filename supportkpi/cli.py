@@ -269,13 +269,18 @@ def query(window_names: tuple[str, ...], ats: tuple[str, ...], as_json: bool,
 
     from alerts.store import AlertStore
     from serve.query import alert_table, render
+    from windows.clients import connect
     from windows.keys import Keys
     from windows.reader import WindowReader
 
     s = _settings(redis_url=redis_url)
     cfg = s.kpi_config()
     specs = _windows(cfg, window_names)
-    client = redis_lib.Redis.from_url(s.redis_url)
+    try:
+        client = connect(s.redis_url, **s.redis_options())
+    except redis_lib.RedisError as exc:  # a cluster client asks for the topology here
+        raise click.ClickException(f"cannot read Redis at {redact_url(s.redis_url)}: "
+                                   f"{exc}") from None
     reader = WindowReader(client, Keys(s.key_prefix), cfg, time.time, **s.read_options())
     out = []
     try:

@@ -45,8 +45,12 @@ class Settings(BaseSettings):
     kafka_password: SecretStr | None = Field(None, description="SASL password (never logged)")
     kafka_ssl_cafile: Path | None = Field(None, description="CA bundle for SSL/SASL_SSL; "
                                           "the system's when unset")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL")
-    key_prefix: str = Field("support", description="Redis key prefix (also the hash tag)")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (with a "
+                           "cluster: any one node; the others are discovered)")
+    redis_cluster: bool = Field(False, description="The Redis URL names a Redis Cluster "
+                                "node: use the cluster-aware client (each Kafka partition's "
+                                "keys share one slot, so partitions spread over the masters)")
+    key_prefix: str = Field("support", description="Redis key prefix (in every hash tag)")
     app_id: str = Field("support-kpi", description="Faust app id = consumer group")
     topic_tickets: str = "support.tickets"
     topic_chats: str = "support.chats"
@@ -211,7 +215,7 @@ class Settings(BaseSettings):
         """Options of every Redis client of the worker: without timeouts a stopped (not
         closed) Redis would hang a call forever instead of failing into the retry path."""
         return {"socket_timeout": self.redis_timeout,
-                "socket_connect_timeout": self.redis_timeout}
+                "socket_connect_timeout": self.redis_timeout, "cluster": self.redis_cluster}
 
     def kafka_python_options(self) -> dict[str, Any]:
         """Security options for kafka-python clients (admin, simulator, replay)."""

@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
-import redis
-import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from alerts.notify import HttpNotifier, Publisher
@@ -28,12 +26,14 @@ from serve.http import build_app, serve_in_thread
 from serve.metrics import KpiCollector, PipelineCollector
 from serve.wall import WallModel
 from streams.app import Send, create_app, topic_sender
+from streams.errors import StreamError
 from streams.health import StoreHealth
 from streams.restart import restarts_so_far
 from streams.telemetry import WorkerTelemetry
 from streams.topics import ensure_topics
 from supportkpi import log_filter
-from supportkpi.settings import Settings, SettingsError, load_alert_rules
+from supportkpi.settings import Settings, SettingsError, load_alert_rules, redact_url
+from windows.clients import cluster_mismatch, connect, connect_async
 from windows.config import dimensions_of
 from windows.keys import Keys
 from windows.reader import WindowReader
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 def _reader(settings: Settings) -> WindowReader:
     # redis-py's pool is safe across threads: one read side for /metrics and the wall
-    return WindowReader(redis.Redis.from_url(settings.redis_url, **settings.redis_options()),
+    return WindowReader(connect(settings.redis_url, **settings.redis_options()),
                         Keys(settings.key_prefix), settings.kpi_config(), time.time,
                         **settings.read_options())
 
@@ -98,7 +98,7 @@ def add_alert_timer(app: faust.App, settings: Settings, rules: Sequence[Rule],
     """Evaluate the rules on an app timer; one worker at a time holds the lease."""
     runner = AlertRunner(
         rules, reader,
-        aioredis.Redis.from_url(settings.redis_url, **settings.redis_options()),
+        connect_async(settings.redis_url, **settings.redis_options()),
         Keys(settings.key_prefix), time.time,
         json_publisher(topic_sender(app, settings.topic_alerts)),
         HttpNotifier(settings.alertmanager_url, settings.alert_webhook_url),
@@ -126,6 +126,11 @@ def add_alert_timer(app: faust.App, settings: Settings, rules: Sequence[Rule],
 def run_worker(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     rules = load_alert_rules(settings)  # invalid rules stop start-up before anything runs
+    mismatch = cluster_mismatch(settings.redis_url, settings.redis_cluster,
+                                socket_timeout=settings.redis_timeout,
+                                socket_connect_timeout=settings.redis_timeout)
+    if mismatch:
+        raise SettingsError(f"SUPPORT_REDIS_URL ({redact_url(settings.redis_url)}) {mismatch}")
     stream = settings.stream_config()
     reader = _reader(settings)
     alerts = AlertStore(reader.client, Keys(settings.key_prefix))
@@ -135,7 +140,10 @@ def run_worker(settings: Settings) -> None:
     telemetry.restarts.set(restarts_so_far())
     # a busy port is a start-up mistake: said before anything talks to Kafka
     serve_http(settings, registry, reader, alerts, rules, telemetry.store)
-    ensure_topics(stream)
+    try:
+        ensure_topics(stream)
+    except StreamError as exc:
+        raise SettingsError(str(exc)) from None
     app = create_app(stream, telemetry)
     if rules:
         add_alert_timer(app, settings, rules, _reader(settings))

@@ -1,110 +1,151 @@
 """The one place that builds Redis key names.
 
-Layout (documented in docs/architecture.md): every key carries the same hash tag
-``{<prefix>}`` so that a batch script, which touches conversation, bucket and
-watermark keys together, is always inside one Redis Cluster slot. That keeps the
-single-Redis deployment and a Cluster deployment identical, at the price that a
-Cluster puts all of one prefix on one node (one Redis comfortably serves a support
-floor; sharding by partition tag is the documented next step).
+Layout (documented in docs/architecture.md): what one Kafka partition's batch writes
+carries that partition number's hash tag ``{<prefix>|p<N>}``, so the batch script touches
+keys of one Redis Cluster slot, and a cluster spreads the partitions over its masters. The
+input topics are co-partitioned (same partition count, keyed by conversation id), so a
+conversation's ticket, chat and survey events share partition number N and one state,
+whichever topic each came on. What the whole store shares carries the prefix's tag
+``{<prefix>}``: the epoch, its description, the partitions registry, the admitted
+dimension values and the alert states. The read side merges the partitions. A single
+Redis and a cluster hold the same keys.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
 class Keys:
+    """Key names of one store (``prefix``); ``partition`` scopes them to one partition
+    number (:meth:`of`), and the partition's keys can only be built from a scoped instance."""
+
     prefix: str = "support"
+    partition: str = ""  # the partition number; "" for the store's shared keys
+
+    def of(self, pfield: str) -> Keys:
+        """The keys of ``pfield`` (``"<topic>:<partition>"``): its partition number's, which
+        the same partition of the other input topic shares."""
+        return replace(self, partition=pfield.rsplit(":", 1)[-1])
 
     @property
     def tag(self) -> str:
+        """The hash tag of this scope: the store's, or its partition number's."""
+        if self.partition:
+            return "{" + self.prefix + "|p" + self.partition + "}"
         return "{" + self.prefix + "}"
 
+    @property
+    def shared_tag(self) -> str:
+        return "{" + self.prefix + "}"
+
+    @property
+    def partition_patterns(self) -> tuple[str, ...]:
+        """SCAN patterns of every key of the store (the partitions', then the shared)."""
+        return ("{" + self.prefix + "|*}:*", self.shared_tag + ":*")
+
+    def _scoped(self) -> str:
+        if not self.partition:
+            raise ValueError("a partition key needs Keys.of(<topic>:<partition>)")
+        return self.tag
+
+    # -- what one partition's batch writes (its own slot) -------------------------------
+
     def conversation(self, conversation_id: str) -> str:
-        return f"{self.tag}:c:{conversation_id}"
+        return f"{self._scoped()}:c:{conversation_id}"
 
     def bucket(self, bucket_ms: int, start_ms: int) -> str:
-        return f"{self.tag}:b:{bucket_ms}:{start_ms}"
+        return f"{self._scoped()}:b:{bucket_ms}:{start_ms}"
 
     @property
     def offsets(self) -> str:
         """Hash ``<topic>:<partition>`` → last offset applied to the windows."""
-        return f"{self.tag}:offsets"
+        return f"{self._scoped()}:offsets"
 
     @property
     def event_watermarks(self) -> str:
         """Hash ``<topic>:<partition>`` → highest accepted ``occurred_at`` (ms)."""
-        return f"{self.tag}:ewm"
+        return f"{self._scoped()}:ewm"
 
     @property
     def stats(self) -> str:
         """Hash of pipeline counters, written in the same script as the windows."""
-        return f"{self.tag}:stats"
+        return f"{self._scoped()}:stats"
 
     @property
     def epoch(self) -> str:
         """Id of this incarnation of the store, created by the first worker to open it.
-        Every batch script checks it: a flushed or restarted-empty Redis has none (or a
-        newer one), and writing on top of that would count from zero unnoticed."""
+        The partition's copy sits in its slot, where every batch script checks it: a
+        flushed or restarted-empty node has none (or a newer one), and writing on top of
+        that would count from zero unnoticed."""
         return f"{self.tag}:epoch"
-
-    @property
-    def store_info(self) -> str:
-        """Hash describing the epoch: when it began, where its replay started, and
-        ``lost_before_ms`` (events before it may be missing; 0 = nothing missing)."""
-        return f"{self.tag}:store"
 
     @property
     def live(self) -> str:
         """Sorted set: conversations with state, scored by the wall-clock time of their last
         write (their state expires conversation TTL after it): what expiry undoes."""
-        return f"{self.tag}:live"
+        return f"{self._scoped()}:live"
 
     @property
     def live_dims(self) -> str:
         """Hash conversation id → what it adds to the live gauges (JSON), kept so that the
         count can be undone after the conversation's own state has expired."""
-        return f"{self.tag}:livedims"
+        return f"{self._scoped()}:livedims"
 
     @property
     def open_counts(self) -> str:
         """Hash gauge dimension key → open conversations now."""
-        return f"{self.tag}:open"
+        return f"{self._scoped()}:open"
 
     def waiting(self, dimkey: str) -> str:
         """Sorted set: conversations waiting for a first human reply, scored by since (ms)."""
-        return f"{self.tag}:wait:{dimkey}"
+        return f"{self._scoped()}:wait:{dimkey}"
 
     def due(self, dimkey: str) -> str:
         """Sorted set: the same conversations scored by their first-response deadline (ms)."""
-        return f"{self.tag}:due:{dimkey}"
+        return f"{self._scoped()}:due:{dimkey}"
 
     @property
     def gauge_dims(self) -> str:
         """Set of gauge dimension keys ever written (what the reader iterates)."""
-        return f"{self.tag}:gdims"
+        return f"{self._scoped()}:gdims"
 
     @property
     def known_counts(self) -> str:
         """Hash gauge dimension key → conversations with state whose labels give it. A key
         with any is live: its gauges read 0 when its queue is empty (derived from the
         conversations' current labels, so it does not depend on arrival order)."""
-        return f"{self.tag}:known"
+        return f"{self._scoped()}:known"
+
+    # -- what the whole store shares (the prefix's slot) --------------------------------
+
+    @property
+    def partitions(self) -> str:
+        """Hash ``<topic>:<partition>`` → the epoch in which that partition was first
+        written: what the read side merges, and how a partition whose node lost its data
+        is told from one never written."""
+        return f"{self.shared_tag}:parts"
+
+    @property
+    def store_info(self) -> str:
+        """Hash describing the epoch: when it began, where its replay started, and
+        ``lost_before_ms`` (events before it may be missing; 0 = nothing missing)."""
+        return f"{self.shared_tag}:store"
 
     def dimension_values(self, dimension: str) -> str:
-        """Set of admitted values of a dimension (the cardinality cap)."""
-        return f"{self.tag}:dimvals:{dimension}"
+        """Set of admitted values of a dimension (the cardinality cap, store-wide)."""
+        return f"{self.shared_tag}:dimvals:{dimension}"
 
     @property
     def alert_states(self) -> str:
         """Hash ``<rule>|<dimkey>`` → alert state JSON (survives restarts)."""
-        return f"{self.tag}:alerts"
+        return f"{self.shared_tag}:alerts"
 
     @property
     def alert_lease(self) -> str:
         """Who evaluates alerts: one worker at a time holds this lease."""
-        return f"{self.tag}:alerts:lease"
+        return f"{self.shared_tag}:alerts:lease"
 
     @staticmethod
     def partition_field(topic: str, partition: int) -> str:

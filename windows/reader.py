@@ -7,7 +7,7 @@ CLI, never on the worker's event loop.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import redis
@@ -103,7 +103,23 @@ def _dec(x: bytes | str) -> str:
     return x.decode() if isinstance(x, bytes) else x
 
 
+# counters that are maxima, not sums, when the partitions' stats are merged
+_MAXIMA = ("last_event_ms", "last_applied_ms")
+
+
+def merge_stats(per_partition: Sequence[Mapping[str, int]]) -> dict[str, int]:
+    """The store's counters from its partitions' (pure): sums, and the newest times."""
+    out: dict[str, int] = {}
+    for counters in per_partition:
+        for k, v in counters.items():
+            out[k] = max(out.get(k, v), v) if k in _MAXIMA else out.get(k, 0) + v
+    return out
+
+
 class WindowReader:
+    """Reads the store merged over its partitions (each partition holds its own buckets,
+    gauges and counters in its own slot; see :mod:`windows.keys`)."""
+
     def __init__(self, client: redis.Redis, keys: Keys, cfg: KpiConfig,
                  clock: Callable[[], float] = time.time, *, catch_up_ms: int = 600_000,
                  event_windows: bool = False, max_rows: int | None = None) -> None:
@@ -116,17 +132,33 @@ class WindowReader:
         self._max_rows = max_rows  # per window and for the live rows: the series budget
         self.reads = 0
 
+    def partitions(self) -> list[Keys]:
+        """The keys of every partition number written in the store's current epoch."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(self._keys.epoch)
+        pipe.hgetall(self._keys.partitions)
+        epoch, parts = pipe.execute()
+        self.reads += 2
+        if epoch is None:
+            return []
+        scopes = {self._keys.of(_dec(f)) for f, e in parts.items() if e == epoch}
+        return sorted(scopes, key=lambda k: int(k.partition))
+
     def read_time(self, stats: PipelineStats | None = None) -> ReadTime:
-        """Now, by the read clock (one HMGET unless the stats were read already)."""
-        if stats is not None:
-            last_event = stats.counters.get("last_event_ms")
-            last_applied = stats.counters.get("last_applied_ms")
+        """Now, by the read clock (one round trip unless the stats were read already)."""
+        if stats is None:
+            pipe = self._redis.pipeline(transaction=False)
+            for k in self.partitions():
+                pipe.hmget(k.stats, *_MAXIMA)
+            rows = [dict(zip(_MAXIMA, (int(r) for r in raw if r is not None), strict=False))
+                    for raw in pipe.execute() if None not in raw]
+            self.reads += len(rows)
+            counters = merge_stats(rows)
         else:
-            raw = self._redis.hmget(self._keys.stats, "last_event_ms", "last_applied_ms")
-            self.reads += 1
-            last_event, last_applied = (int(r) if r is not None else None for r in raw)
-        return read_time(int(self._clock() * 1000), last_event, last_applied,
-                         self._catch_up_ms, self._event_windows)
+            counters = dict(stats.counters)
+        return read_time(int(self._clock() * 1000), counters.get("last_event_ms"),
+                         counters.get("last_applied_ms"), self._catch_up_ms,
+                         self._event_windows)
 
     @property
     def config(self) -> KpiConfig:
@@ -137,10 +169,12 @@ class WindowReader:
         return self._redis
 
     def raw_window(self, window: WindowSpec, at_ms: int) -> dict[str, dict[str, int]]:
-        """Merged bucket fields per dimension key (one pipelined round trip)."""
+        """Bucket fields per dimension key, merged over buckets and partitions (one
+        pipelined round trip)."""
         pipe = self._redis.pipeline(transaction=False)
-        for start in window.bucket_starts(at_ms):
-            pipe.hgetall(self._keys.bucket(window.bucket_ms, start))
+        for k in self.partitions():
+            for start in window.bucket_starts(at_ms):
+                pipe.hgetall(k.bucket(window.bucket_ms, start))
         hashes = pipe.execute()
         self.reads += len(hashes)
         decoded = [{_dec(k): int(v) for k, v in h.items()} for h in hashes]
@@ -164,36 +198,51 @@ class WindowReader:
 
     def live(self, at_ms: int) -> tuple[dict[str, dict[str, float | None]], int]:
         """Live queue gauges per gauge dimension key, as of ``at_ms`` for ages and breaches,
-        within the series budget (and how many rows it folded into "other").
+        merged over the partitions, within the series budget (and how many rows it folded
+        into "other").
 
         A live dimension key (a conversation with state carries its labels) has a row even
         when its queue is empty: 0 open, 0 waiting, 0 breaching and 0 s oldest waiting, so
         an empty queue reads 0, not "no data"."""
+        parts = self.partitions()
         pipe = self._redis.pipeline(transaction=False)
-        pipe.smembers(self._keys.gauge_dims)
-        pipe.hgetall(self._keys.known_counts)
-        pipe.hgetall(self._keys.open_counts)
-        members, known_raw, open_raw = pipe.execute()
-        dimkeys = sorted(_dec(d) for d in members)
-        known = {_dec(k) for k, v in known_raw.items() if int(v) > 0}
-        opens = {_dec(k): int(v) for k, v in open_raw.items()}
+        for k in parts:
+            pipe.smembers(k.gauge_dims)
+            pipe.hgetall(k.known_counts)
+            pipe.hgetall(k.open_counts)
+        first = pipe.execute()
+        dimkeys = [sorted(_dec(d) for d in first[3 * i]) for i in range(len(parts))]
+        known = {_dec(d) for i in range(len(parts)) for d, v in first[3 * i + 1].items()
+                 if int(v) > 0}
+        opens: dict[str, int] = {}
+        for i in range(len(parts)):
+            for d, v in first[3 * i + 2].items():
+                opens[_dec(d)] = opens.get(_dec(d), 0) + int(v)
         pipe = self._redis.pipeline(transaction=False)
-        for dk in dimkeys:
-            pipe.zcard(self._keys.waiting(dk))
-            pipe.zrange(self._keys.waiting(dk), 0, 0, withscores=True)
-            pipe.zcount(self._keys.due(dk), "-inf", f"({at_ms}")
-        res = pipe.execute()
-        self.reads += 3 + len(res)
+        for k, dks in zip(parts, dimkeys, strict=True):
+            for dk in dks:
+                pipe.zcard(k.waiting(dk))
+                pipe.zrange(k.waiting(dk), 0, 0, withscores=True)
+                pipe.zcount(k.due(dk), "-inf", f"({at_ms}")
+        res = iter(pipe.execute())
+        self.reads += len(first) + 3 * sum(map(len, dimkeys))
+        queues: dict[str, list[float]] = {}  # dimension key → [waiting, oldest ms, breaching]
+        for dks in dimkeys:
+            for dk in dks:
+                waiting, oldest, breaching = next(res), next(res), next(res)
+                q = queues.setdefault(dk, [0, float("inf"), 0])
+                q[0] += waiting
+                q[1] = min(q[1], oldest[0][1]) if oldest else q[1]
+                q[2] += breaching
         out: dict[str, dict[str, float | None]] = {}
-        for i, dk in enumerate(dimkeys):
-            waiting, oldest, breaching = res[3 * i], res[3 * i + 1], res[3 * i + 2]
+        for dk, (waiting, oldest_ms, breaching) in sorted(queues.items()):
             if not opens.get(dk, 0) and not waiting and dk not in known:
                 continue
             out[dk] = {
                 "open": opens.get(dk, 0),
                 "waiting": waiting,
-                "oldest_waiting_seconds": max(0.0, (at_ms - oldest[0][1]) / 1000.0)
-                if oldest else 0.0,
+                "oldest_waiting_seconds": max(0.0, (at_ms - oldest_ms) / 1000.0)
+                if oldest_ms != float("inf") else 0.0,
                 "breaching": breaching,
             }
         if self._max_rows is not None and len(out) > self._max_rows:
@@ -201,18 +250,48 @@ class WindowReader:
         return out, 0
 
     def stats(self) -> PipelineStats:
+        """Counters and watermarks merged over the partitions, the epoch and its
+        description, and whether every node would take writes."""
+        parts = self.partitions()
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hgetall(self._keys.stats)
-        pipe.hgetall(self._keys.offsets)
+        for k in parts:
+            pipe.hgetall(k.stats)
+            pipe.hgetall(k.offsets)
         pipe.get(self._keys.epoch)
         pipe.hgetall(self._keys.store_info)
-        pipe.info("memory")
-        pipe.info("replication")
-        stats, offsets, epoch, store, memory, replication = pipe.execute()
+        res = pipe.execute()
+        self.reads += len(res)
+        epoch, store = res[-2], res[-1]
+        offsets = {_dec(f): int(v) for h in res[1:-2:2] for f, v in h.items()}
         return PipelineStats(
-            counters={_dec(k): int(v) for k, v in stats.items()},
-            offsets={_dec(k): int(v) for k, v in offsets.items()},
+            counters=merge_stats([{_dec(f): int(v) for f, v in h.items()}
+                                  for h in res[0:-2:2]]),
+            offsets=offsets,
             epoch=_dec(epoch) if epoch is not None else None,
             store={_dec(k): _dec(v) for k, v in store.items()},
-            unwritable=unwritable(memory, replication),
+            unwritable=self._unwritable(),
         )
+
+    def _unwritable(self) -> str:
+        """Why some node would refuse the batch script's writes ("" when none would)."""
+        if isinstance(self._redis, redis.RedisCluster):
+            return self._cluster_unwritable(self._redis)
+        return unwritable(self._redis.info("memory"), self._redis.info("replication"))
+
+    @staticmethod
+    def _cluster_unwritable(client: redis.RedisCluster) -> str:
+        """Every master's memory and role. A "master" that answers as a replica was failed
+        over while this client sent it nothing: re-learn the topology and ask again."""
+        for attempt in (1, 2):
+            nodes = redis.RedisCluster.PRIMARIES
+            memory = client.info("memory", target_nodes=nodes)
+            replication = client.info("replication", target_nodes=nodes)
+            if attempt == 1 and any(r.get("role") != "master" for r in replication.values()):
+                client.nodes_manager.initialize()
+                continue
+            for node in sorted(memory):
+                why = unwritable(memory[node], replication.get(node, {}))
+                if why:
+                    return f"{node}: {why}"
+            return ""
+        return ""

@@ -22,7 +22,6 @@ from redis.exceptions import (  # type: ignore[attr-defined]  # the stubs lack O
     BusyLoadingError,
     ExecAbortError,
     MasterDownError,
-    NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
     ResponseError,
@@ -77,6 +76,7 @@ class StoreOpening:
     epoch: str
     created: bool  # no epoch existed: Redis is new, was flushed or lost its data
     last_offsets: list[int | None]
+    lost: tuple[str, ...] = ()  # partitions of this epoch whose slot lost its data
 
 
 @dataclass
@@ -120,7 +120,6 @@ class _Batch:
     args: list[str | int]
     ops: _Ops
     views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]]
-    new_values: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +192,7 @@ class _Ops:
         self.keys: list[str] = []
         self.ops: list[tuple[str, int, str, str | dict[str, int]]] = []
         self.candidates: list[tuple[int, int, str, str, list[tuple[str, int, str, str]]]] = []
-        self.new_gauge_dims: set[str] = set()
+        self.new_gauge_dims: set[tuple[str, str]] = set()
         self.touched_live = False
 
     def _key_index(self, key: str) -> int:
@@ -260,20 +259,16 @@ class WindowWriter:
         self._cfg = cfg
         self._clock = clock
         self._epoch: str | None = None  # the store incarnation this writer writes into
-        self._source = load_lua("apply_batch.lua")
-        self._sha: str | None = None
+        self._claimed: set[str] = set()  # partitions whose slot carries that epoch
+        self._script = client.register_script(load_lua("apply_batch.lua"))
+        self._admit_script = client.register_script(load_lua("admit_values.lua"))
         self.script_calls = 0
-        self._known_gauge_dims: set[str] = set()
+        self._known_gauge_dims: set[tuple[str, str]] = set()  # (partition, dimension key)
         # partition field → the last offset this worker applied there, in this epoch: a
         # store watermark below it means the store went back in time
         self._applied: dict[str, int] = {}
         # conversation id -> what it was after our last write (LRU)
         self._views: OrderedDict[str, _View] = OrderedDict()
-
-    async def _ensure_script(self) -> str:
-        if self._sha is None:
-            self._sha = await self._redis.script_load(self._source)
-        return self._sha
 
     async def last_offset(self, topic: str, partition: int) -> int | None:
         """Last offset applied for a partition."""
@@ -282,48 +277,118 @@ class WindowWriter:
     async def last_offsets(self, partitions: Sequence[tuple[str, int]]) -> list[int | None]:
         """Last applied offset of several partitions in one round trip; the worker seeks
         each assigned partition to this + 1."""
-        if not partitions:
+        return await self._watermarks([Keys.partition_field(t, p) for t, p in partitions])
+
+    async def _watermarks(self, fields: Sequence[str]) -> list[int | None]:
+        if not fields:
             return []
-        fields = [Keys.partition_field(t, p) for t, p in partitions]
         with _store_call():
-            raws = await self._redis.hmget(self._keys.offsets, fields)
-        return _offsets(raws)
+            pipe = self._redis.pipeline(transaction=False)
+            for f in fields:
+                pipe.hget(self._keys.of(f).offsets, f)
+            return _offsets(await pipe.execute())
 
     async def open_store(self, partitions: Sequence[tuple[str, int]] = ()) -> StoreOpening:
-        """Adopt the store's epoch (creating it when Redis has none) and read the
-        watermarks of ``partitions`` from that same incarnation, atomically: a worker
-        positions its partitions from these, so they must not straddle a flush."""
+        """Adopt the store's epoch (creating it when Redis has none) and claim
+        ``partitions`` for it: a partition's slot gets a copy of the epoch, which its batch
+        scripts check. The watermarks come back with the copies they were read beside, so
+        a worker never positions a partition from a straddled flush.
+
+        A partition the registry knows in this epoch whose copy is gone lost its data (in
+        a cluster, its node was flushed or failed over empty): it is rebuilt, and named in
+        ``lost``. A copy of an older epoch marks leftovers of a store that was lost: they
+        are deleted before the partition is rebuilt."""
         fields = [Keys.partition_field(t, p) for t, p in partitions]
         candidate = f"{int(self._clock())}-{uuid.uuid4().hex[:8]}"
+        shared = self._keys
         with _store_call():
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.set(self._keys.epoch, candidate, nx=True)
-            pipe.get(self._keys.epoch)
-            if fields:
-                pipe.hmget(self._keys.offsets, fields)
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.set(shared.epoch, candidate, nx=True, get=True)
+            for f in fields:
+                pipe.hget(shared.partitions, f)
+                pipe.get(self._keys.of(f).epoch)
+                pipe.hget(self._keys.of(f).offsets, f)
             res = await pipe.execute()
-        epoch = _text(res[1])
+        created = res[0] is None
+        epoch = candidate if created else _text(res[0])
+        self._adopt(epoch)
+        lasts: list[int | None] = []
+        lost: list[str] = []
+        rebuilt: set[str] = set()  # slots emptied and claimed by this opening
+        for i, f in enumerate(fields):
+            reg_raw, copy_raw, last_raw = res[1 + 3 * i: 4 + 3 * i]
+            registered, last = _text(reg_raw) if reg_raw else "", _int_or_none(last_raw)
+            copy, slot = _text(copy_raw) if copy_raw else "", self._keys.of(f).tag
+            if copy != epoch and registered == epoch:
+                lost.append(f)
+            if copy != epoch and slot not in rebuilt:
+                if copy or last is not None:
+                    await self._wipe(f, copy)
+                rebuilt.add(slot)
+            if slot in rebuilt:
+                last = None  # read before the slot was emptied
+            if slot in rebuilt or registered != epoch:
+                await self._claim(f, epoch)
+            self._claimed.add(f)
+            lasts.append(last)
+        return StoreOpening(epoch, created, lasts, tuple(lost))
+
+    def _adopt(self, epoch: str) -> None:
         if epoch != self._epoch:  # a new incarnation: nothing cached is true of it
             self._views.clear()
             self._known_gauge_dims.clear()
             self._applied.clear()
+            self._claimed.clear()
             self._epoch = epoch
-        lasts = _offsets(res[2]) if fields else []
-        return StoreOpening(epoch, bool(res[0]), lasts)
+
+    async def _claim(self, pfield: str, epoch: str) -> None:
+        """Mark the partition's slot as written in ``epoch``, then register it (two slots,
+        so two calls: a crash in between leaves a copy, and the next opening registers)."""
+        k = self._keys.of(pfield)
+        with _store_call():
+            found: bytes | str | None = await self._redis.set(  # type: ignore[assignment]
+                k.epoch, epoch, nx=True, get=True)  # GET: the old value, None when set
+            if found is not None and _text(found) != epoch:
+                raise self._reset(_text(found), f"partition {pfield}")
+            await self._redis.hset(self._keys.partitions, pfield, epoch)
+
+    async def _wipe(self, pfield: str, copy: str) -> None:
+        """Delete what a partition holds from an earlier incarnation (every key of its
+        slot), so that rebuilding it does not count on top of leftovers."""
+        k = self._keys.of(pfield)
+        log.warning("partition %s holds data of %s, not of epoch %s: deleting it before "
+                    "rebuilding", pfield, f"epoch {copy!r}" if copy else "no epoch",
+                    self._epoch)
+        with _store_call():
+            batch: list[bytes | str] = []
+            async for key in self._redis.scan_iter(match=f"{k.tag}:*", count=1000):
+                batch.append(key)
+                if len(batch) >= 500:
+                    await self._redis.unlink(*batch)
+                    batch.clear()
+            if batch:
+                await self._redis.unlink(*batch)
 
     async def check_epoch(self) -> None:
-        """Raise :class:`StoreReset` when the store this writer adopted is gone, even if
-        no batch comes along to be refused."""
+        """Raise :class:`StoreReset` when the store this writer adopted is gone, or the slot
+        of a partition it claimed lost its copy, even if no batch comes to be refused."""
         if self._epoch is None:
             return
+        slots = sorted({self._keys.of(f).epoch: f for f in self._claimed}.items())
         with _store_call():
-            current = await self._redis.get(self._keys.epoch)
-        if current is None or _text(current) != self._epoch:
-            raise self._reset(_text(current) if current else "")
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.get(self._keys.epoch)
+            for key, _f in slots:
+                pipe.get(key)
+            found = [_text(r) if r else "" for r in await pipe.execute()]
+        names = ["the store", *(f"partition {f}" for _k, f in slots)]
+        for where, current in zip(names, found, strict=True):
+            if current != self._epoch:
+                raise self._reset(current, where)
 
-    def _reset(self, found: str) -> StoreReset:
-        return StoreReset(f"the store epoch is {found or 'gone'!r}, not {self._epoch!r}: "
-                          "Redis was flushed or lost its data")
+    def _reset(self, found: str, where: str = "the store") -> StoreReset:
+        return StoreReset(f"the epoch of {where} is {found or 'gone'!r}, not "
+                          f"{self._epoch!r}: Redis was flushed or lost its data")
 
     def _check_not_rewound(self, pfield: str, store_last: int | None) -> None:
         mine = self._applied.get(pfield)
@@ -337,21 +402,18 @@ class WindowWriter:
     async def check_rewound(self) -> None:
         """Raise :class:`StoreRewound` when the store's watermark of any partition this
         worker wrote is below what it applied (checked by every batch too)."""
-        if not self._applied:
-            return
         fields = sorted(self._applied)
-        with _store_call():
-            raws = await self._redis.hmget(self._keys.offsets, fields)
-        for pfield, last in zip(fields, _offsets(raws), strict=True):
+        for pfield, last in zip(fields, await self._watermarks(fields), strict=True):
             self._check_not_rewound(pfield, last)
 
     async def record_rewind(self, pfield: str, offsets: int) -> None:
-        """Count a rewind in the store's own counters (they went back in time too, so this
-        counts what happened since the rollback)."""
+        """Count a rewind in the partition's own counters (they went back in time too, so
+        this counts what happened since the rollback)."""
+        stats = self._keys.of(pfield).stats
         with _store_call():
             pipe = self._redis.pipeline(transaction=False)
-            pipe.hincrby(self._keys.stats, f"rewind:{pfield}", 1)
-            pipe.hincrby(self._keys.stats, f"rewound:{pfield}", max(0, offsets))
+            pipe.hincrby(stats, f"rewind:{pfield}", 1)
+            pipe.hincrby(stats, f"rewound:{pfield}", max(0, offsets))
             await pipe.execute()
 
     async def describe_store(self, epoch: str, replay_from: str, lost_before_ms: int,
@@ -365,10 +427,16 @@ class WindowWriter:
                 "lost_ranges": lost_ranges})
 
     async def apply(self, topic: str, partition: int, records: Sequence[Record]) -> ApplyResult:
-        """Apply records (in offset order) exactly once; retries on concurrent change."""
+        """Apply records (in offset order) exactly once; retries on concurrent change.
+
+        A partition not opened by :meth:`open_store` is opened here; one that lost its data
+        cannot be rebuilt from inside a batch, so that raises :class:`StoreReset`."""
+        pfield = Keys.partition_field(topic, partition)
         with _store_call():
-            if self._epoch is None:
-                await self.open_store()
+            if pfield not in self._claimed:
+                opening = await self.open_store([(topic, partition)])
+                if opening.lost:
+                    raise self._reset("", f"partition {pfield}")
             return await self._apply(topic, partition, records)
 
     async def unapplied(self, topic: str, partition: int, offsets: Sequence[int]) -> list[int]:
@@ -392,22 +460,28 @@ class WindowWriter:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             snap = await self._read(pfield, cids)
             if snap.epoch != self._epoch:  # flushed or emptied: rebuild, do not rewind
-                raise self._reset(snap.epoch)
+                raise self._reset(snap.epoch, f"partition {pfield}")
             self._check_not_rewound(pfield, snap.last)
             plan = self._plan(records, snap, topic)
             if plan.new_last is None:
                 return plan.result  # everything was at or below the watermark
+            changed = [cid for cid, st in snap.states.items() if st.changed]
+            wanted = self._wanted(changed, snap.states, snap.admitted)
+            if wanted:
+                for d, granted in (await self._admit(wanted)).items():
+                    new = sorted(granted - snap.admitted[d])
+                    if new:
+                        log.info("new %s values admitted: %s", d, new)
+                    snap.admitted[d] |= granted
             batch = self._batch(pfield, snap, plan)
             outcome = await self._eval(batch.keys, batch.args)
             self.script_calls += 1
             if outcome[0] == "epoch":
-                raise self._reset(outcome[1])
+                raise self._reset(outcome[1], f"partition {pfield}")
             if outcome[0] == "ok":
                 self._known_gauge_dims |= batch.ops.new_gauge_dims
                 self._remember(snap.states, batch.views, snap.now_ms)
                 self._applied[pfield] = max(self._applied.get(pfield, -1), plan.new_last)
-                if batch.new_values:
-                    log.info("new dimension values admitted: %s", batch.new_values)
                 return plan.result
             for cid in cids:  # someone else wrote (or our cache was stale): read fresh
                 self._views.pop(cid, None)
@@ -425,19 +499,20 @@ class WindowWriter:
         cached = {cid: self._views[cid] for cid in cids if cid in self._views}
         uncached = [cid for cid in cids if cid not in cached]
         now_ms = int(self._clock() * 1000)
+        k = self._keys.of(pfield)
         pipe = self._redis.pipeline(transaction=False)
-        pipe.get(self._keys.epoch)
-        pipe.hget(self._keys.offsets, pfield)
-        pipe.hget(self._keys.event_watermarks, pfield)
+        pipe.get(k.epoch)
+        pipe.hget(k.offsets, pfield)
+        pipe.hget(k.event_watermarks, pfield)
         for d in capped:
             pipe.smembers(self._keys.dimension_values(d))
         for cid in uncached:
-            pipe.hmget(self._keys.conversation(cid), "v", "s")
-        pipe.zrangebyscore(self._keys.live, "-inf",
+            pipe.hmget(k.conversation(cid), "v", "s")
+        pipe.zrangebyscore(k.live, "-inf",
                            now_ms - self._cfg.conversation_ttl_ms - EXPIRY_GRACE_MS,
                            start=0, num=EXPIRED_PER_BATCH)
         if uncached:
-            pipe.hmget(self._keys.live_dims, uncached)
+            pipe.hmget(k.live_dims, uncached)
         raw = iter(await pipe.execute())
         epoch_raw = next(raw)
         epoch = _text(epoch_raw) if epoch_raw else ""
@@ -458,23 +533,24 @@ class WindowWriter:
                  zip(uncached, live_raw, conv_raw, strict=True) if not v and entry}
         expired = [c for c in expired_ids if c not in states]
         if expired:
-            entries = await self._redis.hmget(self._keys.live_dims, expired)
+            entries = await self._redis.hmget(k.live_dims, expired)
             stale |= {c: _text(e) if e else "" for c, e in zip(expired, entries, strict=True)}
         return _Snapshot(epoch, last, ewm, admitted, states, stale, now_ms)
 
     def _batch(self, pfield: str, snap: _Snapshot, plan: _Plan) -> _Batch:
         """The script call that turns ``snap`` into ``snap`` + ``plan`` (pure)."""
+        k = self._keys.of(pfield)
         states = snap.states
         changed = [cid for cid in sorted(states) if states[cid].changed]
         ops = _Ops(base=4 + len(changed))
         for cid, entry in sorted(snap.stale.items()):
-            self._undo_live(cid, entry, ops)
-        new_values = self._admit(changed, states, snap.admitted, ops, plan.stats)
-        views = self._conversation_ops(changed, snap, ops)
-        self._pipeline_ops(ops, plan, snap.now_ms)
+            self._undo_live(k, cid, entry, ops)
+        self._overflow(changed, states, snap.admitted, plan.stats)
+        views = self._conversation_ops(k, changed, snap, ops)
+        self._pipeline_ops(k, ops, plan, snap.now_ms)
         assert self._epoch is not None
-        keys = [self._keys.offsets, self._keys.event_watermarks, self._keys.stats,
-                self._keys.epoch, *(self._keys.conversation(c) for c in changed), *ops.keys]
+        keys = [k.offsets, k.event_watermarks, k.stats,
+                k.epoch, *(k.conversation(c) for c in changed), *ops.keys]
         args: list[str | int] = [
             pfield,
             "" if snap.last is None else str(snap.last),
@@ -489,9 +565,9 @@ class WindowWriter:
             args.append(_encode_state(states[cid].events))
         args.append(json.dumps(ops.ops, separators=(",", ":")))
         args.append(json.dumps(ops.candidates, separators=(",", ":")))
-        return _Batch(keys, args, ops, views, new_values)
+        return _Batch(keys, args, ops, views)
 
-    def _conversation_ops(self, changed: Sequence[str], snap: _Snapshot, ops: _Ops
+    def _conversation_ops(self, k: Keys, changed: Sequence[str], snap: _Snapshot, ops: _Ops
                           ) -> dict[str, tuple[kpi.ConversationView, kpi.LiveState]]:
         """Bucket increments and live-gauge moves of every changed conversation: the
         difference between its contribution before and after this batch."""
@@ -512,45 +588,56 @@ class WindowWriter:
             after_live = kpi.live_state(st.events, self._cfg)
             kpi.merge_bucket_deltas(deltas,
                                     kpi.bucket_deltas(before, after, self._cfg, snap.admitted))
-            self._gauge_ops(cid, before_live, after_live, snap.admitted, ops, snap.now_ms)
+            self._gauge_ops(k, cid, before_live, after_live, snap.admitted, ops, snap.now_ms)
             views[cid] = (after, after_live)
         if ops.touched_live:
             # outlive every member by a TTL: undoing needs the entries; and when all
             # is silent that long, every count in the open hash is stale too
-            for key in (self._keys.live, self._keys.live_dims, self._keys.open_counts,
-                        self._keys.known_counts):
+            for key in (k.live, k.live_dims, k.open_counts,
+                        k.known_counts):
                 ops.add("E", key, 2 * self._cfg.conversation_ttl_ms, "")
         for (res, start), fields in sorted(deltas.items()):
-            ops.bucket(self._keys.bucket(res, start), self._cfg.bucket_ttl_ms(res), fields)
+            ops.bucket(k.bucket(res, start), self._cfg.bucket_ttl_ms(res), fields)
         return views
 
-    def _pipeline_ops(self, ops: _Ops, plan: _Plan, now_ms: int) -> None:
+    def _pipeline_ops(self, k: Keys, ops: _Ops, plan: _Plan, now_ms: int) -> None:
         """The pipeline counters and freshness times, in the same script as the windows."""
-        for k, v in plan.stats.items():
+        for name, v in plan.stats.items():
             if v:
-                ops.add("H", self._keys.stats, k, v)
+                ops.add("H", k.stats, name, v)
         if plan.max_t is not None:
-            ops.add("M", self._keys.stats, "last_event_ms", plan.max_t)
-        ops.add("M", self._keys.stats, "last_applied_ms", now_ms)
+            ops.add("M", k.stats, "last_event_ms", plan.max_t)
+        ops.add("M", k.stats, "last_applied_ms", now_ms)
 
-    def _admit(self, changed: list[str], states: dict[str, _ConvState],
-               admitted: dict[str, set[str]], ops: _Ops, stats: Counter[str]) -> list[str]:
-        """Admit new dimension values up to the cap; beyond it they are exported as other."""
-        new_values: list[str] = []
-        cap = self._cfg.max_dimension_values
+    def _wanted(self, changed: Sequence[str], states: dict[str, _ConvState],
+                admitted: dict[str, set[str]]) -> dict[str, list[str]]:
+        """Values of capped dimensions the batch brings that are not admitted yet (pure)."""
+        wanted: dict[str, list[str]] = {}
         for cid in changed:
             dims = kpi.conversation_dims(states[cid].events, self._cfg)
             for d, members in admitted.items():
-                v = dims[d]
-                if v in members:
-                    continue
-                if len(members) < cap:
-                    members.add(v)
-                    ops.add("S", self._keys.dimension_values(d), v, "")
-                    new_values.append(f"{d}={v}")
-                else:
+                if dims[d] not in members and dims[d] not in wanted.get(d, ()):
+                    wanted.setdefault(d, []).append(dims[d])
+        return wanted
+
+    async def _admit(self, wanted: dict[str, list[str]]) -> dict[str, set[str]]:
+        """Admit new values up to the cap, store-wide and atomically (its own script: the
+        sets are shared by every partition, so they are outside the batch's slot)."""
+        dims = sorted(wanted)
+        keys = [self._keys.dimension_values(d) for d in dims]
+        args: list[str | int] = [self._cfg.max_dimension_values,
+                                 *(json.dumps(wanted[d]) for d in dims)]
+        replies = await self._admit_script(keys=keys, args=args)
+        return {d: set(json.loads(r) or []) for d, r in zip(dims, replies, strict=True)}
+
+    def _overflow(self, changed: Sequence[str], states: dict[str, _ConvState],
+                  admitted: dict[str, set[str]], stats: Counter[str]) -> None:
+        """Count the events of values beyond the cap: they are exported as other."""
+        for cid in changed:
+            dims = kpi.conversation_dims(states[cid].events, self._cfg)
+            for d, members in admitted.items():
+                if dims[d] not in members:
                     stats[f"overflow:{d}"] += states[cid].new_count
-        return new_values
 
     def _remember(self, states: dict[str, _ConvState],
                   views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]],
@@ -569,24 +656,24 @@ class WindowWriter:
                                or next(iter(self._views.values())).written_ms < expired_before):
             self._views.popitem(last=False)
 
-    def _undo_live(self, cid: str, entry: str, ops: _Ops) -> None:
+    def _undo_live(self, k: Keys, cid: str, entry: str, ops: _Ops) -> None:
         """Queue the undoing of an expired conversation's live-gauge count (``entry`` as
         read from the live-dims hash, "" when it had none)."""
         undo = []
         if entry:
             is_open, waiting, dimkeys = json.loads(entry)
             for dk in dimkeys:
-                undo.append(ops.op("K", self._keys.known_counts, dk, -1))
+                undo.append(ops.op("K", k.known_counts, dk, -1))
                 if is_open:
-                    undo.append(ops.op("H", self._keys.open_counts, dk, -1))
+                    undo.append(ops.op("H", k.open_counts, dk, -1))
                 if waiting:
-                    undo.append(ops.op("R", self._keys.waiting(dk), cid, ""))
-                    undo.append(ops.op("R", self._keys.due(dk), cid, ""))
-        undo.append(ops.op("R", self._keys.live, cid, ""))
-        undo.append(ops.op("D", self._keys.live_dims, cid, ""))
-        ops.expired(self._keys.conversation(cid), self._keys.live_dims, cid, entry, undo)
+                    undo.append(ops.op("R", k.waiting(dk), cid, ""))
+                    undo.append(ops.op("R", k.due(dk), cid, ""))
+        undo.append(ops.op("R", k.live, cid, ""))
+        undo.append(ops.op("D", k.live_dims, cid, ""))
+        ops.expired(k.conversation(cid), k.live_dims, cid, entry, undo)
 
-    def _gauge_ops(self, cid: str, before: kpi.LiveState | None, after: kpi.LiveState,
+    def _gauge_ops(self, k: Keys, cid: str, before: kpi.LiveState | None, after: kpi.LiveState,
                    admitted: dict[str, set[str]], ops: _Ops, now_ms: int) -> None:
         """Move the conversation's live-gauge count from ``before`` to ``after``, and keep
         its live entry (activity time and what it counts) so expiry can undo it."""
@@ -595,8 +682,8 @@ class WindowWriter:
         dimkeys = [kpi.dimension_key(adims, ds) for ds in sets]
         # every conversation with state is tracked (the state's TTL restarts with this
         # write; so does its entry), so that expiry can undo what it counts
-        ops.add("Z", self._keys.live, now_ms, cid)
-        ops.add("F", self._keys.live_dims, cid, _live_entry(after, dimkeys))
+        ops.add("Z", k.live, now_ms, cid)
+        ops.add("F", k.live_dims, cid, _live_entry(after, dimkeys))
         ops.touched_live = True
         if before == after:
             return
@@ -607,37 +694,32 @@ class WindowWriter:
             bdimkeys = [kpi.dimension_key(bdims, ds) for ds in sets]
         if bdimkeys != dimkeys:  # the conversations a dimension key holds: its gauges exist
             for dk in bdimkeys:
-                ops.add("K", self._keys.known_counts, dk, -1)
+                ops.add("K", k.known_counts, dk, -1)
             for dk in dimkeys:
-                ops.add("K", self._keys.known_counts, dk, 1)
+                ops.add("K", k.known_counts, dk, 1)
         if before is not None:
             for dk in bdimkeys:
                 if before.open:
-                    ops.add("H", self._keys.open_counts, dk, -1)
+                    ops.add("H", k.open_counts, dk, -1)
                 if before.waiting_since is not None:
-                    ops.add("R", self._keys.waiting(dk), cid, "")
-                    ops.add("R", self._keys.due(dk), cid, "")
+                    ops.add("R", k.waiting(dk), cid, "")
+                    ops.add("R", k.due(dk), cid, "")
         for dk in dimkeys:
-            if dk not in self._known_gauge_dims and dk not in ops.new_gauge_dims:
-                ops.new_gauge_dims.add(dk)  # SADD once per worker, not per event
-                ops.add("S", self._keys.gauge_dims, dk, "")
+            known = (k.partition, dk)
+            if known not in self._known_gauge_dims and known not in ops.new_gauge_dims:
+                ops.new_gauge_dims.add(known)  # SADD once per worker, not per event
+                ops.add("S", k.gauge_dims, dk, "")
             if after.open:
-                ops.add("H", self._keys.open_counts, dk, 1)
+                ops.add("H", k.open_counts, dk, 1)
             if after.waiting_since is not None:
-                ops.add("Z", self._keys.waiting(dk), after.waiting_since, cid)
-                ops.add("Z", self._keys.due(dk), after.deadline or after.waiting_since, cid)
-                ops.add("E", self._keys.waiting(dk), ttl, "")
-                ops.add("E", self._keys.due(dk), ttl, "")
+                ops.add("Z", k.waiting(dk), after.waiting_since, cid)
+                ops.add("Z", k.due(dk), after.deadline or after.waiting_since, cid)
+                ops.add("E", k.waiting(dk), ttl, "")
+                ops.add("E", k.due(dk), ttl, "")
 
     async def _eval(self, keys: list[str], args: list[str | int]) -> tuple[str, str]:
         """("ok", "") or what moved: ("epoch" | "offset" | "conversation", detail)."""
-        sha = await self._ensure_script()
-        try:
-            res = await self._redis.evalsha(sha, len(keys), *keys, *args)
-        except NoScriptError:
-            self._sha = None
-            sha = await self._ensure_script()
-            res = await self._redis.evalsha(sha, len(keys), *keys, *args)
+        res = await self._script(keys=keys, args=args)
         if int(res[0]) == 1:
             return ("ok", "")
         return (_text(res[1]), _text(res[2]) if isinstance(res[2], (bytes, str)) else str(res[2]))

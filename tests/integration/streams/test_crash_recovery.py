@@ -38,7 +38,6 @@ def expected_buckets(
 
     settings = load_settings(windows="5m,15m,1h,24h")
     cfg = settings.kpi_config()
-    keys = Keys(env["SUPPORT_KEY_PREFIX"])
     by_conv: dict[str, list[Event]] = defaultdict(list)
     for e in events:
         ev = validate(json.dumps(e).encode(), SchemaConfig(), lambda: 2**62)
@@ -46,17 +45,22 @@ def expected_buckets(
     total: kpi.BucketDeltas = {}
     for evs in by_conv.values():
         kpi.merge_bucket_deltas(total, kpi.bucket_deltas(None, kpi.contributions(evs, cfg), cfg))
-    return {keys.bucket(res, start): {f: n for f, n in fields.items() if n}
+    return {f"b:{res}:{start}": {f: n for f, n in fields.items() if n}
             for (res, start), fields in total.items() if any(fields.values())}
 
 
 def actual_buckets(client: redis.Redis, prefix: str) -> dict[str, dict[str, int]]:
-    out = {}
-    for key in client.scan_iter(match=f"{Keys(prefix).tag}:b:*", count=1000):
-        h = {k.decode(): int(v) for k, v in client.hgetall(key).items() if int(v)}
-        if h:
-            out[key.decode()] = h
-    return out
+    """Every bucket hash, merged over the partitions (``b:<res>:<start>`` → fields)."""
+    out: dict[str, dict[str, int]] = {}
+    for key in client.scan_iter(match=Keys(prefix).partition_patterns[0], count=1000):
+        name = key.decode().split("}:", 1)[1]
+        if not name.startswith("b:"):
+            continue
+        merged = out.setdefault(name, {})
+        for k, v in client.hgetall(key).items():
+            merged[k.decode()] = merged.get(k.decode(), 0) + int(v)
+    return {name: {f: n for f, n in h.items() if n} for name, h in out.items()
+            if any(h.values())}
 
 
 def test_sigkill_mid_stream_changes_no_count(services: ServiceConfig, worker_env: dict[str, str],

@@ -1,0 +1,46 @@
+"""Redis clients of the store: one Redis, or a Redis Cluster (``cluster=True``).
+
+redis-py's cluster clients route each command by its key's slot, follow MOVED and ASK
+during a reshard, and re-learn the topology after a failover; every partition's keys share
+one slot (:mod:`windows.keys`), so the batch script runs on one node either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import redis
+import redis.asyncio as aioredis
+
+# The cluster clients serve the commands and pipelines the store uses with the same
+# signatures; they are typed as the plain clients so that every caller stays one code path.
+
+
+def connect(url: str, *, cluster: bool = False, **options: Any) -> redis.Redis:
+    """A synchronous client (the read side)."""
+    if cluster:
+        return cast(redis.Redis, redis.RedisCluster.from_url(url, **options))
+    return redis.Redis.from_url(url, **options)
+
+
+def connect_async(url: str, *, cluster: bool = False, **options: Any) -> aioredis.Redis:
+    """An asyncio client (the writer and the alert runner, on the worker's loop)."""
+    if cluster:
+        return cast(aioredis.Redis, aioredis.RedisCluster.from_url(url, **options))
+    return aioredis.Redis.from_url(url, **options)
+
+
+def cluster_mismatch(url: str, cluster: bool, **options: Any) -> str:
+    """Why the settings do not match the server ("" when they do, or it cannot be asked):
+    a plain client on a cluster node gets MOVED for most keys, and a cluster client on a
+    plain Redis cannot start."""
+    try:
+        with redis.Redis.from_url(url, **options) as client:
+            enabled = bool(client.info("cluster").get("cluster_enabled"))
+    except redis.RedisError:
+        return ""  # down or refusing: the worker waits for it, and says so
+    if enabled and not cluster:
+        return "is a Redis Cluster node: set SUPPORT_REDIS_CLUSTER=true"
+    if cluster and not enabled:
+        return "is not a Redis Cluster node: unset SUPPORT_REDIS_CLUSTER"
+    return ""
