@@ -110,6 +110,43 @@ def services_status(**kw: object) -> None:
         sys.exit(1)
 
 
+def _cluster_options(f):  # type: ignore[no-untyped-def]
+    f = click.option("--state-dir", type=click.Path(path_type=Path),
+                     default=Path(".cache/redis-cluster"), show_default=True,
+                     help="Where the nodes keep their config, logs and pid files.")(f)
+    f = click.option("--base-port", type=int, default=17000, show_default=True,
+                     help="First node's port; the nodes use the ports after it, and their "
+                          "cluster bus ports are 10000 above.")(f)
+    f = click.option("--masters", type=click.IntRange(3, 16), default=3, show_default=True,
+                     help="Masters (each with one replica).")(f)
+    return f
+
+
+@services.command("cluster-up")
+@_cluster_options
+def services_cluster_up(state_dir: Path, base_port: int, masters: int) -> None:
+    """Start a Redis Cluster on loopback (masters with a replica each) for trying
+    SUPPORT_REDIS_CLUSTER=true; prints the URL to give SUPPORT_REDIS_URL."""
+    from devtools.cluster import ClusterConfig, cluster_up
+    from devtools.services import ServiceError
+
+    cfg = ClusterConfig(state_dir.resolve(), base_port=base_port, masters=masters)
+    try:
+        cluster_up(cfg)
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"SUPPORT_REDIS_URL={cfg.url} SUPPORT_REDIS_CLUSTER=true")
+
+
+@services.command("cluster-down")
+@_cluster_options
+def services_cluster_down(state_dir: Path, base_port: int, masters: int) -> None:
+    """Stop the Redis Cluster started by `services cluster-up`."""
+    from devtools.cluster import ClusterConfig, cluster_down
+
+    cluster_down(ClusterConfig(state_dir.resolve(), base_port=base_port, masters=masters))
+
+
 @services.command("fetch")
 def services_fetch() -> None:
     """Download the Kafka jars from Maven Central into the cache (done once)."""
