@@ -71,6 +71,11 @@ class Settings(BaseSettings):
                                   description="Dimension combinations of the live gauges")
     agent_allowlist: str = Field("", description="Agent ids that may appear as labels "
                                  "(comma separated); enables the 'agent' dimension")
+    max_conversation_events: int = Field(200, ge=0, le=1_000_000, description="Events kept "
+                                         "per conversation; past it the older messages "
+                                         "fold into a summary (see docs/architecture.md) "
+                                         "and a message older than the folded part is "
+                                         "dropped as late; 0 keeps every event")
     max_dimension_values: int = Field(50, ge=1, le=10_000,
                                       description="Distinct values per dimension; more → other")
     max_series: int = Field(30_000, ge=1_000, le=2_000_000,
@@ -258,6 +263,7 @@ class Settings(BaseSettings):
             agent_allowlist=frozenset(a.strip() for a in self.agent_allowlist.split(",")
                                       if a.strip()),
             max_dimension_values=self.max_dimension_values,
+            max_conversation_events=self.max_conversation_events,
             reopen_window_ms=parse_duration_ms(self.reopen_window),
             count_bot_replies=self.count_bot_replies,
             csat_satisfied_min=self.csat_satisfied_min,

@@ -73,6 +73,9 @@ class KpiConfig:
     frt_sla_targets: tuple[tuple[tuple[str, str], int], ...] = ()
     agent_allowlist: frozenset[str] = frozenset()
     max_dimension_values: int = 50
+    # events kept per conversation: past it the older messages fold into a summary
+    # (windows.kpi.fold); 0 keeps every event
+    max_conversation_events: int = 200
     gauge_dimension_sets: tuple[tuple[str, ...], ...] = DEFAULT_DIMENSION_SETS
 
     def __post_init__(self) -> None:

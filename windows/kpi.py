@@ -47,12 +47,30 @@ class ConversationView:
 NO_AGENT = "none"
 
 
-def conversation_dims(events: Sequence[Event], cfg: KpiConfig | None = None) -> dict[str, str]:
+SortKey = tuple[int, int, str]
+
+
+@dataclass(frozen=True)
+class Folded:
+    """What the KPIs still need of a long conversation's folded messages (see :func:`fold`):
+    where the folded part ends, and the customer message still waiting for a reply there."""
+
+    boundary: SortKey  # every event sorting at or before it is folded
+    pending: int | None  # the oldest unanswered customer message at the boundary (ms)
+    dims: tuple[tuple[str, str], ...]  # the labels, frozen at the first fold
+
+
+def conversation_dims(events: Sequence[Event], cfg: KpiConfig | None = None,
+                      folded: Folded | None = None) -> dict[str, str]:
     """Labels of a conversation: the start event's values, else the earliest event giving one.
 
     ``agent`` is the agent of the first human reply when allow-listed, ``other`` when not,
-    ``none`` before any human reply: agent identifiers never become labels otherwise.
+    ``none`` before any human reply: agent identifiers never become labels otherwise. A
+    folded conversation keeps the labels it had when it was first folded: its folded
+    response times stay in the buckets under them, so its other numbers must too.
     """
+    if folded is not None:
+        return dict(folded.dims)
     ordered = sorted(events, key=Event.sort_key)
     starts = [e for e in ordered if e.type in START_TYPES]
     dims: dict[str, str] = {}
@@ -113,17 +131,20 @@ def queue_entry_ms(ordered: Sequence[Event], cfg: KpiConfig) -> int | None:
     return None
 
 
-def contributions(events: Sequence[Event], cfg: KpiConfig) -> ConversationView:
+def contributions(events: Sequence[Event], cfg: KpiConfig,
+                  folded: Folded | None = None) -> ConversationView:
     """The conversation's whole contribution to every window (see module doc), one KPI
-    unit at a time; each unit writes the stored fields its catalog entry names."""
+    unit at a time; each unit writes the stored fields its catalog entry names. Of a
+    folded conversation it is the contribution of what is kept: the folded response times
+    were written when they were folded and never change."""
     ordered = sorted(events, key=Event.sort_key)
-    dims = conversation_dims(ordered, cfg)
+    dims = conversation_dims(ordered, cfg, folded)
     c = _Conversation.of(ordered, cfg)
     out: Contribution = {}
     if c.created_t is not None:
         _inc(out, c.created_t, "vol_created")
     _first_response(out, c, cfg.frt_target_ms(dims["priority"], dims["channel"]))
-    _responses(out, c, cfg)
+    _responses(out, c, cfg, folded)
     _volumes(out, c)
     _completion(out, c, cfg)
     _chat_funnel(out, c)
@@ -163,17 +184,70 @@ def _first_response(out: Contribution, c: _Conversation, target_ms: int) -> None
     _inc(out, first, "frt_ok", 1 if frt <= target_ms else 0)
 
 
-def _responses(out: Contribution, c: _Conversation, cfg: KpiConfig) -> None:
+def _responses(out: Contribution, c: _Conversation, cfg: KpiConfig,
+               folded: Folded | None) -> None:
     """Each human reply to a pending customer message, measured from the oldest customer
-    message it answers."""
-    pending: int | None = None
+    message it answers (after the folded part, from where the fold left off)."""
+    pending = folded.pending if folded else None
     for e in c.ordered:
+        if folded is not None and e.sort_key() <= folded.boundary:
+            continue
         if e.type in MESSAGE_TYPES and e.actor == "customer":
             if pending is None:
                 pending = e.t_ms
         elif _is_human_reply(e, cfg) and pending is not None:
             _add_duration(out, e.t_ms, "resp", max(0, e.t_ms - pending))
             pending = None
+
+
+def fold(events: Sequence[Event], folded: Folded | None, cfg: KpiConfig
+         ) -> tuple[list[Event], Folded | None]:
+    """Bound a long conversation's state: past ``cfg.max_conversation_events`` events, the
+    older half is folded (pure).
+
+    Every KPI but response time needs only a few of a conversation's messages: the first
+    two human replies (first response, FCR, abandonment), the first after a handoff, and
+    the earliest giving each label. Those and every other event type are kept; the other
+    messages of the older half only pair customer messages with replies, so they are
+    summarized by where that pairing stands at the boundary (:class:`Folded`), and their
+    response times, already in the buckets, are left there. The writer drops as late any
+    event that would sort into the folded part (it could not be placed exactly). Returns
+    the events to keep and the new summary (both unchanged when under the cap). The labels
+    are frozen at the first fold (see :func:`conversation_dims`)."""
+    cap = cfg.max_conversation_events
+    if not cap or len(events) <= cap:
+        return list(events), folded
+    ordered = sorted(events, key=Event.sort_key)
+    keep_n = max(1, cap // 2)
+    prefix, tail = ordered[:-keep_n], ordered[-keep_n:]
+    pending = folded.pending if folded else None
+    for e in prefix:
+        if folded is not None and e.sort_key() <= folded.boundary:
+            continue
+        if e.type in MESSAGE_TYPES and e.actor == "customer":
+            if pending is None:
+                pending = e.t_ms
+        elif _is_human_reply(e, cfg):
+            pending = None
+    keep = _kept_messages(ordered, cfg)
+    kept = [e for e in prefix if e.type not in MESSAGE_TYPES or e.event_id in keep]
+    dims = tuple(sorted(conversation_dims(ordered, cfg, folded).items()))
+    return kept + tail, Folded(prefix[-1].sort_key(), pending, dims)
+
+
+def _kept_messages(ordered: Sequence[Event], cfg: KpiConfig) -> set[str]:
+    """Ids of the messages the KPIs other than response time read (see :func:`fold`)."""
+    replies = [e for e in ordered if _is_human_reply(e, cfg)]
+    keep = {e.event_id for e in replies[:2]}
+    handoffs = [e for e in ordered if e.type == "chat.handoff"]
+    if handoffs:
+        after = [e for e in replies if e.t_ms >= handoffs[0].t_ms]
+        keep |= {e.event_id for e in after[:1]}
+    for d in DIMENSIONS:
+        first = next((e for e in ordered if getattr(e, d)), None)
+        if first is not None:
+            keep.add(first.event_id)
+    return keep
 
 
 def _volumes(out: Contribution, c: _Conversation) -> None:
@@ -256,11 +330,12 @@ class LiveState:
     deadline: int | None  # waiting_since + its first-response target
 
 
-def live_state(events: Sequence[Event], cfg: KpiConfig) -> LiveState:
+def live_state(events: Sequence[Event], cfg: KpiConfig,
+               folded: Folded | None = None) -> LiveState:
     """Open = started and not completed (a reopen after the last completion reopens it;
     ``ticket.closed`` closes it). Waiting = open, in the human queue, no human reply yet."""
     ordered = sorted(events, key=Event.sort_key)
-    dims = conversation_dims(ordered, cfg)
+    dims = conversation_dims(ordered, cfg, folded)
     starts = [e for e in ordered if e.type in START_TYPES]
     is_open = False
     if starts:

@@ -84,6 +84,7 @@ class _ConvState:
     version: str
     events: list[Event]
     ids: set[str]
+    folded: kpi.Folded | None = None  # the summary of a long conversation's older messages
     changed: bool = False
     new_count: int = 0
 
@@ -131,6 +132,7 @@ class _View:
     live: kpi.LiveState
     events: tuple[Event, ...]
     ids: frozenset[str]
+    folded: kpi.Folded | None
     written_ms: int
 
 
@@ -222,15 +224,22 @@ class _Ops:
                          {f: n for f, n in fields.items() if n}))
 
 
-def _decode_state(cid: str, raw: bytes | str | None) -> list[Event]:
+def _decode_state(cid: str, raw: bytes | str | None) -> tuple[list[Event], kpi.Folded | None]:
     if not raw:
-        return []
+        return [], None
     doc = json.loads(raw)
-    return [Event.from_compact(cid, row) for row in doc["e"]]
+    folded = None
+    if "f" in doc:  # [boundary t, rank, id, pending, [[dimension, value], ...]]
+        t, rank, eid, pending, dims = doc["f"]
+        folded = kpi.Folded((t, rank, eid), pending, tuple((d, v) for d, v in dims))
+    return [Event.from_compact(cid, row) for row in doc["e"]], folded
 
 
-def _encode_state(events: Sequence[Event]) -> str:
-    return json.dumps({"e": [e.to_compact() for e in events]}, separators=(",", ":"))
+def _encode_state(events: Sequence[Event], folded: kpi.Folded | None) -> str:
+    doc: dict[str, object] = {"e": [e.to_compact() for e in events]}
+    if folded is not None:
+        doc["f"] = [*folded.boundary, folded.pending, [list(d) for d in folded.dims]]
+    return json.dumps(doc, separators=(",", ":"))
 
 
 def _offsets(raws: Sequence[bytes | str | None]) -> list[int | None]:
@@ -522,11 +531,12 @@ class WindowWriter:
         expired_ids = [_text(c) for c in next(raw)]
         live_raw = next(raw) if uncached else []
         states = {cid: _ConvState(version=view.version, events=list(view.events),
-                                  ids=set(view.ids)) for cid, view in cached.items()}
+                                  ids=set(view.ids), folded=view.folded)
+                  for cid, view in cached.items()}
         for cid, (v, st_raw) in zip(uncached, conv_raw, strict=True):
-            evs = _decode_state(cid, st_raw)
+            evs, folded = _decode_state(cid, st_raw)
             states[cid] = _ConvState(version=_text(v) if v else "", events=evs,
-                                     ids={e.event_id for e in evs})
+                                     ids={e.event_id for e in evs}, folded=folded)
         # live-gauge counts left by conversations whose state expired: those coming back
         # in this batch, and (a bounded number of) the others
         stale = {cid: _text(entry) for cid, entry, (v, _) in
@@ -562,7 +572,7 @@ class WindowWriter:
         ]
         for cid in changed:
             args.append(states[cid].version)
-            args.append(_encode_state(states[cid].events))
+            args.append(_encode_state(states[cid].events, states[cid].folded))
         args.append(json.dumps(ops.ops, separators=(",", ":")))
         args.append(json.dumps(ops.candidates, separators=(",", ":")))
         return _Batch(keys, args, ops, views)
@@ -580,16 +590,16 @@ class WindowWriter:
             if view is not None and view.version == st.version:
                 before, before_live = view.view, view.live
             elif old_events:
-                before = kpi.contributions(old_events, self._cfg)
-                before_live = kpi.live_state(old_events, self._cfg)
+                before = kpi.contributions(old_events, self._cfg, st.folded)
+                before_live = kpi.live_state(old_events, self._cfg, st.folded)
             else:
                 before, before_live = None, None
-            after = kpi.contributions(st.events, self._cfg)
-            after_live = kpi.live_state(st.events, self._cfg)
+            after = kpi.contributions(st.events, self._cfg, st.folded)
+            after_live = kpi.live_state(st.events, self._cfg, st.folded)
             kpi.merge_bucket_deltas(deltas,
                                     kpi.bucket_deltas(before, after, self._cfg, snap.admitted))
             self._gauge_ops(k, cid, before_live, after_live, snap.admitted, ops, snap.now_ms)
-            views[cid] = (after, after_live)
+            views[cid] = (self._fold(st) or after, after_live)
         if ops.touched_live:
             # outlive every member by a TTL: undoing needs the entries; and when all
             # is silent that long, every count in the open hash is stale too
@@ -599,6 +609,16 @@ class WindowWriter:
         for (res, start), fields in sorted(deltas.items()):
             ops.bucket(k.bucket(res, start), self._cfg.bucket_ttl_ms(res), fields)
         return views
+
+    def _fold(self, st: _ConvState) -> kpi.ConversationView | None:
+        """Bound a long conversation's state (:func:`windows.kpi.fold`) once its delta is
+        computed; returns its view from now on (what the buckets hold of it apart from
+        the folded response times), or None when it was not folded."""
+        kept, folded = kpi.fold(st.events, st.folded, self._cfg)
+        if folded is st.folded:
+            return None
+        st.events, st.folded, st.ids = kept, folded, {e.event_id for e in kept}
+        return kpi.contributions(kept, self._cfg, folded)
 
     def _pipeline_ops(self, k: Keys, ops: _Ops, plan: _Plan, now_ms: int) -> None:
         """The pipeline counters and freshness times, in the same script as the windows."""
@@ -614,7 +634,7 @@ class WindowWriter:
         """Values of capped dimensions the batch brings that are not admitted yet (pure)."""
         wanted: dict[str, list[str]] = {}
         for cid in changed:
-            dims = kpi.conversation_dims(states[cid].events, self._cfg)
+            dims = kpi.conversation_dims(states[cid].events, self._cfg, states[cid].folded)
             for d, members in admitted.items():
                 if dims[d] not in members and dims[d] not in wanted.get(d, ()):
                     wanted.setdefault(d, []).append(dims[d])
@@ -634,7 +654,7 @@ class WindowWriter:
                   admitted: dict[str, set[str]], stats: Counter[str]) -> None:
         """Count the events of values beyond the cap: they are exported as other."""
         for cid in changed:
-            dims = kpi.conversation_dims(states[cid].events, self._cfg)
+            dims = kpi.conversation_dims(states[cid].events, self._cfg, states[cid].folded)
             for d, members in admitted.items():
                 if dims[d] not in members:
                     stats[f"overflow:{d}"] += states[cid].new_count
@@ -649,7 +669,7 @@ class WindowWriter:
         for cid, (view, live) in views.items():
             st = states[cid]
             self._views[cid] = _View(str(int(st.version or 0) + 1), view, live,
-                                     tuple(st.events), frozenset(st.ids), now_ms)
+                                     tuple(st.events), frozenset(st.ids), st.folded, now_ms)
             self._views.move_to_end(cid)
         expired_before = now_ms - self._cfg.conversation_ttl_ms
         while self._views and (len(self._views) > VIEW_CACHE
@@ -748,7 +768,9 @@ class WindowWriter:
                 result.duplicates += 1
                 stats["duplicate:event_id"] += 1
                 continue
-            if plan.ewm is not None and e.t_ms < plan.ewm - lateness:
+            if (plan.ewm is not None and e.t_ms < plan.ewm - lateness) or (
+                    st.folded is not None and e.sort_key() <= st.folded.boundary):
+                # older than the watermark allows, or than a long conversation's folded part
                 result.late += 1
                 stats[f"late:{e.type}"] += 1
                 continue

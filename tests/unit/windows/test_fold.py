@@ -1,0 +1,127 @@
+"""Bounded conversation state: folding a long conversation's older messages leaves every
+window exactly where the whole history puts it, and its live state unchanged."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from windows import kpi
+from windows.config import KpiConfig, windows_from_text
+from windows.events import Event
+
+CFG = KpiConfig(windows=windows_from_text("5m,1h"), frt_sla_ms=120_000,
+                max_conversation_events=8, agent_allowlist=frozenset({"a1"}))
+TYPES = ["chat.message"] * 6 + ["chat.handoff", "chat.transferred", "chat.ended",
+                                "survey.csat", "ticket.reopened"]
+
+
+@st.composite
+def long_chat(draw: st.DrawFn) -> list[Event]:
+    n = draw(st.integers(2, 60))
+    out = [Event("0", "chat.started", 0, "c", channel="chat", queue=draw(
+        st.sampled_from(["a", None])))]
+    for i in range(1, n):
+        typ = draw(st.sampled_from(TYPES))
+        kw: dict[str, object] = {}
+        if typ == "chat.message":
+            kw["actor"] = draw(st.sampled_from(["agent", "customer", "customer", "bot"]))
+            kw["agent_id"] = draw(st.sampled_from(["a1", "a2"])) if kw["actor"] == "agent" else None
+            kw["priority"] = draw(st.sampled_from([None, None, None, "high"]))
+        if typ == "survey.csat":
+            kw["score"] = draw(st.integers(1, 5))
+        out.append(Event(str(i), typ, draw(st.integers(0, 600_000)), "c", **kw))  # type: ignore[arg-type]
+    return out
+
+
+def _writer_like(arrivals: list[Event], cfg: KpiConfig) -> tuple[
+        dict[tuple[int, int], dict[str, int]], list[Event], kpi.Folded | None, list[Event]]:
+    """What the writer does, a few events per batch: the delta between the view before
+    and after each batch, then the fold. Returns the buckets, the kept state, the fold and
+    the events accepted (an event sorting into the folded part is dropped as late)."""
+    buckets: dict[tuple[int, int], dict[str, int]] = {}
+    state: list[Event] = []
+    folded: kpi.Folded | None = None
+    before: kpi.ConversationView | None = None
+    accepted: list[Event] = []
+    for i in range(0, len(arrivals), 3):
+        batch = [e for e in arrivals[i:i + 3]
+                 if folded is None or e.sort_key() > folded.boundary]
+        if not batch:
+            continue
+        accepted += batch
+        state = state + batch
+        after = kpi.contributions(state, cfg, folded)
+        kpi.merge_bucket_deltas(buckets, kpi.bucket_deltas(before, after, cfg))
+        state, folded = kpi.fold(state, folded, cfg)
+        before = kpi.contributions(state, cfg, folded)
+    return ({k: {f: n for f, n in v.items() if n} for k, v in buckets.items()
+             if any(v.values())}, state, folded, accepted)
+
+
+def _all_at_once(events: list[Event], cfg: KpiConfig, folded: kpi.Folded | None = None
+                 ) -> dict[tuple[int, int], dict[str, int]]:
+    """Every event at once; under the labels the fold froze, when it folded."""
+    labels = None if folded is None else kpi.Folded((-1, 0, ""), None, folded.dims)
+    deltas = kpi.bucket_deltas(None, kpi.contributions(events, cfg, labels), cfg)
+    return {k: v for k, v in deltas.items() if v}
+
+
+@settings(max_examples=300, deadline=None)
+@given(long_chat(), st.randoms(use_true_random=False))
+def test_folding_changes_no_window_and_no_live_state(evs: list[Event],
+                                                     rnd: random.Random) -> None:
+    arrivals = sorted(evs, key=Event.sort_key)
+    # a little disorder, as a stream has it (what would sort into the folded part is late)
+    for _ in range(len(arrivals) // 4):
+        i = rnd.randrange(len(arrivals) - 1)
+        arrivals[i], arrivals[i + 1] = arrivals[i + 1], arrivals[i]
+    buckets, state, folded, accepted = _writer_like(arrivals, CFG)
+    assert buckets == _all_at_once(accepted, CFG, folded)
+    labels = None if folded is None else kpi.Folded((-1, 0, ""), None, folded.dims)
+    assert kpi.live_state(state, CFG, folded) == kpi.live_state(accepted, CFG, labels)
+    assert len(state) <= max(CFG.max_conversation_events,
+                             sum(1 for e in accepted if e.type != "chat.message") + 8)
+
+
+def test_a_long_chat_keeps_a_bounded_state_and_its_numbers() -> None:
+    evs = [Event("0", "chat.started", 0, "c", channel="chat", queue="billing")]
+    for i in range(1, 5000):
+        actor = "customer" if i % 2 else "agent"
+        evs.append(Event(str(i), "chat.message", i * 1000, "c", actor=actor,
+                         agent_id="a1" if actor == "agent" else None))
+    buckets, state, folded, accepted = _writer_like(evs, CFG)
+    assert len(accepted) == 5000 and folded is not None
+    assert len(state) <= CFG.max_conversation_events + 3
+    assert buckets == _all_at_once(evs, CFG)
+    resp = sum(n for (_r, _s), f in buckets.items() for k, n in f.items()
+               if k.endswith("|resp_n")) // len(CFG.resolutions_ms)
+    assert resp == 2499  # every customer message answered once, folded or not
+
+
+def test_labels_are_frozen_at_the_first_fold() -> None:
+    """A label first given after the fold (here the priority) would leave the folded
+    response times under the old labels: the conversation keeps the labels it was folded
+    with, for all of its numbers (the oracle, which keeps everything, would relabel)."""
+    cfg = dataclasses.replace(CFG, dimension_sets=((), ("priority",)))
+    evs = [Event("0", "chat.started", 0, "c", channel="chat", queue="a")]
+    for i in range(1, 30):
+        actor = "customer" if i % 2 else "agent"
+        evs.append(Event(str(i), "chat.message", i * 1000, "c", actor=actor,
+                         priority="high" if i == 25 else None))
+    buckets, _state, folded, accepted = _writer_like(evs, cfg)
+    assert folded is not None and dict(folded.dims)["priority"] == "unknown"
+    assert buckets == _all_at_once(accepted, cfg, folded)
+    assert not any("priority=high" in f for fields in buckets.values() for f in fields)
+
+
+def test_an_event_older_than_the_folded_part_cannot_be_placed_and_is_late() -> None:
+    evs = [Event(str(i), "chat.message", 1000 + i, "c", actor="customer") for i in range(20)]
+    _state, folded = kpi.fold(evs, None, CFG)
+    assert folded is not None and folded.boundary == evs[-5].sort_key()
+    straggler = dataclasses.replace(evs[0], event_id="late", t_ms=1000)
+    assert straggler.sort_key() <= folded.boundary
+    assert kpi.fold(evs[:5], None, CFG) == (evs[:5], None)  # under the cap: untouched
