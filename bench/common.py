@@ -6,7 +6,10 @@ import os
 import sys
 from pathlib import Path
 
+import redis
+
 from devtools.services import ServiceConfig
+from windows.keys import Keys
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where the soak's section of docs/benchmarks.md starts and ends: bench.run keeps it.
@@ -47,3 +50,14 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def partition_hashes(client: redis.Redis, ns: str, which: str) -> list[dict[bytes, bytes]]:
+    """One hash (``stats``, ``offsets``) of every partition of store ``ns``: the bench
+    reads them directly, polling fast, where the product reads through WindowReader."""
+    keys = Keys(ns)
+    scopes = {keys.of(f.decode()) for f in client.hkeys(keys.partitions)}
+    pipe = client.pipeline(transaction=False)
+    for k in scopes:
+        pipe.hgetall(getattr(k, which))
+    return list(pipe.execute())

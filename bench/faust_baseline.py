@@ -25,7 +25,8 @@ def main() -> None:
     app = faust.App(group, broker=f"kafka://{bootstrap}", value_serializer="raw",
                     key_serializer="raw", web_enabled=False, datadir=datadir,
                     consumer_auto_offset_reset="earliest", topic_replication_factor=1,
-                    stream_buffer_maxsize=4096)
+                    stream_buffer_maxsize=4096,
+                    topic_disable_leader=True)  # the leader-topic fetch stall (see streams/app.py)
     src = app.topic(*topics, key_type=bytes, value_type=bytes, value_serializer="raw")
     state = {"n": 0, "t0": 0.0, "cpu0": 0.0}
 

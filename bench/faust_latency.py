@@ -22,7 +22,8 @@ def main() -> None:
     group, datadir, idle = sys.argv[4], sys.argv[5], float(sys.argv[6])
     app = faust.App(group, broker=f"kafka://{bootstrap}", value_serializer="raw",
                     key_serializer="raw", web_enabled=False, datadir=datadir,
-                    consumer_auto_offset_reset="latest", topic_replication_factor=1)
+                    consumer_auto_offset_reset="latest", topic_replication_factor=1,
+                    topic_disable_leader=True)  # the leader-topic fetch stall (see streams/app.py)
     src = app.topic(*topics, key_type=bytes, value_type=bytes, value_serializer="raw")
     ages: list[float] = []
     last = {"t": time.time()}

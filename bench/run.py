@@ -37,6 +37,7 @@ from bench.common import (
     SOAK_START,
     free_port,
     log,
+    partition_hashes,
     rss_mb,
     worker_env,
 )
@@ -165,11 +166,9 @@ def ours(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path, box: fl
                       SUPPORT_TOPIC_CHATS=topics[1], SUPPORT_ALLOWED_LATENESS="24h",
                       **(extra_env or {}))
     client = redis.Redis.from_url(svc.redis_url)
-    stats_key = "{" + ns + "}:stats"
-
     def processed() -> int:
-        vals = client.hgetall(stats_key)
-        return sum(int(v) for k, v in vals.items()
+        return sum(int(v) for vals in partition_hashes(client, ns, "stats")
+                   for k, v in vals.items()
                    if k.startswith((b"processed:", b"rejected:", b"duplicate:", b"late:")))
 
     proc = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "worker"], cwd=ROOT,
@@ -303,9 +302,11 @@ def _paced_produce(svc: ServiceConfig, topics: tuple[str, str], rate: int, secon
     events = sim.generate(sim.FloorParams(seed=seed, rate_per_min=per_min),
                           now - 3_600_000, now)
     p = KafkaProducer(bootstrap_servers=svc.bootstrap, linger_ms=1, acks=1)
-    t0 = time.time()
+    t0 = 0.0
     n = 0
     for i, (topic, key, value) in enumerate(sim.route(events, *topics)):
+        if i == 0:  # the clock starts at the first event: route() walks the whole history
+            t0 = time.time()  # before it yields one, and that must not become a burst
         due = t0 + i / rate
         if due > t0 + seconds:
             break
@@ -394,7 +395,7 @@ def read_cost(svc: ServiceConfig, queues: list[int]) -> list[dict[str, float]]:
         asyncio.run(fill(ns, cfg, raws))
         reader = WindowReader(redis.Redis.from_url(svc.redis_url), Keys(ns), cfg)
         registry = CollectorRegistry(auto_describe=True)
-        registry.register(KpiCollector(reader, cfg, time.time))
+        registry.register(KpiCollector(reader, cfg))
         registry.register(PipelineCollector(reader))
         times = []
         text = b""

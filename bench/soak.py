@@ -40,6 +40,7 @@ from bench.common import (
     SOAK_START,
     free_port,
     log,
+    partition_hashes,
     rss_mb,
     worker_env,
 )
@@ -84,7 +85,7 @@ def lag(consumer: KafkaConsumer, client: redis.Redis, ns: str, topics: tuple[str
     tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t)
                                                                  or [])]
     ends = consumer.end_offsets(tps)
-    applied = client.hgetall("{" + ns + "}:offsets")
+    applied = {f: v for h in partition_hashes(client, ns, "offsets") for f, v in h.items()}
     total = 0
     for tp in tps:
         last = applied.get(f"{tp.topic}:{tp.partition}".encode())

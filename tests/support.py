@@ -115,6 +115,18 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
 
+def worker_start_up_error(env: Mapping[str, str], timeout: float = 120) -> str:
+    """Run a worker that must refuse to start: its output, after checking it exited non-zero
+    without a traceback (a start-up mistake is a line a person can act on)."""
+    proc = subprocess.run([sys.executable, "-m", "supportkpi.cli", "worker"], cwd=ROOT,
+                          env={**os.environ, **env, "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-2000:]
+    assert "Traceback" not in out, out[-3000:]
+    return out
+
+
 def promtool() -> str:
     """The promtool binary; skips the test (saying why) only when it is not installed."""
     import shutil

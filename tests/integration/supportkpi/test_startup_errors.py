@@ -3,8 +3,6 @@ code non-zero, before the worker consumes anything."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,19 +11,9 @@ from kafka.admin import NewTopic
 
 from devtools.cluster import ClusterConfig, cluster_down, cluster_up
 from devtools.services import ServiceConfig
-from tests.support import ROOT, free_port
+from tests.support import free_port, worker_start_up_error
 
 pytestmark = pytest.mark.integration
-
-
-def _worker_fails(env: dict[str, str]) -> str:
-    proc = subprocess.run([sys.executable, "-m", "supportkpi.cli", "worker"], cwd=ROOT,
-                          env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True,
-                          text=True, timeout=90)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0, out[-2000:]
-    assert "Traceback" not in out, out[-3000:]
-    return out
 
 
 def test_input_topics_with_different_partition_counts_are_refused(
@@ -36,7 +24,7 @@ def test_input_topics_with_different_partition_counts_are_refused(
                              NewTopic(worker_env["SUPPORT_TOPIC_CHATS"], 3, 1)])
     finally:
         admin.close()
-    out = _worker_fails(worker_env)
+    out = worker_start_up_error(worker_env)
     line = next(ln for ln in out.splitlines() if "partitions" in ln)
     assert worker_env["SUPPORT_TOPIC_TICKETS"] in line and "has 2 partitions" in line
     assert worker_env["SUPPORT_TOPIC_CHATS"] in line and "has 3" in line
@@ -45,7 +33,7 @@ def test_input_topics_with_different_partition_counts_are_refused(
 
 def test_a_cluster_setting_that_does_not_match_the_server_is_refused(
         services: ServiceConfig, worker_env: dict[str, str], tmp_path: Path) -> None:
-    out = _worker_fails({**worker_env, "SUPPORT_REDIS_CLUSTER": "true"})
+    out = worker_start_up_error({**worker_env, "SUPPORT_REDIS_CLUSTER": "true"})
     assert "is not a Redis Cluster node: unset SUPPORT_REDIS_CLUSTER" in out, out[-2000:]
     base = free_port()
     while any(p > 55535 for p in (base, base + 5)):
@@ -53,7 +41,7 @@ def test_a_cluster_setting_that_does_not_match_the_server_is_refused(
     cfg = ClusterConfig(tmp_path / "cluster", base_port=base, masters=3, replicas=0)
     cluster_up(cfg)
     try:
-        out = _worker_fails({**worker_env, "SUPPORT_REDIS_URL": cfg.url})
+        out = worker_start_up_error({**worker_env, "SUPPORT_REDIS_URL": cfg.url})
         assert "is a Redis Cluster node: set SUPPORT_REDIS_CLUSTER=true" in out, out[-2000:]
     finally:
         cluster_down(cfg)
