@@ -8,6 +8,7 @@ recomputed from a fresh read: correctness never depends on there being one write
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -45,6 +46,9 @@ VIEW_CACHE = 100_000
 # script also checks the state key is really gone, so this only saves re-reads).
 EXPIRED_PER_BATCH = 200
 EXPIRY_GRACE_MS = 1_000
+# Re-reads (seconds apart) before a watermark below what this worker applied counts as a
+# rewind: a read during a failover can be a moment stale (see _confirm_rewound).
+REWIND_RECHECKS_S = (0.2, 0.5, 1.0, 2.0)
 
 
 def load_lua(name: str) -> str:
@@ -312,13 +316,16 @@ class WindowWriter:
         shared = self._keys
         with _store_call():
             pipe = self._redis.pipeline(transaction=False)
-            pipe.set(shared.epoch, candidate, nx=True, get=True)
+            pipe.get(shared.epoch)  # a read: a full (OOM) or read-only store still opens
             for f in fields:
                 pipe.hget(shared.partitions, f)
                 pipe.get(self._keys.of(f).epoch)
                 pipe.hget(self._keys.of(f).offsets, f)
             res = await pipe.execute()
-        created = res[0] is None
+            created = False
+            if res[0] is None:  # none yet: create it, unless another worker just did
+                res[0] = await self._redis.set(shared.epoch, candidate, nx=True, get=True)
+                created = res[0] is None
         epoch = candidate if created else _text(res[0])
         self._adopt(epoch)
         lasts: list[int | None] = []
@@ -399,21 +406,39 @@ class WindowWriter:
         return StoreReset(f"the epoch of {where} is {found or 'gone'!r}, not "
                           f"{self._epoch!r}: Redis was flushed or lost its data")
 
-    def _check_not_rewound(self, pfield: str, store_last: int | None) -> None:
+    def _below_applied(self, pfield: str, store_last: int | None) -> bool:
         mine = self._applied.get(pfield)
-        if mine is not None and (store_last is None or store_last < mine):
-            raise StoreRewound(
-                f"{pfield}: the store's watermark is {store_last}, below offset {mine} that "
-                "this worker applied: Redis went back in time (restored from an older "
-                "snapshot, or failed over to a lagging replica)",
-                partition=pfield, store_last=store_last, applied=mine)
+        return mine is not None and (store_last is None or store_last < mine)
+
+    async def _confirm_rewound(self, pfield: str, store_last: int | None) -> None:
+        """Raise :class:`StoreRewound` if the watermark stays below what this worker applied.
+
+        One low read is not proof: while a cluster fails over, the old master can answer a
+        read for a moment before it learns it was demoted, with data a few batches old. A
+        store restored from an older snapshot stays behind; a stale read does not."""
+        for pause in REWIND_RECHECKS_S:
+            await asyncio.sleep(pause)
+            again = (await self._watermarks([pfield]))[0]
+            if not self._below_applied(pfield, again):
+                log.info("%s: one read of the store's watermark said %s, the next %s: a stale "
+                         "read (a failover in progress), not a rewind", pfield, store_last,
+                         again)
+                return
+            store_last = again
+        mine = self._applied[pfield]
+        raise StoreRewound(
+            f"{pfield}: the store's watermark is {store_last}, below offset {mine} that "
+            "this worker applied: Redis went back in time (restored from an older "
+            "snapshot, or failed over to a lagging replica)",
+            partition=pfield, store_last=store_last, applied=mine)
 
     async def check_rewound(self) -> None:
         """Raise :class:`StoreRewound` when the store's watermark of any partition this
-        worker wrote is below what it applied (checked by every batch too)."""
+        worker wrote stays below what it applied (checked by every batch too)."""
         fields = sorted(self._applied)
         for pfield, last in zip(fields, await self._watermarks(fields), strict=True):
-            self._check_not_rewound(pfield, last)
+            if self._below_applied(pfield, last):
+                await self._confirm_rewound(pfield, last)
 
     async def record_rewind(self, pfield: str, offsets: int) -> None:
         """Count a rewind in the partition's own counters (they went back in time too, so
@@ -470,7 +495,9 @@ class WindowWriter:
             snap = await self._read(pfield, cids)
             if snap.epoch != self._epoch:  # flushed or emptied: rebuild, do not rewind
                 raise self._reset(snap.epoch, f"partition {pfield}")
-            self._check_not_rewound(pfield, snap.last)
+            if self._below_applied(pfield, snap.last):
+                await self._confirm_rewound(pfield, snap.last)
+                continue  # it was a stale read: read again
             plan = self._plan(records, snap, topic)
             if plan.new_last is None:
                 return plan.result  # everything was at or below the watermark
