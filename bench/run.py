@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,6 +288,7 @@ def latency(svc: ServiceConfig, rate: int, seconds: float, tmp: Path,
 
 
 WARM_UP_S = 10.0
+READ_PARTITIONS = 4  # the default SUPPORT_TOPIC_PARTITIONS: what a scrape merges
 
 
 def _paced_produce(svc: ServiceConfig, topics: tuple[str, str], rate: int, seconds: float,
@@ -384,12 +386,18 @@ def read_cost(svc: ServiceConfig, queues: list[int]) -> list[dict[str, float]]:
             raws.append(json.dumps(e).encode())
 
         async def fill(ns: str, cfg: Any, raws: list[bytes]) -> None:
+            """Into READ_PARTITIONS partitions by conversation, as the worker would: the
+            read side merges them (so a scrape reads every partition's buckets)."""
             client = aioredis.Redis.from_url(svc.redis_url)
             w = WindowWriter(client, Keys(ns), cfg, time.time)
-            for s in range(0, len(raws), 2000):
-                await w.apply("t", 0, [Record(s + i, event=validate(r, SchemaConfig(),
-                                                                    lambda: 2**62))
-                                       for i, r in enumerate(raws[s:s + 2000])])
+            parts: list[list[Record]] = [[] for _ in range(READ_PARTITIONS)]
+            for r in raws:
+                e = validate(r, SchemaConfig(), lambda: 2**62)
+                part = parts[zlib.crc32(e.conversation_id.encode()) % READ_PARTITIONS]
+                part.append(Record(len(part), event=e))
+            for p, recs in enumerate(parts):
+                for s in range(0, len(recs), 2000):
+                    await w.apply("t", p, recs[s:s + 2000])
             await client.aclose()
 
         asyncio.run(fill(ns, cfg, raws))
@@ -687,8 +695,10 @@ def render_more(lat: dict[str, Any], rc: list[dict[str, float]],
              f"{lat['p99']:.3f} s | {lat['max']:.3f} s | {lat['scrape_p50']:.3f} s | "
              "p99 < 1 s |", "",
              "## Read side: /metrics against exported series", "",
-             "Synthetic floors with more queues (every dimension set of every window); render "
-             "= `generate_latest` in process (median of 5), reads = Redis commands per scrape.",
+             "Synthetic floors with more queues (every dimension set of every window), written "
+             f"into {READ_PARTITIONS} partitions as the worker would (a scrape merges them); "
+             "render = `generate_latest` in process (median of 5), reads = Redis commands "
+             "per scrape.",
              "",
              "| queues | series | /metrics | Redis reads | read 5m | read 15m | read 1h | "
              "read 24h |",

@@ -93,6 +93,7 @@ class WorkerProcess:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            self.kill()  # not left running into the tests after this one
             raise AssertionError(f"worker did not exit within {timeout}s; log tail:\n"
                                  f"{self.log_text()[-4000:]}") from None
 

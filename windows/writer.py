@@ -91,6 +91,13 @@ class _ConvState:
     folded: kpi.Folded | None = None  # the summary of a long conversation's older messages
     changed: bool = False
     new_count: int = 0
+    _dims: dict[str, str] | None = None
+
+    def dims(self, cfg: KpiConfig) -> dict[str, str]:
+        """Its labels after this batch's events (computed once: the cap reads them twice)."""
+        if self._dims is None:
+            self._dims = kpi.conversation_dims(self.events, cfg, self.folded)
+        return self._dims
 
 
 @dataclass(frozen=True)
@@ -661,7 +668,7 @@ class WindowWriter:
         """Values of capped dimensions the batch brings that are not admitted yet (pure)."""
         wanted: dict[str, list[str]] = {}
         for cid in changed:
-            dims = kpi.conversation_dims(states[cid].events, self._cfg, states[cid].folded)
+            dims = states[cid].dims(self._cfg)
             for d, members in admitted.items():
                 if dims[d] not in members and dims[d] not in wanted.get(d, ()):
                     wanted.setdefault(d, []).append(dims[d])
@@ -681,7 +688,7 @@ class WindowWriter:
                   admitted: dict[str, set[str]], stats: Counter[str]) -> None:
         """Count the events of values beyond the cap: they are exported as other."""
         for cid in changed:
-            dims = kpi.conversation_dims(states[cid].events, self._cfg, states[cid].folded)
+            dims = states[cid].dims(self._cfg)
             for d, members in admitted.items():
                 if dims[d] not in members:
                     stats[f"overflow:{d}"] += states[cid].new_count

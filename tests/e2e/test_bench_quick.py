@@ -14,13 +14,17 @@ from tests.support import ROOT, free_port
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.timeout(900)
 def test_bench_quick_runs(tmp_path: Path) -> None:
-    kafka = free_port()
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick", "--no-write", "--down",
-         "--kafka-port", str(kafka), "--redis-port", str(free_port()),
-         "--state-dir", str(tmp_path / "services")],
-        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    ports = ["--kafka-port", str(free_port()), "--redis-port", str(free_port()),
+             "--state-dir", str(tmp_path / "services")]
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.run", "--quick", "--no-write", "--down", *ports],
+            cwd=ROOT, capture_output=True, text=True, timeout=840)
+    finally:  # a bench killed by its timeout cannot stop what it started: stop it here
+        subprocess.run([sys.executable, "-m", "supportkpi.cli", "services", "down", *ports],
+                       cwd=ROOT, capture_output=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-4000:]
     for heading in ("## Throughput", "## Event-to-metric latency", "## Read side",
                     "## Redis memory", "## Memory over time", "## Targets",
