@@ -64,6 +64,10 @@ class WatermarkSeeker:
         lasts = opening.last_offsets
         bare = [pair for pair, last in zip(pairs, lasts, strict=True) if last is None]
         starts: dict[TP, int | None] = {}
+        if opening.lost:
+            log.error("partitions %s lost their data in Redis (their slot's epoch copy is "
+                      "gone: a node flushed or failed over empty); rebuilding them from %s",
+                      ", ".join(opening.lost), self._cfg.replay_point)
         if opening.created or (bare and self._cfg.replay_point.mode != "earliest"):
             starts = await self._replay_starts(opening, bare)
         elif not opening.created:
@@ -158,7 +162,7 @@ class WatermarkSeeker:
             log.warning("could not look up the replay point (%s); starting the "
                         "partitions without a watermark from the earliest offset", exc)
             starts, lost = {pair: 0 for pair in bare}, now_ms
-        if opening.created:
+        if opening.created or opening.lost:  # what the rebuilt partitions may lack
             await self._describe(opening, lost)
         return starts
 
@@ -169,9 +173,10 @@ class WatermarkSeeker:
         except StoreUnavailable as exc:  # not worth failing the rebalance for
             log.error("could not record where epoch %s starts (%s): "
                       "support_store_complete will not report it", opening.epoch, exc.detail)
+        what = ("had no epoch (new, flushed or restarted without its data): started epoch "
+                if opening.created else f"lost {', '.join(opening.lost)} in epoch ")
         log.warning(
-            "Redis store %s had no epoch (new, flushed or restarted without its "
-            "data): started epoch %s; windows are rebuilt from %s%s",
-            self._cfg.key_prefix, opening.epoch, point,
+            "Redis store %s %s%s; windows are rebuilt from %s%s",
+            self._cfg.key_prefix, what, opening.epoch, point,
             "" if not lost else " and are INCOMPLETE for events before "
             + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(lost / 1000)))
