@@ -145,15 +145,15 @@ class WindowReader:
         return sorted(scopes, key=lambda k: int(k.partition))
 
     def read_time(self, stats: PipelineStats | None = None) -> ReadTime:
-        """Now, by the read clock (one round trip unless the stats were read already)."""
+        """Now, by the read clock (two small round trips unless the stats were read)."""
         if stats is None:
             pipe = self._redis.pipeline(transaction=False)
             for k in self.partitions():
                 pipe.hmget(k.stats, *_MAXIMA)
-            rows = [dict(zip(_MAXIMA, (int(r) for r in raw if r is not None), strict=False))
-                    for raw in pipe.execute() if None not in raw]
-            self.reads += len(rows)
-            counters = merge_stats(rows)
+            replies = pipe.execute()
+            self.reads += len(replies)
+            counters = merge_stats([dict(zip(_MAXIMA, map(int, raw), strict=True))
+                                    for raw in replies if None not in raw])
         else:
             counters = dict(stats.counters)
         return read_time(int(self._clock() * 1000), counters.get("last_event_ms"),
