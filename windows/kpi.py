@@ -184,20 +184,32 @@ def _first_response(out: Contribution, c: _Conversation, target_ms: int) -> None
     _inc(out, first, "frt_ok", 1 if frt <= target_ms else 0)
 
 
-def _responses(out: Contribution, c: _Conversation, cfg: KpiConfig,
-               folded: Folded | None) -> None:
-    """Each human reply to a pending customer message, measured from the oldest customer
-    message it answers (after the folded part, from where the fold left off)."""
+def _pairing(ordered: Sequence[Event], cfg: KpiConfig, folded: Folded | None
+             ) -> tuple[list[tuple[int, int]], int | None]:
+    """Customer messages paired with the human reply that answers them, after the folded
+    part and from where the fold left off: (reply time, oldest customer message it
+    answers) per answer, and the customer message still unanswered at the end. One
+    definition for response time and for folding, so a fold cannot change it."""
     pending = folded.pending if folded else None
-    for e in c.ordered:
+    answers: list[tuple[int, int]] = []
+    for e in ordered:
         if folded is not None and e.sort_key() <= folded.boundary:
             continue
         if e.type in MESSAGE_TYPES and e.actor == "customer":
             if pending is None:
                 pending = e.t_ms
         elif _is_human_reply(e, cfg) and pending is not None:
-            _add_duration(out, e.t_ms, "resp", max(0, e.t_ms - pending))
+            answers.append((e.t_ms, pending))
             pending = None
+    return answers, pending
+
+
+def _responses(out: Contribution, c: _Conversation, cfg: KpiConfig,
+               folded: Folded | None) -> None:
+    """Each human reply to a pending customer message, measured from the oldest customer
+    message it answers."""
+    for t, since in _pairing(c.ordered, cfg, folded)[0]:
+        _add_duration(out, t, "resp", max(0, t - since))
 
 
 def fold(events: Sequence[Event], folded: Folded | None, cfg: KpiConfig
@@ -220,15 +232,7 @@ def fold(events: Sequence[Event], folded: Folded | None, cfg: KpiConfig
     ordered = sorted(events, key=Event.sort_key)
     keep_n = max(1, cap // 2)
     prefix, tail = ordered[:-keep_n], ordered[-keep_n:]
-    pending = folded.pending if folded else None
-    for e in prefix:
-        if folded is not None and e.sort_key() <= folded.boundary:
-            continue
-        if e.type in MESSAGE_TYPES and e.actor == "customer":
-            if pending is None:
-                pending = e.t_ms
-        elif _is_human_reply(e, cfg):
-            pending = None
+    pending = _pairing(prefix, cfg, folded)[1]
     keep = _kept_messages(ordered, cfg)
     kept = [e for e in prefix if e.type not in MESSAGE_TYPES or e.event_id in keep]
     dims = tuple(sorted(conversation_dims(ordered, cfg, folded).items()))
