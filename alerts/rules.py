@@ -158,8 +158,11 @@ def parse_rules(text: str, source: str = "<rules>", windows: list[str] | None = 
     """Parse and validate; raises :class:`RulesError` naming the rule and field."""
     try:
         doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{source}: not valid YAML: {exc}") from None
+    except yaml.YAMLError as exc:  # one line: where, and what the parser expected
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or type(exc).__name__
+        raise RulesError(f"{source}: not valid YAML{where}: {what}") from None
     if not isinstance(doc, dict) or "rules" not in doc:
         raise RulesError(f"{source}: expected a mapping with a 'rules' list")
     try:

@@ -87,32 +87,36 @@ class AlertRunner:
             self.leader = False
             log.info("alert evaluation lease released (%s)", self.owner[:8])
 
-    def _read(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """The rows the rules look at, by the read clock; None while catching up."""
+    def _read(self) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
+        """The evaluation time and the rows the rules look at, by the read clock; None
+        while catching up. On the event clock (SUPPORT_READ_CLOCK=event) history is what
+        is being looked at: it never pauses, and ``for`` durations pass in event time, so
+        a replay (or the compressed demo) pages as the floor would have then."""
         t = self._reader.read_time()
-        if t.catching_up != self.catching_up:
-            self.catching_up = t.catching_up
+        paused = t.catching_up and not t.event_windows
+        if paused != self.catching_up:
+            self.catching_up = paused
             log.warning("alert evaluation %s: the event clock is %s behind the wall clock",
                         "paused while the worker catches up on history (nothing pages)"
-                        if t.catching_up else "resumes", _ago(t.now_ms - t.event_ms))
-        if t.catching_up:
+                        if paused else "resumes", _ago(t.now_ms - t.event_ms))
+        if paused:
             return None
         windows = {}
         for name in {r.window for r in self.rules if r.window}:
             windows[name] = self._reader.window(self._reader.config.window(name),
                                                 t.window_end_ms).rows
         gauges = self._reader.gauges(t.live_ms) if any(r.live for r in self.rules) else {}
-        return windows, gauges
+        now = t.event_ms if t.event_windows else int(self._clock() * 1000)
+        return now, windows, gauges
 
     async def tick(self) -> list[dict[str, Any]]:
         """One evaluation; returns the transition documents it published."""
         if not self.rules or not await self._lease():
             return []
-        now = int(self._clock() * 1000)
         rows = await asyncio.to_thread(self._read)
         if rows is None:
             return []
-        windows, gauges = rows
+        now, windows, gauges = rows
         states = await self._store.read()
         outcome = self.evaluate(observe(self.rules, windows, gauges), states, now)
         for doc in outcome.published:

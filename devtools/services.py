@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,7 +132,15 @@ def redis_ping(port: int) -> bool:
 
 
 def kafka_ready(bootstrap: str) -> bool:
-    """True when the broker answers a metadata request and has an active controller."""
+    """True when the broker answers a metadata request and has an active controller.
+
+    Nothing listening is found out with a plain connect first: kafka-python would log a
+    burst of connection-refused errors for every probe while the broker starts."""
+    host, _, port = bootstrap.rpartition(":")
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex((host, int(port))) != 0:
+            return False
     try:
         from kafka import KafkaAdminClient
 
@@ -140,6 +148,20 @@ def kafka_ready(bootstrap: str) -> bool:
         try:
             admin.list_topics()
             return True
+        finally:
+            admin.close()
+    except Exception:
+        return False
+
+
+def topics_exist(bootstrap: str, names: Sequence[str]) -> bool:
+    """Whether every topic in ``names`` exists (quietly False while Kafka cannot say)."""
+    try:
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        try:
+            return set(names) <= set(admin.list_topics())
         finally:
             admin.close()
     except Exception:

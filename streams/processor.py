@@ -61,6 +61,37 @@ class DeadLetterSink(Protocol):
         """Write one message to the DLQ and wait for the broker's acknowledgement."""
 
 
+
+class DeadLetterLog:
+    """Dead letters in the log: the first of each reason at once (with where and why), then
+    one summary line per reason per ``every_s`` (a noisy producer must not flood the log;
+    every dead letter is on the DLQ topic and in support_dlq_messages_total)."""
+
+    def __init__(self, clock: Callable[[], float], every_s: float = 60.0) -> None:
+        self._clock = clock
+        self._every = every_s
+        self._since: float | None = None
+        self._seen: set[str] = set()
+        self._held: dict[str, tuple[int, str]] = {}
+
+    def note(self, reason: str, where: str, detail: str) -> None:
+        now = self._clock()
+        if self._since is None:
+            self._since = now
+        if reason not in self._seen:
+            self._seen.add(reason)
+            log.info("dead-lettered %s: %s (%s); further ones are summarised every %.0fs",
+                     where, reason, detail, self._every)
+        else:
+            n, _ = self._held.get(reason, (0, ""))
+            self._held[reason] = (n + 1, f"{where}: {detail}")
+        if now - self._since >= self._every:
+            for r, (n, example) in sorted(self._held.items()):
+                log.info("dead-lettered %d more %s in the last %.0fs (latest %s)", n, r,
+                         now - self._since, example)
+            self._held.clear()
+            self._since = now
+
 class BatchProcessor:
     def __init__(
         self,
@@ -77,6 +108,7 @@ class BatchProcessor:
         self._clock = clock
         self._telemetry = telemetry
         self._sleep = sleep
+        self._dlq_log = DeadLetterLog(clock)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -191,5 +223,4 @@ class BatchProcessor:
         except Exception as exc:
             raise DeadLetterUnavailable(f"{type(exc).__name__}: {exc}") from exc
         self._telemetry.dlq_sent.labels(reason=err.reason).inc()
-        log.info("dead-lettered %s:%d@%d: %s (%s)", topic, partition, m.offset, err.reason,
-                 err.detail)
+        self._dlq_log.note(err.reason, f"{topic}:{partition}@{m.offset}", err.detail)

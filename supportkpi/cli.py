@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -188,80 +186,167 @@ def worker(**overrides: object) -> None:
 # ---------------------------------------------------------------- simulate
 
 
+def _kafka_check(s: Settings, option: str = "--kafka") -> None:
+    """One line, at once, when nothing listens at the bootstrap servers (kafka-python
+    would retry for half a minute and then raise a traceback)."""
+    from supportkpi.preflight import kafka_unreachable
+
+    why = kafka_unreachable(s.kafka_bootstrap)
+    if why:
+        raise click.ClickException(
+            f"{why}; start Kafka (`support-kpi services up`) or point {option} / "
+            "SUPPORT_KAFKA_BOOTSTRAP at a running broker")
+
+
+def _producer(s: Settings, **options: object):  # type: ignore[no-untyped-def]
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    _kafka_check(s)
+    try:
+        return KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all",
+                             **s.kafka_python_options(), **options)
+    except KafkaError as exc:
+        raise click.ClickException(
+            f"Kafka at {s.kafka_bootstrap} refused the producer: {type(exc).__name__}: "
+            f"{exc}; check SUPPORT_KAFKA_BOOTSTRAP and SUPPORT_KAFKA_SECURITY_PROTOCOL/"
+            "SASL_MECHANISM/USERNAME/PASSWORD") from None
+
+
 @main.command()
-@click.option("--rate", type=float, default=30.0, show_default=True,
-              help="New conversations per minute.")
+@click.option("--rate", type=float, default=10.0, show_default=True,
+              help="New conversations per simulated minute (before the --profile "
+                   "multiplier).")
 @click.option("--duration", type=float, default=60.0, show_default=True,
-              help="Seconds of live traffic (0 = until interrupted).")
+              help="Seconds of live traffic after the history (0 = until interrupted).")
 @click.option("--backfill", default=None,
-              help="First send this much history ending now, as fast as possible (e.g. 30m).")
+              help="Start the simulated floor this long before now (e.g. 1h) and send that "
+                   "history first; its conversations carry on into the live traffic.")
+@click.option("--speed", type=float, default=0.0, show_default=True,
+              help="Pace of the history: simulated seconds per real second (120 plays 10 "
+                   "hours in 5 minutes); 0 = as fast as possible. Live traffic after it is "
+                   "always real time.")
+@click.option("--profile", default="", show_default=True,
+              help="Arrivals by UTC hour of simulated time, FROM-TO:MULTIPLIER comma "
+                   "separated (e.g. 0-7:0.3,9-12:1.6), or 'day' for busy and quiet hours; "
+                   "empty = flat.")
+@click.option("--incident", "incidents", multiple=True, metavar="QUEUE@START+LENGTH",
+              help="A staffing outage in one queue, START after the simulated floor's first "
+                   "moment (e.g. technical@2h+45m): its first-response p90 breaches "
+                   "FirstResponseP90High of deploy/alerts.yml, then recovers. Repeatable.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: random).")
-@click.option("--time-scale", type=float, default=1.0, show_default=True,
-              help="Multiply every lifecycle delay (0.1 = a 10x faster floor).")
 @click.option("--invalid-rate", type=float, default=0.0, show_default=True,
               help="Share of extra invalid messages (exercise the DLQ).")
 @click.option("--duplicate-rate", type=float, default=0.0, show_default=True,
               help="Share of events sent twice (upstream duplicates).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Write JSONL (.gz compresses) to this file instead of Kafka (backfill only).")
+              help="Write the history as JSONL (.gz compresses) to this file instead of Kafka.")
 @click.option("--until", default=None,
-              help="End of the backfill (RFC 3339 or epoch seconds) instead of now; with --out "
+              help="End of the history (RFC 3339 or epoch seconds) instead of now; with --out "
                    "this writes a historical file.")
 @click.option("--kafka", "kafka_bootstrap", help="Kafka bootstrap [SUPPORT_KAFKA_BOOTSTRAP].")
-def simulate(rate: float, duration: float, backfill: str | None, seed: int | None,
-             time_scale: float, invalid_rate: float, duplicate_rate: float, out: Path | None,
-             until: str | None, kafka_bootstrap: str | None) -> None:
+def simulate(rate: float, duration: float, backfill: str | None, speed: float, profile: str,
+             incidents: tuple[str, ...], seed: int | None, invalid_rate: float,
+             duplicate_rate: float, out: Path | None, until: str | None,
+             kafka_bootstrap: str | None) -> None:
     """Simulate a support floor into Kafka: tickets, chats with bot handoffs, agent
-    replies, escalations, solves, reopens and surveys."""
-    import json
+    replies, escalations, abandoned chats, solves, reopens and surveys.
 
-    from tqdm import tqdm
-
+    Every conversation is eventually answered or abandoned, so the floor stays in a
+    steady state however long it runs.
+    """
     from devtools import simulate as sim
     from windows.config import parse_duration_ms
 
     s = _settings(kafka_bootstrap=kafka_bootstrap)
     seed = seed if seed is not None else random.randrange(1_000_000)
-    params = sim.FloorParams(seed=seed, rate_per_min=rate, time_scale=time_scale)
-    rng = random.Random(seed)
     now_ms = int((_parse_time(until) if until else time.time()) * 1000)
-    history = []
-    if backfill:
-        history = sim.generate(params, now_ms - parse_duration_ms(backfill), now_ms, chunk="b")
+    try:
+        start_ms = now_ms - (parse_duration_ms(backfill) if backfill else 0)
+        params = sim.FloorParams(
+            seed=seed, rate_per_min=rate, profile=sim.profile_from_text(profile),
+            incidents=tuple(sim.incident_from_text(i, start_ms) for i in incidents))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     if out is not None:
-        import gzip
-
-        opener = gzip.open if out.suffix == ".gz" else open
-        with opener(out, "wt") as fh:
-            for e in history:
-                fh.write(json.dumps(e) + "\n")
-        click.echo(f"wrote {len(history)} events to {out}")
+        _write_history(out, sim.generate(params, start_ms, now_ms, chunk="b"))
         return
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=5, acks="all",
-                             **s.kafka_python_options())
-    counts = {"sent": 0, "invalid": 0, "duplicate": 0}
-
-    def send(topic: str, key: bytes, value: bytes) -> None:
-        producer.send(topic, key=key, value=value)
-        counts["sent"] += 1
-        if duplicate_rate and rng.random() < duplicate_rate:
-            producer.send(topic, key=key, value=value)
-            counts["duplicate"] += 1
-        if invalid_rate and rng.random() < invalid_rate:
-            producer.send(topic, key=key, value=rng.choice(sim.INVALID_SAMPLES))
-            counts["invalid"] += 1
-
-    if history:
-        for topic, key, value in tqdm(sim.route(history, s.topic_tickets, s.topic_chats),
-                                      total=len(history), desc="backfill", unit="ev"):
-            send(topic, key, value)
-        producer.flush()
-    click.echo(f"seed {seed}; live traffic at {rate:g} conversations/min"
-               + (f" for {duration:g}s" if duration else " until interrupted"), err=True)
-    start = time.time()
+    producer = _producer(s, linger_ms=5)
+    for inc in params.incidents:
+        click.echo(f"incident: {inc.queue} unstaffed from {_iso(inc.start_ms)} to "
+                   f"{_iso(inc.end_ms)} (expect {inc.expected_alert} for queue={inc.queue})",
+                   err=True)
     end = None if not duration else now_ms + int(duration * 1000)
+    sender = _Sender(producer, s, random.Random(seed), invalid_rate, duplicate_rate)
+    click.echo(f"seed {seed}; {rate:g} conversations/min"
+               + (f"; history from {_iso(start_ms)} at {speed:g}x" if backfill else "")
+               + (f"; live for {duration:g}s" if duration else "; live until interrupted"),
+               err=True)
+    started = time.time()
+    try:
+        _play(sim.live(params, start_ms, end), sender, start_ms, now_ms, speed, end)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        producer.flush()
+        producer.close()
+    c = sender.counts
+    click.echo(f"sent {c['sent']} events ({c['duplicate']} duplicates, {c['invalid']} "
+               f"invalid) in {time.time() - started:.0f}s", err=True)
+
+
+def _iso(t_ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_history(out: Path, history: list[dict[str, object]]) -> None:
+    import gzip
+    import json
+
+    opener = gzip.open if out.suffix == ".gz" else open
+    with opener(out, "wt") as fh:
+        for e in history:
+            fh.write(json.dumps(e) + "\n")
+    click.echo(f"wrote {len(history)} events to {out}")
+
+
+class _Sender:
+    """Routes events to their topic, adding the requested duplicates and invalid lines."""
+
+    def __init__(self, producer: object, s: Settings, rng: random.Random,
+                 invalid_rate: float, duplicate_rate: float) -> None:
+        self._producer = producer
+        self._s = s
+        self._rng = rng
+        self._invalid = invalid_rate
+        self._duplicate = duplicate_rate
+        self.counts = {"sent": 0, "invalid": 0, "duplicate": 0}
+
+    def __call__(self, e: dict[str, object]) -> None:
+        from devtools import simulate as sim
+
+        send = self._producer.send  # type: ignore[attr-defined]
+        for topic, key, value in sim.route([e], self._s.topic_tickets, self._s.topic_chats):
+            send(topic, key=key, value=value)
+            self.counts["sent"] += 1
+            if self._duplicate and self._rng.random() < self._duplicate:
+                send(topic, key=key, value=value)
+                self.counts["duplicate"] += 1
+            if self._invalid and self._rng.random() < self._invalid:
+                send(topic, key=key, value=self._rng.choice(sim.INVALID_SAMPLES))
+                self.counts["invalid"] += 1
+
+
+def _play(events: Iterator[dict[str, object]], send: _Sender, start_ms: int, now_ms: int,
+          speed: float, end_ms: int | None) -> None:
+    """Send in time order, each when the simulated clock reaches it (see ``due_s``); a
+    progress bar over the history, then quiet live traffic until ``end_ms`` or SIGTERM."""
+    from tqdm import tqdm
+
+    from devtools.simulate import due_s
+
     stop = False
 
     def _stop(*_: object) -> None:
@@ -269,23 +354,24 @@ def simulate(rate: float, duration: float, backfill: str | None, seed: int | Non
         stop = True
 
     signal.signal(signal.SIGTERM, _stop)
-    try:
-        for e in sim.live(params, now_ms, end):
-            t = float(e["occurred_at"])  # type: ignore[arg-type]
-            while not stop and t > time.time():
-                time.sleep(min(0.2, max(0.0, t - time.time())))
-            if stop or (end is not None and time.time() * 1000 >= end):
-                break
-            e = {**e, "occurred_at": t}
-            for topic, key, value in sim.route([e], s.topic_tickets, s.topic_chats):
-                send(topic, key, value)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        producer.flush()
-        producer.close()
-    click.echo(f"sent {counts['sent']} events ({counts['duplicate']} duplicates, "
-               f"{counts['invalid']} invalid) in {time.time() - start:.0f}s", err=True)
+    wall0 = time.time()
+    span_s = max(0.0, (now_ms - start_ms) / 1000)
+    bar = tqdm(total=round(span_s / 60), unit="sim min", desc="history",
+               disable=span_s == 0, mininterval=1)
+    for e in events:
+        t_ms = float(e["occurred_at"]) * 1000  # type: ignore[arg-type]
+        due = due_s(t_ms, start_ms, wall0, speed)
+        while not stop and due > time.time():
+            time.sleep(min(0.2, due - time.time()))
+        if stop or (end_ms is not None and t_ms >= end_ms):
+            break
+        if not bar.disable and t_ms <= now_ms:
+            bar.update(round((t_ms - start_ms) / 60_000) - bar.n)
+        elif not bar.disable:
+            bar.close()
+            bar.disable = True
+        send(e)
+    bar.close()
 
 
 # ---------------------------------------------------------------- query
@@ -423,7 +509,6 @@ def replay(file: Path, speed: float, from_: str | None, to: str | None,
     """
     import json
 
-    from kafka import KafkaProducer
     from tqdm import tqdm
 
     from streams.schema import parse_occurred_at
@@ -433,9 +518,7 @@ def replay(file: Path, speed: float, from_: str | None, to: str | None,
     hi = _parse_time(to) * 1000 if to else None
     with _open_events(file) as fh:
         total = sum(1 for line in fh if line.strip())
-    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, **s.kafka_python_options(),
-                             linger_ms=10,
-                             batch_size=256 * 1024, acks="all")
+    producer = _producer(s, linger_ms=10, batch_size=256 * 1024)
     topic_of: dict[str, str] = {}
     sent: dict[str, int] = {}
     skipped = 0
@@ -552,59 +635,48 @@ def alerts_render(rules: Path | None, out: Path | None) -> None:
 
 
 @main.command()
-@click.option("--rate", type=float, default=60.0, show_default=True,
-              help="New conversations per minute.")
+@click.option("--rate", type=float, default=10.0, show_default=True,
+              help="New conversations per simulated minute at an average hour (the day "
+                   "profile makes nights quiet and two peaks busy).")
+@click.option("--history", default="1h", show_default=True,
+              help="Simulated history before now, sent first so every window has numbers.")
+@click.option("--speed", type=float, default=0.0, show_default=True,
+              help="Play the history at this many simulated seconds per second (e.g. "
+                   "--history 10h --speed 120: ten hours in five minutes, read on the event "
+                   "clock so alerts fire as they would have); 0 = all at once.")
+@click.option("--incident", "incidents", multiple=True, metavar="QUEUE@START+LENGTH",
+              help="A staffing outage (see `simulate --help`), e.g. technical@20m+45m: "
+                   "FirstResponseP90High fires for that queue, then resolves.")
+@click.option("--seed", type=int, default=None, help="Simulator seed (default: random).")
+@click.option("--keep", is_flag=True,
+              help="Continue the previous demo's Kafka and Redis data instead of starting "
+                   "from an empty floor.")
 @click.option("--metrics-port", type=int, default=9464, show_default=True)
-@_service_options
-def demo(rate: float, metrics_port: int, **svc: object) -> None:
-    """Run everything locally: Kafka, Redis, the worker and a simulated floor.
+@click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".cache/demo"),
+              show_default=True, help="The demo's own Kafka, Redis and worker data "
+                                      "(emptied at start unless --keep).")
+@click.option("--kafka-port", type=int, default=9092, show_default=True)
+@click.option("--controller-port", type=int, default=None,
+              help="KRaft controller port [default: kafka port + 1].")
+@click.option("--redis-port", type=int, default=6379, show_default=True)
+def demo(rate: float, history: str, speed: float, incidents: tuple[str, ...],
+         seed: int | None, keep: bool, metrics_port: int, **svc: object) -> None:
+    """Run everything locally: Kafka, Redis, the worker with deploy/alerts.yml and a
+    simulated floor in a steady state (every conversation answered or abandoned).
 
-    Prints the /metrics URL; Ctrl-C stops everything this command started.
+    Starts from an empty floor each time (--keep continues the last one) and refuses at
+    once when its ports are taken or a demo is already running. Prints the wall and
+    /metrics URLs; Ctrl-C stops everything this command started.
     """
-    from devtools.services import ServiceError, down, status, up
+    from supportkpi.demo import DemoError, DemoPlan, run
 
-    cfg = _service_config(**svc)  # type: ignore[arg-type]
-    already = status(cfg)
+    plan = DemoPlan(services=_service_config(**svc),  # type: ignore[arg-type]
+                    metrics_port=metrics_port, rate=rate, history=history, speed=speed,
+                    incidents=incidents, keep=keep, seed=seed)
     try:
-        up(cfg)
-    except ServiceError as exc:
+        sys.exit(run(plan))
+    except DemoError as exc:
         raise click.ClickException(str(exc)) from None
-    env = {**os.environ, "SUPPORT_KAFKA_BOOTSTRAP": cfg.bootstrap,
-           "SUPPORT_REDIS_URL": cfg.redis_url, "SUPPORT_METRICS_PORT": str(metrics_port)}
-    exe = [sys.executable, "-m", "supportkpi.cli"]
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        procs.append(subprocess.Popen([*exe, "worker"], env=env))
-        procs.append(subprocess.Popen(
-            [*exe, "simulate", "--rate", str(rate), "--duration", "0", "--backfill", "30m",
-             "--time-scale", "0.1", "--invalid-rate", "0.01", "--duplicate-rate", "0.01"],
-            env=env))
-        click.secho(f"\n  metrics: http://127.0.0.1:{metrics_port}/metrics\n"
-                    f"  wall:    http://127.0.0.1:{metrics_port}/wall\n"
-                    f"  table:   support-kpi query --window 15m\n"
-                    "  Ctrl-C stops the demo.\n", fg="green", err=True)
-        worker_proc, sim_proc = procs
-        announced = False
-        while worker_proc.poll() is None:
-            if sim_proc.poll() is not None and not announced:
-                click.secho("simulator stopped: no more events (the wall will show STALE); "
-                            "the worker keeps serving", fg="yellow", err=True)
-                announced = True
-            time.sleep(0.5)
-        raise click.ClickException("the worker exited early; see its output above")
-    except KeyboardInterrupt:
-        click.echo("\nstopping demo ...", err=True)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if not all(already.values()):
-            down(cfg)
 
 
 if __name__ == "__main__":

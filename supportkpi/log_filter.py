@@ -51,3 +51,13 @@ def install(every_s: float = 30.0) -> RepeatedLogFilter:
     for handler in logging.getLogger().handlers:
         handler.addFilter(flt)
     return flt
+
+
+# Loggers whose INFO lines narrate the framework's own start-up and group protocol
+# (service "Starting...", subscription tables, rejoins); warnings and errors still show.
+FRAMEWORK_LOGGERS = ("faust", "mode", "aiokafka")
+
+
+def quiet_frameworks() -> None:
+    for name in FRAMEWORK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -307,8 +307,12 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             name = "SUPPORT_" + "_".join(str(p) for p in err["loc"]).upper()
-            lines.append(f"  {name}: {err['msg']}")
-        raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"{name}: {msg}")
+        if len(lines) == 1:  # the usual case: one line naming the variable
+            raise SettingsError(f"invalid configuration: {lines[0]}") from None
+        raise SettingsError("invalid configuration:\n" + "\n".join(f"  {x}" for x in lines)
+                            ) from None
     except ConfigError as exc:
         raise SettingsError(f"invalid configuration: {exc}") from None
 

@@ -32,6 +32,7 @@ from streams.restart import restarts_so_far
 from streams.telemetry import WorkerTelemetry
 from streams.topics import ensure_topics
 from supportkpi import log_filter
+from supportkpi.preflight import kafka_unreachable
 from supportkpi.settings import Settings, SettingsError, load_alert_rules, redact_url
 from windows.clients import cluster_mismatch, connect, connect_async
 from windows.config import dimensions_of
@@ -140,6 +141,10 @@ def run_worker(settings: Settings) -> None:
     telemetry.restarts.set(restarts_so_far())
     # a busy port is a start-up mistake: said before anything talks to Kafka
     serve_http(settings, registry, reader, alerts, rules, telemetry.store)
+    unreachable = kafka_unreachable(settings.kafka_bootstrap)
+    if unreachable:  # said now, not after half a minute of the client's retries
+        raise SettingsError(f"{unreachable}: start Kafka, or set SUPPORT_KAFKA_BOOTSTRAP "
+                            "(--kafka) to a running broker")
     try:
         ensure_topics(stream)
     except StreamError as exc:
@@ -165,6 +170,8 @@ def bounded_worker(base: type[Any], timeout_s: float) -> type[Any]:
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             super().on_setup_root_logger(logger, level)
             log_filter.install()  # aiokafka's retry loops log thousands of lines a second
+            if level > logging.DEBUG:  # the framework's start-up chatter: with -v only
+                log_filter.quiet_frameworks()
 
         def _schedule_shutdown(self, signal: Any) -> None:
             if not getattr(self, "_deadline_armed", False):

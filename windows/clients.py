@@ -32,15 +32,29 @@ def connect_async(url: str, *, cluster: bool = False, **options: Any) -> aioredi
 
 def cluster_mismatch(url: str, cluster: bool, **options: Any) -> str:
     """Why the settings do not match the server ("" when they do, or it cannot be asked):
-    a plain client on a cluster node gets MOVED for most keys, and a cluster client on a
-    plain Redis cannot start."""
+    a plain client on a cluster node gets MOVED for most keys, a cluster client on a
+    plain Redis cannot start, and a wrong password or user never starts."""
     try:
         with redis.Redis.from_url(url, **options) as client:
             enabled = bool(client.info("cluster").get("cluster_enabled"))
+    except (redis.AuthenticationError, redis.ResponseError) as exc:
+        return _credentials_problem(exc)
     except redis.RedisError:
-        return ""  # down or refusing: the worker waits for it, and says so
+        return ""  # down: the worker waits for it, and says so
     if enabled and not cluster:
         return "is a Redis Cluster node: set SUPPORT_REDIS_CLUSTER=true"
     if cluster and not enabled:
         return "is not a Redis Cluster node: unset SUPPORT_REDIS_CLUSTER"
+    return ""
+
+
+def _credentials_problem(exc: redis.RedisError) -> str:
+    """A refusal that no waiting heals, in words that say what to change ("" for other
+    errors)."""
+    text = str(exc)
+    if text.startswith("NOAUTH") or "HELLO must be called" in text:
+        return ("needs a password and the URL has none: put it in "
+                "(redis://:PASSWORD@host:port/0, or redis://USER:PASSWORD@…)")
+    if isinstance(exc, redis.AuthenticationError) or text.startswith(("WRONGPASS", "NOPERM")):
+        return f"refused the credentials ({text}): fix the user and password in it"
     return ""

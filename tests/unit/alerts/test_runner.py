@@ -193,3 +193,17 @@ def test_history_is_not_evaluated_while_catching_up() -> None:
     live = AlertRunner(FCR, FixedReader(), aioredis.Redis(), Keys("unit"),  # type: ignore[arg-type]
                        lambda: 0.0, lambda _d: None, HttpNotifier(None, None))  # type: ignore[arg-type, return-value]
     assert live._read() is not None and not live.catching_up
+
+
+def test_on_the_event_clock_history_is_evaluated_at_its_own_time() -> None:
+    """SUPPORT_READ_CLOCK=event (a replay, the compressed demo): no pause while catching
+    up, and the state machines step on the event clock, so ``for`` passes in event time."""
+    from tests.unit.serve.fixed import NOW_MS, FixedReader
+
+    year_ago = NOW_MS - 365 * 86_400_000
+    old = FixedReader(last_event_ms=year_ago, event_windows=True)
+    r = AlertRunner(FCR, old, aioredis.Redis(), Keys("unit"), lambda: NOW_MS / 1000,  # type: ignore[arg-type]
+                    lambda _d: None, HttpNotifier(None, None))  # type: ignore[arg-type, return-value]
+    read = r._read()
+    assert read is not None and not r.catching_up
+    assert read[0] == year_ago + 1000  # the event clock: last event + time since applied

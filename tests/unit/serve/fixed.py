@@ -38,15 +38,18 @@ GAUGES: dict[str, dict[str, float | None]] = {
 
 class FixedReader:
     def __init__(self, last_applied_ms: int | None = NOW_MS - 1000,
-                 last_event_ms: int = NOW_MS - 5000, catch_up_ms: int = 600_000) -> None:
+                 last_event_ms: int = NOW_MS - 5000, catch_up_ms: int = 600_000,
+                 event_windows: bool = False) -> None:
         self.config = CFG
+        self._event_windows = event_windows
         self._last = last_applied_ms
         self._last_event = last_event_ms
         self._catch_up_ms = catch_up_ms
         self.gauges_at: list[int] = []
 
     def read_time(self, stats: PipelineStats | None = None) -> ReadTime:
-        return read_time(NOW_MS, self._last_event, self._last, self._catch_up_ms)
+        return read_time(NOW_MS, self._last_event, self._last, self._catch_up_ms,
+                         self._event_windows)
 
     def window(self, window: WindowSpec, at_ms: int) -> WindowSnapshot:
         return WindowSnapshot(window, at_ms, rows())
