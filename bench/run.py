@@ -22,6 +22,8 @@ import sys
 import time
 import uuid
 import zlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from tqdm import tqdm
 
+from bench import wall_streams
 from bench.common import (
     CURVE_SETTINGS,
     ROOT,
@@ -161,7 +164,10 @@ def _redis_calls(client: redis.Redis) -> tuple[int, int, float]:
 
 
 def ours(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path, box: float,
-         extra_env: dict[str, str] | None = None) -> Measure:
+         extra_env: dict[str, str] | None = None,
+         during: Callable[[], AbstractContextManager[Any]] = nullcontext) -> Measure:
+    """The worker draining the preloaded history; ``during`` runs alongside the measured
+    part (e.g. wall viewers)."""
     ns = f"bench{uuid.uuid4().hex[:8]}"
     env = worker_env(svc, ns, tmp, 0, SUPPORT_TOPIC_TICKETS=topics[0],
                       SUPPORT_TOPIC_CHATS=topics[1], SUPPORT_ALLOWED_LATENESS="24h",
@@ -180,15 +186,16 @@ def ours(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path, box: fl
             if proc.poll() is not None:
                 raise RuntimeError(f"worker exited; see {tmp / ns}.log")
             time.sleep(0.02)
-        start_n, t0, cpu0 = processed(), time.perf_counter(), _proc_cpu(proc.pid)
-        r0 = _redis_calls(client)
-        done = start_n
-        while done < n and time.perf_counter() - t0 < box:
-            time.sleep(0.05)
-            done = processed()
-        seconds = time.perf_counter() - t0
-        cpu = _proc_cpu(proc.pid) - cpu0
-        r1 = _redis_calls(client)
+        with during():
+            start_n, t0, cpu0 = processed(), time.perf_counter(), _proc_cpu(proc.pid)
+            r0 = _redis_calls(client)
+            done = start_n
+            while done < n and time.perf_counter() - t0 < box:
+                time.sleep(0.05)
+                done = processed()
+            seconds = time.perf_counter() - t0
+            cpu = _proc_cpu(proc.pid) - cpu0
+            r1 = _redis_calls(client)
         counted = done - start_n
         return Measure(counted, seconds, cpu, {
             "redis_calls_per_event": (r1[0] - r0[0]) / counted,
@@ -543,6 +550,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-rate", type=int, default=2000, help="events/s for latency")
     ap.add_argument("--latency-seconds", type=float, default=30.0)
     ap.add_argument("--only-latency", action="store_true", help="measure latency only")
+    ap.add_argument("--only-streams", action="store_true",
+                    help="measure only what 200 live wall streams cost, and update that "
+                         "section of --out")
     ap.add_argument("--round-seconds", type=float, default=45.0,
                     help="time box of one round: a variant consumes the preloaded history "
                          "from the start until it has seen every event or this long")
@@ -576,6 +586,8 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
     topics = (f"bench{args.events}.tickets", f"bench{args.events}.chats")
     log(f"unlinked {forget_earlier_runs(svc):,} Redis keys of earlier bench runs")
     n = preload(svc, args.events, 42, topics)
+    if args.only_streams:
+        return _streams_only(args, svc, topics, n, tmp)
     results: dict[str, list[Measure]] = {"ceiling": [], "baseline": [], "ours": []}
     box = args.round_seconds
     for r in range(args.rounds):
@@ -608,9 +620,11 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
     long_n = 2_000 if args.quick else 20_000
     log(f"long conversation against short ones ({long_n} events each)")
     longs = long_conversation.render(long_conversation.table(svc.redis_url, long_n), long_n)
+    log("wall viewers: 200 live streams against none")
+    viewers = wall_streams.render(_viewers(svc, topics, n, tmp), "python -m bench.run")
     args.redis_url = svc.redis_url
     sections = [render(args, n, med, results), render_more(lat, rc, mem), render_curve(curve),
-                render_targets(med, lat, rc, args), render_profile(prof, med), longs]
+                render_targets(med, lat, rc, args), render_profile(prof, med), longs, viewers]
     analysis = ROOT / "bench" / "analysis.md"
     if analysis.exists():  # the reasons behind the numbers, written by hand after a run
         sections.append(analysis.read_text())
@@ -624,6 +638,34 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
                                   + len(SOAK_END)] + "\n"
         args.out.write_text(report)
         log(f"wrote {args.out}")
+    return 0
+
+
+def _viewers(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path
+             ) -> dict[str, Any]:
+    res = wall_streams.measure(svc, topics, n, tmp, 20.0, ours, free_port)
+    log(f"  without {res['without']:,.0f} events/s, with 200 streams {res['with']:,.0f} "
+        f"(x{res['ratio']:.2f})")
+    return res
+
+
+def _streams_only(args: argparse.Namespace, svc: ServiceConfig, topics: tuple[str, str],
+                  n: int, tmp: Path) -> int:
+    """Re-measure the wall-viewer section alone and put it in place of the old one."""
+    section = wall_streams.render(_viewers(svc, topics, n, tmp),
+                                  "python -m bench.run --only-streams").strip()
+    print(section)
+    if args.no_write or not args.out.exists():
+        return 0
+    old = args.out.read_text()
+    start = old.find("## Wall viewers")
+    if start < 0:
+        new = old.rstrip() + "\n\n" + section + "\n"
+    else:
+        end = old.find("\n## ", start + 3)
+        new = old[:start] + section + "\n" + (old[end:] if end >= 0 else "")
+    args.out.write_text(new)
+    log(f"wrote the wall viewers section of {args.out}")
     return 0
 
 

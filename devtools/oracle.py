@@ -352,6 +352,7 @@ def gauge_rows(facts: Iterable[Facts], at_ms: int,
             "waiting": len(since),
             "oldest_waiting_seconds": max(0.0, (at_ms - min(since)) / 1000.0) if since else 0.0,
             "breaching": sum(1 for d in deadlines if d < at_ms),
+            "at_risk": sum(1 for d in deadlines if at_ms <= d < at_ms + cfg.at_risk_ms),
         }
     return out
 

@@ -58,7 +58,7 @@ class FloorParams:
     ticket_share: float = 0.5
     escalation_p: float = 0.12
     reopen_p: float = 0.08
-    handoff_p: float = 0.55
+    handoff_p: float = 0.35
     patience_s: float = 300.0  # mean wait a chat customer accepts after the handoff
     csat_p: float = 0.4
     nps_p: float = 0.15

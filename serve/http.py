@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from serve.feed import WallFeed
 from serve.wall import WallModel
 from windows.errors import ConfigError
 
@@ -73,11 +74,16 @@ def token_auth(token: str) -> Any:
     return middleware
 
 
+SAMPLER = web.AppKey("sampler", asyncio.Task)
+
+
 def build_app(registry: CollectorRegistry, wall: WallModel,
               push_interval_s: float, token: str | None = None,
-              not_ready: Callable[[], str] = lambda: "") -> web.Application:
+              not_ready: Callable[[], str] = lambda: "", max_streams: int = 256
+              ) -> web.Application:
     """``not_ready`` says why the worker cannot do its work now ("" when it can): /ready
-    answers 503 with it, for orchestrators' readiness checks."""
+    answers 503 with it, for orchestrators' readiness checks. Every wall viewer shares
+    one snapshot per window and push interval; at most ``max_streams`` live streams."""
     async def metrics(req: web.Request) -> web.Response:
         # ?name[]=support_redis_up&name[]=... collects only the collectors that export those
         # names (as prometheus_client's own handler does): cheap health probes
@@ -95,56 +101,93 @@ def build_app(registry: CollectorRegistry, wall: WallModel,
             return web.Response(status=503, text=f"not ready: {why}\n")
         return web.Response(text="ready\n")
 
-    async def wall_page(_req: web.Request) -> web.Response:
-        return web.Response(text=_asset("index.html"), content_type="text/html")
+    app = web.Application(middlewares=[token_auth(token)] if token else [])
+    app.router.add_get("/", index)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/ready", ready)
+    _WallRoutes(wall, WallFeed(wall.snapshot, push_interval_s, max_streams),
+                push_interval_s).add_to(app)
+    return app
 
-    async def static(req: web.Request) -> web.Response:
+
+class _WallRoutes:
+    """The wall page, its static files, its snapshot and live stream, and the sampler that
+    keeps the live tiles' trend."""
+
+    def __init__(self, wall: WallModel, feed: WallFeed, push_interval_s: float) -> None:
+        self.wall = wall
+        self.feed = feed
+        self.interval = push_interval_s
+
+    def add_to(self, app: web.Application) -> None:
+        app.router.add_get("/wall", self.page)
+        app.router.add_get("/wall/{name}", self.static)
+        app.router.add_get("/api/snapshot", self.snapshot)
+        app.router.add_get("/api/stream", self.stream)
+        app.on_startup.append(self.start_sampling)
+        app.on_cleanup.append(self.stop_sampling)
+
+    def _window(self, req: web.Request) -> str:
+        windows = self.wall.windows
+        w = req.query.get("window", "15m" if "15m" in windows else windows[0])
+        if w not in windows:
+            raise web.HTTPBadRequest(text=f"unknown window {w!r}; one of {windows}")
+        return w
+
+    async def page(self, req: web.Request) -> web.Response:
+        # the current snapshot is in the page: it paints numbers before any script
+        # connects (a plain `chromium --screenshot` shows them)
+        initial = (await self.feed.get(self._window(req))).doc
+        page = _asset("index.html").replace(
+            "<!--initial-->", '<script id="initial" type="application/json">'
+            + json.dumps(initial).replace("</", "<\\/") + "</script>")
+        return web.Response(text=page, content_type="text/html")
+
+    async def static(self, req: web.Request) -> web.Response:
         name = req.match_info["name"]
         if name not in STATIC:
             raise web.HTTPNotFound()
         return web.Response(text=_asset(name), content_type=STATIC[name])
 
-    def _window(req: web.Request) -> str:
-        w = req.query.get("window", "15m")
-        if w not in wall.windows:
-            raise web.HTTPBadRequest(text=f"unknown window {w!r}; one of {wall.windows}")
-        return w
-
-    async def _snap(window: str) -> dict[str, Any]:
-        return await asyncio.get_running_loop().run_in_executor(None, wall.snapshot, window)
-
-    async def snapshot(req: web.Request) -> web.Response:
+    async def snapshot(self, req: web.Request) -> web.Response:
         try:
-            return web.json_response(await _snap(_window(req)))
+            return web.json_response((await self.feed.get(self._window(req))).doc)
         except ConfigError as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
 
-    async def stream(req: web.Request) -> web.StreamResponse:
-        window = _window(req)
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache"})
-        await resp.prepare(req)
+    async def stream(self, req: web.Request) -> web.StreamResponse:
+        window = self._window(req)
+        if not self.feed.admit():
+            raise web.HTTPServiceUnavailable(
+                headers={"Retry-After": "30"},
+                text=f"503: {self.feed.max_streams} live wall streams are open already "
+                     "(SUPPORT_WALL_MAX_STREAMS)\n")
         try:
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-cache"})
+            await resp.prepare(req)
             while True:
-                try:
-                    doc = await _snap(window)
-                except Exception as exc:  # Redis down: tell the page, keep the stream
-                    doc = {"error": str(exc), "stale": True}
-                await resp.write(f"data: {json.dumps(doc)}\n\n".encode())
-                await asyncio.sleep(push_interval_s)
+                await resp.write((await self.feed.get(window)).event)
+                await asyncio.sleep(self.interval)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
+        finally:
+            self.feed.release()
         return resp
 
-    app = web.Application(middlewares=[token_auth(token)] if token else [])
-    app.router.add_get("/", index)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/ready", ready)
-    app.router.add_get("/wall", wall_page)
-    app.router.add_get("/wall/{name}", static)
-    app.router.add_get("/api/snapshot", snapshot)
-    app.router.add_get("/api/stream", stream)
-    return app
+    async def _sample(self) -> None:
+        while True:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.wall.sample_live)
+            except Exception as exc:  # Redis down: the sparkline has a gap
+                log.debug("live trend sample failed: %s", exc)
+            await asyncio.sleep(self.interval)
+
+    async def start_sampling(self, app: web.Application) -> None:
+        app[SAMPLER] = asyncio.get_running_loop().create_task(self._sample())
+
+    async def stop_sampling(self, app: web.Application) -> None:
+        app[SAMPLER].cancel()
 
 
 def serve_in_thread(app: web.Application, host: str, port: int) -> threading.Thread:

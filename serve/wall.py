@@ -9,15 +9,17 @@ rule's threshold, green otherwise.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alerts.rules import Rule
 from alerts.state import AlertState, past
 from alerts.store import AlertStore, split_key
+from serve.trends import TrendBook
 from windows import kpi
 from windows.catalog import QUEUE_COLUMNS, TILES, Shown
-from windows.config import KpiConfig
+from windows.config import KpiConfig, WindowSpec
 from windows.reader import PipelineStats, ReadTime, WindowReader
 
 Rows = Mapping[str, Mapping[str, float | None]]
@@ -31,6 +33,11 @@ class WallModel:
         self._cfg = cfg
         self._rules = list(rules)
         self._stale_after_ms = int(stale_after_s * 1000)
+        # one book per window for the windowed tiles, one for the live gauges (sampled);
+        # snapshots of different windows run on different threads
+        self._books = {w.name: TrendBook() for w in cfg.windows}
+        self._live_book = TrendBook()
+        self._lock = threading.Lock()
 
     @property
     def windows(self) -> list[str]:
@@ -75,20 +82,51 @@ class WallModel:
         gauges = self._reader.gauges(t.live_ms)
         alerts = self._alerts.read()
         floor, gfloor = rows.get("*", {}), gauges.get("*", {})
-        tiles = [{**self._cell(spec, floor, gfloor, {}, alerts), "label": spec.show.title}
-                 for spec in TILES]
+        trends = self._trends(w, now, t.live_ms, floor, gfloor)
+        tiles = [{**self._cell(spec, floor, gfloor, {}, alerts), "label": spec.show.title,
+                  "better": spec.show.better, "trend": trends[spec.key]} for spec in TILES]
+        active = _active(alerts)
         return {
             "window": w.name,
             "windows": self.windows,
             "at": now / 1000.0,
             "catching_up": t.catching_up,
+            "firing": sum(1 for a in active if a["status"] == "firing"),
+            "pending": sum(1 for a in active if a["status"] == "pending"),
             **self._freshness(pipeline, w.length_ms, t),
             "tiles": tiles,
             "queue_columns": [{"id": c.show.ident, "label": c.show.title}
                               for c in QUEUE_COLUMNS],
             "queues": self._queues(rows, gauges, alerts),
-            "alerts": _active(alerts),
+            "alerts": active,
         }
+
+    def _trends(self, w: WindowSpec, now_ms: int, live_ms: int, floor: Mapping[str, Any],
+                gfloor: Mapping[str, Any]) -> dict[str, dict[str, list[float | None]]]:
+        """The last two hours of every tile: windowed tiles read from the store once per
+        5-minute point, live tiles from what was sampled."""
+        def floor_at(t: int) -> Mapping[str, Any]:
+            return self._reader.window(w, t).rows.get("*", {})
+
+        windowed = [s.key for s in TILES if not s.live]
+        live = [s.key for s in TILES if s.live]
+        with self._lock:
+            book = self._books[w.name]
+            book.fill(now_ms, floor_at)
+            self._live_book.record(live_ms, gfloor)
+            return {**book.series(now_ms, windowed, floor),
+                    **self._live_book.series(live_ms, live, gfloor)}
+
+    def sample_live(self) -> None:
+        """Record the live gauges for their sparklines (called every few seconds, so the
+        trend is there before anyone opens the wall)."""
+        t = self._reader.read_time()
+        with self._lock:
+            if self._live_book.has(t.live_ms):
+                return  # one gauge read per 5-minute point, not per call
+        gfloor = self._reader.gauges(t.live_ms).get("*", {})
+        with self._lock:
+            self._live_book.record(t.live_ms, gfloor)
 
     def _queues(self, rows: Rows, gauges: Rows,
                 alerts: Mapping[str, AlertState]) -> list[dict[str, Any]]:

@@ -361,8 +361,8 @@ def _play(events: Iterator[dict[str, object]], send: _Sender, start_ms: int, now
     for e in events:
         t_ms = float(e["occurred_at"]) * 1000  # type: ignore[arg-type]
         due = due_s(t_ms, start_ms, wall0, speed)
-        while not stop and due > time.time():
-            time.sleep(min(0.2, due - time.time()))
+        while not stop and (wait := due - time.time()) > 0:
+            time.sleep(min(0.2, wait))
         if stop or (end_ms is not None and t_ms >= end_ms):
             break
         if not bar.disable and t_ms <= now_ms:

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     frt_sla_targets: str = Field(
         "", description="Targets per priority and channel, e.g. 'urgent=15m,chat=2m,high:email=2h'"
     )
+    sla_at_risk: str = Field("15m", description="A waiting conversation is at risk when "
+                             "its first-response target falls due within this")
     gauge_dimensions: str = Field("all,queue,channel,queue*channel",
                                   description="Dimension combinations of the live gauges")
     agent_allowlist: str = Field("", description="Agent ids that may appear as labels "
@@ -123,6 +125,9 @@ class Settings(BaseSettings):
     wall_stale_after: float = Field(30.0, gt=0, description="Seconds without an applied "
                                     "event before the wall shows STALE")
     wall_push_interval: float = Field(2.0, gt=0, description="Seconds between wall updates")
+    wall_max_streams: int = Field(256, ge=1, le=100_000, description="Live wall streams "
+                                  "served at once (all share one snapshot per window); "
+                                  "more get 503 with Retry-After")
     read_clock: Literal["wall", "event"] = Field(
         "wall", description="Where /metrics, the wall and the alert evaluator end their "
         "windows: the wall clock (live floors) or the event clock (a replay of yesterday "
@@ -142,8 +147,8 @@ class Settings(BaseSettings):
         windows_from_text(v)
         return v
 
-    @field_validator("frt_sla", "reopen_window", "allowed_lateness", "max_future_skew",
-                     "conversation_ttl", "bucket_ttl_margin", "catch_up_after")
+    @field_validator("frt_sla", "sla_at_risk", "reopen_window", "allowed_lateness",
+                     "max_future_skew", "conversation_ttl", "bucket_ttl_margin", "catch_up_after")
     @classmethod
     def _durations(cls, v: str) -> str:
         parse_duration_ms(v)
@@ -258,6 +263,7 @@ class Settings(BaseSettings):
             windows=windows_from_text(self.windows, self.buckets_per_window),
             dimension_sets=dimension_sets_from_text(self.dimensions),
             frt_sla_ms=parse_duration_ms(self.frt_sla),
+            at_risk_ms=parse_duration_ms(self.sla_at_risk),
             frt_sla_targets=sla_targets_from_text(self.frt_sla_targets),
             gauge_dimension_sets=dimension_sets_from_text(self.gauge_dimensions),
             agent_allowlist=frozenset(a.strip() for a in self.agent_allowlist.split(",")

@@ -64,6 +64,34 @@ class Browser:
                     return doc["result"]  # type: ignore[no-any-return]
         raise AssertionError(f"{method}: no answer")
 
+    async def _session(self, calls: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Several calls in one DevTools session (emulation overrides last a session)."""
+        out = []
+        async with aiohttp.ClientSession() as s, s.ws_connect(self.ws_url, max_msg_size=0) as ws:
+            for method, params in calls:
+                msg_id = next(self._ids)
+                await ws.send_json({"id": msg_id, "method": method, "params": params})
+                async for msg in ws:
+                    doc = json.loads(msg.data)
+                    if doc.get("id") == msg_id:
+                        if "error" in doc:
+                            raise AssertionError(f"{method}: {doc['error']}")
+                        out.append(doc["result"])
+                        break
+        return out
+
+    def evaluate_at(self, width: int, height: int, expression: str) -> Any:
+        """``expression`` evaluated with the page laid out in a ``width`` x ``height``
+        viewport."""
+        res = asyncio.run(self._session([
+            ("Emulation.setDeviceMetricsOverride",
+             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}),
+            ("Runtime.evaluate", {"expression": "new Promise(r => setTimeout(r, 300))",
+                                  "awaitPromise": True}),
+            ("Runtime.evaluate", {"expression": expression, "returnByValue": True}),
+        ]))
+        return res[-1]["result"].get("value")
+
     def evaluate(self, expression: str) -> Any:
         res = asyncio.run(self._call("Runtime.evaluate",
                                      {"expression": expression, "returnByValue": True}))

@@ -49,6 +49,7 @@ class Show:
     tile: bool = False  # a tile of the wall's floor row
     queue_column: bool = False  # also a column of the wall's queue table
     id: str = ""  # element id on the wall; the header when empty
+    better: str = ""  # "higher" or "lower": which way a tile's trend is good news
 
     @property
     def ident(self) -> str:
@@ -239,7 +240,8 @@ FRT = Duration(
         ("p50", Show("frt_p50", "duration")),
         (
             "p90",
-            Show("frt_p90", "duration", label="First response p90", tile=True, queue_column=True),
+            Show("frt_p90", "duration", label="First response p90", tile=True, queue_column=True,
+                 better="lower"),
         ),
     ),
 )
@@ -291,7 +293,8 @@ WINDOWED: tuple[Windowed, ...] = (
         "frt_count",
         "support_first_response_sla_ratio",
         "Share of first responses within the SLA target, in the window.",
-        show=Show("frt_sla", "percent"),
+        show=Show("frt_sla", "percent", label="First response in SLA", tile=True,
+                  better="higher"),
     ),
     Count(
         "completed",
@@ -315,7 +318,8 @@ WINDOWED: tuple[Windowed, ...] = (
         "completed",
         "support_fcr_ratio",
         "First contact resolution: FCR conversations / completed conversations.",
-        show=Show("fcr", "percent", label="First contact resolution", tile=True, queue_column=True),
+        show=Show("fcr", "percent", label="First contact resolution", tile=True, queue_column=True,
+                  better="higher"),
     ),
     Count(
         "escalated_completed",
@@ -332,7 +336,8 @@ WINDOWED: tuple[Windowed, ...] = (
         "support_escalation_ratio",
         "Escalated (incl. handoff/transfer) completed conversations / completed conversations.",
         show=Show(
-            "esc", "percent", label="Escalation rate", tile=True, queue_column=True, id="escalation"
+            "esc", "percent", label="Escalation rate", tile=True, queue_column=True,
+            id="escalation", better="lower"
         ),
     ),
     Count(
@@ -356,7 +361,7 @@ WINDOWED: tuple[Windowed, ...] = (
         "csat_responses",
         "support_csat_ratio",
         "CSAT: satisfied responses / responses.",
-        show=Show("csat", "percent", label="CSAT", tile=True, queue_column=True),
+        show=Show("csat", "percent", label="CSAT", tile=True, queue_column=True, better="higher"),
     ),
     Mean(
         "csat",
@@ -450,7 +455,8 @@ LIVE: tuple[Live, ...] = (
         "waiting",
         "support_waiting_conversations",
         "Open conversations waiting for a first human response now.",
-        Show("waiting", "count", label="Waiting now", tile=True, queue_column=True),
+        Show("waiting", "count", label="Waiting now", tile=True, queue_column=True,
+             better="lower"),
     ),
     Live(
         "oldest_waiting",
@@ -464,6 +470,7 @@ LIVE: tuple[Live, ...] = (
             tile=True,
             queue_column=True,
             id="oldest_waiting",
+            better="lower",
         ),
     ),
     Live(
@@ -471,7 +478,15 @@ LIVE: tuple[Live, ...] = (
         "breaching",
         "support_sla_breaching_conversations",
         "Waiting conversations already past their first-response target.",
-        Show("breaching", "count"),
+        Show("breaching", "count", label="Breaching SLA", tile=True, better="lower"),
+    ),
+    Live(
+        "at_risk",
+        "at_risk",
+        "support_sla_at_risk_conversations",
+        "Waiting conversations whose first-response target falls due within "
+        "SUPPORT_SLA_AT_RISK (the early warning before they breach).",
+        Show("at_risk", "count", label="At risk", tile=True, better="lower"),
     ),
 )
 

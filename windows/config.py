@@ -62,6 +62,9 @@ class KpiConfig:
     windows: tuple[WindowSpec, ...]
     dimension_sets: tuple[tuple[str, ...], ...] = DEFAULT_DIMENSION_SETS
     frt_sla_ms: int = 3_600_000
+    # a waiting conversation is "at risk" when its first-response target falls due within
+    # this (the wall's early warning before it breaches)
+    at_risk_ms: int = 900_000
     reopen_window_ms: int = 7 * 86_400_000
     count_bot_replies: bool = False
     csat_satisfied_min: float = 4.0

@@ -224,18 +224,21 @@ class WindowReader:
                 pipe.zcard(k.waiting(dk))
                 pipe.zrange(k.waiting(dk), 0, 0, withscores=True)
                 pipe.zcount(k.due(dk), "-inf", f"({at_ms}")
+                pipe.zcount(k.due(dk), at_ms, f"({at_ms + self._cfg.at_risk_ms}")
         res = iter(pipe.execute())
-        self.reads += len(first) + 3 * sum(map(len, dimkeys))
-        queues: dict[str, list[float]] = {}  # dimension key → [waiting, oldest ms, breaching]
+        self.reads += len(first) + 4 * sum(map(len, dimkeys))
+        # dimension key → [waiting, oldest ms, breaching, at risk]
+        queues: dict[str, list[float]] = {}
         for dks in dimkeys:
             for dk in dks:
-                waiting, oldest, breaching = next(res), next(res), next(res)
-                q = queues.setdefault(dk, [0, float("inf"), 0])
+                waiting, oldest, breaching, at_risk = next(res), next(res), next(res), next(res)
+                q = queues.setdefault(dk, [0, float("inf"), 0, 0])
                 q[0] += waiting
                 q[1] = min(q[1], oldest[0][1]) if oldest else q[1]
                 q[2] += breaching
+                q[3] += at_risk
         out: dict[str, dict[str, float | None]] = {}
-        for dk, (waiting, oldest_ms, breaching) in sorted(queues.items()):
+        for dk, (waiting, oldest_ms, breaching, at_risk) in sorted(queues.items()):
             if not opens.get(dk, 0) and not waiting and dk not in known:
                 continue
             out[dk] = {
@@ -244,6 +247,7 @@ class WindowReader:
                 "oldest_waiting_seconds": max(0.0, (at_ms - oldest_ms) / 1000.0)
                 if oldest_ms != float("inf") else 0.0,
                 "breaching": breaching,
+                "at_risk": at_risk,
             }
         if self._max_rows is not None and len(out) > self._max_rows:
             return kpi.fold_live(out, self._max_rows)

@@ -45,18 +45,87 @@ function renderWindows(windows) {
   }
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+// one polyline per run of known points; x spreads the hour, y the range of both hours
+function sparkline(trend) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "trend");
+  svg.setAttribute("viewBox", "0 0 120 32");
+  svg.setAttribute("preserveAspectRatio", "none");
+  const all = [...trend.last, ...trend.previous].filter((v) => v !== null);
+  if (!all.length) return svg;
+  let lo = Math.min(...all), hi = Math.max(...all);
+  if (hi - lo < 1e-9) { lo -= 1; hi += 1; }
+  const n = trend.last.length - 1;
+  for (const name of ["previous", "last"]) {
+    let run = [];
+    const flush = () => {
+      if (run.length > 1) {
+        const line = document.createElementNS(SVG, "polyline");
+        line.setAttribute("class", name);
+        line.setAttribute("points", run.join(" "));
+        svg.appendChild(line);
+      }
+      run = [];
+    };
+    trend[name].forEach((v, i) => {
+      if (v === null) { flush(); return; }
+      run.push((i * 120 / n).toFixed(1) + "," + (30 - (v - lo) / (hi - lo) * 28).toFixed(1));
+    });
+    flush();
+  }
+  svg.dataset.points = String(trend.last.filter((v) => v !== null).length);
+  return svg;
+}
+
+// the change against the same moment an hour ago (or the hour's start), good or bad
+function delta(t) {
+  const now = t.value;
+  const before = t.trend.previous[t.trend.previous.length - 1] ?? t.trend.last[0];
+  const out = el("div", {class: "delta"});
+  if (now === null || before === null || before === undefined) {
+    out.textContent = "no earlier value yet";
+    return out;
+  }
+  const diff = now - before;
+  let text;
+  if (t.unit === "percent") text = Math.abs(diff * 100).toFixed(1) + " pts";
+  else if (before !== 0) text = Math.abs(diff / before * 100).toFixed(0) + "%";
+  else text = fmt(Math.abs(diff), t.unit);
+  const arrow = Math.abs(diff) < 1e-9 ? "=" : diff > 0 ? "▲" : "▼";
+  out.textContent = arrow + " " + (arrow === "=" ? "" : text + " ") + "vs 1h ago";
+  if (arrow !== "=" && t.better) {
+    const good = (diff > 0) === (t.better === "higher");
+    out.classList.add(good ? "good" : "bad");
+  }
+  return out;
+}
+
+function renderCounts(doc) {
+  const box = document.getElementById("alert-counts");
+  box.replaceChildren();
+  box.appendChild(el("span", {class: doc.firing ? "firing" : "", id: "firing-count"},
+                     doc.firing + " firing"));
+  box.appendChild(el("span", {class: doc.pending ? "pending" : "", id: "pending-count"},
+                     doc.pending + " pending"));
+}
+
 function render(doc) {
   if (doc.error) { showStale("cannot read the store: " + doc.error); return; }
   renderWindows(doc.windows);
+  renderCounts(doc);
   const tiles = document.getElementById("tiles");
   tiles.replaceChildren();
   for (const t of doc.tiles) {
     const tile = el("div", {id: "tile-" + t.id, class: "tile " + t.status,
                             "data-value": t.value === null ? "" : String(t.value),
                             "data-status": t.status});
-    tile.appendChild(el("div", {class: "label"}, t.label + (t.unit === "count" ||
-      t.id === "oldest_waiting" ? "" : " · " + doc.window)));
+    const live = t.unit === "count" || t.id === "oldest_waiting";
+    tile.appendChild(el("div", {class: "label"}, t.label + (live ? " · now" : " · " + doc.window)));
     tile.appendChild(el("div", {class: "value"}, fmt(t.value, t.unit)));
+    tile.appendChild(sparkline(t.trend));
+    tile.appendChild(delta(t));
     tiles.appendChild(tile);
   }
   const alerts = document.getElementById("alerts");
@@ -125,4 +194,9 @@ function connect() {
 setInterval(() => {
   if (lastMessage && Date.now() - lastMessage > 15000) showStale("no update from the server");
 }, 5000);
+// first paint from the snapshot the page came with, then live
+const initial = document.getElementById("initial");
+if (initial) {
+  try { render(JSON.parse(initial.textContent)); } catch (e) { console.error(e); }
+}
 connect();

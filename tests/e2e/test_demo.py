@@ -1,54 +1,91 @@
-"""The README demo command end to end: services, worker, simulator, /metrics, Ctrl-C."""
+"""The README demo command end to end, for ten simulated hours (played at 240x): the floor
+stays in a steady state, the incident pages exactly the alert it is meant to and that
+alert resolves, the KPIs are on /metrics, and Ctrl-C stops everything."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer
 
 from devtools.services import ServiceConfig, status
-from tests.support import ROOT, free_port, parse, scrape, wait_for
+from tests.support import ROOT, free_port, parse, sample, scrape, wait_for
 
 pytestmark = pytest.mark.e2e
 
+HOURS = 10
+SPEED = 240
+INCIDENT = "technical@4h+45m"
+FLOOR = {"queue": "all", "channel": "all"}
 
-def _values(port: int, name: str) -> list[tuple[dict[str, str], float]]:
-    return [(dict(labels), v) for (n, labels), v in parse(scrape(port)).items() if n == name]
+
+def _transitions(bootstrap: str) -> list[dict[str, object]]:
+    """Every alert transition the worker published (the alerts topic), oldest first."""
+    consumer = KafkaConsumer("support.alerts", bootstrap_servers=bootstrap,
+                             auto_offset_reset="earliest", consumer_timeout_ms=5000,
+                             enable_auto_commit=False)
+    try:
+        docs = [json.loads(m.value) for m in consumer]
+    finally:
+        consumer.close()
+    return sorted(docs, key=lambda d: str(d["at"]))
 
 
-def test_demo_serves_kpis_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+def _kpis_present(port: int) -> None:
+    s = parse(scrape(port))
+    frt = sample(s, "support_first_response_seconds", quantile="0.9", queue="billing",
+                 window="1h", channel="all", team="all", priority="all")
+    assert frt is not None and frt > 0
+    for name in ("support_fcr_ratio", "support_escalation_ratio", "support_csat_ratio"):
+        v = sample(s, name, window="1h", queue="all", channel="all", team="all",
+                   priority="all")
+        assert v is not None and 0 < v < 1, (name, v)
+
+
+@pytest.mark.timeout(900)
+def test_ten_simulated_hours_steady_floor_one_incident_and_ctrl_c(tmp_path: Path) -> None:
     kafka, controller, redis_port, metrics = free_port(), free_port(), free_port(), free_port()
     state = tmp_path / "state"
     cmd = [sys.executable, "-m", "supportkpi.cli", "demo", "--state-dir", str(state),
            "--kafka-port", str(kafka), "--controller-port", str(controller),
-           "--redis-port", str(redis_port), "--metrics-port", str(metrics), "--rate", "120"]
+           "--redis-port", str(redis_port), "--metrics-port", str(metrics),
+           "--history", f"{HOURS}h", "--speed", str(SPEED), "--incident", INCIDENT,
+           "--seed", "11"]
     log = open(tmp_path / "demo.log", "wb")  # noqa: SIM115
-    env = {**os.environ, "SUPPORT_DATA_DIR": str(tmp_path / "faust")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORT_")}
+    started = time.time()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, env=env)
     cfg = ServiceConfig(state_dir=state, kafka_port=kafka, controller_port=controller,
                         redis_port=redis_port)
+    waiting: list[float] = []
+    oldest: list[float] = []
     try:
-        def ready() -> bool:
-            names = ("support_first_response_seconds", "support_fcr_ratio",
-                     "support_escalation_ratio", "support_csat_ratio")
-            return all(any(lbl.get("queue") not in (None, "all") and "window" in lbl
-                           for lbl, _ in _values(metrics, n)) for n in names)
+        wait_for(lambda: sample(parse(scrape(metrics)), "support_redis_up") == 1, 180,
+                 "the demo's worker")
 
-        wait_for(ready, 180, "demo KPIs on /metrics", interval=1)
-        frt = [v for lbl, v in _values(metrics, "support_first_response_seconds")
-               if lbl.get("quantile") == "0.9" and lbl["queue"] == "billing"
-               and lbl["window"] == "1h" and lbl["channel"] == "all"]
-        assert frt and frt[0] > 0
-        for name in ("support_fcr_ratio", "support_escalation_ratio", "support_csat_ratio"):
-            vals = [v for lbl, v in _values(metrics, name)
-                    if lbl["window"] == "1h" and lbl["channel"] == "all" and lbl["queue"] == "all"]
-            assert vals and 0 < vals[0] < 1, (name, vals)
-        assert f"http://127.0.0.1:{metrics}/metrics" in (tmp_path / "demo.log").read_text()
+        def caught_up() -> bool:  # the simulated clock reached the real one
+            s = parse(scrape(metrics))
+            for name, into in (("support_waiting_conversations", waiting),
+                               ("support_oldest_waiting_seconds", oldest)):
+                v = sample(s, name, **FLOOR)
+                if v is not None:
+                    into.append(v)
+            last = sample(s, "support_last_event_timestamp_seconds")
+            return last is not None and last > started - 60
+
+        wait_for(caught_up, HOURS * 3600 / SPEED + 240, "ten simulated hours", interval=2)
+        time.sleep(3)  # the last evaluations on the event clock
+        _kpis_present(metrics)
+        transitions = _transitions(cfg.bootstrap)
+        assert f"http://127.0.0.1:{metrics}/wall" in (tmp_path / "demo.log").read_text()
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         try:
@@ -56,7 +93,19 @@ def test_demo_serves_kpis_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             raise
-        print((tmp_path / "demo.log").read_text()[-4000:])
+        print((tmp_path / "demo.log").read_text(errors="replace")[-4000:])
+    # steady state: a backlog that is worked off, never one that only grows
+    assert len(waiting) > 50, len(waiting)
+    assert max(waiting) < 150, max(waiting)
+    assert max(oldest) < 1800, max(oldest)  # below OldestWaitingTooOld's threshold
+    # the incident pages exactly FirstResponseP90High for technical, which then resolves
+    fired = {(d["rule"], json.dumps(d["dimensions"], sort_keys=True))
+             for d in transitions if d["state"] == "firing"}
+    assert fired == {("FirstResponseP90High", '{"queue": "technical"}')}, transitions
+    states = [d["state"] for d in transitions if d["rule"] == "FirstResponseP90High"
+              and d["state"] in ("firing", "resolved")]
+    assert states == ["firing", "resolved"], transitions
+    # Ctrl-C stopped everything the demo started
     assert status(cfg) == {"kafka": False, "redis": False}
     with pytest.raises(OSError):
         scrape(metrics)

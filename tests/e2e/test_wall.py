@@ -1,13 +1,17 @@
-"""The wall in a real browser on the demo path: live tiles that match /metrics, a firing
-alert turns its tile red, a stopped event flow shows STALE. Saves docs/wall.png."""
+"""The wall in a real browser on the demo path: a plain `chromium --screenshot` at 1920x1080
+and 1280x720 shows every tile with a number and a trend, live tiles match /metrics, a firing
+alert turns its tile red, a stopped event flow shows STALE. The pictures go to the test's
+own directory (SUPPORT_UPDATE_DOCS=1 also refreshes docs/wall.png)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -56,6 +60,48 @@ def _children(pid: int) -> list[tuple[int, str]]:
     return out
 
 
+class _Tiles(HTMLParser):
+    """Each tile of a dumped wall page: its value and how many trend points it drew."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tiles: dict[str, dict[str, str]] = {}
+        self._tile: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "div" and "tile" in a.get("class", "").split():
+            self._tile = a["id"]
+            self.tiles[a["id"]] = {"value": a.get("data-value", ""), "points": "0"}
+        elif tag == "svg" and self._tile and "data-points" in a:
+            self.tiles[self._tile]["points"] = a["data-points"]
+
+
+def _plain_screenshot(port: int, size: tuple[int, int], out: Path) -> None:
+    """What a person gets from `chromium --headless --screenshot`: no script driving it."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.skip("chromium not installed")
+    url = f"http://127.0.0.1:{port}/wall?window=15m"
+    flags = [binary, "--headless", "--no-sandbox", "--disable-gpu",
+             "--disable-background-networking", "--hide-scrollbars",
+             f"--window-size={size[0]},{size[1]}", f"--user-data-dir={out / 'plain'}"]
+    png = out / f"wall-{size[0]}x{size[1]}.png"
+    subprocess.run([*flags, f"--screenshot={png}", url], check=True, timeout=120,
+                   capture_output=True)
+    assert png.stat().st_size > 20_000, png  # a painted wall, not a blank page
+    assert png.read_bytes()[16:24] == size[0].to_bytes(4, "big") + size[1].to_bytes(4, "big")
+    dom = subprocess.run([*flags, "--dump-dom", url], check=True, timeout=120,
+                         capture_output=True, text=True).stdout
+    assert "connecting…" not in dom
+    parser = _Tiles()
+    parser.feed(dom)
+    assert len(parser.tiles) == 9, parser.tiles
+    for tile, got in parser.tiles.items():
+        assert got["value"] != "" and float(got["value"]) >= 0, (tile, got)
+        assert int(got["points"]) >= 2, (tile, got)  # a line, not a dot
+
+
 def test_wall_live_alert_stale_and_screenshot(tmp_path: Path) -> None:
     rules = tmp_path / "alerts.yml"
     rules.write_text(RULES)
@@ -65,7 +111,8 @@ def test_wall_live_alert_stale_and_screenshot(tmp_path: Path) -> None:
            "SUPPORT_WALL_STALE_AFTER": "6", "SUPPORT_WALL_PUSH_INTERVAL": "1"}
     cmd = [sys.executable, "-m", "supportkpi.cli", "demo", "--state-dir", str(tmp_path / "s"),
            "--kafka-port", str(kafka), "--controller-port", str(controller),
-           "--redis-port", str(redis_port), "--metrics-port", str(http), "--rate", "120"]
+           "--redis-port", str(redis_port), "--metrics-port", str(http), "--rate", "60",
+           "--history", "2h", "--speed", "120"]
     log = open(tmp_path / "demo.log", "wb")  # noqa: SIM115
     demo = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -88,8 +135,23 @@ def test_wall_live_alert_stale_and_screenshot(tmp_path: Path) -> None:
             "EscalationsHighWall"
         assert browser.evaluate("document.getElementById('tile-fcr').dataset.status") != \
             "firing"
-        time.sleep(2)  # let a few more live updates land for the picture
-        browser.screenshot(ROOT / "docs" / "wall.png")
+        wait_for(lambda: sample(parse(scrape(http)), "support_catching_up") == 0, 180,
+                 "the compressed history played")
+        time.sleep(3)  # a live sample or two after it
+        for size in ((1920, 1080), (1280, 720), (3840, 2160)):
+            if size[0] < 3000:
+                _plain_screenshot(http, size, tmp_path)
+            # every tile and every queue row is on the screen, none cut off
+            cut = browser.evaluate_at(*size, "[...document.querySelectorAll("
+                                      "'.tile, #queues tbody tr')].filter(e => "
+                                      "e.getBoundingClientRect().bottom > innerHeight + 1 "
+                                      "|| e.getBoundingClientRect().right > innerWidth + 1)"
+                                      ".map(e => e.id || e.dataset.queue)")
+            assert cut == [], (size, cut)
+        browser.screenshot(tmp_path / "wall-live.png")
+        if os.environ.get("SUPPORT_UPDATE_DOCS") == "1":
+            (ROOT / "docs" / "wall.png").write_bytes((tmp_path / "wall-1920x1080.png")
+                                                     .read_bytes())
 
         # stop the event flow: the simulator, not the worker
         sims = [pid for pid, c in _children(demo.pid) if " simulate " in c]

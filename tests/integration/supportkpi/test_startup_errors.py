@@ -11,7 +11,7 @@ from kafka.admin import NewTopic
 
 from devtools.cluster import ClusterConfig, cluster_down, cluster_up
 from devtools.services import ServiceConfig
-from tests.support import free_port, worker_start_up_error
+from tests.support import OwnRedis, free_port, worker_start_up_error
 
 pytestmark = pytest.mark.integration
 
@@ -45,3 +45,21 @@ def test_a_cluster_setting_that_does_not_match_the_server_is_refused(
         assert "is a Redis Cluster node: set SUPPORT_REDIS_CLUSTER=true" in out, out[-2000:]
     finally:
         cluster_down(cfg)
+
+
+def test_wrong_or_missing_redis_password_is_one_line_naming_the_url(
+        services: ServiceConfig, worker_env: dict[str, str], tmp_path: Path) -> None:
+    own = OwnRedis(tmp_path / "redis", "--requirepass", "right-one").start()
+    try:
+        wrong = worker_start_up_error(
+            {**worker_env, "SUPPORT_REDIS_URL": f"redis://:wrong-one@127.0.0.1:{own.port}/0"})
+        line = wrong.strip().splitlines()[-1]
+        assert line.startswith("Error: SUPPORT_REDIS_URL (redis://:***@127.0.0.1:"), line
+        assert "refused the credentials" in line and "wrong-one" not in wrong
+        none = worker_start_up_error(
+            {**worker_env, "SUPPORT_REDIS_URL": f"redis://127.0.0.1:{own.port}/0"})
+        assert none.strip().splitlines()[-1].endswith(
+            "needs a password and the URL has none: put it in (redis://:PASSWORD@host:port/0, "
+            "or redis://USER:PASSWORD@…)"), none[-500:]
+    finally:
+        own.kill()

@@ -95,3 +95,28 @@ def test_ready_answers_503_with_the_reason_and_needs_no_token() -> None:
 
     assert asyncio.run(go()) == [
         (503, "not ready: the store is unavailable (redis_out_of_memory)\n"), (200, "ready\n")]
+
+
+def test_the_page_carries_its_first_snapshot_and_streams_are_capped() -> None:
+    registry = CollectorRegistry()
+    wall = WallModel(FixedReader(), FixedAlerts(), CFG, [],  # type: ignore[arg-type]
+                     stale_after_s=30)
+
+    async def go() -> tuple[str, list[int], str]:
+        app = build_app(registry, wall, 0.05, None, max_streams=2)
+        async with TestClient(TestServer(app)) as c:
+            page = await (await c.get("/wall?window=1h")).text()
+            open_ = [await c.get("/api/stream?window=5m") for _ in range(2)]
+            third = await c.get("/api/stream?window=5m")
+            statuses = [r.status for r in [*open_, third]]
+            text = await third.text()
+            for r in open_:
+                r.close()
+            return page, statuses, text
+
+    page, statuses, refused = asyncio.run(go())
+    start = page.index('<script id="initial" type="application/json">') + 45
+    doc = json.loads(page[start:page.index("</script>", start)])
+    assert doc["window"] == "1h" and all("trend" in t for t in doc["tiles"])
+    assert statuses == [200, 200, 503]
+    assert "2 live wall streams are open already (SUPPORT_WALL_MAX_STREAMS)" in refused
