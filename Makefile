@@ -12,7 +12,10 @@ demo: setup
 ## The whole suite: lint, type check, unit, integration and e2e tests.
 ## The integration tests start their own Kafka and Redis on free loopback ports.
 test: setup lint
+	@mkdir -p .cache && (git status --porcelain 2>/dev/null || true) > .cache/tree-before
 	$(VENV)/python -m pytest
+	@(git status --porcelain 2>/dev/null || true) | diff .cache/tree-before - >/dev/null || \
+	  { echo "make test changed the working tree:"; git status --porcelain; exit 1; }
 
 unit: setup
 	$(VENV)/python -m pytest tests/unit

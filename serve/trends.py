@@ -4,12 +4,12 @@ Points sit on a fixed grid of read time (every ``step_ms``), so a point once kno
 changes and is computed once: a windowed tile's point is the window read as of that time
 (the store can answer for any past time its buckets still cover), a live gauge's point is
 what a sampler saw when the read clock crossed it (live state has no history to ask).
-Pure: the callers pass the readings in.
+Pure: the caller reads the store and records what it read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 Values = Mapping[str, float | None]
 
@@ -35,12 +35,6 @@ class TrendBook:
     def missing(self, now_ms: int) -> list[int]:
         return [t for t in grid(now_ms, self._step) if t not in self._points]
 
-    def fill(self, now_ms: int, read: Callable[[int], Values]) -> None:
-        """Read every missing grid time (a cold start: up to 25 reads; then one per step)."""
-        for t in self.missing(now_ms):
-            self._points[t] = dict(read(t))
-        self._forget(now_ms)
-
     def has(self, at_ms: int) -> bool:
         """Whether the grid time of ``at_ms`` has its point already."""
         return at_ms // self._step * self._step in self._points
@@ -52,8 +46,10 @@ class TrendBook:
         self._forget(at_ms)
 
     def _forget(self, now_ms: int) -> None:
-        keep = set(grid(now_ms, self._step))
-        for t in [t for t in self._points if t not in keep]:
+        """Drop points older than two hours before the newest (or ``now_ms``)."""
+        newest = max([now_ms, *self._points])
+        oldest = grid(newest, self._step)[0]
+        for t in [t for t in self._points if t < oldest]:
             del self._points[t]
 
     def series(self, now_ms: int, keys: Sequence[str],

@@ -10,13 +10,15 @@ rule's threshold, green otherwise.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from alerts.rules import Rule
 from alerts.state import AlertState, past
 from alerts.store import AlertStore, split_key
-from serve.trends import TrendBook
+from serve.trends import STEP_MS, TrendBook
 from windows import kpi
 from windows.catalog import QUEUE_COLUMNS, TILES, Shown
 from windows.config import KpiConfig, WindowSpec
@@ -27,7 +29,8 @@ Rows = Mapping[str, Mapping[str, float | None]]
 
 class WallModel:
     def __init__(self, reader: WindowReader, alerts: AlertStore, cfg: KpiConfig,
-                 rules: Sequence[Rule], stale_after_s: float) -> None:
+                 rules: Sequence[Rule], stale_after_s: float, share_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._reader = reader
         self._alerts = alerts
         self._cfg = cfg
@@ -38,6 +41,10 @@ class WallModel:
         self._books = {w.name: TrendBook() for w in cfg.windows}
         self._live_book = TrendBook()
         self._lock = threading.Lock()
+        self._share_s = share_s
+        self._clock = clock
+        self._shared: _Live | None = None
+        self._rows: dict[str, tuple[float, Rows, int]] = {}  # window → (taken, rows, at)
 
     @property
     def windows(self) -> list[str]:
@@ -73,16 +80,29 @@ class WallModel:
         return {"id": spec.show.ident, "unit": spec.show.unit, "value": v,
                 "status": self._status(spec, dims, v, alerts)}
 
-    def snapshot(self, window: str) -> dict[str, Any]:
-        w = self._cfg.window(window)
+    def _live(self) -> _Live:
+        """The part of a snapshot no window changes (pipeline stats, the read clock, live
+        gauges, alert states): read once per ``share_s`` for every window's snapshot."""
+        with self._lock:
+            cached = self._shared
+            if cached is not None and self._clock() - cached.taken < self._share_s:
+                return cached
         pipeline = self._reader.stats()
         t = self._reader.read_time(pipeline)
+        live = _Live(self._clock(), pipeline, t, self._reader.gauges(t.live_ms),
+                     self._alerts.read())
+        with self._lock:
+            self._shared = live
+        return live
+
+    def snapshot(self, window: str) -> dict[str, Any]:
+        w = self._cfg.window(window)
+        live = self._live()
+        pipeline, t, gauges, alerts = live.pipeline, live.t, live.gauges, live.alerts
         now = t.window_end_ms
-        rows = self._reader.window(w, now).rows
-        gauges = self._reader.gauges(t.live_ms)
-        alerts = self._alerts.read()
+        rows, rows_at = self._window_rows(w, now)
         floor, gfloor = rows.get("*", {}), gauges.get("*", {})
-        trends = self._trends(w, now, t.live_ms, floor, gfloor)
+        trends = self._trends(w, rows_at, t.live_ms, floor, gfloor)
         tiles = [{**self._cell(spec, floor, gfloor, {}, alerts), "label": spec.show.title,
                   "better": spec.show.better, "trend": trends[spec.key]} for spec in TILES]
         active = _active(alerts)
@@ -101,18 +121,42 @@ class WallModel:
             "alerts": active,
         }
 
+    def refresh_s(self, w: WindowSpec) -> float:
+        """How often a window's rows are read again: every push, but not more often than a
+        thirtieth of its bucket (a 24h window's read decodes every field of 60 buckets:
+        a third of a second of CPU for a number that moves slowly; a 15m window's is cheap
+        and refreshes every push)."""
+        return max(self._share_s, w.bucket_ms / 1000 / 30)
+
+    def _window_rows(self, w: WindowSpec, now_ms: int) -> tuple[Rows, int]:
+        """The window's rows (read again after :meth:`refresh_s`) and the time they are of;
+        each fresh read also reads one missing sparkline point, so a cold wall completes
+        its trends over its first refreshes instead of two hours of windows at once."""
+        with self._lock:
+            cached = self._rows.get(w.name)
+        if cached is not None and self._clock() - cached[0] < self.refresh_s(w):
+            return cached[1], cached[2]
+        rows = self._reader.window(w, now_ms).rows
+        book = self._books[w.name]
+        with self._lock:
+            # newest first, but not the grid point the current value stands for
+            missing = sorted((t for t in book.missing(now_ms) if t <= now_ms - STEP_MS),
+                             reverse=True)[:1]
+        points = {t: self._reader.window(w, t).rows.get("*", {}) for t in missing}
+        with self._lock:
+            for t, values in points.items():
+                book.record(t, values)
+            self._rows[w.name] = (self._clock(), rows, now_ms)
+        return rows, now_ms
+
     def _trends(self, w: WindowSpec, now_ms: int, live_ms: int, floor: Mapping[str, Any],
                 gfloor: Mapping[str, Any]) -> dict[str, dict[str, list[float | None]]]:
-        """The last two hours of every tile: windowed tiles read from the store once per
-        5-minute point, live tiles from what was sampled."""
-        def floor_at(t: int) -> Mapping[str, Any]:
-            return self._reader.window(w, t).rows.get("*", {})
-
+        """The last two hours of every tile: windowed tiles from the points read from the
+        store (one per 5-minute point), live tiles from what was sampled."""
         windowed = [s.key for s in TILES if not s.live]
         live = [s.key for s in TILES if s.live]
         with self._lock:
             book = self._books[w.name]
-            book.fill(now_ms, floor_at)
             self._live_book.record(live_ms, gfloor)
             return {**book.series(now_ms, windowed, floor),
                     **self._live_book.series(live_ms, live, gfloor)}
@@ -154,6 +198,15 @@ class WallModel:
             "incomplete_before": None if pipeline.complete(window_ms, t.window_end_ms)
             else (pipeline.lost_before_ms or 0) / 1000.0,
         }
+
+
+@dataclass(frozen=True)
+class _Live:
+    taken: float
+    pipeline: PipelineStats
+    t: ReadTime
+    gauges: Rows
+    alerts: Mapping[str, AlertState]
 
 
 def _covers(alert_dims: Mapping[str, str], cell: Mapping[str, str]) -> bool:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from devtools.services import ServiceConfig, ServiceError, down, topics_exist, up
@@ -40,7 +40,6 @@ class DemoPlan:
     incidents: tuple[str, ...] = ()
     keep: bool = False
     seed: int | None = None
-    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def pidfile(self) -> Path:
@@ -78,9 +77,9 @@ def preflight(plan: DemoPlan, env: dict[str, str]) -> tuple[dict[str, str], list
         if port_taken("127.0.0.1", port):
             raise DemoError(f"port {port} is in use by another process; stop it or choose "
                             f"another with {option}")
-    out = {**env, **plan.extra_env, "SUPPORT_KAFKA_BOOTSTRAP": s.bootstrap,
-           "SUPPORT_REDIS_URL": s.redis_url, "SUPPORT_METRICS_PORT": str(plan.metrics_port),
-           "SUPPORT_METRICS_HOST": "127.0.0.1"}
+    out = {**env, "SUPPORT_KAFKA_BOOTSTRAP": s.bootstrap,
+           "SUPPORT_REDIS_URL": s.redis_url, "SUPPORT_METRICS_PORT": str(plan.metrics_port)}
+    out.setdefault("SUPPORT_METRICS_HOST", "127.0.0.1")
     out.setdefault("SUPPORT_DATA_DIR", str(s.state_dir / "faust"))
     if "SUPPORT_ALERT_RULES" not in env and DEFAULT_RULES.exists():
         out["SUPPORT_ALERT_RULES"] = str(DEFAULT_RULES.resolve())
@@ -130,8 +129,12 @@ def fresh_state(plan: DemoPlan) -> None:
     if plan.keep:
         say(f"continuing the previous demo's data in {plan.services.state_dir} (--keep)")
         return
-    for part in ("kafka/data", "redis", "faust"):
-        shutil.rmtree(plan.services.state_dir / part, ignore_errors=True)
+    parts = [plan.services.state_dir / p for p in ("kafka/data", "redis", "faust")]
+    if any(p.exists() for p in parts):
+        say(f"starting from an empty floor: the previous demo's data in "
+            f"{plan.services.state_dir} is removed (--keep continues it)")
+    for part in parts:
+        shutil.rmtree(part, ignore_errors=True)
 
 
 def _simulator_args(plan: DemoPlan) -> list[str]:

@@ -45,10 +45,31 @@ class RepeatedLogFilter(logging.Filter):
         return True
 
 
+class StartupGrace(logging.Filter):
+    """Drop the Kafka client's errors that every first start on a new broker shows (the
+    group coordinator is elected a moment after the broker answers) during the first
+    ``grace_s``; after that they show as usual (rate-limited), since then they mean it."""
+
+    TRANSIENT = ("GroupCoordinatorNotAvailableError",)
+
+    def __init__(self, grace_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._clock = clock
+        self._until = clock() + grace_s
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka") or self._clock() > self._until:
+            return True
+        return not any(t in record.getMessage() for t in self.TRANSIENT)
+
+
 def install(every_s: float = 30.0) -> RepeatedLogFilter:
-    """Add one shared filter to every handler of the root logger."""
+    """Add the shared filters to every handler of the root logger."""
     flt = RepeatedLogFilter(every_s=every_s)
+    grace = StartupGrace()
     for handler in logging.getLogger().handlers:
+        handler.addFilter(grace)
         handler.addFilter(flt)
     return flt
 

@@ -64,7 +64,9 @@ def build_registry(settings: Settings, reader: WindowReader, alerts: AlertStore,
 def serve_http(settings: Settings, registry: CollectorRegistry, reader: WindowReader,
                alerts: AlertStore, rules: Sequence[Rule], health: StoreHealth) -> None:
     """/metrics, /wall and its live feed, /ready, on SUPPORT_METRICS_HOST:PORT."""
-    wall = WallModel(reader, alerts, settings.kpi_config(), rules, settings.wall_stale_after)
+    # the live part of a snapshot is shared by the windows' snapshots of one push
+    wall = WallModel(reader, alerts, settings.kpi_config(), rules, settings.wall_stale_after,
+                     share_s=settings.wall_push_interval * 0.9)
     token = settings.http_token.get_secret_value() if settings.http_token else None
 
     def not_ready() -> str:

@@ -53,16 +53,7 @@ class Browser:
             time.sleep(0.3)
 
     async def _call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        async with aiohttp.ClientSession() as s, s.ws_connect(self.ws_url, max_msg_size=0) as ws:
-            msg_id = next(self._ids)
-            await ws.send_json({"id": msg_id, "method": method, "params": params})
-            async for msg in ws:
-                doc = json.loads(msg.data)
-                if doc.get("id") == msg_id:
-                    if "error" in doc:
-                        raise AssertionError(f"{method}: {doc['error']}")
-                    return doc["result"]  # type: ignore[no-any-return]
-        raise AssertionError(f"{method}: no answer")
+        return (await self._session([(method, params)]))[0]
 
     async def _session(self, calls: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         """Several calls in one DevTools session (emulation overrides last a session)."""
@@ -78,6 +69,8 @@ class Browser:
                             raise AssertionError(f"{method}: {doc['error']}")
                         out.append(doc["result"])
                         break
+                else:
+                    raise AssertionError(f"{method}: no answer")
         return out
 
     def evaluate_at(self, width: int, height: int, expression: str) -> Any:

@@ -1,6 +1,7 @@
 """The README demo command end to end, for ten simulated hours (played at 240x): the floor
 stays in a steady state, the incident pages exactly the alert it is meant to and that
-alert resolves, the KPIs are on /metrics, and Ctrl-C stops everything."""
+alert resolves, the KPIs are on /metrics, and Ctrl-C stops everything even when the
+demo's output goes through `tee`."""
 
 from __future__ import annotations
 
@@ -58,11 +59,12 @@ def test_ten_simulated_hours_steady_floor_one_incident_and_ctrl_c(tmp_path: Path
            "--redis-port", str(redis_port), "--metrics-port", str(metrics),
            "--history", f"{HOURS}h", "--speed", str(SPEED), "--incident", INCIDENT,
            "--seed", "11"]
-    log = open(tmp_path / "demo.log", "wb")  # noqa: SIM115
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORT_")}
     started = time.time()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, env=env)
+    # as `make demo | tee log`: Ctrl-C kills tee too, and the demo must still stop it all
+    proc = subprocess.Popen(["bash", "-c", 'exec "$@" 2>&1 | tee "$LOG" >/dev/null', "demo",
+                             *cmd], cwd=ROOT, start_new_session=True,
+                            env={**env, "LOG": str(tmp_path / "demo.log")})
     cfg = ServiceConfig(state_dir=state, kafka_port=kafka, controller_port=controller,
                         redis_port=redis_port)
     waiting: list[float] = []

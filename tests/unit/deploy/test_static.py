@@ -190,3 +190,19 @@ def test_dashboards_and_rules_reference_only_exported_metrics() -> None:
 def test_the_name_check_catches_a_typo() -> None:
     assert _metric_names('support_fcr_ratoi{window="1h"} < 0.6') == {"support_fcr_ratoi"}
     assert "support_fcr_ratoi" not in exported_names()
+
+
+def test_every_compose_command_is_one_the_cli_accepts() -> None:
+    """A renamed or removed option must not leave the compose stack starting a command
+    that exits at once (the parser rejects unknown options even with --help)."""
+    from click.testing import CliRunner
+
+    from supportkpi.cli import main
+
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    commands = {name: svc["command"] for name, svc in doc["services"].items()
+                if svc.get("image") == "support-kpi:local" and "command" in svc}
+    assert "simulator" in commands
+    for name, command in commands.items():
+        result = CliRunner().invoke(main, [*command, "--help"])
+        assert result.exit_code == 0, (name, result.output)

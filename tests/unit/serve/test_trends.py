@@ -16,21 +16,15 @@ def test_grid_is_two_hours_of_five_minute_points_ending_at_or_before_now() -> No
     assert all(b - a == STEP_MS for a, b in itertools.pairwise(g))
 
 
-def test_each_point_is_read_once_and_the_series_line_up() -> None:
-    reads: list[int] = []
-
-    def read(t: int) -> dict[str, float | None]:
-        reads.append(t)
-        return {"fcr": t / H}
-
+def test_missing_points_then_the_series_line_up() -> None:
     book = TrendBook()
     now = 10 * H
-    book.fill(now, read)
-    assert len(reads) == 25
-    book.fill(now + 60_000, read)  # same grid point: nothing new to read
-    assert len(reads) == 25
-    book.fill(now + STEP_MS, read)  # one new point
-    assert reads[-1] == now + STEP_MS and len(reads) == 26
+    assert book.missing(now) == grid(now)
+    for t in book.missing(now):
+        book.record(t, {"fcr": t / H})
+    assert book.missing(now + 60_000) == []  # same grid: nothing new to read
+    assert book.missing(now + STEP_MS) == [now + STEP_MS]  # one new point
+    book.record(now + STEP_MS, {"fcr": (now + STEP_MS) / H})
     s = book.series(now + STEP_MS, ["fcr"], {"fcr": 99.0})["fcr"]
     assert len(s["last"]) == len(s["previous"]) == POINTS
     assert s["last"][-1] == 99.0  # the current value ends the line
@@ -47,3 +41,11 @@ def test_sampled_points_fill_only_their_grid_time_and_old_ones_are_forgotten() -
     assert s["last"][-2:] == [3, 4] and s["last"][:-2] == [None] * (POINTS - 2)
     book.record(3 * H, {"waiting": 1})
     assert not book.has(0)  # beyond two hours
+
+
+def test_an_older_point_recorded_late_keeps_the_newer_ones() -> None:
+    book = TrendBook()
+    now = 10 * H
+    book.record(now, {"fcr": 1.0})
+    book.record(now - H, {"fcr": 0.5})  # read later, for the sparkline's left end
+    assert book.has(now) and book.has(now - H)

@@ -34,3 +34,22 @@ def test_other_templates_and_other_loggers_are_untouched() -> None:
         assert f.filter(rec("streams.app", "a %s", 1))  # ours are never limited
         assert f.filter(rec("aiokafkaish", "a %s", 1))  # not under the prefix
     assert not f.filter(rec("aiokafka.client", "a %s", 2))  # same template, new args
+
+
+def test_the_first_start_coordinator_error_is_quiet_only_during_the_grace() -> None:
+    import logging
+
+    from supportkpi.log_filter import StartupGrace
+
+    now = [0.0]
+    grace = StartupGrace(grace_s=60, clock=lambda: now[0])
+
+    def rec(name: str, msg: str) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, None, None)
+
+    transient = "Group Coordinator Request failed: [Error 15] GroupCoordinatorNotAvailableError"
+    assert not grace.filter(rec("aiokafka.consumer.group_coordinator", transient))
+    assert grace.filter(rec("aiokafka.conn", "Unable to connect"))
+    assert grace.filter(rec("streams.app", transient))
+    now[0] = 61.0
+    assert grace.filter(rec("aiokafka.consumer.group_coordinator", transient))
