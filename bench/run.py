@@ -653,7 +653,7 @@ def _streams_only(args: argparse.Namespace, svc: ServiceConfig, topics: tuple[st
                   n: int, tmp: Path) -> int:
     """Re-measure the wall-viewer section alone and put it in place of the old one."""
     section = wall_streams.render(_viewers(svc, topics, n, tmp),
-                                  "python -m bench.run --only-streams").strip()
+                                  " ".join(["python -m bench.run", *sys.argv[1:]])).strip()
     print(section)
     if args.no_write or not args.out.exists():
         return 0

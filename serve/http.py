@@ -21,7 +21,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from serve.feed import WallFeed
-from serve.wall import WallModel
+from serve.remote import Wall
 from windows.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def token_auth(token: str) -> Any:
 SAMPLER = web.AppKey("sampler", asyncio.Task)
 
 
-def build_app(registry: CollectorRegistry, wall: WallModel,
+def build_app(registry: CollectorRegistry, wall: Wall,
               push_interval_s: float, token: str | None = None,
               not_ready: Callable[[], str] = lambda: "", max_streams: int = 256
               ) -> web.Application:
@@ -114,7 +114,7 @@ class _WallRoutes:
     """The wall page, its static files, its snapshot and live stream, and the sampler that
     keeps the live tiles' trend."""
 
-    def __init__(self, wall: WallModel, feed: WallFeed, push_interval_s: float) -> None:
+    def __init__(self, wall: Wall, feed: WallFeed, push_interval_s: float) -> None:
         self.wall = wall
         self.feed = feed
         self.interval = push_interval_s

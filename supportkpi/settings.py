@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     wall_stale_after: float = Field(30.0, gt=0, description="Seconds without an applied "
                                     "event before the wall shows STALE")
     wall_push_interval: float = Field(2.0, gt=0, description="Seconds between wall updates")
+    wall_process: bool = Field(True, description="Compute the wall's snapshots in a helper "
+                               "process, off the stream's interpreter lock (false: on the "
+                               "HTTP thread)")
     wall_max_streams: int = Field(256, ge=1, le=100_000, description="Live wall streams "
                                   "served at once (all share one snapshot per window); "
                                   "more get 503 with Retry-After")

@@ -24,6 +24,7 @@ from alerts.runner import AlertRunner
 from alerts.store import AlertStore
 from serve.http import build_app, serve_in_thread
 from serve.metrics import KpiCollector, PipelineCollector
+from serve.remote import OutOfProcessWall, Wall
 from serve.wall import WallModel
 from streams.app import Send, create_app, topic_sender
 from streams.errors import StreamError
@@ -61,12 +62,27 @@ def build_registry(settings: Settings, reader: WindowReader, alerts: AlertStore,
     return registry
 
 
+def wall_model(settings: Settings, reader: WindowReader, alerts: AlertStore,
+               rules: Sequence[Rule]) -> WallModel:
+    # the live part of a snapshot is shared by the windows' snapshots of one push
+    return WallModel(reader, alerts, settings.kpi_config(), rules, settings.wall_stale_after,
+                     share_s=settings.wall_push_interval * 0.9)
+
+
+def make_wall(settings: Settings, rules: Sequence[Rule]) -> WallModel:
+    """The wall model of the helper process (serve.remote), with clients of its own."""
+    reader = _reader(settings)
+    return wall_model(settings, reader, AlertStore(reader.client, Keys(settings.key_prefix)),
+                      rules)
+
+
 def serve_http(settings: Settings, registry: CollectorRegistry, reader: WindowReader,
                alerts: AlertStore, rules: Sequence[Rule], health: StoreHealth) -> None:
     """/metrics, /wall and its live feed, /ready, on SUPPORT_METRICS_HOST:PORT."""
-    # the live part of a snapshot is shared by the windows' snapshots of one push
-    wall = WallModel(reader, alerts, settings.kpi_config(), rules, settings.wall_stale_after,
-                     share_s=settings.wall_push_interval * 0.9)
+    wall: Wall = (OutOfProcessWall(make_wall, (settings, list(rules)),
+                                   [w.name for w in settings.kpi_config().windows])
+                  if settings.wall_process else
+                  wall_model(settings, reader, alerts, rules))
     token = settings.http_token.get_secret_value() if settings.http_token else None
 
     def not_ready() -> str:

@@ -129,7 +129,7 @@ def test_serving_beyond_loopback_without_a_token_warns(
     from supportkpi.worker import serve_http
     from tests.unit.serve.fixed import FixedReader
 
-    s = load_settings(metrics_host="0.0.0.0", metrics_port=0)
+    s = load_settings(metrics_host="0.0.0.0", metrics_port=0, wall_process=False)
     with caplog.at_level(logging.WARNING, logger="supportkpi.worker"):
         serve_http(s, CollectorRegistry(), FixedReader(), None, [], None)  # type: ignore[arg-type]
     assert any("on 0.0.0.0 without SUPPORT_HTTP_TOKEN: anyone who reaches this address can "
