@@ -280,3 +280,35 @@ def test_leftovers_of_a_lost_store_are_deleted_before_the_rebuild(
 
     run(go())
     assert read_all(services, ns)["*"]["vol_created"] == 1
+
+
+def test_breaching_and_at_risk_count_waiting_conversations_by_their_deadline(
+        services: ServiceConfig, ns: str) -> None:
+    """Target 1 h, at risk within 15 min: at T0+50m a ticket created at T0 is due in 10
+    minutes (at risk), one created at T0+40m in 50 (neither), one created at T0-20m is
+    past its target (breaching), and an answered one is none of them."""
+    cfg = KpiConfig(windows=windows_from_text("1h"), frt_sla_ms=3_600_000,
+                    at_risk_ms=900_000, gauge_dimension_sets=((),),
+                    allowed_lateness_ms=7_200_000)
+
+    def created(cid: str, minute: int) -> Event:
+        return Event(event_id=f"{cid}-1", type="ticket.created", t_ms=T0 + minute * 60_000,
+                     conversation_id=cid, queue="billing", channel="email")
+
+    answered = Event(event_id="d-2", type="ticket.message", t_ms=T0 + 5 * 60_000,
+                     conversation_id="d", actor="agent")
+
+    async def go() -> None:
+        w = WindowWriter(aioredis.Redis.from_url(services.redis_url), Keys(ns), cfg,
+                         time.time)
+        await w.apply("tickets", 0, [Record(0, event=created("early", -20)),
+                                     Record(1, event=created("a", 0)),
+                                     Record(2, event=created("b", 40)),
+                                     Record(3, event=created("d", 1)),
+                                     Record(4, event=answered)])
+
+    run(go())
+    g = WindowReader(redis.Redis.from_url(services.redis_url), Keys(ns), cfg).gauges(
+        T0 + 50 * 60_000)["*"]
+    assert (g["waiting"], g["breaching"], g["at_risk"]) == (3, 1, 1)
+    assert g["oldest_waiting_seconds"] == 70 * 60
