@@ -44,7 +44,8 @@ class WallModel:
         self._share_s = share_s
         self._clock = clock
         self._shared: _Live | None = None
-        self._rows: dict[str, tuple[float, Rows, int]] = {}  # window → (taken, rows, at)
+        # window → (taken, rows, at, last applied batch when read)
+        self._rows: dict[str, tuple[float, Rows, int, int | None]] = {}
 
     @property
     def windows(self) -> list[str]:
@@ -100,7 +101,7 @@ class WallModel:
         live = self._live()
         pipeline, t, gauges, alerts = live.pipeline, live.t, live.gauges, live.alerts
         now = t.window_end_ms
-        rows, rows_at = self._window_rows(w, now)
+        rows, rows_at = self._window_rows(w, now, live)
         floor, gfloor = rows.get("*", {}), gauges.get("*", {})
         trends = self._trends(w, rows_at, t.live_ms, floor, gfloor)
         tiles = [{**self._cell(spec, floor, gfloor, {}, alerts), "label": spec.show.title,
@@ -128,13 +129,19 @@ class WallModel:
         and refreshes every push)."""
         return max(self._share_s, w.bucket_ms / 1000 / 30)
 
-    def _window_rows(self, w: WindowSpec, now_ms: int) -> tuple[Rows, int]:
+    def _window_rows(self, w: WindowSpec, now_ms: int, live: _Live) -> tuple[Rows, int]:
         """The window's rows (read again after :meth:`refresh_s`) and the time they are of;
         each fresh read also reads one missing sparkline point, so a cold wall completes
         its trends over its first refreshes instead of two hours of windows at once."""
         with self._lock:
             cached = self._rows.get(w.name)
-        if cached is not None and self._clock() - cached[0] < self.refresh_s(w):
+        applied = live.pipeline.counters.get("last_applied_ms")
+        # a flow that went quiet after the read: read once more, so the final numbers show
+        # (and agree with /metrics) without waiting out the refresh
+        settled = (applied is not None and applied != cached[3]
+                   and live.t.now_ms - applied > self._share_s * 1000) if cached else False
+        if cached is not None and not settled and \
+                self._clock() - cached[0] < self.refresh_s(w):
             return cached[1], cached[2]
         rows = self._reader.window(w, now_ms).rows
         book = self._books[w.name]
@@ -146,7 +153,7 @@ class WallModel:
         with self._lock:
             for t, values in points.items():
                 book.record(t, values)
-            self._rows[w.name] = (self._clock(), rows, now_ms)
+            self._rows[w.name] = (self._clock(), rows, now_ms, applied)
         return rows, now_ms
 
     def _trends(self, w: WindowSpec, now_ms: int, live_ms: int, floor: Mapping[str, Any],
