@@ -143,3 +143,21 @@ def test_probing_a_kafka_that_is_not_up_yet_logs_nothing(
     with caplog.at_level(logging.DEBUG):
         assert kafka_ready(NOBODY) is False
     assert [r for r in caplog.records if r.name.startswith("kafka")] == []
+
+
+def test_the_demo_banner_gives_a_query_command_that_runs_as_printed(tmp_path: Path) -> None:
+    import shlex
+    import subprocess
+
+    from devtools.services import ServiceConfig
+    from supportkpi.demo import DemoPlan, banner
+
+    plan = DemoPlan(ServiceConfig(state_dir=tmp_path, redis_port=1), metrics_port=9464,
+                    rate=10, history="1h", speed=0)
+    line = next(ln for ln in banner(plan).splitlines() if "table:" in ln)
+    env_part, *cmd = shlex.split(line.split("table:", 1)[1])
+    assert env_part == "SUPPORT_REDIS_URL=redis://127.0.0.1:1/0"
+    assert Path(cmd[0]).is_absolute()  # not relying on the venv being on PATH
+    out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0 and "Usage:" in out.stdout, out.stderr
