@@ -174,13 +174,17 @@ class OwnRedis:
              str(self.base), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
              *self.extra],
             stdout=open(self.base / "redis.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        OWN_REDIS.add(self)
         wait_for(lambda: _answers(self.port), 20, "own redis up")
         return self
 
     def kill(self) -> None:
-        if self.proc is not None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+OWN_REDIS: set[OwnRedis] = set()  # started by the current test; stopped after it
 
 
 class LatencyProxy:
