@@ -58,9 +58,9 @@ class FloorParams:
     seed: int = 1
     rate_per_min: float = 30.0
     ticket_share: float = 0.5
-    escalation_p: float = 0.12
-    reopen_p: float = 0.08
-    handoff_p: float = 0.35
+    escalation_p: float = 0.08
+    reopen_p: float = 0.05
+    handoff_p: float = 0.25
     patience_s: float = 300.0  # mean wait a chat customer accepts after the handoff
     csat_p: float = 0.4
     nps_p: float = 0.15
@@ -195,7 +195,7 @@ def _ticket(rng: random.Random, p: FloorParams, ev: _Emitter, t: float,
     t = max(t, created + _first_reply_s(rng, p, queue, created, FRT_MEDIAN_S[queue]) * 1000)
     ev("ticket.message", t, actor="agent", agent_id=agent)
     replies = 1
-    while rng.random() < 0.2 and replies < 6:
+    while rng.random() < 0.1 and replies < 6:
         t += _lognorm(rng, 900) * 1000
         ev("ticket.message", t, actor="customer")
         t += _lognorm(rng, FRT_MEDIAN_S[queue], FRT_SIGMA) * 1000

@@ -58,7 +58,7 @@ def test_ten_simulated_hours_steady_floor_one_incident_and_ctrl_c(tmp_path: Path
            "--kafka-port", str(kafka), "--controller-port", str(controller),
            "--redis-port", str(redis_port), "--metrics-port", str(metrics),
            "--history", f"{HOURS}h", "--speed", str(SPEED), "--incident", INCIDENT,
-           "--seed", "11"]
+           "--seed", "11", "--rate", "20"]  # enough first responses at night for p90's 10
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORT_")}
     started = time.time()
     # as `make demo | tee log`: Ctrl-C kills tee too, and the demo must still stop it all
@@ -98,7 +98,7 @@ def test_ten_simulated_hours_steady_floor_one_incident_and_ctrl_c(tmp_path: Path
         print((tmp_path / "demo.log").read_text(errors="replace")[-4000:])
     # steady state: a backlog that is worked off, never one that only grows
     assert len(waiting) > 50, len(waiting)
-    assert max(waiting) < 150, max(waiting)
+    assert max(waiting) < 300, max(waiting)
     assert max(oldest) < 1800, max(oldest)  # below OldestWaitingTooOld's threshold
     # the incident pages exactly FirstResponseP90High for technical, which then resolves
     fired = {(d["rule"], json.dumps(d["dimensions"], sort_keys=True))

@@ -80,7 +80,7 @@ def test_100k_event_history_replayed_through_kafka_matches_oracle(
     env = {**worker_env, "SUPPORT_TOPIC_PARTITIONS": "4", "SUPPORT_BATCH_WITHIN": "0.2"}
     raw = tmp_path / "floor.jsonl.gz"
     end = int(time.time()) - 600
-    cli(env, "simulate", "--backfill", "220m", "--until", str(end), "--rate", "100",
+    cli(env, "simulate", "--backfill", "220m", "--until", str(end), "--rate", "110",
         "--seed", "100000", "--out", str(raw))
     file = tmp_path / "floor-disordered.jsonl.gz"
     n_lines = disorder(raw, file, random.Random(7))
