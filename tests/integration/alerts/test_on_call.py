@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from devtools.services import ServiceConfig
+from devtools.services import ServiceConfig, topics_exist
 from tests.integration.alerts.conftest import (
     Receiver,
     get_json,
@@ -151,12 +151,18 @@ def test_a_replay_of_year_old_history_never_pages(
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     prom_url, prom = start_prometheus(tmp_path, port, ROOT / "deploy/prometheus/"
                                       "support-kpi.rules.yml", am_url, interval="1s")
-    replay = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "replay", str(history),
-                               "--speed", "600"], cwd=ROOT, env=full_env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ages: list[float] = []
+    replay = None
     try:
         wait_for(lambda: sample(parse(scrape(port)), "support_redis_up") == 1, 60, "worker up")
+        # the worker creates the topics: a producer first would auto-create one of them
+        # with the broker's default partition count
+        wait_for(lambda: topics_exist(services.bootstrap, [env["SUPPORT_TOPIC_TICKETS"],
+                                                           env["SUPPORT_TOPIC_CHATS"]]),
+                 60, "the worker's topics")
+        replay = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "replay",
+                                   str(history), "--speed", "600"], cwd=ROOT, env=full_env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while replay.poll() is None:
             s = parse(scrape(port))
             ages += [v for (name, _l), v in s.items() if name == "support_oldest_waiting_seconds"]
@@ -181,7 +187,8 @@ def test_a_replay_of_year_old_history_never_pages(
         assert up["data"]["result"][0]["value"][1] == "1"  # type: ignore[index]
         assert "paused while the worker catches up" in worker.log_text()
     finally:
-        replay.kill()
+        if replay is not None:
+            replay.kill()
         prom.terminate()
         am.terminate()
         worker.stop()
