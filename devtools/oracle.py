@@ -7,9 +7,15 @@ docs/kpis.md with exact arithmetic (exact nearest-rank percentiles), so when the
 and the oracle agree, they agree for independent reasons.
 
 Stream semantics the oracle reproduces on purpose, because they decide which events
-count: arrival order per Kafka partition (default murmur2 partitioner on the
-conversation id), the first copy of an ``event_id`` wins, and an event older than its
-partition's highest accepted time minus the allowed lateness is dropped as late.
+count: arrival order per Kafka topic and partition (default murmur2 partitioner on the
+conversation id), the first copy of an ``event_id`` wins, an event older than its topic
+partition's highest accepted time minus the allowed lateness is dropped as late, a
+dimension admits its first ``max_dimension_values`` distinct values in arrival order and
+labels the rest ``other`` (the stream admits per batch: a label a conversation carries
+only in the middle of one batch is never admitted there, here it is, so histories that
+fill the cap should give their labels on the first event), and a window's edges fall on
+the finest bucket boundary (``[T − W, T)`` rounded inwards to it, the end left at ``T``
+when nothing at or after ``T`` was accepted).
 """
 
 from __future__ import annotations
@@ -42,16 +48,24 @@ class Accepted:
     invalid: int = 0
     duplicates: int = 0
     late: int = 0
+    admitted: dict[str, set[str]] = field(default_factory=dict)  # capped dimension → values
 
 
-def accept(messages: Iterable[tuple[int, bytes]], cfg: KpiConfig,
+def _capped(cfg: KpiConfig) -> list[str]:
+    sets = (*cfg.dimension_sets, *cfg.gauge_dimension_sets)
+    return sorted({d for ds in sets for d in ds if d != "agent"})
+
+
+def accept(messages: Iterable[tuple[str, int, bytes]], cfg: KpiConfig,
            schema: SchemaConfig | None = None) -> Accepted:
-    """Apply the stream's admission rules to ``(partition, raw bytes)`` in arrival order."""
+    """Apply the stream's admission rules to ``(topic, partition, raw bytes)`` in arrival
+    order."""
     schema = schema or SchemaConfig()
-    out = Accepted()
+    out = Accepted(admitted={d: set() for d in _capped(cfg)})
     seen: set[tuple[str, str]] = set()
-    highest: dict[int, int] = {}
-    for partition, raw in messages:
+    highest: dict[tuple[str, int], int] = {}
+    so_far: dict[str, list[Event]] = defaultdict(list)
+    for topic, partition, raw in messages:
         try:
             e = validate(raw, schema, lambda: 2**62)
         except InvalidEvent:
@@ -60,14 +74,27 @@ def accept(messages: Iterable[tuple[int, bytes]], cfg: KpiConfig,
         if (e.conversation_id, e.event_id) in seen:
             out.duplicates += 1
             continue
-        top = highest.get(partition)
+        top = highest.get((topic, partition))
         if top is not None and e.t_ms < top - cfg.allowed_lateness_ms:
             out.late += 1
             continue
-        highest[partition] = e.t_ms if top is None else max(top, e.t_ms)
+        highest[(topic, partition)] = e.t_ms if top is None else max(top, e.t_ms)
         seen.add((e.conversation_id, e.event_id))
         out.events.append(e)
+        conv = so_far[e.conversation_id]
+        conv.append(e)
+        _admit(out.admitted, conv, cfg)
     return out
+
+
+def _admit(admitted: dict[str, set[str]], conv: list[Event], cfg: KpiConfig) -> None:
+    """The conversation's labels as they stand, admitted while their dimension has room."""
+    evs = sorted(conv, key=lambda e: (e.t_ms, RANK.get(e.type, 7), e.event_id))
+    start = next((e for e in evs if e.type in ("ticket.created", "chat.started")), None)
+    labels = _labels_of(evs, start, None, cfg)
+    for d, values in admitted.items():
+        if labels[d] not in values and len(values) < cfg.max_dimension_values:
+            values.add(labels[d])
 
 
 # ------------------------------------------------------------------ per conversation
@@ -107,7 +134,8 @@ def _labels_of(evs: Sequence[Event], start: Event | None, first_human: Event | N
     return labels
 
 
-def facts_of(events: Sequence[Event], cfg: KpiConfig) -> Facts:
+def facts_of(events: Sequence[Event], cfg: KpiConfig,
+             admitted: dict[str, set[str]] | None = None) -> Facts:
     evs = sorted(events, key=lambda e: (e.t_ms, RANK.get(e.type, 7), e.event_id))
     start = next((e for e in evs if e.type in ("ticket.created", "chat.started")), None)
 
@@ -118,6 +146,10 @@ def facts_of(events: Sequence[Event], cfg: KpiConfig) -> Facts:
     humans = [e for e in evs if human(e)]
     first_human = humans[0] if humans else None
     labels = _labels_of(evs, start, first_human, cfg)
+    target = _target(cfg, labels["priority"], labels["channel"])
+    for d, values in (admitted or {}).items():
+        if labels[d] not in values:
+            labels[d] = "other"
     f = Facts(labels=labels)
     cnt, dur = f.counts, f.durations
 
@@ -126,8 +158,6 @@ def facts_of(events: Sequence[Event], cfg: KpiConfig) -> Facts:
         if first_human:
             frt = max(0, first_human.t_ms - start.t_ms)
             dur["frt"].append((first_human.t_ms, frt))
-            ok = frt <= _target(cfg, labels["priority"], labels["channel"])
-            cnt["frt_ok"].append((first_human.t_ms, int(ok)))
     oldest_unanswered = None
     for e in evs:
         if e.type in ("ticket.message", "chat.message") and e.actor == "customer":
@@ -140,7 +170,7 @@ def facts_of(events: Sequence[Event], cfg: KpiConfig) -> Facts:
             cnt["vol_solved"].append((e.t_ms, 1))
         if e.type == "ticket.reopened":
             cnt["vol_reopened"].append((e.t_ms, 1))
-        if e.type in ("ticket.escalated", "chat.handoff", "chat.transferred"):
+        if _escalates(e, cfg):
             cnt["vol_escalated"].append((e.t_ms, 1))
 
     handoff = next((e for e in evs if e.type == "chat.handoff"), None)
@@ -154,6 +184,7 @@ def facts_of(events: Sequence[Event], cfg: KpiConfig) -> Facts:
             entered = start.t_ms
     if entered is not None:
         cnt["queue_in"].append((entered, 1))
+    _service_level_facts(f, evs, start, humans, entered, target, cfg)
     _done_facts(f, evs, start, humans, entered, cfg)
     if start is not None and start.type == "chat.started":
         _chat_facts(f, start, handoff, humans)
@@ -161,6 +192,59 @@ def facts_of(events: Sequence[Event], cfg: KpiConfig) -> Facts:
     if start is not None:
         _live_facts(f, evs, humans, entered, cfg)
     return f
+
+
+def _escalates(e: Event, cfg: KpiConfig) -> bool:
+    if e.type == "chat.handoff":
+        return cfg.escalation_includes_handoffs
+    return e.type in ("ticket.escalated", "chat.transferred")
+
+
+def _service_level_facts(f: Facts, evs: Sequence[Event], start: Event | None,
+                         humans: Sequence[Event], entered: int | None, target: int,
+                         cfg: KpiConfig) -> None:
+    """(time, met) of the conversation's service-level sample, by the definition."""
+    how = cfg.service_level_definition
+    sample: tuple[int, bool] | None = None
+    if how == "first_response":
+        if start is not None and humans:
+            sample = (humans[0].t_ms, humans[0].t_ms - start.t_ms <= target)
+    elif entered is not None:
+        done = next((e for e in evs if e.type in ("ticket.solved", "chat.ended")), None)
+        if humans and humans[0].t_ms >= entered:
+            wait = humans[0].t_ms - entered
+            sample = (humans[0].t_ms, wait <= target)  # answered
+        elif not humans and done is not None and done.t_ms >= entered:
+            wait = done.t_ms - entered  # abandoned
+            if how == "amazon_connect":  # left the queue within X, answered or not
+                sample = (done.t_ms, wait <= target)
+            elif wait > cfg.short_abandon_ms:  # talkdesk: short abandons left out
+                sample = (done.t_ms, False)
+    if sample is not None:
+        f.counts["sla_n"].append((sample[0], 1))
+        f.counts["sla_ok"].append((sample[0], int(sample[1])))
+
+
+def _first_contact_resolved(how: str, evs: Sequence[Event], humans: Sequence[Event],
+                            t: int, reopened: bool) -> bool:
+    """FCR of a completed conversation a human replied to, by each documented source."""
+    if how == "zendesk_one_touch":
+        return len(humans) == 1
+    if how == "intercom_one_teammate":
+        return len({e.agent_id for e in humans}) == 1
+    if how == "freshservice":
+        first = humans[0]
+        after_first = False
+        for e in evs:
+            if e is first:
+                after_first = True
+            elif (after_first and e.t_ms <= t and e.actor == "customer"
+                  and e.type in ("ticket.message", "chat.message")):
+                return False
+        return True
+    moved = any(e.type in ("ticket.escalated", "chat.transferred") and e.t_ms <= t
+                for e in evs)
+    return len(humans) == 1 and not moved and not reopened
 
 
 def _done_facts(f: Facts, evs: Sequence[Event], start: Event | None, humans: Sequence[Event],
@@ -173,17 +257,21 @@ def _done_facts(f: Facts, evs: Sequence[Event], start: Event | None, humans: Seq
     cnt["done"].append((t, 1))
     if start:
         dur["res"].append((t, max(0, t - start.t_ms)))
-    esc = any(e.type in ("ticket.escalated", "chat.handoff", "chat.transferred")
-              and e.t_ms <= t for e in evs)
-    cnt["esc"].append((t, int(esc)))
-    n_human = len([e for e in humans if e.t_ms <= t])
-    broken = any(e.type in ("ticket.escalated", "chat.transferred") and e.t_ms <= t
-                 for e in evs)
+    cnt["esc"].append((t, int(any(_escalates(e, cfg) and e.t_ms <= t for e in evs))))
     reopened = any(e.type == "ticket.reopened" and t <= e.t_ms <= t + cfg.reopen_window_ms
                    for e in evs)
-    cnt["fcr"].append((t, int(n_human <= 1 and not broken and not reopened)))
-    if entered is not None and entered <= t and n_human == 0:
+    cnt["reopen"].append((t, int(reopened)))
+    answered = [e for e in humans if e.t_ms <= t]
+    if answered:
+        cnt["fcr_d"].append((t, 1))
+        ok = _first_contact_resolved(cfg.fcr_definition, evs, answered, t, reopened)
+        cnt["fcr"].append((t, int(ok)))
+    elif entered is not None and entered <= t:
         cnt["abandoned"].append((t, 1))
+    if start is not None and start.type == "chat.started":
+        cnt["chat_done"].append((t, 1))
+        handed = any(e.type == "chat.handoff" and e.t_ms <= t for e in evs)
+        cnt["contained"].append((t, int(not handed and not answered)))
 
 
 def _chat_facts(f: Facts, start: Event, handoff: Event | None, humans: Sequence[Event]) -> None:
@@ -233,11 +321,46 @@ def _live_facts(f: Facts, evs: Sequence[Event], humans: Sequence[Event], entered
 # ------------------------------------------------------------------ windows
 
 
-def window_range(w: WindowSpec, at_ms: int) -> tuple[int, int]:
-    """[start, end) of event times that the window evaluated at ``at_ms`` covers."""
-    size = w.length_ms // w.buckets
-    current = at_ms - at_ms % size
-    return current - (w.buckets - 1) * size, current + size
+def finest_edge_ms(w: WindowSpec, cfg: KpiConfig) -> int:
+    """The finest bucket size a window's edges fall on: the finest configured bucket size
+    reached from the window's own by sizes that each divide the one before."""
+    size = w.bucket_ms
+    for r in sorted({v.bucket_ms for v in cfg.windows}, reverse=True):
+        if r < size and size % r == 0:
+            size = r
+    return size
+
+
+def window_range(w: WindowSpec, at_ms: int, cfg: KpiConfig,
+                 newest_ms: int | None) -> tuple[int, int]:
+    """[start, end) of the event times the window at ``at_ms`` covers: ``[T − W, T)``
+    rounded inwards to the finest edge, the end left at T when nothing at or after T was
+    accepted (``newest_ms``, the newest accepted event time)."""
+    r = finest_edge_ms(w, cfg)
+    lo = -(-(at_ms - w.length_ms) // r) * r
+    hi = at_ms if newest_ms is None or newest_ms < at_ms else at_ms // r * r
+    return lo, hi
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    """The Wilson score interval (95%), as the roots of the score test's quadratic
+    (p̂ − p)² = z² p (1 − p) / n in p."""
+    z2 = 1.959963984540054 ** 2
+    a = 1 + z2 / n
+    b = -(2 * k / n + z2 / n)
+    c = (k / n) ** 2
+    disc = math.sqrt(max(0.0, b * b - 4 * a * c))
+    return max(0.0, (-b - disc) / (2 * a)), min(1.0, (-b + disc) / (2 * a))
+
+
+def _nps_margin(pro: int, det: int, n: int) -> float | None:
+    """1.96 standard errors of the mean of per-response scores +100, 0, −100."""
+    if not n:
+        return None
+    scores = [100.0] * pro + [-100.0] * det + [0.0] * (n - pro - det)
+    mean = sum(scores) / n
+    var = sum((x - mean) ** 2 for x in scores) / n
+    return 1.959963984540054 * math.sqrt(var / n)
 
 
 def _nearest_rank(values: list[float], q: float) -> float | None:
@@ -255,9 +378,9 @@ def _key(labels: dict[str, str], dims: Sequence[str]) -> str:
     return "*" if not dims else ",".join(f"{d}={labels[d]}" for d in dims)
 
 
-def window_rows(facts: Iterable[Facts], w: WindowSpec, at_ms: int,
+def window_rows(facts: Iterable[Facts], lo: int, hi: int,
                 cfg: KpiConfig) -> dict[str, dict[str, float | None]]:
-    lo, hi = window_range(w, at_ms)
+    """Rows over the event times ``[lo, hi)``."""
     groups: dict[str, list[Facts]] = defaultdict(list)
     for f in facts:
         for dims in cfg.dimension_sets:
@@ -298,21 +421,33 @@ def _row(ds: dict[str, list[int]], cs: dict[str, int],
         for q in qs:
             r[f"{name}_p{_qname(q)}_seconds"] = _nearest_rank([x / 1000 for x in xs], q)
 
+    def bounds(key: str, k: int, n: int) -> None:
+        r[f"{key}_lower"], r[f"{key}_upper"] = _wilson(k, n) if n else (None, None)
+
     durations("frt", "frt", cfg.quantiles_frt)
-    r["frt_sla_ratio"] = div(cs["frt_ok"], len(ds.get("frt", [])))
+    r["sla_samples"] = cs["sla_n"]
+    r["frt_sla_ratio"] = div(cs["sla_ok"], cs["sla_n"])
+    bounds("frt_sla_ratio", cs["sla_ok"], cs["sla_n"])
     durations("res", "resolution", cfg.quantiles_resolution)
     durations("resp", "response", cfg.quantiles_other)
     r["completed"] = cs["done"]
+    r["fcr_eligible"] = cs["fcr_d"]
     r["fcr_resolved"] = cs["fcr"]
-    r["fcr_ratio"] = div(cs["fcr"], cs["done"])
+    r["fcr_ratio"] = div(cs["fcr"], cs["fcr_d"])
+    bounds("fcr_ratio", cs["fcr"], cs["fcr_d"])
     r["escalated_completed"] = cs["esc"]
     r["escalation_ratio"] = div(cs["esc"], cs["done"])
+    bounds("escalation_ratio", cs["esc"], cs["done"])
+    r["reopened_completed"] = cs["reopen"]
+    r["reopen_ratio"] = div(cs["reopen"], cs["done"])
     r["csat_responses"] = cs["csat"]
     r["csat_satisfied"] = cs["csat_pos"]
     r["csat_ratio"] = div(cs["csat_pos"], cs["csat"])
+    bounds("csat_ratio", cs["csat_pos"], cs["csat"])
     r["csat_mean"] = cs["csat_milli"] / 1000.0 / cs["csat"] if cs["csat"] else None
     r["nps_responses"] = cs["nps"]
     r["nps_score"] = 100.0 * (cs["nps_pro"] - cs["nps_det"]) / cs["nps"] if cs["nps"] else None
+    r["nps_score_margin"] = _nps_margin(cs["nps_pro"], cs["nps_det"], cs["nps"])
     r["ces_responses"] = cs["ces"]
     r["ces_mean"] = cs["ces_milli"] / 1000.0 / cs["ces"] if cs["ces"] else None
     for v in ("created", "solved", "reopened", "escalated"):
@@ -320,9 +455,13 @@ def _row(ds: dict[str, list[int]], cs: dict[str, int],
     r["queued"] = cs["queue_in"]
     r["abandoned"] = cs["abandoned"]
     r["abandonment_ratio"] = div(cs["abandoned"], cs["queue_in"])
+    bounds("abandonment_ratio", cs["abandoned"], cs["queue_in"])
     r["chats_started"] = cs["chat_n"]
     r["handoffs"] = cs["handoff_n"]
     r["handoff_ratio"] = div(cs["handoff_n"], cs["chat_n"])
+    r["chats_completed"] = cs["chat_done"]
+    r["bot_contained"] = cs["contained"]
+    r["bot_containment_ratio"] = div(cs["contained"], cs["chat_done"])
     durations("bot", "bot_time", cfg.quantiles_other)
     durations("frah", "frt_after_handoff", cfg.quantiles_other)
     return r
@@ -357,13 +496,23 @@ def gauge_rows(facts: Iterable[Facts], at_ms: int,
     return out
 
 
-def evaluate(events: Sequence[Event], cfg: KpiConfig, at_ms: int
-             ) -> tuple[dict[str, dict[str, dict[str, float | None]]],
-                        dict[str, dict[str, float | None]]]:
-    """(rows per window name, gauge rows) as of ``at_ms`` (gauges: every event known)."""
+@dataclass(frozen=True)
+class Evaluation:
+    windows: dict[str, dict[str, dict[str, float | None]]]  # window name → rows
+    ranges: dict[str, tuple[int, int]]  # window name → [start, end) of event times
+    gauges: dict[str, dict[str, float | None]]
+
+
+def evaluate(accepted: Accepted, cfg: KpiConfig, at_ms: int,
+             ranges: dict[str, tuple[int, int]] | None = None) -> Evaluation:
+    """Every window and the live gauges as of ``at_ms`` (gauges: every event known); each
+    window over :func:`window_range`, or over the ``ranges`` given."""
     by_conv: dict[str, list[Event]] = defaultdict(list)
-    for e in events:
+    for e in accepted.events:
         by_conv[e.conversation_id].append(e)
-    facts = [facts_of(evs, cfg) for evs in by_conv.values()]
-    windows = {w.name: window_rows(facts, w, at_ms, cfg) for w in cfg.windows}
-    return windows, gauge_rows(facts, at_ms, cfg)
+    facts = [facts_of(evs, cfg, accepted.admitted) for evs in by_conv.values()]
+    newest = max((e.t_ms for e in accepted.events), default=None)
+    spans = {w.name: (ranges or {}).get(w.name) or window_range(w, at_ms, cfg, newest)
+             for w in cfg.windows}
+    windows = {name: window_rows(facts, lo, hi, cfg) for name, (lo, hi) in spans.items()}
+    return Evaluation(windows, spans, gauge_rows(facts, at_ms, cfg))

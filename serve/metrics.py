@@ -34,6 +34,9 @@ SUMMARIES = tuple(m for m in catalog.WINDOWED if isinstance(m, catalog.Duration)
 GAUGES = tuple(m for m in catalog.WINDOWED
                if isinstance(m, catalog.Count | catalog.Ratio | catalog.Mean | catalog.NetScore))
 VOLUMES = tuple(m for m in catalog.WINDOWED if isinstance(m, catalog.Volume))
+# confidence bounds exported beside their KPI (Wilson intervals, the NPS margin)
+EXTRAS = tuple(x for m in catalog.WINDOWED if isinstance(m, catalog.Ratio | catalog.NetScore)
+               for x in m.extras())
 # which KPI a late (dropped) event would have fed, for the late_dropped label
 LATE_KPI = {
     "ticket.created": "volume", "chat.started": "volume", "ticket.assigned": "volume",
@@ -93,7 +96,7 @@ class KpiCollector(_FamiliesCollector):
         fam["alert"] = GaugeMetricFamily(
             "support_alert_state", "Alert state per rule and dimensions: 0 ok, 1 pending, "
             "2 firing.", labels=["rule", "severity", *self._alert_dims])
-        for m in GAUGES:
+        for m in (*GAUGES, *EXTRAS):
             fam[m.metric] = GaugeMetricFamily(m.metric, m.help, labels=L)
         name, doc = catalog.VOLUME_EXPORT
         fam["volume"] = GaugeMetricFamily(name, doc, labels=[*L, "kind"])
@@ -144,7 +147,7 @@ class KpiCollector(_FamiliesCollector):
                 continue
             for d in SUMMARIES:
                 self._add_summary(fam[d.metric], labels, row, d)
-            for m in GAUGES:
+            for m in (*GAUGES, *EXTRAS):
                 v = row.get(m.key)
                 if v is not None:
                     fam[m.metric].add_metric(labels, float(v))

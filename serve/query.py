@@ -31,6 +31,19 @@ def _fmt(v: float | None, kind: str) -> str:
     return f"{v:.2f}"
 
 
+def _cell(row: Mapping[str, float | None], key: str, kind: str) -> str:
+    """A value as printed, with its 95% interval when it has one: ``93.0% [88.1-96.2]``
+    for a ratio (Wilson), ``32.0 ±9.1`` for the NPS (margin of error)."""
+    text = _fmt(row.get(key), kind)
+    lo, hi = row.get(f"{key}_lower"), row.get(f"{key}_upper")
+    if lo is not None and hi is not None:
+        return f"{text} [{lo * 100:.1f}-{hi * 100:.1f}]"
+    margin = row.get(f"{key}_margin")
+    if margin is not None:
+        return f"{text} ±{margin:.1f}"
+    return text
+
+
 def _label(dimkey: str) -> str:
     d = kpi.parse_dimension_key(dimkey)
     return "all" if not d else " ".join(f"{k}={v}" for k, v in d.items())
@@ -59,15 +72,23 @@ def table(snap: WindowSnapshot) -> str:
     rows = [["dimensions", *[h for h, _, _ in COLUMNS]]]
     for dk in sorted(snap.rows, key=_order):
         r = snap.rows[dk]
-        rows.append([_label(dk), *[_fmt(r.get(k), f) for _, k, f in COLUMNS]])
+        rows.append([_label(dk), *[_cell(r, k, f) for _, k, f in COLUMNS]])
     return _grid(rows)
+
+
+def _edges(snap: WindowSnapshot) -> dict[str, float]:
+    """The event times the rows count, ``[from, to)`` in epoch seconds (when known)."""
+    if snap.from_ms is None or snap.to_ms is None:
+        return {}
+    return {"from": snap.from_ms / 1000.0, "to": snap.to_ms / 1000.0}
 
 
 def json_lines(snap: WindowSnapshot) -> Iterable[str]:
     for dk in sorted(snap.rows, key=_order):
         row: Mapping[str, float | None] = snap.rows[dk]
         yield json.dumps({"window": snap.window.name, "at": snap.at_ms / 1000.0,
-                          "dimensions": kpi.parse_dimension_key(dk), **row}, sort_keys=True)
+                          "dimensions": kpi.parse_dimension_key(dk), **_edges(snap), **row},
+                         sort_keys=True)
 
 
 def gauge_table(rows: Mapping[str, Mapping[str, float | None]]) -> str:
@@ -90,8 +111,14 @@ def render(snap: WindowSnapshot, gauges: Mapping[str, Mapping[str, float | None]
 
     if as_json:
         return "\n".join([*json_lines(snap), *gauge_json_lines(gauges, snap.at_ms)])
-    when = _time.strftime("%Y-%m-%d %H:%M:%S", _time.gmtime(snap.at_ms / 1000))
-    parts = [f"window {snap.window.name} at {when} UTC", "",
+    def clock(ms: int) -> str:
+        text = _time.strftime("%Y-%m-%d %H:%M:%S", _time.gmtime(ms // 1000))
+        return text + (f".{ms % 1000:03d}" if ms % 1000 else "")
+
+    title = f"window {snap.window.name} at {clock(snap.at_ms)} UTC"
+    if snap.from_ms is not None and snap.to_ms is not None:
+        title += f", events in [{clock(snap.from_ms)}, {clock(snap.to_ms)})"
+    parts = [title, "",
              table(snap) if snap.rows else "(no data in this window)", ""]
     parts.append(gauge_table(gauges) if gauges else "(no open conversations)")
     return "\n".join(parts)

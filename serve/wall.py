@@ -30,7 +30,9 @@ Rows = Mapping[str, Mapping[str, float | None]]
 class WallModel:
     def __init__(self, reader: WindowReader, alerts: AlertStore, cfg: KpiConfig,
                  rules: Sequence[Rule], stale_after_s: float, share_s: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, min_samples: int = 0) -> None:
+        """``min_samples``: below it a windowed value is shown greyed with its sample
+        count (a CSAT of 100% from 2 responses is not news)."""
         self._reader = reader
         self._alerts = alerts
         self._cfg = cfg
@@ -43,6 +45,7 @@ class WallModel:
         self._lock = threading.Lock()
         self._share_s = share_s
         self._clock = clock
+        self._min_samples = min_samples
         self._shared: _Live | None = None
         # window → (taken, rows, at, last applied batch when read)
         self._rows: dict[str, tuple[float, Rows, int, int | None]] = {}
@@ -78,8 +81,10 @@ class WallModel:
               grow: Mapping[str, float | None], dims: Mapping[str, str],
               alerts: Mapping[str, AlertState]) -> dict[str, Any]:
         v = (grow if spec.live else row).get(spec.key)
+        n = None if spec.samples_key is None else row.get(spec.samples_key)
         return {"id": spec.show.ident, "unit": spec.show.unit, "value": v,
-                "status": self._status(spec, dims, v, alerts)}
+                "status": self._status(spec, dims, v, alerts),
+                "samples": n, "sparse": n is not None and n < self._min_samples}
 
     def _live(self) -> _Live:
         """The part of a snapshot no window changes (pipeline stats, the read clock, live

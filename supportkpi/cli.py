@@ -470,25 +470,39 @@ def oracle(file: Path, window_names: tuple[str, ...], ats: tuple[str, ...], as_j
     n_part = partitions or s.topic_partitions
     times_ms = [int(_parse_time(a) * 1000) for a in ats]
     messages = []
+    topic_of: dict[str, str] = {}
     with _open_events(file) as fh:
         for line in fh:
             line = line.strip()
             if not line:
                 continue
             try:
-                key = str(json.loads(line).get("conversation_id", "")).encode()
+                doc = json.loads(line)
+                cid, typ = str(doc.get("conversation_id", "")), str(doc.get("type", ""))
             except (ValueError, AttributeError, RecursionError):
-                key = b""
-            messages.append((orc.partition_of(key, n_part), line))
+                cid, typ = "", ""
+            topic = _topic_of(typ, cid, topic_of, s)
+            messages.append((topic, orc.partition_of(cid.encode(), n_part), line))
     accepted = orc.accept(messages, cfg, s.schema_config())
     # like the stream after the whole file was replayed: every event is known, so a reopen
     # after --at has already retracted FCR (replay with --to to see only the past)
     out = []
     for at_ms in times_ms:
-        windows, gauges = orc.evaluate(accepted.events, cfg, at_ms)
-        out += [render(WindowSnapshot(w, at_ms, windows[w.name]), gauges, as_json)
+        ev = orc.evaluate(accepted, cfg, at_ms)
+        out += [render(WindowSnapshot(w, at_ms, ev.windows[w.name], from_ms=ev.ranges[w.name][0],
+                                      to_ms=ev.ranges[w.name][1]), ev.gauges, as_json)
                 for w in specs]
     click.echo(("\n" if as_json else "\n\n").join(out))
+
+
+def _topic_of(typ: str, cid: str, seen: dict[str, str], s: Settings) -> str:
+    """The input topic a replayed line goes to (and the oracle keys its lateness by):
+    tickets and chats by type, a survey (or anything else) where its conversation went."""
+    if typ.startswith("ticket."):
+        return seen.setdefault(cid, s.topic_tickets)
+    if typ.startswith("chat."):
+        return seen.setdefault(cid, s.topic_chats)
+    return seen.get(cid, s.topic_tickets)
 
 
 @main.command()
@@ -543,12 +557,7 @@ def replay(file: Path, speed: float, from_: str | None, to: str | None,
                         or (hi is not None and t_ms >= hi)):
                     skipped += 1
                     continue
-                if typ.startswith("ticket."):
-                    topic = topic_of.setdefault(cid, s.topic_tickets)
-                elif typ.startswith("chat."):
-                    topic = topic_of.setdefault(cid, s.topic_chats)
-                else:
-                    topic = topic_of.get(cid, s.topic_tickets)
+                topic = _topic_of(typ, cid, topic_of, s)
                 if speed > 0 and t_ms is not None:
                     first_t = t_ms if first_t is None else first_t
                     due = started + (t_ms - first_t) / 1000.0 / speed

@@ -85,6 +85,20 @@ class Settings(BaseSettings):
                             "dimension combinations; the least busy combinations beyond it "
                             "fold into 'other' (support_series_folded)")
     reopen_window: str = Field("7d", description="A reopen within this retracts FCR")
+    fcr_definition: Literal["project", "zendesk_one_touch", "intercom_one_teammate",
+                            "freshservice"] = Field(
+        "project", description="What resolved at first contact means (docs/kpis.md): "
+        "project (one human reply, no escalation, no reopen), zendesk_one_touch, "
+        "intercom_one_teammate or freshservice")
+    service_level: Literal["first_response", "amazon_connect", "talkdesk"] = Field(
+        "first_response", description="What the service level (support_first_response_"
+        "sla_ratio) counts (docs/kpis.md): first_response, amazon_connect (Service level "
+        "X) or talkdesk")
+    short_abandon: str = Field("10s", description="talkdesk service level: conversations "
+                               "abandoned within this are left out")
+    escalation_includes_handoffs: bool = Field(False, description="Count bot-to-human "
+                                               "handoffs as escalations (they are always "
+                                               "support_chat_handoff_ratio)")
     count_bot_replies: bool = Field(False, description="Count bot replies as first response")
     csat_satisfied_min: float = Field(4.0, description="CSAT score counted as satisfied")
     allowed_lateness: str = Field("1h", description="Events older than the partition's "
@@ -124,6 +138,8 @@ class Settings(BaseSettings):
                                "hangs the N-th batch forever (a wedged consumer)")
     wall_stale_after: float = Field(30.0, gt=0, description="Seconds without an applied "
                                     "event before the wall shows STALE")
+    wall_min_samples: int = Field(20, ge=0, le=1_000_000, description="Below this many "
+                                  "samples a wall tile or cell is greyed and says n = N")
     wall_push_interval: float = Field(2.0, gt=0, description="Seconds between wall updates")
     wall_process: bool = Field(True, description="Compute the wall's snapshots in a helper "
                                "process, off the stream's interpreter lock (false: on the "
@@ -151,6 +167,7 @@ class Settings(BaseSettings):
         return v
 
     @field_validator("frt_sla", "sla_at_risk", "reopen_window", "allowed_lateness",
+                     "short_abandon",
                      "max_future_skew", "conversation_ttl", "bucket_ttl_margin", "catch_up_after")
     @classmethod
     def _durations(cls, v: str) -> str:
@@ -274,6 +291,10 @@ class Settings(BaseSettings):
             max_dimension_values=self.max_dimension_values,
             max_conversation_events=self.max_conversation_events,
             reopen_window_ms=parse_duration_ms(self.reopen_window),
+            fcr_definition=self.fcr_definition,
+            service_level_definition=self.service_level,
+            short_abandon_ms=parse_duration_ms(self.short_abandon),
+            escalation_includes_handoffs=self.escalation_includes_handoffs,
             count_bot_replies=self.count_bot_replies,
             csat_satisfied_min=self.csat_satisfied_min,
             allowed_lateness_ms=parse_duration_ms(self.allowed_lateness),

@@ -66,7 +66,8 @@ def wall_model(settings: Settings, reader: WindowReader, alerts: AlertStore,
                rules: Sequence[Rule]) -> WallModel:
     # the live part of a snapshot is shared by the windows' snapshots of one push
     return WallModel(reader, alerts, settings.kpi_config(), rules, settings.wall_stale_after,
-                     share_s=settings.wall_push_interval * 0.9)
+                     share_s=settings.wall_push_interval * 0.9,
+                     min_samples=settings.wall_min_samples)
 
 
 def make_wall(settings: Settings, rules: Sequence[Rule]) -> WallModel:

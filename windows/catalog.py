@@ -64,6 +64,39 @@ def _ratio(num: int, den: int) -> float | None:
     return num / den if den > 0 else None
 
 
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile: two-sided 95%
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """The Wilson score interval of ``k`` successes in ``n`` trials: unlike p ± z·se it
+    stays inside [0, 1] and is honest at 2 of 2 (0.34–1, not 1–1)."""
+    if n <= 0:
+        return None
+    p = k / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * (p * (1 - p) / n + z2 / (4 * n * n)) ** 0.5
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def nps_margin(promoters: int, detractors: int, n: int, z: float = Z95) -> float | None:
+    """The NPS's 95% margin of error in points: each response scores +1, 0 or −1, so the
+    variance is (P + D) − (P − D)²."""
+    if n <= 0:
+        return None
+    p, d = promoters / n, detractors / n
+    return 100.0 * z * max(0.0, (p + d - (p - d) ** 2) / n) ** 0.5
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A series derived alongside a KPI (a confidence bound): its summary key and export."""
+
+    key: str
+    metric: str
+    help: str
+
+
 @dataclass(frozen=True)
 class Count:
     """A stored counter, exported as a gauge of the window."""
@@ -166,9 +199,22 @@ class Ratio:
     help: str
     stat: str = "ratio"
     show: Show | None = None
+    interval: bool = False  # also export its Wilson 95% interval (<metric>_lower/_upper)
 
     def summarize(self, f: Fields, out: Row) -> None:
-        out[self.key] = _ratio(f.get(self.num, 0), f.get(self.den, 0))
+        num, den = f.get(self.num, 0), f.get(self.den, 0)
+        out[self.key] = _ratio(num, den)
+        if self.interval:
+            bounds = wilson(num, den)
+            out[f"{self.key}_lower"] = bounds[0] if bounds else None
+            out[f"{self.key}_upper"] = bounds[1] if bounds else None
+
+    def extras(self) -> tuple[Extra, ...]:
+        if not self.interval:
+            return ()
+        return tuple(Extra(f"{self.key}_{b}", f"{self.metric}_{b}",
+                           f"{b.capitalize()} bound of the Wilson 95% interval of "
+                           f"{self.metric}.") for b in ("lower", "upper"))
 
 
 @dataclass(frozen=True)
@@ -206,8 +252,13 @@ class NetScore:
     show: Show | None = None
 
     def summarize(self, f: Fields, out: Row) -> None:
-        n = f.get(self.n, 0)
-        out[self.key] = 100.0 * (f.get(self.plus, 0) - f.get(self.minus, 0)) / n if n else None
+        n, plus, minus = f.get(self.n, 0), f.get(self.plus, 0), f.get(self.minus, 0)
+        out[self.key] = 100.0 * (plus - minus) / n if n else None
+        out[f"{self.key}_margin"] = nps_margin(plus, minus, n)
+
+    def extras(self) -> tuple[Extra, ...]:
+        return (Extra(f"{self.key}_margin", f"{self.metric}_margin",
+                      f"95% margin of error of {self.metric}, in points."),)
 
 
 @dataclass(frozen=True)
@@ -285,16 +336,26 @@ FRT_AFTER_HANDOFF = Duration(
 WINDOWED: tuple[Windowed, ...] = (
     Volume("created", Show("created", "count", label="Created", queue_column=True)),
     FRT,
+    Count(
+        "sla_samples",
+        "sla_n",
+        "support_service_level_samples",
+        "Conversations the service level counted in the window (its denominator, by "
+        "SUPPORT_SERVICE_LEVEL).",
+    ),
     Ratio(
         "frt_sla",
         "frt_sla_ratio",
-        "frt_ok",
-        "frt_n",
-        "frt_count",
+        "sla_ok",
+        "sla_n",
+        "sla_samples",
         "support_first_response_sla_ratio",
-        "Share of first responses within the SLA target, in the window.",
+        "Service level: share within the first-response target, by SUPPORT_SERVICE_LEVEL "
+        "(first_response: first responses; amazon_connect: left the queue, answered or "
+        "abandoned; talkdesk: answered, of answered and abandoned).",
         show=Show("frt_sla", "percent", label="First response in SLA", tile=True,
                   better="higher"),
+        interval=True,
     ),
     Count(
         "completed",
@@ -305,27 +366,38 @@ WINDOWED: tuple[Windowed, ...] = (
     ),
     RESOLUTION,
     Count(
+        "fcr_eligible",
+        "fcr_d",
+        "support_fcr_eligible_conversations",
+        "Completed conversations a human replied to (FCR's denominator: abandoned and "
+        "bot-only conversations are left out).",
+    ),
+    Count(
         "fcr_resolved",
         "fcr_n",
         "support_fcr_conversations",
-        "Completed conversations resolved at first contact, in the window.",
+        "Completed conversations resolved at first contact (by SUPPORT_FCR_DEFINITION), "
+        "in the window.",
     ),
     Ratio(
         "fcr",
         "fcr_ratio",
         "fcr_n",
-        "done_n",
-        "completed",
+        "fcr_d",
+        "fcr_eligible",
         "support_fcr_ratio",
-        "First contact resolution: FCR conversations / completed conversations.",
+        "First contact resolution: FCR conversations / completed conversations a human "
+        "replied to.",
         show=Show("fcr", "percent", label="First contact resolution", tile=True, queue_column=True,
                   better="higher"),
+        interval=True,
     ),
     Count(
         "escalated_completed",
         "esc_n",
         "support_escalated_conversations",
-        "Completed conversations that were escalated, handed off or transferred.",
+        "Completed conversations that were escalated or transferred (and handed off from "
+        "the bot, with SUPPORT_ESCALATION_INCLUDES_HANDOFFS).",
     ),
     Ratio(
         "escalation",
@@ -334,11 +406,30 @@ WINDOWED: tuple[Windowed, ...] = (
         "done_n",
         "completed",
         "support_escalation_ratio",
-        "Escalated (incl. handoff/transfer) completed conversations / completed conversations.",
+        "Escalated completed conversations / completed conversations (bot handoffs are "
+        "support_chat_handoff_ratio unless SUPPORT_ESCALATION_INCLUDES_HANDOFFS).",
         show=Show(
             "esc", "percent", label="Escalation rate", tile=True, queue_column=True,
             id="escalation", better="lower"
         ),
+        interval=True,
+    ),
+    Count(
+        "reopened_completed",
+        "reopen_n",
+        "support_reopened_conversations",
+        "Completed conversations reopened within SUPPORT_REOPEN_WINDOW of their first "
+        "completion.",
+    ),
+    Ratio(
+        "reopen",
+        "reopen_ratio",
+        "reopen_n",
+        "done_n",
+        "completed",
+        "support_reopen_ratio",
+        "Reopen rate: completed conversations reopened / completed conversations.",
+        show=Show("reopen", "percent"),
     ),
     Count(
         "csat_responses",
@@ -362,6 +453,7 @@ WINDOWED: tuple[Windowed, ...] = (
         "support_csat_ratio",
         "CSAT: satisfied responses / responses.",
         show=Show("csat", "percent", label="CSAT", tile=True, queue_column=True, better="higher"),
+        interval=True,
     ),
     Mean(
         "csat",
@@ -382,6 +474,7 @@ WINDOWED: tuple[Windowed, ...] = (
         "nps_responses",
         "support_nps_score",
         "NPS: % promoters - % detractors (-100..100).",
+        show=Show("nps", "score"),
     ),
     Count("nps_responses", "nps_n", "support_nps_responses", "NPS survey responses in the window."),
     Mean(
@@ -420,6 +513,7 @@ WINDOWED: tuple[Windowed, ...] = (
         "support_abandonment_ratio",
         "Abandoned conversations / conversations that entered the human queue.",
         show=Show("aband", "percent"),
+        interval=True,
     ),
     Count("chats_started", "chat_n", "support_chat_conversations", "Chats started in the window."),
     Count(
@@ -437,6 +531,28 @@ WINDOWED: tuple[Windowed, ...] = (
         "support_chat_handoff_ratio",
         "Bot-to-human handoffs / chats started.",
         show=Show("handoff", "percent"),
+    ),
+    Count(
+        "chats_completed",
+        "chat_done",
+        "support_chat_completed_conversations",
+        "Chats ended (first end) in the window.",
+    ),
+    Count(
+        "bot_contained",
+        "bot_contained",
+        "support_bot_contained_conversations",
+        "Chats that ended with the bot alone: no handoff, no human reply.",
+    ),
+    Ratio(
+        "bot_containment",
+        "bot_containment_ratio",
+        "bot_contained",
+        "chat_done",
+        "chats_completed",
+        "support_bot_containment_ratio",
+        "Bot containment: chats ended without a handoff or a human reply / chats ended.",
+        show=Show("contained", "percent"),
     ),
     BOT_TIME,
     FRT_AFTER_HANDOFF,
@@ -540,18 +656,20 @@ class Shown:
     key: str
     show: Show
     live: bool = False
+    samples_key: str | None = None  # the row key counting the samples behind the value
 
 
 def _shown_windowed() -> Iterator[Shown]:
     for m in WINDOWED:
         if isinstance(m, Duration):
+            stats = m.statistics()
             for stat, key, show in m.shown():
-                yield Shown(m.kpi, stat, key, show)
+                yield Shown(m.kpi, stat, key, show, samples_key=stats[stat].samples_key)
         elif m.show is not None:
             if isinstance(m, Count | Volume):
                 yield Shown("volume" if isinstance(m, Volume) else m.key, "count", m.key, m.show)
             else:
-                yield Shown(m.kpi, m.stat, m.key, m.show)
+                yield Shown(m.kpi, m.stat, m.key, m.show, samples_key=m.samples)
 
 
 COLUMNS: tuple[Shown, ...] = tuple(_shown_windowed())
@@ -568,5 +686,6 @@ QUEUE_COLUMNS: tuple[Shown, ...] = tuple(
 # Series one dimension combination exports per window, and per live-gauge row: what the
 # series budget (SUPPORT_MAX_SERIES) divides by.
 SERIES_PER_ROW = sum(
-    len(m.quantiles) + 2 if isinstance(m, Duration) else 1 for m in WINDOWED)
+    len(m.quantiles) + 2 if isinstance(m, Duration) else 1 for m in WINDOWED) + sum(
+    len(m.extras()) for m in WINDOWED if isinstance(m, Ratio | NetScore))
 LIVE_SERIES_PER_ROW = len(LIVE)

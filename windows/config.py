@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from windows import catalog
 from windows.errors import ConfigError
+from windows.events import HANDOFF, TIER_ESCALATION_TYPES
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -47,6 +48,11 @@ class WindowSpec:
 
 ALL_DIMENSIONS = ("channel", "queue", "team", "priority", "agent")
 
+# Selectable definitions (docs/kpis.md names each one's source); windows.kpi implements
+# them, devtools.oracle re-implements them independently.
+FCR_DEFINITIONS = ("project", "zendesk_one_touch", "intercom_one_teammate", "freshservice")
+SERVICE_LEVEL_DEFINITIONS = ("first_response", "amazon_connect", "talkdesk")
+
 DEFAULT_DIMENSION_SETS: tuple[tuple[str, ...], ...] = (
     (),
     ("queue",),
@@ -80,8 +86,20 @@ class KpiConfig:
     # (windows.kpi.fold); 0 keeps every event
     max_conversation_events: int = 200
     gauge_dimension_sets: tuple[tuple[str, ...], ...] = DEFAULT_DIMENSION_SETS
+    fcr_definition: str = "project"
+    service_level_definition: str = "first_response"
+    escalation_includes_handoffs: bool = False
+    # talkdesk service level: a conversation abandoned within this is left out of it
+    short_abandon_ms: int = 10_000
 
     def __post_init__(self) -> None:
+        if self.fcr_definition not in FCR_DEFINITIONS:
+            raise ConfigError(f"unknown FCR definition {self.fcr_definition!r}; "
+                              f"one of {', '.join(FCR_DEFINITIONS)}")
+        if self.service_level_definition not in SERVICE_LEVEL_DEFINITIONS:
+            raise ConfigError(f"unknown service-level definition "
+                              f"{self.service_level_definition!r}; "
+                              f"one of {', '.join(SERVICE_LEVEL_DEFINITIONS)}")
         if not self.windows:
             raise ConfigError("at least one window is required")
         for w in self.windows:
@@ -121,6 +139,13 @@ class KpiConfig:
             if key in table:
                 return table[key]
         return self.frt_sla_ms
+
+    @property
+    def escalation_types(self) -> frozenset[str]:
+        """Event types that make a conversation escalated (the escalation rate)."""
+        if self.escalation_includes_handoffs:
+            return TIER_ESCALATION_TYPES | {HANDOFF}
+        return TIER_ESCALATION_TYPES
 
     @property
     def storage_dimensions(self) -> tuple[str, ...]:

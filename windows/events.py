@@ -46,10 +46,12 @@ EVENT_TYPES = TICKET_TYPES | CHAT_TYPES | SURVEY_TYPES
 START_TYPES = frozenset({"ticket.created", "chat.started"})
 MESSAGE_TYPES = frozenset({"ticket.message", "chat.message"})
 COMPLETE_TYPES = frozenset({"ticket.solved", "chat.ended"})
-ESCALATION_TYPES = frozenset({"ticket.escalated", "chat.handoff", "chat.transferred"})
-# Escalations that break first contact resolution: a bot-to-human handoff is the
-# normal path of a chat, so it counts for the escalation ratio but not against FCR.
-FCR_BREAKING_TYPES = frozenset({"ticket.escalated", "chat.transferred"})
+HANDOFF = "chat.handoff"
+# Escalations to another tier or team. A bot-to-human handoff is the normal path of a
+# chat: it never breaks first contact resolution, and it counts as an escalation only
+# when SUPPORT_ESCALATION_INCLUDES_HANDOFFS says so (KpiConfig.escalation_types).
+TIER_ESCALATION_TYPES = frozenset({"ticket.escalated", "chat.transferred"})
+FCR_BREAKING_TYPES = TIER_ESCALATION_TYPES
 ACTORS = frozenset({"agent", "customer", "bot", "system"})
 
 # Tie-break for events with the same occurred_at, so that every arrival order sorts

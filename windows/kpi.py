@@ -24,8 +24,8 @@ from windows.config import KpiConfig
 from windows.events import (
     COMPLETE_TYPES,
     DIMENSIONS,
-    ESCALATION_TYPES,
     FCR_BREAKING_TYPES,
+    HANDOFF,
     MESSAGE_TYPES,
     OTHER,
     START_TYPES,
@@ -143,9 +143,11 @@ def contributions(events: Sequence[Event], cfg: KpiConfig,
     out: Contribution = {}
     if c.created_t is not None:
         _inc(out, c.created_t, "vol_created")
-    _first_response(out, c, cfg.frt_target_ms(dims["priority"], dims["channel"]))
+    target = cfg.frt_target_ms(dims["priority"], dims["channel"])
+    _first_response(out, c)
+    _service_level(out, c, cfg, target)
     _responses(out, c, cfg, folded)
-    _volumes(out, c)
+    _volumes(out, c, cfg)
     _completion(out, c, cfg)
     _chat_funnel(out, c)
     _surveys(out, c, cfg)
@@ -174,14 +176,45 @@ class _Conversation:
                    entry=queue_entry_ms(ordered, cfg))
 
 
-def _first_response(out: Contribution, c: _Conversation, target_ms: int) -> None:
-    """FRT and its SLA share, at the first human reply."""
+def _first_response(out: Contribution, c: _Conversation) -> None:
+    """FRT, at the first human reply."""
     if c.created_t is None or not c.replies:
         return
     first = c.replies[0].t_ms
-    frt = max(0, first - c.created_t)
-    _add_duration(out, first, "frt", frt)
-    _inc(out, first, "frt_ok", 1 if frt <= target_ms else 0)
+    _add_duration(out, first, "frt", max(0, first - c.created_t))
+
+
+def _service_level(out: Contribution, c: _Conversation, cfg: KpiConfig, target: int) -> None:
+    """The service level's sample (``sla_n``) and whether it met the target (``sla_ok``),
+    by the configured definition (docs/kpis.md):
+
+    - ``first_response``: every first response, from created/started, at the reply;
+    - ``amazon_connect``: every conversation that left the human queue, answered or
+      abandoned, within the target of entering it ("Service level X"), at the exit;
+    - ``talkdesk``: answered within the target of entering the queue, over answered plus
+      abandoned, leaving out abandons within ``short_abandon_ms``; at the exit.
+    """
+    definition = cfg.service_level_definition
+    if definition == "first_response":
+        if c.created_t is not None and c.replies:
+            first = c.replies[0].t_ms
+            _inc(out, first, "sla_n")
+            _inc(out, first, "sla_ok", 1 if first - c.created_t <= target else 0)
+        return
+    if c.entry is None:
+        return
+    if c.replies and c.replies[0].t_ms >= c.entry:
+        exit_t, answered = c.replies[0].t_ms, True
+    elif not c.replies and c.completes and c.completes[0].t_ms >= c.entry:
+        exit_t, answered = c.completes[0].t_ms, False
+    else:
+        return  # still waiting (or answered before it entered: not a queue wait)
+    wait = exit_t - c.entry
+    if definition == "talkdesk" and not answered and wait <= cfg.short_abandon_ms:
+        return
+    met = wait <= target and (answered or definition == "amazon_connect")
+    _inc(out, exit_t, "sla_n")
+    _inc(out, exit_t, "sla_ok", 1 if met else 0)
 
 
 def _pairing(ordered: Sequence[Event], cfg: KpiConfig, folded: Folded | None
@@ -240,9 +273,21 @@ def fold(events: Sequence[Event], folded: Folded | None, cfg: KpiConfig
 
 
 def _kept_messages(ordered: Sequence[Event], cfg: KpiConfig) -> set[str]:
-    """Ids of the messages the KPIs other than response time read (see :func:`fold`)."""
+    """Ids of the messages the KPIs other than response time read (see :func:`fold`): also
+    each agent's first reply (one participating teammate) and the first customer message
+    after the first reply (no customer interaction after the first contact)."""
     replies = [e for e in ordered if _is_human_reply(e, cfg)]
     keep = {e.event_id for e in replies[:2]}
+    agents: dict[str | None, str] = {}
+    for e in replies:
+        agents.setdefault(e.agent_id, e.event_id)
+    keep |= set(agents.values())
+    if replies:
+        follow_up = next((e for e in ordered if e.type in MESSAGE_TYPES
+                          and e.actor == "customer" and e.sort_key() > replies[0].sort_key()),
+                         None)
+        if follow_up is not None:
+            keep.add(follow_up.event_id)
     handoffs = [e for e in ordered if e.type == "chat.handoff"]
     if handoffs:
         after = [e for e in replies if e.t_ms >= handoffs[0].t_ms]
@@ -254,20 +299,26 @@ def _kept_messages(ordered: Sequence[Event], cfg: KpiConfig) -> set[str]:
     return keep
 
 
-def _volumes(out: Contribution, c: _Conversation) -> None:
+def _volumes(out: Contribution, c: _Conversation, cfg: KpiConfig) -> None:
+    escalations = cfg.escalation_types
     for e in c.completes:
         _inc(out, e.t_ms, "vol_solved")
     for e in c.ordered:
         if e.type == "ticket.reopened":
             _inc(out, e.t_ms, "vol_reopened")
-        elif e.type in ESCALATION_TYPES:
+        elif e.type in escalations:
             _inc(out, e.t_ms, "vol_escalated")
     if c.entry is not None:
         _inc(out, c.entry, "queue_in")
 
 
 def _completion(out: Contribution, c: _Conversation, cfg: KpiConfig) -> None:
-    """Resolution time, escalation, FCR and abandonment, at the first completion."""
+    """Resolution time, escalation, FCR, reopens, abandonment and bot containment, at the
+    first completion.
+
+    FCR's denominator (``fcr_d``) is the completed conversations a human worked: an
+    abandoned one (it entered the human queue and ended with no human reply) or a
+    bot-only one did no human contact to resolve, so neither counts either way."""
     if not c.completes:
         return
     done_t = c.completes[0].t_ms
@@ -275,18 +326,59 @@ def _completion(out: Contribution, c: _Conversation, cfg: KpiConfig) -> None:
     if c.created_t is not None:
         _add_duration(out, done_t, "res", max(0, done_t - c.created_t))
     before = [e for e in c.ordered if e.t_ms <= done_t]
-    escalated = any(e.type in ESCALATION_TYPES for e in before)
-    _inc(out, done_t, "esc_n", 1 if escalated else 0)
-    breaking = any(e.type in FCR_BREAKING_TYPES for e in before)
-    human_replies = sum(1 for e in c.replies if e.t_ms <= done_t)
+    escalations = cfg.escalation_types
+    _inc(out, done_t, "esc_n", 1 if any(e.type in escalations for e in before) else 0)
     reopened = any(
         e.type == "ticket.reopened" and done_t <= e.t_ms <= done_t + cfg.reopen_window_ms
         for e in c.ordered
     )
-    fcr = human_replies <= 1 and not breaking and not reopened
-    _inc(out, done_t, "fcr_n", 1 if fcr else 0)
-    if c.entry is not None and c.entry <= done_t and human_replies == 0:
+    _inc(out, done_t, "reopen_n", 1 if reopened else 0)
+    replies = [e for e in c.replies if e.t_ms <= done_t]
+    if replies:
+        _inc(out, done_t, "fcr_d")
+        fcr = FCR_RULES[cfg.fcr_definition](before, replies, reopened)
+        _inc(out, done_t, "fcr_n", 1 if fcr else 0)
+    elif c.entry is not None and c.entry <= done_t:
         _inc(out, done_t, "abandoned")
+    if c.is_chat:
+        _inc(out, done_t, "chat_done")
+        handed_off = any(e.type == HANDOFF for e in before)
+        _inc(out, done_t, "bot_contained", 0 if handed_off or replies else 1)
+
+
+def _fcr_project(before: Sequence[Event], replies: Sequence[Event], reopened: bool) -> bool:
+    """This project's default: one human reply, no escalation to another tier or team, no
+    reopen within the reopen window."""
+    breaking = any(e.type in FCR_BREAKING_TYPES for e in before)
+    return len(replies) == 1 and not breaking and not reopened
+
+
+def _fcr_one_touch(before: Sequence[Event], replies: Sequence[Event], reopened: bool) -> bool:
+    """Zendesk's one-touch ticket: solved with exactly one agent reply."""
+    return len(replies) == 1
+
+
+def _fcr_one_teammate(before: Sequence[Event], replies: Sequence[Event],
+                      reopened: bool) -> bool:
+    """Intercom's one participating teammate: every reply from the same agent."""
+    return len({e.agent_id for e in replies}) == 1
+
+
+def _fcr_no_follow_up(before: Sequence[Event], replies: Sequence[Event],
+                      reopened: bool) -> bool:
+    """Freshservice's first contact resolution: no customer interaction after the first
+    contact (the first human reply) until resolved."""
+    first = replies[0].sort_key()
+    return not any(e.type in MESSAGE_TYPES and e.actor == "customer"
+                   and e.sort_key() > first for e in before)
+
+
+FCR_RULES = {
+    "project": _fcr_project,
+    "zendesk_one_touch": _fcr_one_touch,
+    "intercom_one_teammate": _fcr_one_teammate,
+    "freshservice": _fcr_no_follow_up,
+}
 
 
 def _chat_funnel(out: Contribution, c: _Conversation) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from windows import kpi
+from windows import kpi, span
 from windows.config import KpiConfig, WindowSpec
 from windows.keys import Keys
 
@@ -25,6 +25,9 @@ class WindowSnapshot:
     at_ms: int
     rows: Mapping[str, Mapping[str, float | None]]
     folded: int = 0  # dimension combinations folded into "other" by the series budget
+    # the event times the rows count: [from_ms, to_ms) (see windows.span); None: unknown
+    from_ms: int | None = None
+    to_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -168,30 +171,52 @@ class WindowReader:
     def client(self) -> redis.Redis:
         return self._redis
 
-    def raw_window(self, window: WindowSpec, at_ms: int) -> dict[str, dict[str, int]]:
-        """Bucket fields per dimension key, merged over buckets and partitions (one
-        pipelined round trip)."""
+    def newest_event_ms(self, parts: Sequence[Keys] | None = None) -> int | None:
+        """The newest event time applied to the store (None when empty)."""
         pipe = self._redis.pipeline(transaction=False)
-        for k in self.partitions():
-            for start in window.bucket_starts(at_ms):
-                pipe.hgetall(k.bucket(window.bucket_ms, start))
-        hashes = pipe.execute()
-        self.reads += len(hashes)
-        decoded = [{_dec(k): int(v) for k, v in h.items()} for h in hashes]
-        return kpi.roll_up(kpi.merge_fields(decoded), self._cfg.dimension_sets)
+        for k in self.partitions() if parts is None else parts:
+            pipe.hget(k.stats, "last_event_ms")
+        replies = [int(v) for v in pipe.execute() if v is not None]
+        self.reads += len(replies)
+        return max(replies) if replies else None
 
-    def window(self, window: WindowSpec, at_ms: int) -> WindowSnapshot:
+    def raw_window(self, window: WindowSpec, at_ms: int, newest_ms: int | None = None
+                   ) -> tuple[dict[str, dict[str, int]], int, int]:
+        """Bucket fields per dimension key over ``[at_ms − length, at_ms)``, merged over
+        buckets and partitions, and the event times they cover (``windows.span``)."""
+        parts = self.partitions()
+        if newest_ms is None:
+            newest_ms = self.newest_event_ms(parts)
+        plan = span.plan(window.length_ms, window.bucket_ms, at_ms, self._cfg.resolutions_ms,
+                         end_open=newest_ms is None or newest_ms < at_ms)
+        wanted = plan.buckets()
+        pipe = self._redis.pipeline(transaction=False)
+        for k in parts:
+            for res, start in wanted:
+                pipe.hgetall(k.bucket(res, start))
+        replies = iter(pipe.execute())
+        self.reads += len(parts) * len(wanted)
+        data = [{b: {_dec(f): int(v) for f, v in next(replies).items()} for b in wanted}
+                for _ in parts]
+        hashes, lo, hi = span.assemble(plan, data)
+        return kpi.roll_up(kpi.merge_fields(hashes), self._cfg.dimension_sets), lo, hi
+
+    def window(self, window: WindowSpec, at_ms: int,
+               newest_ms: int | None = None) -> WindowSnapshot:
+        raw_all, lo, hi = self.raw_window(window, at_ms, newest_ms)
         # a dimension key whose fields all went back to zero (a retraction, a conversation
         # that changed labels) holds nothing: it is not a row
-        raw = {dk: f for dk, f in self.raw_window(window, at_ms).items() if any(f.values())}
+        raw = {dk: f for dk, f in raw_all.items() if any(f.values())}
         folded = 0
         if self._max_rows is not None and len(raw) > self._max_rows:
             raw, folded = kpi.fold_rows(raw, self._max_rows)
         rows = {dk: kpi.summarize(fields) for dk, fields in raw.items()}
-        return WindowSnapshot(window=window, at_ms=at_ms, rows=rows, folded=folded)
+        return WindowSnapshot(window=window, at_ms=at_ms, rows=rows, folded=folded,
+                              from_ms=lo, to_ms=hi)
 
     def all_windows(self, at_ms: int) -> list[WindowSnapshot]:
-        return [self.window(w, at_ms) for w in self._cfg.windows]
+        newest = self.newest_event_ms()
+        return [self.window(w, at_ms, newest) for w in self._cfg.windows]
 
     def gauges(self, at_ms: int) -> dict[str, dict[str, float | None]]:
         return self.live(at_ms)[0]

@@ -118,12 +118,16 @@ function render(doc) {
   const tiles = document.getElementById("tiles");
   tiles.replaceChildren();
   for (const t of doc.tiles) {
-    const tile = el("div", {id: "tile-" + t.id, class: "tile " + t.status,
+    const tile = el("div", {id: "tile-" + t.id,
+                            class: "tile " + t.status + (t.sparse ? " sparse" : ""),
                             "data-value": t.value === null ? "" : String(t.value),
                             "data-status": t.status});
     const live = t.unit === "count" || t.id === "oldest_waiting";
     tile.appendChild(el("div", {class: "label"}, t.label + (live ? " · now" : " · " + doc.window)));
-    tile.appendChild(el("div", {class: "value"}, fmt(t.value, t.unit)));
+    const value = el("div", {class: "value"}, fmt(t.value, t.unit));
+    // too few samples to mean much: greyed, with the sample count beside it
+    if (t.sparse) value.appendChild(el("span", {class: "samples"}, "n = " + t.samples));
+    tile.appendChild(value);
     tile.appendChild(sparkline(t.trend));
     tile.appendChild(delta(t));
     tiles.appendChild(tile);
@@ -146,9 +150,10 @@ function render(doc) {
     const tr = el("tr", {"data-queue": q.queue});
     tr.appendChild(el("td", {}, q.queue));
     for (const c of q.cells) {
-      tr.appendChild(el("td", {class: c.status, "data-id": c.id,
-                               "data-value": c.value === null ? "" : String(c.value)},
-                        fmt(c.value, c.unit)));
+      tr.appendChild(el("td", {class: c.status + (c.sparse ? " sparse" : ""), "data-id": c.id,
+                               "data-value": c.value === null ? "" : String(c.value),
+                               title: c.samples === null ? "" : "n = " + c.samples},
+                        fmt(c.value, c.unit) + (c.sparse ? " · n=" + c.samples : "")));
     }
     body.appendChild(tr);
   }

@@ -96,9 +96,9 @@ def test_sigkill_mid_stream_changes_no_count(services: ServiceConfig, worker_env
         # the live queue gauges survived the crash too
         cfg = load_settings().kpi_config()
         accepted = oracle.accept(
-            ((0, v) for _t, _k, v in sim.route(events, "t", "c")), cfg)
+            ((t, 0, v) for t, _k, v in sim.route(events, "t", "c")), cfg)
         at = int(time.time() * 1000)
-        _, gauges = oracle.evaluate(accepted.events, cfg, at)
+        gauges = oracle.evaluate(accepted, cfg, at).gauges
         reader = WindowReader(client, Keys(env["SUPPORT_KEY_PREFIX"]), cfg)
         assert not diff_rows(reader.gauges(at), gauges, "[gauges]")
         assert "seek to" in worker.log_text()

@@ -51,11 +51,13 @@ def test_random_history_through_kafka(services: ServiceConfig, worker_env: dict[
         p.flush()
         p.close()
         wait_for(lambda: seen(port) == len(messages), 120, f"{len(messages)} messages seen")
-        accepted = oracle.accept(((pt, v) for pt, _k, v in messages), cfg)
+        accepted = oracle.accept(((env["SUPPORT_TOPIC_TICKETS"], pt, v)
+                                  for pt, _k, v in messages), cfg)
         reader = WindowReader(redis.Redis.from_url(services.redis_url),
                               Keys(env["SUPPORT_KEY_PREFIX"]), cfg)
         at = base + 3 * 3_600_000 + 600_000
-        windows, gauges = oracle.evaluate(accepted.events, cfg, at)
+        ev = oracle.evaluate(accepted, cfg, at)
+        windows, gauges = ev.windows, ev.gauges
         problems = []
         for w in cfg.windows:
             problems += diff_rows(reader.window(w, at).rows, windows[w.name], f"[{w.name}]")

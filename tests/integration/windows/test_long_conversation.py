@@ -70,8 +70,9 @@ def test_a_100k_event_conversation_has_bounded_state_and_oracle_numbers(
     asyncio.run(go())
     assert max(sizes) < 64 * 1024, max(sizes)  # was 8.7 MB unbounded
     at = start + N * 1000 + 60_000
-    accepted = oracle.accept(((0, v) for v in raw), CFG)
-    windows, gauges = oracle.evaluate(accepted.events, CFG, at)
+    accepted = oracle.accept((("chats", 0, v) for v in raw), CFG)
+    ev = oracle.evaluate(accepted, CFG, at)
+    windows, gauges = ev.windows, ev.gauges
     reader = WindowReader(redis.Redis.from_url(services.redis_url), Keys(prefix), CFG)
     problems = []
     for w in CFG.windows:

@@ -64,8 +64,9 @@ def stream_through_writer(redis_url: str, prefix: str,
 
 def compare(redis_url: str, prefix: str, messages: list[tuple[int, bytes, bytes]],
             at_ms: int) -> list[str]:
-    accepted = oracle.accept(((p, v) for p, _k, v in messages), CFG)
-    windows, gauges = oracle.evaluate(accepted.events, CFG, at_ms)
+    accepted = oracle.accept((("in", p, v) for p, _k, v in messages), CFG)
+    ev = oracle.evaluate(accepted, CFG, at_ms)
+    windows, gauges = ev.windows, ev.gauges
     reader = WindowReader(redis.Redis.from_url(redis_url), Keys(prefix), CFG)
     problems = []
     for w in CFG.windows:

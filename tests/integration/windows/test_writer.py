@@ -37,7 +37,7 @@ async def _writer(services: ServiceConfig, ns: str) -> WindowWriter:
 
 def read_all(services: ServiceConfig, ns: str) -> dict[str, dict[str, int]]:
     reader = WindowReader(redis.Redis.from_url(services.redis_url), Keys(ns), CFG)
-    return reader.raw_window(CFG.window("1h"), T0 + 600_000)
+    return reader.raw_window(CFG.window("1h"), T0 + 600_000)[0]
 
 
 SCRIPT = [
@@ -150,7 +150,7 @@ def test_dimension_cap_sends_new_values_to_other(services: ServiceConfig, ns: st
 
     run(go())
     reader = WindowReader(redis.Redis.from_url(services.redis_url), Keys(ns), cfg)
-    rows = reader.raw_window(cfg.window("1h"), T0 + 60_000)
+    rows = reader.raw_window(cfg.window("1h"), T0 + 60_000)[0]
     queues = {k: v["vol_created"] for k, v in rows.items()
               if k.startswith("queue=") and "," not in k}
     assert queues == {"queue=billing": 2, "queue=sales": 1, "queue=other": 2}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from alerts.state import AlertState
 from serve.query import COLUMNS, alert_table, render
@@ -19,14 +20,17 @@ def test_table_has_the_catalog_columns_and_formats_values() -> None:
     text = render(snap(), GAUGES, as_json=False)
     lines = text.splitlines()
     assert lines[0] == "window 1h at 2027-01-15 08:00:00 UTC"
-    header = lines[2].split()
+    header = re.split(r"\s{2,}", lines[2].strip())
     assert header == ["dimensions", *[c.show.header for c in CATALOG_COLUMNS]]
     assert [h for h, _, _ in COLUMNS] == header[1:]
-    billing = next(line.split() for line in lines if line.startswith("queue=billing"))
-    cells = dict(zip(header, [billing[0], *billing[1:]], strict=True))
-    assert cells["fcr"] == "25.0%" and cells["esc"] == "75.0%" and cells["frt_n"] == "2"
+    billing = next(re.split(r"\s{2,}", line) for line in lines
+                   if line.startswith("queue=billing"))
+    cells = dict(zip(header, billing, strict=True))
+    # with their Wilson 95% intervals: 1 of 4 is 4.6-69.9%, 3 of 4 is 30.1-95.4%
+    assert cells["fcr"] == "25.0% [4.6-69.9]" and cells["esc"] == "75.0% [30.1-95.4]"
+    assert cells["frt_n"] == "2"
     assert cells["frt_mean"] == "1.0m" and cells["csat_avg"] == "3.50"
-    tech = next(line.split() for line in lines if line.startswith("queue=tech"))
+    tech = next(re.split(r"\s{2,}", line) for line in lines if line.startswith("queue=tech"))
     assert dict(zip(header, tech, strict=True))["fcr"] == "-"  # no denominator: absent
     assert "live queue" in text and "2.1m" in text  # oldest waiting 125 s
 

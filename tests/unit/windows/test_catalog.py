@@ -80,8 +80,9 @@ def test_every_statistic_points_at_a_summary_key() -> None:
 
 
 def test_summary_values_from_hand_written_fields() -> None:
-    row = catalog.summarize({"done_n": 4, "fcr_n": 3, "nps_n": 4, "nps_pro": 2, "nps_det": 1,
-                             "ces_n": 2, "ces_sm": 5500, "queue_in": 0, "abandoned": 0})
+    row = catalog.summarize({"done_n": 4, "fcr_d": 4, "fcr_n": 3, "nps_n": 4, "nps_pro": 2,
+                             "nps_det": 1, "ces_n": 2, "ces_sm": 5500, "queue_in": 0,
+                             "abandoned": 0})
     assert row["fcr_ratio"] == 0.75 and row["completed"] == 4
     assert row["nps_score"] == 25.0 and row["ces_mean"] == 2.75
     assert row["abandonment_ratio"] is None  # no denominator: absent, never 0

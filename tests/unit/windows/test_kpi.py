@@ -45,7 +45,7 @@ def test_first_response_counts_only_human_agents() -> None:
     ]
     t = totals(evs)
     assert t["frt_n"] == 1 and t["frt_s"] == 50 * S
-    assert t["frt_ok"] == 1  # 50 s within the 120 s target
+    assert t["sla_ok"] == 1 and t["sla_n"] == 1  # 50 s within the 120 s target
     bot_cfg = KpiConfig(windows=CFG.windows, count_bot_replies=True)
     assert totals(evs, bot_cfg)["frt_s"] == 5 * S
 
@@ -100,11 +100,15 @@ def test_escalation_without_human_reply_counts_for_escalation_not_fcr() -> None:
     assert t["esc_n"] == 1 and t["fcr_n"] == 0 and t["frt_n"] == 0
 
 
-def test_handoff_counts_as_escalation_but_not_against_fcr() -> None:
+def test_handoff_is_an_escalation_only_when_configured_and_never_breaks_fcr() -> None:
     evs = [ev("1", "chat.started", 0), ev("2", "chat.handoff", 10),
            ev("3", "chat.message", 20, actor="agent"), ev("4", "chat.ended", 40)]
     t = totals(evs)
-    assert t["esc_n"] == 1 and t["fcr_n"] == 1
+    assert t["esc_n"] == 0 and t["fcr_n"] == 1 and t["handoff_n"] == 1
+    assert t["vol_escalated"] == 0
+    with_handoffs = KpiConfig(windows=CFG.windows, escalation_includes_handoffs=True)
+    t = totals(evs, with_handoffs)
+    assert t["esc_n"] == 1 and t["fcr_n"] == 1 and t["vol_escalated"] == 1
 
 
 def test_transfer_breaks_fcr() -> None:
