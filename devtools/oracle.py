@@ -64,7 +64,7 @@ def accept(messages: Iterable[tuple[str, int, bytes]], cfg: KpiConfig,
     out = Accepted(admitted={d: set() for d in _capped(cfg)})
     seen: set[tuple[str, str]] = set()
     highest: dict[tuple[str, int], int] = {}
-    so_far: dict[str, list[Event]] = defaultdict(list)
+    so_far: dict[str, _Labels] = defaultdict(_Labels)
     for topic, partition, raw in messages:
         try:
             e = validate(raw, schema, lambda: 2**62)
@@ -81,20 +81,34 @@ def accept(messages: Iterable[tuple[str, int, bytes]], cfg: KpiConfig,
         highest[(topic, partition)] = e.t_ms if top is None else max(top, e.t_ms)
         seen.add((e.conversation_id, e.event_id))
         out.events.append(e)
-        conv = so_far[e.conversation_id]
-        conv.append(e)
-        _admit(out.admitted, conv, cfg)
+        labels = so_far[e.conversation_id].add(e)
+        for d, values in out.admitted.items():  # while the dimension has room
+            if labels[d] not in values and len(values) < cfg.max_dimension_values:
+                values.add(labels[d])
     return out
 
 
-def _admit(admitted: dict[str, set[str]], conv: list[Event], cfg: KpiConfig) -> None:
-    """The conversation's labels as they stand, admitted while their dimension has room."""
-    evs = sorted(conv, key=lambda e: (e.t_ms, RANK.get(e.type, 7), e.event_id))
-    start = next((e for e in evs if e.type in ("ticket.created", "chat.started")), None)
-    labels = _labels_of(evs, start, None, cfg)
-    for d, values in admitted.items():
-        if labels[d] not in values and len(values) < cfg.max_dimension_values:
-            values.add(labels[d])
+@dataclass
+class _Labels:
+    """A conversation's labels as its events arrive: the start event's value, else the
+    earliest event's giving one (the same rule as :func:`_labels_of`, incrementally)."""
+
+    start: tuple[tuple[int, int, str], Event] | None = None
+    earliest: dict[str, tuple[tuple[int, int, str], str]] = field(default_factory=dict)
+
+    def add(self, e: Event) -> dict[str, str]:
+        key = (e.t_ms, RANK.get(e.type, 7), e.event_id)
+        if e.type in ("ticket.created", "chat.started") and (
+                self.start is None or key < self.start[0]):
+            self.start = (key, e)
+        for d in ("channel", "queue", "team", "priority"):
+            v = getattr(e, d)
+            if v and (d not in self.earliest or key < self.earliest[d][0]):
+                self.earliest[d] = (key, v)
+        start = self.start[1] if self.start else None
+        return {d: (getattr(start, d) if start is not None else None)
+                or (self.earliest[d][1] if d in self.earliest else "unknown")
+                for d in ("channel", "queue", "team", "priority")}
 
 
 # ------------------------------------------------------------------ per conversation
@@ -346,9 +360,10 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
     """The Wilson score interval (95%), as the roots of the score test's quadratic
     (p̂ − p)² = z² p (1 − p) / n in p."""
     z2 = 1.959963984540054 ** 2
+    share = min(1.0, k / n)  # a window may count an abandon whose queue entry it does not
     a = 1 + z2 / n
-    b = -(2 * k / n + z2 / n)
-    c = (k / n) ** 2
+    b = -(2 * share + z2 / n)
+    c = share ** 2
     disc = math.sqrt(max(0.0, b * b - 4 * a * c))
     return max(0.0, (-b - disc) / (2 * a)), min(1.0, (-b + disc) / (2 * a))
 

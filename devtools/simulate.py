@@ -195,7 +195,7 @@ def _ticket(rng: random.Random, p: FloorParams, ev: _Emitter, t: float,
     t = max(t, created + _first_reply_s(rng, p, queue, created, FRT_MEDIAN_S[queue]) * 1000)
     ev("ticket.message", t, actor="agent", agent_id=agent)
     replies = 1
-    while rng.random() < 0.1 and replies < 6:
+    while rng.random() < 0.08 and replies < 6:
         t += _lognorm(rng, 900) * 1000
         ev("ticket.message", t, actor="customer")
         t += _lognorm(rng, FRT_MEDIAN_S[queue], FRT_SIGMA) * 1000
@@ -240,7 +240,7 @@ def _chat(rng: random.Random, p: FloorParams, ev: _Emitter, t: float,
         t += wait_s * 1000
         ev("chat.message", t, actor="agent", agent_id=agent)
         replies = 1
-        while rng.random() < 0.25 and replies < 8:
+        while rng.random() < 0.15 and replies < 8:
             t += _lognorm(rng, 40) * 1000
             ev("chat.message", t, actor="customer")
             t += _lognorm(rng, 30) * 1000

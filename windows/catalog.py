@@ -69,10 +69,12 @@ Z95 = 1.959963984540054  # the standard normal's 97.5% quantile: two-sided 95%
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
     """The Wilson score interval of ``k`` successes in ``n`` trials: unlike p ± z·se it
-    stays inside [0, 1] and is honest at 2 of 2 (0.34–1, not 1–1)."""
+    stays inside [0, 1] and is honest at 2 of 2 (0.34–1, not 1–1). A window can count
+    more numerators than denominators (an abandon whose queue entry fell before the
+    window): the share is taken as at most 1."""
     if n <= 0:
         return None
-    p = k / n
+    p = min(1.0, max(0.0, k / n))
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * (p * (1 - p) / n + z2 / (4 * n * n)) ** 0.5
