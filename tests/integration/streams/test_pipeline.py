@@ -58,14 +58,15 @@ def script(now: float) -> list[dict[str, object]]:
         e("T4-2", "ticket.message", a + 90, "T4", actor="agent"),
         e("T4-3", "ticket.solved", a + 100, "T4"),
         e("T4-4", "ticket.reopened", a + 200, "T4"),
-        # C1: bot reply does not count; handoff then agent at 50 → FRT 50; handoff is an
-        # escalation but not against FCR
+        # C1: bot reply does not count; handoff then agent at 50 → FRT 50; a handoff is
+        # not an escalation (SUPPORT_ESCALATION_INCLUDES_HANDOFFS is off) nor against FCR
         e("C1-1", "chat.started", a, "C1", **tech),
         e("C1-2", "chat.message", a + 5, "C1", actor="bot"),
         e("C1-3", "chat.handoff", a + 20, "C1"),
         e("C1-4", "chat.message", a + 50, "C1", actor="agent"),
         e("C1-5", "chat.ended", a + 100, "C1"),
-        # C2: the bot resolves it: no FRT, FCR (0 human replies), CSAT 4
+        # C2: the bot resolves it: no FRT, contained by the bot, outside FCR (no human
+        # worked it), CSAT 4
         e("C2-1", "chat.started", a + 10, "C2", **tech),
         e("C2-2", "chat.message", a + 12, "C2", actor="bot"),
         e("C2-3", "chat.ended", a + 40, "C2"),
@@ -132,6 +133,7 @@ def check_expected(port: int, duplicates: int = 1) -> None:
     assert v("support_fcr_conversations", "15m", "billing") == 1
     assert v("support_fcr_ratio", "15m", "billing") == 0.25
     assert v("support_escalation_ratio", "15m", "billing") == 0.25
+    assert v("support_reopen_ratio", "15m", "billing") == 0.5  # T3 and T4 of 4
     # CSAT {5, 2} (the duplicate of T1's 5 is not counted)
     assert v("support_csat_responses", "15m", "billing") == 2
     assert v("support_csat_ratio", "15m", "billing") == 0.5
@@ -144,17 +146,22 @@ def check_expected(port: int, duplicates: int = 1) -> None:
     assert v("support_fcr_ratio", "1h", "billing") == 0.4
     assert v("support_escalation_ratio", "1h", "billing") == 0.2
     assert v("support_csat_ratio", "1h", "billing") == pytest.approx(1 / 3)
-    # technical chats: FRT {50, 20}; FCR C1, C2 of 3; escalated C1 (handoff), C3 (transfer)
+    # technical chats: FRT {50, 20}; FCR C1 of C1, C3 (C2 had no human); escalated C3
+    # (transfer) of 3; handed off C1, C3; contained by the bot C2 of 3 chats ended
     for w in ("15m", "1h"):
         assert v(frt + "_count", w, "technical") == 2
         assert v(frt + "_sum", w, "technical") == 70
-        assert v("support_fcr_ratio", w, "technical") == pytest.approx(2 / 3)
-        assert v("support_escalation_ratio", w, "technical") == pytest.approx(2 / 3)
+        assert v("support_fcr_eligible_conversations", w, "technical") == 2
+        assert v("support_fcr_ratio", w, "technical") == 0.5
+        assert v("support_escalation_ratio", w, "technical") == pytest.approx(1 / 3)
+        assert v("support_chat_handoffs", w, "technical") == 2
+        assert v("support_bot_containment_ratio", w, "technical") == pytest.approx(1 / 3)
         assert v("support_csat_ratio", w, "technical") == 1.0
         assert v("support_resolution_seconds_sum", w, "technical") == 235
-    # all queues, 15m: 7 completed, FCR T1 C1 C2, escalated T3 C1 C3
-    assert v("support_fcr_ratio", "15m", "all") == pytest.approx(3 / 7)
-    assert v("support_escalation_ratio", "15m", "all") == pytest.approx(3 / 7)
+    # all queues, 15m: 7 completed, 6 with a human reply (not C2); FCR T1 C1; escalated
+    # T3 C3
+    assert v("support_fcr_ratio", "15m", "all") == pytest.approx(2 / 6)
+    assert v("support_escalation_ratio", "15m", "all") == pytest.approx(2 / 7)
     assert v("support_fcr_ratio", "15m", "billing", channel="email") == 0.25
     # pipeline health
     assert sample(s, "support_events_rejected_total", reason="not_json") == 1
