@@ -23,13 +23,11 @@ def parse_duration_ms(text: str) -> int:
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """A sliding window of ``buckets`` event-time buckets of ``length_ms / buckets`` each.
+    """A sliding window of ``length_ms``, stored in buckets of ``length_ms / buckets``.
 
-    The window evaluated at time ``t`` is the ``buckets`` consecutive buckets ending with
-    the bucket that contains ``t``: it covers event times in
-    ``[floor(t/b)*b - (buckets-1)*b, floor(t/b)*b + b)`` where ``b`` is the bucket size,
-    so its span is between ``length - b`` and ``length`` of history plus the current
-    partial bucket. A read touches exactly ``buckets`` keys whatever the length.
+    Evaluated at ``t`` it counts the event times in ``[t − length, t)``: its own buckets in
+    the middle, its edges refined with finer bucket sizes (:mod:`windows.span`), so a read
+    touches about ``buckets`` keys whatever the length, plus a few dozen at the edges.
     """
 
     name: str
@@ -39,11 +37,6 @@ class WindowSpec:
     @property
     def bucket_ms(self) -> int:
         return self.length_ms // self.buckets
-
-    def bucket_starts(self, at_ms: int) -> list[int]:
-        b = self.bucket_ms
-        last = at_ms // b * b
-        return [last - k * b for k in range(self.buckets)]
 
 
 ALL_DIMENSIONS = ("channel", "queue", "team", "priority", "agent")
