@@ -606,9 +606,9 @@ def alerts_check(rules: Path | None) -> None:
     """Validate RULES (default SUPPORT_ALERT_RULES) and print them.
 
     KPIs and statistics: first_response, resolution, response, bot_time,
-    frt_after_handoff (p50 p90 [p95 p99] mean count); frt_sla, fcr, escalation,
-    abandonment, handoff (ratio); csat (ratio mean); nps (value); ces (mean); live gauges
-    open, waiting, oldest_waiting, breaching (value). A rule that could not work (a NaN or
+    frt_after_handoff (p50 p90 [p95 p99] mean count); frt_sla, fcr, escalation, reopen,
+    abandonment, handoff, bot_containment (ratio); csat (ratio mean); nps (value); ces
+    (mean); live gauges open, waiting, oldest_waiting, breaching, at_risk (value). A rule that could not work (a NaN or
     infinite threshold, a ratio outside [0, 1], a dimension the KPI does not have, a label
     that overrides alertname or severity) is refused with one line naming rule and field.
     """
