@@ -100,8 +100,8 @@ class Plan:
         for edge in (self.start, self.end):
             if edge is None:
                 continue
-            if edge.cut is not None:
-                out[edge.cut] = None
+            if edge.levels:  # the cut bucket is only read to check its first level
+                out[edge.levels[0].parent] = None
             for level in edge.levels:
                 out.update(dict.fromkeys(level.subs))
         return list(out)

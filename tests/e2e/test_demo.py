@@ -97,7 +97,7 @@ def test_ten_simulated_hours_steady_floor_one_incident_and_ctrl_c(tmp_path: Path
             raise
         print((tmp_path / "demo.log").read_text(errors="replace")[-4000:])
     # steady state: a backlog that is worked off, never one that only grows
-    assert len(waiting) > 50, len(waiting)
+    assert len(waiting) > 40, len(waiting)  # about one scrape each 2-3 s for 150 s
     assert max(waiting) < 300, max(waiting)
     assert max(oldest) < 1800, max(oldest)  # below OldestWaitingTooOld's threshold
     # the incident pages exactly FirstResponseP90High for technical, which then resolves

@@ -59,3 +59,17 @@ def test_a_floor_tile_shows_the_worst_state_of_its_kpi_in_any_queue() -> None:
     pending = FixedAlerts({"EscQueue|queue=tech": AlertState(status="pending")})
     assert {t["id"]: t["status"] for t in model(pending).snapshot("1h")["tiles"]}[
         "escalation"] == "warn"
+
+
+def test_a_value_on_few_samples_is_greyed_with_its_count() -> None:
+    """Billing's CSAT rests on 2 responses and FCR on 4 conversations: below a minimum of
+    3, CSAT is greyed (n = 2) and FCR is not; live counts never are."""
+    wall = WallModel(FixedReader(), FixedAlerts(), CFG, RULES,  # type: ignore[arg-type]
+                     stale_after_s=30, min_samples=3)
+    snap = wall.snapshot("1h")
+    tiles = {t["id"]: t for t in snap["tiles"]}
+    assert (tiles["csat"]["sparse"], tiles["csat"]["samples"]) == (True, 2)
+    assert (tiles["fcr"]["sparse"], tiles["fcr"]["samples"]) == (False, 4)
+    assert tiles["waiting"]["sparse"] is False and tiles["waiting"]["samples"] is None
+    cells = {q["queue"]: {c["id"]: c for c in q["cells"]} for q in snap["queues"]}
+    assert cells["billing"]["csat"]["sparse"] is True
