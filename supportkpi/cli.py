@@ -608,9 +608,10 @@ def alerts_check(rules: Path | None) -> None:
     KPIs and statistics: first_response, resolution, response, bot_time,
     frt_after_handoff (p50 p90 [p95 p99] mean count); frt_sla, fcr, escalation, reopen,
     abandonment, handoff, bot_containment (ratio); csat (ratio mean); nps (value); ces
-    (mean); live gauges open, waiting, oldest_waiting, breaching, at_risk (value). A rule that could not work (a NaN or
-    infinite threshold, a ratio outside [0, 1], a dimension the KPI does not have, a label
-    that overrides alertname or severity) is refused with one line naming rule and field.
+    (mean); live gauges open, waiting, oldest_waiting, breaching, at_risk (value). A rule
+    that could not work (a NaN or infinite threshold, a ratio outside [0, 1], a dimension
+    the KPI does not have, a label that overrides alertname or severity) is refused with
+    one line naming rule and field.
     """
     s, loaded = _load_rules(rules)
     for r in loaded:
