@@ -29,7 +29,7 @@ rules:
     window: 24h
     per: []
     comparison: ">"
-    threshold: 0.05
+    threshold: 0.02  # the simulated floor escalates about 7% (handoffs are not escalations)
     for: 0s
     min_samples: 5
     severity: page
