@@ -16,21 +16,32 @@ only in the middle of one batch is never admitted there, here it is, so historie
 fill the cap should give their labels on the first event), and a window's edges fall on
 the finest bucket boundary (``[T − W, T)`` rounded inwards to it, the end left at ``T``
 when nothing at or after ``T`` was accepted).
+
+Business time (queues with a calendar) is counted here the way a person checks it: minute
+by minute, each UTC minute looked up in the calendar's zone (local weekday, date, time of
+day); the stream walks pieces of constant UTC offset instead (``windows.calendar``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from kafka.partitioner.default import murmur2
 
 from streams.errors import InvalidEvent
 from streams.schema import SchemaConfig, validate
+from windows.calendar import BusinessCalendar
 from windows.config import KpiConfig, WindowSpec
 from windows.events import Event
+
+MINUTE = 60_000
+BUSINESS_QUANTILES = (0.5, 0.9)
 
 RANK = {"ticket.created": 0, "chat.started": 0, "ticket.assigned": 1, "chat.handoff": 2,
         "chat.transferred": 2, "ticket.escalated": 2, "ticket.message": 3, "chat.message": 3,
@@ -128,6 +139,41 @@ class Facts:
     deadline: int | None = None
 
 
+@lru_cache(maxsize=1_000_000)
+def _open_minute(cal: BusinessCalendar, minute_ms: int) -> bool:
+    local = dt.datetime.fromtimestamp(minute_ms / 1000, tz=ZoneInfo(cal.zone))
+    of_day = local.hour * 60 + local.minute
+    return local.date() not in cal.holidays and any(
+        a <= of_day < b for a, b in cal.weekly[local.weekday()])
+
+
+def _business(cal: BusinessCalendar | None, a: int, b: int) -> int:
+    """Open time in [a, b), minute by minute (calendar time without a calendar)."""
+    if cal is None:
+        return max(0, b - a)
+    total, m = 0, a - a % MINUTE
+    while m < b:
+        if _open_minute(cal, m):
+            total += min(b, m + MINUTE) - max(a, m)
+        m += MINUTE
+    return total
+
+
+def _due(cal: BusinessCalendar | None, a: int, target: int) -> int:
+    """The instant ``target`` of open time has passed since ``a``."""
+    if cal is None or target <= 0:
+        return a + target
+    left, m = target, a - a % MINUTE
+    for _ in range(400 * 1440):
+        if _open_minute(cal, m):
+            have = m + MINUTE - max(a, m)
+            if have >= left:
+                return max(a, m) + left
+            left -= have
+        m += MINUTE
+    return a + target
+
+
 def _target(cfg: KpiConfig, priority: str, channel: str) -> int:
     targets = dict(cfg.frt_sla_targets)
     for k in ((priority, channel), (priority, "*"), ("*", channel), ("*", "*")):
@@ -163,6 +209,8 @@ def facts_of(events: Sequence[Event], cfg: KpiConfig,
     first_human = humans[0] if humans else None
     labels = _labels_of(evs, start, first_human, cfg)
     target = _target(cfg, labels["priority"], labels["channel"])
+    cal = cfg.calendars.for_queue(labels["queue"])  # the queue's own label, before any cap
+    sla_cal = cal if cfg.calendars.sla_business else None
     for d, values in (admitted or {}).items():
         if labels[d] not in values:
             labels[d] = "other"
@@ -174,12 +222,17 @@ def facts_of(events: Sequence[Event], cfg: KpiConfig,
         if first_human:
             frt = max(0, first_human.t_ms - start.t_ms)
             dur["frt"].append((first_human.t_ms, frt))
+            if cal is not None:
+                dur["frtb"].append((first_human.t_ms, _business(cal, start.t_ms,
+                                                                first_human.t_ms)))
     oldest_unanswered = None
     for e in evs:
         if e.type in ("ticket.message", "chat.message") and e.actor == "customer":
             oldest_unanswered = oldest_unanswered if oldest_unanswered is not None else e.t_ms
         elif human(e) and oldest_unanswered is not None:
             dur["resp"].append((e.t_ms, max(0, e.t_ms - oldest_unanswered)))
+            if cal is not None:
+                dur["respb"].append((e.t_ms, _business(cal, oldest_unanswered, e.t_ms)))
             oldest_unanswered = None
     for e in evs:
         if e.type in ("ticket.solved", "chat.ended"):
@@ -200,13 +253,13 @@ def facts_of(events: Sequence[Event], cfg: KpiConfig,
             entered = start.t_ms
     if entered is not None:
         cnt["queue_in"].append((entered, 1))
-    _service_level_facts(f, evs, start, humans, entered, target, cfg)
-    _done_facts(f, evs, start, humans, entered, cfg)
+    _service_level_facts(f, evs, start, humans, entered, target, cfg, sla_cal)
+    _done_facts(f, evs, start, humans, entered, cfg, cal)
     if start is not None and start.type == "chat.started":
         _chat_facts(f, start, handoff, humans)
     _survey_facts(f, evs, cfg)
     if start is not None:
-        _live_facts(f, evs, humans, entered, cfg)
+        _live_facts(f, evs, humans, entered, cfg, sla_cal)
     return f
 
 
@@ -218,23 +271,24 @@ def _escalates(e: Event, cfg: KpiConfig) -> bool:
 
 def _service_level_facts(f: Facts, evs: Sequence[Event], start: Event | None,
                          humans: Sequence[Event], entered: int | None, target: int,
-                         cfg: KpiConfig) -> None:
-    """(time, met) of the conversation's service-level sample, by the definition."""
+                         cfg: KpiConfig, cal: BusinessCalendar | None) -> None:
+    """(time, met) of the conversation's service-level sample, by the definition; waits
+    in business time where the queue's SLA clock is a calendar."""
     how = cfg.service_level_definition
     sample: tuple[int, bool] | None = None
     if how == "first_response":
         if start is not None and humans:
-            sample = (humans[0].t_ms, humans[0].t_ms - start.t_ms <= target)
+            sample = (humans[0].t_ms, _business(cal, start.t_ms, humans[0].t_ms) <= target)
     elif entered is not None:
         done = next((e for e in evs if e.type in ("ticket.solved", "chat.ended")), None)
         if humans and humans[0].t_ms >= entered:
-            wait = humans[0].t_ms - entered
+            wait = _business(cal, entered, humans[0].t_ms)
             sample = (humans[0].t_ms, wait <= target)  # answered
         elif not humans and done is not None and done.t_ms >= entered:
-            wait = done.t_ms - entered  # abandoned
+            wait = _business(cal, entered, done.t_ms)  # abandoned
             if how == "amazon_connect":  # left the queue within X, answered or not
                 sample = (done.t_ms, wait <= target)
-            elif wait > cfg.short_abandon_ms:  # talkdesk: short abandons left out
+            elif done.t_ms - entered > cfg.short_abandon_ms:  # talkdesk: short abandons out
                 sample = (done.t_ms, False)
     if sample is not None:
         f.counts["sla_n"].append((sample[0], 1))
@@ -264,7 +318,7 @@ def _first_contact_resolved(how: str, evs: Sequence[Event], humans: Sequence[Eve
 
 
 def _done_facts(f: Facts, evs: Sequence[Event], start: Event | None, humans: Sequence[Event],
-                entered: int | None, cfg: KpiConfig) -> None:
+                entered: int | None, cfg: KpiConfig, cal: BusinessCalendar | None) -> None:
     done = next((e for e in evs if e.type in ("ticket.solved", "chat.ended")), None)
     if done is None:
         return
@@ -273,6 +327,8 @@ def _done_facts(f: Facts, evs: Sequence[Event], start: Event | None, humans: Seq
     cnt["done"].append((t, 1))
     if start:
         dur["res"].append((t, max(0, t - start.t_ms)))
+        if cal is not None:
+            dur["resb"].append((t, _business(cal, start.t_ms, t)))
     cnt["esc"].append((t, int(any(_escalates(e, cfg) and e.t_ms <= t for e in evs))))
     reopened = any(e.type == "ticket.reopened" and t <= e.t_ms <= t + cfg.reopen_window_ms
                    for e in evs)
@@ -320,7 +376,7 @@ def _survey_facts(f: Facts, evs: Sequence[Event], cfg: KpiConfig) -> None:
 
 
 def _live_facts(f: Facts, evs: Sequence[Event], humans: Sequence[Event], entered: int | None,
-                cfg: KpiConfig) -> None:
+                cfg: KpiConfig, cal: BusinessCalendar | None) -> None:
     """Open unless the last completion/close is not followed by a reopen."""
     state_open = True
     for e in evs:
@@ -331,7 +387,8 @@ def _live_facts(f: Facts, evs: Sequence[Event], humans: Sequence[Event], entered
     f.live_open = state_open
     if state_open and not humans and entered is not None:
         f.waiting_since = entered
-        f.deadline = entered + _target(cfg, f.labels["priority"], f.labels["channel"])
+        f.deadline = _due(cal, entered, _target(cfg, f.labels["priority"],
+                                                f.labels["channel"]))
 
 
 # ------------------------------------------------------------------ windows
@@ -481,6 +538,9 @@ def _row(ds: dict[str, list[int]], cs: dict[str, int],
     r["bot_containment_ratio"] = div(cs["contained"], cs["chat_done"])
     durations("bot", "bot_time", cfg.quantiles_other)
     durations("frah", "frt_after_handoff", cfg.quantiles_other)
+    durations("frtb", "frt_business", BUSINESS_QUANTILES)
+    durations("resb", "resolution_business", BUSINESS_QUANTILES)
+    durations("respb", "response_business", BUSINESS_QUANTILES)
     return r
 
 

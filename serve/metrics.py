@@ -164,6 +164,8 @@ class KpiCollector(_FamiliesCollector):
     def _add_summary(self, metric: Metric, labels: list[str],
                      row: Mapping[str, float | None], d: catalog.Duration) -> None:
         count = row.get(f"{d.key}_count") or 0
+        if d.sparse and not count:
+            return
         names = dict(zip(self._labels, labels, strict=True))
         for q in d.quantiles:
             v = row.get(d.quantile_key(q))

@@ -6,6 +6,7 @@ start-up with a message naming the variable.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,8 @@ from alerts.rules import Rule, load_rules
 from streams.config import KafkaAccess, StreamConfig
 from streams.replay_point import ReplayPoint
 from streams.schema import SchemaConfig
+from windows.calendars import NONE as NO_CALENDARS
+from windows.calendars import Calendars, load_calendars
 from windows.catalog import LIVE_SERIES_PER_ROW, SERIES_PER_ROW
 from windows.config import (
     ALL_DIMENSIONS,
@@ -69,6 +72,9 @@ class Settings(BaseSettings):
     )
     sla_at_risk: str = Field("15m", description="A waiting conversation is at risk when "
                              "its first-response target falls due within this")
+    calendars: Path | None = Field(None, description="Business calendars YAML per queue "
+                                   "(deploy/calendars.yml): business-time durations and "
+                                   "SLA clocks; unset: calendar time only")
     gauge_dimensions: str = Field("all,queue,channel,queue*channel",
                                   description="Dimension combinations of the live gauges")
     agent_allowlist: str = Field("", description="Agent ids that may appear as labels "
@@ -159,6 +165,13 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = Field(None, description="Plain webhook for transitions")
     alert_interval: float = Field(5.0, gt=0, le=300, description="Seconds between evaluations")
     alert_resend: float = Field(60.0, gt=0, description="Re-send firing alerts this often (s)")
+
+    @field_validator("calendars")
+    @classmethod
+    def _calendars(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            _calendars_of(v)
+        return v
 
     @field_validator("windows")
     @classmethod
@@ -300,6 +313,7 @@ class Settings(BaseSettings):
             allowed_lateness_ms=parse_duration_ms(self.allowed_lateness),
             conversation_ttl_ms=parse_duration_ms(self.conversation_ttl),
             bucket_ttl_margin_ms=parse_duration_ms(self.bucket_ttl_margin),
+            calendars=_calendars_of(self.calendars) if self.calendars else NO_CALENDARS,
         )
 
     def schema_config(self) -> SchemaConfig:
@@ -311,6 +325,20 @@ class Settings(BaseSettings):
     @property
     def input_topics(self) -> tuple[str, str]:
         return (self.topic_tickets, self.topic_chats)
+
+
+def _calendars_of(path: Path) -> Calendars:
+    """The calendars file, read once per version of it (kpi_config is asked often)."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        mtime = -1  # load_calendars says why it cannot be read
+    return _load_calendars_cached(path, mtime)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_calendars_cached(path: Path, _mtime: int) -> Calendars:
+    return load_calendars(path)
 
 
 def redact_url(url: str) -> str:

@@ -144,6 +144,9 @@ class Duration:
     help: str
     quantiles: tuple[float, ...]
     shows: tuple[tuple[str, Show], ...] = ()  # (statistic, how it is shown)
+    # exported only for rows with samples: business time exists only where a calendar is
+    # configured (SUPPORT_CALENDARS), so the other rows carry no zero series for it
+    sparse: bool = False
 
     def quantile_key(self, q: float) -> str:
         return f"{self.key}_p{qname(q)}_seconds"
@@ -332,6 +335,40 @@ FRT_AFTER_HANDOFF = Duration(
     "support_first_response_after_handoff_seconds",
     "Time from a chat's first handoff to the first human reply.",
     (0.5, 0.9),
+)
+# Business-time twins (windows.calendar): written only for queues with a calendar.
+FRT_BUSINESS = Duration(
+    "first_response_business",
+    "frtb",
+    "frt_business",
+    "support_first_response_business_seconds",
+    "First response time in business hours (the queue's calendar, SUPPORT_CALENDARS); "
+    "only for queues with a calendar.",
+    (0.5, 0.9),
+    shows=(("p90", Show("frtb_p90", "duration", label="First response p90 (business "
+                        "hours)")),),
+    sparse=True,
+)
+RESOLUTION_BUSINESS = Duration(
+    "resolution_business",
+    "resb",
+    "resolution_business",
+    "support_resolution_business_seconds",
+    "Resolution time in business hours (created to first solved/ended, the queue's "
+    "calendar); only for queues with a calendar.",
+    (0.5, 0.9),
+    shows=(("p50", Show("resb_p50", "duration", label="Resolution p50 (business hours)")),),
+    sparse=True,
+)
+RESPONSE_BUSINESS = Duration(
+    "response_business",
+    "respb",
+    "response_business",
+    "support_response_business_seconds",
+    "Response time in business hours (the queue's calendar); only for queues with a "
+    "calendar.",
+    (0.5, 0.9),
+    sparse=True,
 )
 
 # In declaration order: this is the order of the query table's columns.
@@ -558,6 +595,9 @@ WINDOWED: tuple[Windowed, ...] = (
     ),
     BOT_TIME,
     FRT_AFTER_HANDOFF,
+    FRT_BUSINESS,
+    RESOLUTION_BUSINESS,
+    RESPONSE_BUSINESS,
 )
 
 LIVE: tuple[Live, ...] = (

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 
 from windows import catalog
+from windows.calendar import BusinessCalendar
+from windows.calendars import NONE, Calendars
 from windows.errors import ConfigError
 from windows.events import HANDOFF, TIER_ESCALATION_TYPES
 
@@ -84,6 +86,8 @@ class KpiConfig:
     escalation_includes_handoffs: bool = False
     # talkdesk service level: a conversation abandoned within this is left out of it
     short_abandon_ms: int = 10_000
+    # business calendars per queue (SUPPORT_CALENDARS); none: calendar time only
+    calendars: Calendars = NONE
 
     def __post_init__(self) -> None:
         if self.fcr_definition not in FCR_DEFINITIONS:
@@ -132,6 +136,13 @@ class KpiConfig:
             if key in table:
                 return table[key]
         return self.frt_sla_ms
+
+    def calendar_for(self, queue: str) -> BusinessCalendar | None:
+        return self.calendars.for_queue(queue)
+
+    def sla_calendar(self, queue: str) -> BusinessCalendar | None:
+        """The calendar a queue's SLA targets count in (None: calendar time)."""
+        return self.calendars.for_queue(queue) if self.calendars.sla_business else None
 
     @property
     def escalation_types(self) -> frozenset[str]:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from windows import catalog, histogram
+from windows.calendar import BusinessCalendar, business_ms
 from windows.config import KpiConfig
 from windows.events import (
     COMPLETE_TYPES,
@@ -145,8 +146,9 @@ def contributions(events: Sequence[Event], cfg: KpiConfig,
         _inc(out, c.created_t, "vol_created")
     target = cfg.frt_target_ms(dims["priority"], dims["channel"])
     _first_response(out, c)
-    _service_level(out, c, cfg, target)
+    _service_level(out, c, cfg, target, cfg.sla_calendar(dims["queue"]))
     _responses(out, c, cfg, folded)
+    _business_time(out, c, cfg, cfg.calendar_for(dims["queue"]), folded)
     _volumes(out, c, cfg)
     _completion(out, c, cfg)
     _chat_funnel(out, c)
@@ -184,9 +186,16 @@ def _first_response(out: Contribution, c: _Conversation) -> None:
     _add_duration(out, first, "frt", max(0, first - c.created_t))
 
 
-def _service_level(out: Contribution, c: _Conversation, cfg: KpiConfig, target: int) -> None:
+def _waited(cal: BusinessCalendar | None, since: int, until: int) -> int:
+    """A wait toward an SLA target: business time where the queue has a calendar."""
+    return until - since if cal is None else business_ms(cal, since, until)
+
+
+def _service_level(out: Contribution, c: _Conversation, cfg: KpiConfig, target: int,
+                   cal: BusinessCalendar | None) -> None:
     """The service level's sample (``sla_n``) and whether it met the target (``sla_ok``),
-    by the configured definition (docs/kpis.md):
+    by the configured definition (docs/kpis.md); waits count business time where the
+    queue's SLA clock is a calendar:
 
     - ``first_response``: every first response, from created/started, at the reply;
     - ``amazon_connect``: every conversation that left the human queue, answered or
@@ -199,7 +208,8 @@ def _service_level(out: Contribution, c: _Conversation, cfg: KpiConfig, target: 
         if c.created_t is not None and c.replies:
             first = c.replies[0].t_ms
             _inc(out, first, "sla_n")
-            _inc(out, first, "sla_ok", 1 if first - c.created_t <= target else 0)
+            met = _waited(cal, c.created_t, first) <= target
+            _inc(out, first, "sla_ok", 1 if met else 0)
         return
     if c.entry is None:
         return
@@ -209,10 +219,9 @@ def _service_level(out: Contribution, c: _Conversation, cfg: KpiConfig, target: 
         exit_t, answered = c.completes[0].t_ms, False
     else:
         return  # still waiting (or answered before it entered: not a queue wait)
-    wait = exit_t - c.entry
-    if definition == "talkdesk" and not answered and wait <= cfg.short_abandon_ms:
+    if definition == "talkdesk" and not answered and exit_t - c.entry <= cfg.short_abandon_ms:
         return
-    met = wait <= target and (answered or definition == "amazon_connect")
+    met = _waited(cal, c.entry, exit_t) <= target and (answered or definition == "amazon_connect")
     _inc(out, exit_t, "sla_n")
     _inc(out, exit_t, "sla_ok", 1 if met else 0)
 
@@ -243,6 +252,23 @@ def _responses(out: Contribution, c: _Conversation, cfg: KpiConfig,
     message it answers."""
     for t, since in _pairing(c.ordered, cfg, folded)[0]:
         _add_duration(out, t, "resp", max(0, t - since))
+
+
+def _business_time(out: Contribution, c: _Conversation, cfg: KpiConfig,
+                   cal: BusinessCalendar | None, folded: Folded | None) -> None:
+    """First response, resolution and response times again in the queue's business
+    hours (helpdesks report SLAs that way: a ticket from Friday evening answered on Monday
+    morning waited minutes, not 60 hours); nothing for a queue without a calendar."""
+    if cal is None:
+        return
+    if c.created_t is not None and c.replies:
+        first = c.replies[0].t_ms
+        _add_duration(out, first, "frtb", business_ms(cal, c.created_t, first))
+    if c.created_t is not None and c.completes:
+        done = c.completes[0].t_ms
+        _add_duration(out, done, "resb", business_ms(cal, c.created_t, done))
+    for t, since in _pairing(c.ordered, cfg, folded)[0]:
+        _add_duration(out, t, "respb", business_ms(cal, since, t))
 
 
 def fold(events: Sequence[Event], folded: Folded | None, cfg: KpiConfig
@@ -423,7 +449,8 @@ class LiveState:
     dims: tuple[tuple[str, str], ...]
     open: bool
     waiting_since: int | None  # waiting for a first human response since (ms)
-    deadline: int | None  # waiting_since + its first-response target
+    deadline: int | None  # when its first-response target falls due (business time where
+    # the queue has a calendar)
 
 
 def live_state(events: Sequence[Event], cfg: KpiConfig,
@@ -446,7 +473,10 @@ def live_state(events: Sequence[Event], cfg: KpiConfig,
     if is_open and not any(_is_human_reply(e, cfg) for e in ordered):
         waiting = queue_entry_ms(ordered, cfg)
         if waiting is not None:
-            deadline = waiting + cfg.frt_target_ms(dims["priority"], dims["channel"])
+            target = cfg.frt_target_ms(dims["priority"], dims["channel"])
+            cal = cfg.sla_calendar(dims["queue"])
+            due = cal.add_business(waiting, target) if cal is not None else None
+            deadline = due if due is not None else waiting + target
     return LiveState(dims=tuple(sorted(dims.items())), open=is_open, waiting_since=waiting,
                      deadline=deadline)
 

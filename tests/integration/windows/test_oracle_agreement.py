@@ -4,12 +4,14 @@ and dimension, on random histories with shuffles, duplicates, stragglers and par
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 import uuid
 
 import redis
 import redis.asyncio as aioredis
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +22,8 @@ from streams.schema import SchemaConfig, validate
 from supportkpi.settings import load_settings
 from tests.agreement import diff_rows
 from tests.histories import history
+from windows.calendars import parse_calendars
+from windows.config import KpiConfig
 from windows.keys import Keys
 from windows.reader import WindowReader
 from windows.writer import Record, WindowWriter
@@ -36,7 +40,8 @@ SPAN = 3 * 3_600_000
 
 
 def stream_through_writer(redis_url: str, prefix: str,
-                          messages: list[tuple[int, bytes, bytes]], rnd: random.Random) -> None:
+                          messages: list[tuple[int, bytes, bytes]], rnd: random.Random,
+                          cfg: KpiConfig = CFG) -> None:
     """Feed each partition in arrival order, in random batch sizes, partitions interleaved."""
     schema = SchemaConfig()
     per_part: dict[int, list[Record]] = {}
@@ -49,7 +54,7 @@ def stream_through_writer(redis_url: str, prefix: str,
 
     async def go() -> None:
         client = aioredis.Redis.from_url(redis_url)
-        writer = WindowWriter(client, Keys(prefix), CFG, time.time)
+        writer = WindowWriter(client, Keys(prefix), cfg, time.time)
         cursors = dict.fromkeys(per_part, 0)
         while any(cursors[p] < len(per_part[p]) for p in per_part):
             p = rnd.choice([p for p in per_part if cursors[p] < len(per_part[p])])
@@ -63,13 +68,13 @@ def stream_through_writer(redis_url: str, prefix: str,
 
 
 def compare(redis_url: str, prefix: str, messages: list[tuple[int, bytes, bytes]],
-            at_ms: int) -> list[str]:
-    accepted = oracle.accept((("in", p, v) for p, _k, v in messages), CFG)
-    ev = oracle.evaluate(accepted, CFG, at_ms)
+            at_ms: int, cfg: KpiConfig = CFG) -> list[str]:
+    accepted = oracle.accept((("in", p, v) for p, _k, v in messages), cfg)
+    ev = oracle.evaluate(accepted, cfg, at_ms)
     windows, gauges = ev.windows, ev.gauges
-    reader = WindowReader(redis.Redis.from_url(redis_url), Keys(prefix), CFG)
+    reader = WindowReader(redis.Redis.from_url(redis_url), Keys(prefix), cfg)
     problems = []
-    for w in CFG.windows:
+    for w in cfg.windows:
         problems += diff_rows(reader.window(w, at_ms).rows, windows[w.name], f"[{w.name}]")
     problems += diff_rows(reader.gauges(at_ms), gauges, "[gauges]")
     stats = reader.stats().counters
@@ -123,3 +128,42 @@ def test_query_at_any_time_counts_exactly_its_stated_edges(services: ServiceConf
             # the oracle's own edges are the same (nothing expired in a fresh store)
             assert oracle.evaluate(accepted, CFG, at).ranges[w.name] == (snap.from_ms,
                                                                          snap.to_ms)
+
+
+# Short split shifts, one across the hour DST skips or repeats, so conversations of a few
+# hours cross many openings and closings; billing and technical on calendars in two zones,
+# sales on calendar time.
+BERLIN = ["00:00-00:40", "01:10-02:30", "02:45-03:20", "05:00-09:00", "11:00-11:05",
+          "13:00-24:00"]
+NEW_YORK = ["00:30-01:50", "02:10-04:00", "06:00-07:00", "20:00-23:30"]
+DAYS = ("sat", "sun", "mon")
+CALENDARS = parse_calendars(yaml.safe_dump({
+    "calendars": {
+        "berlin": {"timezone": "Europe/Berlin", "hours": dict.fromkeys(DAYS, BERLIN),
+                   "holidays": ["2026-03-30", "2026-10-24"]},
+        "new_york": {"timezone": "America/New_York", "hours": dict.fromkeys(DAYS, NEW_YORK)},
+    },
+    "queues": {"billing": "berlin", "technical": "new_york"},
+}))
+# three hours before each 2026 DST change of both zones: Berlin 29 March and 25 October at
+# 01:00 UTC, New York 8 March 07:00 and 1 November 06:00 UTC
+DST_BASES = tuple(t - 3 * 3_600_000 for t in (1_774_746_000_000, 1_792_890_000_000,
+                                              1_772_953_200_000, 1_793_512_800_000))
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(DST_BASES), st.booleans())
+def test_stream_equals_oracle_in_business_hours(services: ServiceConfig, seed: int, base: int,
+                                                sla_business: bool) -> None:
+    """Business-time durations, SLA waits and deadlines (breaching, at risk): the
+    stream's constant-offset walk and the oracle's minute-by-minute count agree across
+    the DST nights of both zones, split shifts and a holiday."""
+    cals = dataclasses.replace(CALENDARS, sla_business=sla_business)
+    cfg = dataclasses.replace(CFG, calendars=cals, at_risk_ms=3_600_000)
+    rnd = random.Random(seed)
+    prefix = "b" + uuid.uuid4().hex[:10]
+    messages = history(rnd, 40, base, 6 * 3_600_000, cfg.allowed_lateness_ms)
+    stream_through_writer(services.redis_url, prefix, messages, rnd, cfg)
+    for at in (base + 3 * 3_600_000, base + 7 * 3_600_000, base + 30 * 3_600_000):
+        problems = compare(services.redis_url, prefix, messages, at, cfg)
+        assert not problems, "\n".join(problems[:30])

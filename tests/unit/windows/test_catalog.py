@@ -9,10 +9,14 @@ import json
 from devtools import simulate as sim
 from streams.schema import SchemaConfig, validate
 from windows import catalog, kpi
+from windows.calendar import BusinessCalendar
+from windows.calendars import Calendars
 from windows.config import KpiConfig, windows_from_text
 from windows.events import Event
 
-CFG = KpiConfig(windows=windows_from_text("1h"))
+# every queue on a calendar, so the business-time fields are written too
+ALWAYS = BusinessCalendar("always", "UTC", (((0, 1440),),) * 7)
+CFG = KpiConfig(windows=windows_from_text("1h"), calendars=Calendars(default=ALWAYS))
 
 
 def _stored_fields_written() -> set[str]:
