@@ -45,7 +45,8 @@ BUSINESS_QUANTILES = (0.5, 0.9)
 
 RANK = {"ticket.created": 0, "chat.started": 0, "ticket.assigned": 1, "chat.handoff": 2,
         "chat.transferred": 2, "ticket.escalated": 2, "ticket.message": 3, "chat.message": 3,
-        "ticket.solved": 4, "chat.ended": 4, "ticket.reopened": 5, "ticket.closed": 6}
+        "ticket.status_changed": 3, "ticket.solved": 4, "chat.ended": 4, "ticket.reopened": 5,
+        "ticket.closed": 6}
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -137,6 +138,7 @@ class Facts:
     live_open: bool = False
     waiting_since: int | None = None
     deadline: int | None = None
+    running: tuple[str, ...] = ()  # SLA policy targets whose clocks run now
 
 
 @lru_cache(maxsize=1_000_000)
@@ -208,6 +210,7 @@ def facts_of(events: Sequence[Event], cfg: KpiConfig,
     humans = [e for e in evs if human(e)]
     first_human = humans[0] if humans else None
     labels = _labels_of(evs, start, first_human, cfg)
+    raw = dict(labels)  # before the cap: policies and calendars match the conversation's own
     target = _target(cfg, labels["priority"], labels["channel"])
     cal = cfg.calendars.for_queue(labels["queue"])  # the queue's own label, before any cap
     sla_cal = cal if cfg.calendars.sla_business else None
@@ -260,6 +263,7 @@ def facts_of(events: Sequence[Event], cfg: KpiConfig,
     _survey_facts(f, evs, cfg)
     if start is not None:
         _live_facts(f, evs, humans, entered, cfg, sla_cal)
+        _policy_facts(f, evs, start, humans, raw, cfg)
     return f
 
 
@@ -389,6 +393,93 @@ def _live_facts(f: Facts, evs: Sequence[Event], humans: Sequence[Event], entered
         f.waiting_since = entered
         f.deadline = _due(cal, entered, _target(cfg, f.labels["priority"],
                                                 f.labels["channel"]))
+
+
+def _policy_facts(f: Facts, evs: Sequence[Event], start: Event, humans: Sequence[Event],
+                  labels: dict[str, str], cfg: KpiConfig) -> None:
+    """SLA policy targets, by walking the events as a state machine: between two events
+    a target's clock runs unless the ticket is pending on the customer (from a status
+    change to pending to the next status change, customer message, completion or
+    reopen) or, for resolution, solved (from a completion to a reopen)."""
+    policy = next((p for p in cfg.policies.policies
+                   if all(labels[d] in values for d, values in p.match)), None)
+    if policy is None:
+        return
+    targets = dict(policy.targets)
+    cal = cfg.calendars.for_queue(labels["queue"]) if policy.business else None
+    first = humans[0] if humans else None
+    def sample(short: str, t: int, met: bool) -> None:
+        f.counts[f"{short}_n"].append((t, 1))
+        f.counts[f"{short}_met"].append((t, int(met)))
+
+    if "first_reply" in targets and first is not None:
+        sample("slfr", first.t_ms,
+               _business(cal, start.t_ms, first.t_ms) <= targets["first_reply"])
+    pending = solved = False
+    wait_from: int | None = None  # a customer message waiting for a human reply
+    wait_runs: list[tuple[int, int]] = []  # its running segments so far
+    res_runs: list[tuple[int, int]] = []
+    prev = evs[0].t_ms
+    for e in evs:
+        t = e.t_ms
+        if t > prev and not pending:
+            if wait_from is not None:
+                wait_runs.append((max(prev, wait_from), t))
+            if not solved and t > start.t_ms:
+                res_runs.append((max(prev, start.t_ms), t))
+        prev = t
+        customer = e.type in ("ticket.message", "chat.message") and e.actor == "customer"
+        if e.type == "ticket.status_changed":
+            pending = e.status == "pending"
+        elif customer or e.type in ("ticket.solved", "chat.ended", "ticket.reopened"):
+            pending = False
+        if e.type in ("ticket.solved", "chat.ended"):
+            solved = True
+        elif e.type == "ticket.reopened":
+            solved = False
+        if customer and wait_from is None:
+            wait_from, wait_runs = e.t_ms, []
+        elif e in humans and wait_from is not None:
+            if "next_reply" in targets and first is not None and e.t_ms > first.t_ms:
+                took = sum(_business(cal, a, b) for a, b in wait_runs)
+                sample("slnr", e.t_ms, took <= targets["next_reply"])
+            wait_from = None
+    done = [e for e in evs if e.type in ("ticket.solved", "chat.ended")]
+    if "resolution" in targets and not f.live_open and done:
+        last = done[-1].t_ms
+        took = sum(_business(cal, a, min(b, last)) for a, b in res_runs if a < last)
+        sample("slres", last, took <= targets["resolution"])
+    if f.live_open:
+        _policy_deadlines(f, targets, cal, start, first, pending, wait_from, wait_runs,
+                          res_runs, prev)
+
+
+def _policy_deadlines(f: Facts, targets: dict[str, int], cal: BusinessCalendar | None,
+                      start: Event, first: Event | None, pending: bool, wait_from: int | None,
+                      wait_runs: list[tuple[int, int]], res_runs: list[tuple[int, int]],
+                      last: int) -> None:
+    """When each running target falls due: through its past running segments, then on
+    from the last event (the clock runs now unless pending)."""
+    def due(runs: list[tuple[int, int]], target: int, origin: int) -> int:
+        left = target
+        for a, b in runs:
+            have = _business(cal, a, b)
+            if have >= left:
+                return _due(cal, a, left)
+            left -= have
+        return _due(cal, max(last, origin), left)
+
+    dues: dict[str, int] = {}
+    if "first_reply" in targets and first is None:
+        dues["first_reply"] = _due(cal, start.t_ms, targets["first_reply"])
+    if not pending:
+        if "next_reply" in targets and first is not None and wait_from is not None \
+                and wait_from > first.t_ms:
+            dues["next_reply"] = due(wait_runs, targets["next_reply"], wait_from)
+        if "resolution" in targets:
+            dues["resolution"] = due(res_runs, targets["resolution"], start.t_ms)
+    f.deadline = min(dues.values()) if dues else None
+    f.running = tuple(dues)
 
 
 # ------------------------------------------------------------------ windows
@@ -541,6 +632,14 @@ def _row(ds: dict[str, list[int]], cs: dict[str, int],
     durations("frtb", "frt_business", BUSINESS_QUANTILES)
     durations("resb", "resolution_business", BUSINESS_QUANTILES)
     durations("respb", "response_business", BUSINESS_QUANTILES)
+    for name, short in (("first_reply", "slfr"), ("next_reply", "slnr"),
+                        ("resolution", "slres")):
+        n, met = cs[f"{short}_n"], cs[f"{short}_met"]
+        r[f"sla_{name}_samples"] = n
+        r[f"sla_{name}_met"] = met
+        r[f"sla_{name}_breached"] = n - met
+        r[f"sla_{name}_ratio"] = div(met, n)
+        bounds(f"sla_{name}_ratio", met, n)
     return r
 
 
@@ -548,15 +647,19 @@ def gauge_rows(facts: Iterable[Facts], at_ms: int,
                cfg: KpiConfig) -> dict[str, dict[str, float | None]]:
     out: dict[str, dict[str, float | None]] = {}
     acc: dict[str, dict[str, list[int] | int]] = defaultdict(
-        lambda: {"open": 0, "since": [], "deadlines": []})
+        lambda: {"open": 0, "since": [], "deadlines": [], "first_reply": 0, "next_reply": 0,
+                 "resolution": 0})
     for f in facts:
         for dims in cfg.gauge_dimension_sets:
             a = acc[_key(f.labels, dims)]
             if f.live_open:
                 a["open"] += 1  # type: ignore[operator]
+            for target in f.running:
+                a[target] += 1  # type: ignore[operator]
             if f.waiting_since is not None:
                 a["since"].append(f.waiting_since)  # type: ignore[union-attr]
-                a["deadlines"].append(f.deadline)  # type: ignore[union-attr, arg-type]
+            if f.deadline is not None:
+                a["deadlines"].append(f.deadline)  # type: ignore[union-attr]
     # Every dimension key with a conversation is live: the oracle is compared right after a
     # replay, when every conversation was written within the conversation TTL. An empty
     # queue of a live key reads 0 everywhere.
@@ -569,6 +672,8 @@ def gauge_rows(facts: Iterable[Facts], at_ms: int,
             "oldest_waiting_seconds": max(0.0, (at_ms - min(since)) / 1000.0) if since else 0.0,
             "breaching": sum(1 for d in deadlines if d < at_ms),
             "at_risk": sum(1 for d in deadlines if at_ms <= d < at_ms + cfg.at_risk_ms),
+            **{f"sla_running_{t}": a[t]  # type: ignore[misc]
+               for t in ("first_reply", "next_reply", "resolution")},
         }
     return out
 

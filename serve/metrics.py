@@ -41,6 +41,7 @@ EXTRAS = tuple(x for m in catalog.WINDOWED if isinstance(m, catalog.Ratio | cata
 LATE_KPI = {
     "ticket.created": "volume", "chat.started": "volume", "ticket.assigned": "volume",
     "ticket.closed": "live_queue", "ticket.message": "first_response",
+    "ticket.status_changed": "sla_policy",
     "chat.message": "first_response", "ticket.escalated": "escalation",
     "chat.handoff": "escalation", "chat.transferred": "escalation",
     "ticket.solved": "resolution", "chat.ended": "resolution", "ticket.reopened": "fcr",

@@ -16,6 +16,7 @@ REASONS: tuple[str, ...] = (
     "future_timestamp",
     "bad_text",
     "bad_actor",
+    "bad_status",
     "missing_score",
     "score_out_of_range",
     "processing_error",

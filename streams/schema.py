@@ -1,4 +1,5 @@
-"""Event schema v1: raw Kafka bytes → :class:`windows.events.Event`, or a precise reason.
+"""Event schema v1.1 (v1 plus ``ticket.status_changed``, docs/schema.md): raw Kafka bytes
+→ :class:`windows.events.Event`, or a precise reason.
 
 Decoding happens here, inside the agent's ``try``, rather than in a Faust
 serializer: an exception raised by Faust's own deserializer stops the agent.
@@ -19,6 +20,8 @@ from windows.events import (
     DIMENSIONS,
     EVENT_TYPES,
     MESSAGE_TYPES,
+    STATUS_CHANGED,
+    STATUSES,
     Event,
     escape_reserved,
 )
@@ -176,5 +179,17 @@ def validate(raw: bytes, cfg: SchemaConfig, now_ms: Callable[[], int]) -> Event:
         actor=actor,
         agent_id=_opt_str(doc, "agent_id"),
         score=score,
+        status=_status(doc) if typ == STATUS_CHANGED else None,
         **dims,
     )
+
+
+def _status(doc: Mapping[str, Any]) -> str:
+    """Schema v1.1's status of a ``ticket.status_changed`` (v1 events carry none)."""
+    status = _opt_str(doc, "status")
+    if status is None:
+        raise InvalidEvent("missing_field", f"{STATUS_CHANGED} requires 'status'")
+    if status not in STATUSES:
+        raise InvalidEvent("bad_status", f"status must be one of {', '.join(STATUSES)}, "
+                           f"got {status!r}")
+    return status

@@ -30,6 +30,7 @@ from windows.config import (
     windows_from_text,
 )
 from windows.errors import ConfigError
+from windows.policies import NO_POLICIES, SlaPolicies, load_policies
 
 
 class SettingsError(Exception):
@@ -75,6 +76,9 @@ class Settings(BaseSettings):
     calendars: Path | None = Field(None, description="Business calendars YAML per queue "
                                    "(deploy/calendars.yml): business-time durations and "
                                    "SLA clocks; unset: calendar time only")
+    sla_policies: Path | None = Field(None, description="SLA policies YAML "
+                                      "(deploy/sla_policies.yml): first reply, next reply "
+                                      "and resolution targets per priority/queue/channel")
     gauge_dimensions: str = Field("all,queue,channel,queue*channel",
                                   description="Dimension combinations of the live gauges")
     agent_allowlist: str = Field("", description="Agent ids that may appear as labels "
@@ -171,6 +175,13 @@ class Settings(BaseSettings):
     def _calendars(cls, v: Path | None) -> Path | None:
         if v is not None:
             _calendars_of(v)
+        return v
+
+    @field_validator("sla_policies")
+    @classmethod
+    def _policies(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            _policies_of(v)
         return v
 
     @field_validator("windows")
@@ -314,6 +325,7 @@ class Settings(BaseSettings):
             conversation_ttl_ms=parse_duration_ms(self.conversation_ttl),
             bucket_ttl_margin_ms=parse_duration_ms(self.bucket_ttl_margin),
             calendars=_calendars_of(self.calendars) if self.calendars else NO_CALENDARS,
+            policies=_policies_of(self.sla_policies) if self.sla_policies else NO_POLICIES,
         )
 
     def schema_config(self) -> SchemaConfig:
@@ -327,18 +339,30 @@ class Settings(BaseSettings):
         return (self.topic_tickets, self.topic_chats)
 
 
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1  # the loader says why it cannot be read
+
+
 def _calendars_of(path: Path) -> Calendars:
     """The calendars file, read once per version of it (kpi_config is asked often)."""
-    try:
-        mtime = path.stat().st_mtime_ns
-    except OSError:
-        mtime = -1  # load_calendars says why it cannot be read
-    return _load_calendars_cached(path, mtime)
+    return _load_calendars_cached(path, _mtime(path))
 
 
 @functools.lru_cache(maxsize=8)
-def _load_calendars_cached(path: Path, _mtime: int) -> Calendars:
+def _load_calendars_cached(path: Path, _version: int) -> Calendars:
     return load_calendars(path)
+
+
+def _policies_of(path: Path) -> SlaPolicies:
+    return _load_policies_cached(path, _mtime(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_policies_cached(path: Path, _version: int) -> SlaPolicies:
+    return load_policies(path)
 
 
 def redact_url(url: str) -> str:

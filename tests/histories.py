@@ -50,8 +50,11 @@ def _conversation(rnd: random.Random, cid: str, t0: int) -> list[dict[str, objec
                 ev("ticket.solved", t)
             elif r < 0.85:
                 ev("ticket.reopened", t)
-            elif r < 0.9:
+            elif r < 0.88:
                 ev("ticket.closed", t)
+            elif r < 0.94:  # schema v1.1: pending on the customer pauses the SLA clocks
+                ev("ticket.status_changed", t,
+                   status=rnd.choice(("pending", "pending", "open", "on_hold")))
             else:
                 ev("ticket.assigned", t, agent_id=rnd.choice(AGENTS))
         else:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from windows import histogram
+from windows.policies import TARGETS
 
 Fields = Mapping[str, int]
 Row = dict[str, float | None]
@@ -371,6 +372,35 @@ RESPONSE_BUSINESS = Duration(
     sparse=True,
 )
 
+_TARGET_HELP = {
+    "first_reply": "first reply (created to the first human reply)",
+    "next_reply": "next reply (each later customer message to the human reply answering "
+                  "it; paused while pending on the customer)",
+    "resolution": "resolution (created to solved, less the time pending on the customer "
+                  "or solved before a reopen)",
+}
+
+
+def _policy_target(name: str) -> tuple[Windowed, ...]:
+    """One SLA policy target (SUPPORT_SLA_POLICIES): met, breached and achievement."""
+    prefix = dict(TARGETS)[name]
+    label = name.replace("_", " ")
+    what = _TARGET_HELP[name]
+    return (
+        Count(f"sla_{name}_samples", f"{prefix}_n", f"support_sla_{name}_samples",
+              f"SLA policy targets for {what} fulfilled in the window, met or breached."),
+        Count(f"sla_{name}_met", f"{prefix}_ok", f"support_sla_{name}_met",
+              f"SLA policy targets for {what} met, placed at the fulfilling event."),
+        Count(f"sla_{name}_breached", f"{prefix}_bad", f"support_sla_{name}_breached",
+              f"SLA policy targets for {what} breached, placed at the fulfilling event."),
+        Ratio(f"sla_{name}", f"sla_{name}_ratio", f"{prefix}_ok", f"{prefix}_n",
+              f"sla_{name}_samples", f"support_sla_{name}_achievement_ratio",
+              f"SLA achievement for {what}: met / (met + breached), Zendesk-style.",
+              show=Show(f"sla_{name}", "percent", label=f"SLA {label}", better="higher"),
+              interval=True),
+    )
+
+
 # In declaration order: this is the order of the query table's columns.
 WINDOWED: tuple[Windowed, ...] = (
     Volume("created", Show("created", "count", label="Created", queue_column=True)),
@@ -598,6 +628,7 @@ WINDOWED: tuple[Windowed, ...] = (
     FRT_BUSINESS,
     RESOLUTION_BUSINESS,
     RESPONSE_BUSINESS,
+    *(m for name, _ in TARGETS for m in _policy_target(name)),
 )
 
 LIVE: tuple[Live, ...] = (
@@ -635,17 +666,22 @@ LIVE: tuple[Live, ...] = (
         "breaching",
         "breaching",
         "support_sla_breaching_conversations",
-        "Waiting conversations already past their first-response target.",
+        "Conversations already past the deadline of a running SLA target: the "
+        "first-response target of waiting ones, or their SLA policy's earliest running "
+        "target (SUPPORT_SLA_POLICIES).",
         Show("breaching", "count", label="Breaching SLA", tile=True, better="lower"),
     ),
     Live(
         "at_risk",
         "at_risk",
         "support_sla_at_risk_conversations",
-        "Waiting conversations whose first-response target falls due within "
+        "Conversations whose running SLA target (as for breaching) falls due within "
         "SUPPORT_SLA_AT_RISK (the early warning before they breach).",
         Show("at_risk", "count", label="At risk", tile=True, better="lower"),
     ),
+    *(Live(f"sla_running_{name}", f"sla_running_{name}", f"support_sla_{name}_active",
+           f"Open conversations whose SLA policy target for {_TARGET_HELP[name]} is "
+           "running now (not met yet, not paused).") for name, _ in TARGETS),
 )
 
 VOLUME_EXPORT = (

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from windows import catalog
 from windows.calendar import BusinessCalendar
 from windows.calendars import NONE, Calendars
+from windows.durations import parse_duration_ms
 from windows.errors import ConfigError
 from windows.events import HANDOFF, TIER_ESCALATION_TYPES
-
-_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-
-
-def parse_duration_ms(text: str) -> int:
-    """Parse ``"15m"``, ``"1h"``, ``"30s"``, ``"7d"`` or ``"250ms"`` into milliseconds."""
-    m = _DURATION.match(text)
-    if not m:
-        raise ConfigError(f"not a duration: {text!r} (expected e.g. 30s, 5m, 1h, 7d)")
-    return int(m.group(1)) * _UNIT_MS[m.group(2)]
+from windows.policies import NO_POLICIES, SlaPolicies
 
 
 @dataclass(frozen=True)
@@ -88,6 +78,8 @@ class KpiConfig:
     short_abandon_ms: int = 10_000
     # business calendars per queue (SUPPORT_CALENDARS); none: calendar time only
     calendars: Calendars = NONE
+    # SLA policies (SUPPORT_SLA_POLICIES): first reply, next reply, resolution targets
+    policies: SlaPolicies = NO_POLICIES
 
     def __post_init__(self) -> None:
         if self.fcr_definition not in FCR_DEFINITIONS:

@@ -35,6 +35,7 @@ TICKET_TYPES = frozenset(
         "ticket.solved",
         "ticket.reopened",
         "ticket.closed",
+        "ticket.status_changed",  # schema v1.1
     }
 )
 CHAT_TYPES = frozenset(
@@ -54,6 +55,13 @@ TIER_ESCALATION_TYPES = frozenset({"ticket.escalated", "chat.transferred"})
 FCR_BREAKING_TYPES = TIER_ESCALATION_TYPES
 ACTORS = frozenset({"agent", "customer", "bot", "system"})
 
+# Schema v1.1: ``ticket.status_changed`` carries one of these. ``pending`` waits on the
+# customer and pauses the SLA policies' next-reply and resolution clocks (Zendesk's
+# "requester wait" excludes it); ``on_hold`` (waiting on a third party) and ``open`` run.
+STATUS_CHANGED = "ticket.status_changed"
+STATUSES = ("open", "pending", "on_hold")
+PAUSING_STATUSES = frozenset({"pending"})
+
 # Tie-break for events with the same occurred_at, so that every arrival order sorts
 # to the same sequence (a created and a reply in the same millisecond: created first).
 TYPE_RANK: dict[str, int] = {
@@ -65,6 +73,7 @@ TYPE_RANK: dict[str, int] = {
     "ticket.escalated": 2,
     "ticket.message": 3,
     "chat.message": 3,
+    "ticket.status_changed": 3,
     "ticket.solved": 4,
     "chat.ended": 4,
     "ticket.reopened": 5,
@@ -90,6 +99,7 @@ class Event:
     actor: str | None = None
     agent_id: str | None = None
     score: float | None = None
+    status: str | None = None  # ticket.status_changed only (schema v1.1)
 
     def sort_key(self) -> tuple[int, int, str]:
         return (self.t_ms, TYPE_RANK.get(self.type, 9), self.event_id)
@@ -107,11 +117,13 @@ class Event:
             self.actor,
             self.score,
             self.agent_id,
+            *((self.status,) if self.status is not None else ()),  # v1.1 events only
         ]
 
     @classmethod
     def from_compact(cls, conversation_id: str, row: list[object]) -> Event:
-        eid, typ, t, ch, q, tm, pr, actor, score, agent = row
+        eid, typ, t, ch, q, tm, pr, actor, score, agent = row[:10]
+        status = row[10] if len(row) > 10 else None
         return cls(
             event_id=str(eid),
             type=str(typ),
@@ -124,4 +136,5 @@ class Event:
             actor=actor,  # type: ignore[arg-type]
             score=score,  # type: ignore[arg-type]
             agent_id=agent,  # type: ignore[arg-type]
+            status=status,  # type: ignore[arg-type]
         )

@@ -103,8 +103,14 @@ class Keys:
         return f"{self._scoped()}:wait:{dimkey}"
 
     def due(self, dimkey: str) -> str:
-        """Sorted set: the same conversations scored by their first-response deadline (ms)."""
+        """Sorted set: conversations with an SLA target running, scored by its deadline
+        (ms): the first-response target of waiting ones, or their SLA policy's earliest."""
         return f"{self._scoped()}:due:{dimkey}"
+
+    def running(self, target: str) -> str:
+        """Hash gauge dimension key → open conversations whose SLA policy ``target``
+        (first_reply, next_reply, resolution) has its clock running now."""
+        return f"{self._scoped()}:run:{target}"
 
     @property
     def gauge_dims(self) -> str:

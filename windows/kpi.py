@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
-from windows import catalog, histogram
+from windows import catalog, histogram, sla
 from windows.calendar import BusinessCalendar, business_ms
 from windows.config import KpiConfig
 from windows.events import (
@@ -29,10 +29,13 @@ from windows.events import (
     HANDOFF,
     MESSAGE_TYPES,
     OTHER,
+    PAUSING_STATUSES,
     START_TYPES,
+    STATUS_CHANGED,
     UNKNOWN,
     Event,
 )
+from windows.policies import SlaPolicy
 
 Contribution = dict[tuple[int, str], int]
 
@@ -149,6 +152,9 @@ def contributions(events: Sequence[Event], cfg: KpiConfig,
     _service_level(out, c, cfg, target, cfg.sla_calendar(dims["queue"]))
     _responses(out, c, cfg, folded)
     _business_time(out, c, cfg, cfg.calendar_for(dims["queue"]), folded)
+    policy = cfg.policies.for_dims(dims)
+    if policy is not None:
+        sla.contributions(out, _sla_view(c, cfg, folded), policy, _clock(policy, dims, cfg))
     _volumes(out, c, cfg)
     _completion(out, c, cfg)
     _chat_funnel(out, c)
@@ -271,6 +277,30 @@ def _business_time(out: Contribution, c: _Conversation, cfg: KpiConfig,
         _add_duration(out, t, "respb", business_ms(cal, since, t))
 
 
+def _sla_view(c: _Conversation, cfg: KpiConfig, folded: Folded | None) -> sla.Conversation:
+    answers, pending = _pairing(c.ordered, cfg, folded)
+    return sla.Conversation(c.ordered, c.created_t, [e.t_ms for e in c.replies], answers,
+                            pending, _is_open(c.ordered))
+
+
+def _clock(policy: SlaPolicy, dims: Mapping[str, str], cfg: KpiConfig) -> sla.Clock:
+    return sla.Clock(cfg.calendar_for(dims["queue"]) if policy.business else None)
+
+
+def _is_open(ordered: Sequence[Event]) -> bool:
+    """Started and not completed (a reopen after the last completion reopens it;
+    ``ticket.closed`` closes it)."""
+    if not any(e.type in START_TYPES for e in ordered):
+        return False
+    is_open = True
+    for e in ordered:
+        if e.type in COMPLETE_TYPES or e.type == "ticket.closed":
+            is_open = False
+        elif e.type == "ticket.reopened":
+            is_open = True
+    return is_open
+
+
 def fold(events: Sequence[Event], folded: Folded | None, cfg: KpiConfig
          ) -> tuple[list[Event], Folded | None]:
     """Bound a long conversation's state: past ``cfg.max_conversation_events`` events, the
@@ -314,6 +344,13 @@ def _kept_messages(ordered: Sequence[Event], cfg: KpiConfig) -> set[str]:
                          None)
         if follow_up is not None:
             keep.add(follow_up.event_id)
+    # the customer message that ends each pause (the SLA clocks restart there)
+    for e in ordered:
+        if e.type == STATUS_CHANGED and e.status in PAUSING_STATUSES:
+            answer = next((m for m in ordered if m.type in MESSAGE_TYPES
+                           and m.actor == "customer" and m.sort_key() > e.sort_key()), None)
+            if answer is not None:
+                keep.add(answer.event_id)
     handoffs = [e for e in ordered if e.type == "chat.handoff"]
     if handoffs:
         after = [e for e in replies if e.t_ms >= handoffs[0].t_ms]
@@ -450,24 +487,18 @@ class LiveState:
     open: bool
     waiting_since: int | None  # waiting for a first human response since (ms)
     deadline: int | None  # when its first-response target falls due (business time where
-    # the queue has a calendar)
+    # the queue has a calendar), or its SLA policy's earliest running target
+    running: tuple[str, ...] = ()  # the SLA policy targets whose clocks run now
 
 
 def live_state(events: Sequence[Event], cfg: KpiConfig,
                folded: Folded | None = None) -> LiveState:
-    """Open = started and not completed (a reopen after the last completion reopens it;
-    ``ticket.closed`` closes it). Waiting = open, in the human queue, no human reply yet."""
+    """Open: see :func:`_is_open`. Waiting = open, in the human queue, no human reply yet.
+    The deadline is the first-response target's, or, where an SLA policy applies, the
+    earliest of its targets running now (:func:`windows.sla.running`)."""
     ordered = sorted(events, key=Event.sort_key)
     dims = conversation_dims(ordered, cfg, folded)
-    starts = [e for e in ordered if e.type in START_TYPES]
-    is_open = False
-    if starts:
-        is_open = True
-        for e in ordered:
-            if e.type in COMPLETE_TYPES or e.type == "ticket.closed":
-                is_open = False
-            elif e.type == "ticket.reopened":
-                is_open = True
+    is_open = _is_open(ordered)
     waiting: int | None = None
     deadline: int | None = None
     if is_open and not any(_is_human_reply(e, cfg) for e in ordered):
@@ -477,8 +508,14 @@ def live_state(events: Sequence[Event], cfg: KpiConfig,
             cal = cfg.sla_calendar(dims["queue"])
             due = cal.add_business(waiting, target) if cal is not None else None
             deadline = due if due is not None else waiting + target
+    running: dict[str, int] = {}
+    policy = cfg.policies.for_dims(dims)
+    if policy is not None:
+        view = _sla_view(_Conversation.of(ordered, cfg), cfg, folded)
+        running = sla.running(view, policy, _clock(policy, dims, cfg))
+        deadline = min(running.values(), default=None)
     return LiveState(dims=tuple(sorted(dims.items())), open=is_open, waiting_since=waiting,
-                     deadline=deadline)
+                     deadline=deadline, running=tuple(sorted(running)))
 
 
 def cap_dims(dims: Mapping[str, str], admitted: Mapping[str, Set[str]] | None) -> dict[str, str]:

@@ -15,6 +15,7 @@ import redis
 from windows import kpi, span
 from windows.config import KpiConfig, WindowSpec
 from windows.keys import Keys
+from windows.policies import TARGET_NAMES
 
 
 @dataclass(frozen=True)
@@ -231,18 +232,26 @@ class WindowReader:
         an empty queue reads 0, not "no data"."""
         parts = self.partitions()
         pipe = self._redis.pipeline(transaction=False)
+        per = 3 + len(TARGET_NAMES)
         for k in parts:
             pipe.smembers(k.gauge_dims)
             pipe.hgetall(k.known_counts)
             pipe.hgetall(k.open_counts)
+            for target in TARGET_NAMES:
+                pipe.hgetall(k.running(target))
         first = pipe.execute()
-        dimkeys = [sorted(_dec(d) for d in first[3 * i]) for i in range(len(parts))]
-        known = {_dec(d) for i in range(len(parts)) for d, v in first[3 * i + 1].items()
+        dimkeys = [sorted(_dec(d) for d in first[per * i]) for i in range(len(parts))]
+        known = {_dec(d) for i in range(len(parts)) for d, v in first[per * i + 1].items()
                  if int(v) > 0}
         opens: dict[str, int] = {}
+        running: dict[str, dict[str, int]] = {t: {} for t in TARGET_NAMES}
         for i in range(len(parts)):
-            for d, v in first[3 * i + 2].items():
+            for d, v in first[per * i + 2].items():
                 opens[_dec(d)] = opens.get(_dec(d), 0) + int(v)
+            for j, target in enumerate(TARGET_NAMES):
+                counts = running[target]
+                for d, v in first[per * i + 3 + j].items():
+                    counts[_dec(d)] = counts.get(_dec(d), 0) + int(v)
         pipe = self._redis.pipeline(transaction=False)
         for k, dks in zip(parts, dimkeys, strict=True):
             for dk in dks:
@@ -273,6 +282,7 @@ class WindowReader:
                 if oldest_ms != float("inf") else 0.0,
                 "breaching": breaching,
                 "at_risk": at_risk,
+                **{f"sla_running_{t}": running[t].get(dk, 0) for t in TARGET_NAMES},
             }
         if self._max_rows is not None and len(out) > self._max_rows:
             return kpi.fold_live(out, self._max_rows)

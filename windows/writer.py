@@ -259,9 +259,10 @@ def _offsets(raws: Sequence[bytes | str | None]) -> list[int | None]:
 
 
 def _live_entry(live: kpi.LiveState, dimkeys: Sequence[str]) -> str:
-    """What a conversation adds to the live gauges: open count and waiting sets per key."""
-    return json.dumps([int(live.open), int(live.waiting_since is not None), list(dimkeys)],
-                      separators=(",", ":"))
+    """What a conversation adds to the live gauges: open count, waiting and due sets per
+    key, and the SLA policy targets running (older entries have only the first three)."""
+    return json.dumps([int(live.open), int(live.waiting_since is not None), list(dimkeys),
+                       list(live.running)], separators=(",", ":"))
 
 
 class WindowWriter:
@@ -715,14 +716,17 @@ class WindowWriter:
         read from the live-dims hash, "" when it had none)."""
         undo = []
         if entry:
-            is_open, waiting, dimkeys = json.loads(entry)
+            is_open, waiting, dimkeys, *more = json.loads(entry)
+            running = more[0] if more else []
             for dk in dimkeys:
                 undo.append(ops.op("K", k.known_counts, dk, -1))
                 if is_open:
                     undo.append(ops.op("H", k.open_counts, dk, -1))
                 if waiting:
                     undo.append(ops.op("R", k.waiting(dk), cid, ""))
-                    undo.append(ops.op("R", k.due(dk), cid, ""))
+                undo.append(ops.op("R", k.due(dk), cid, ""))
+                for target in running:
+                    undo.append(ops.op("H", k.running(target), dk, -1))
         undo.append(ops.op("R", k.live, cid, ""))
         undo.append(ops.op("D", k.live_dims, cid, ""))
         ops.expired(k.conversation(cid), k.live_dims, cid, entry, undo)
@@ -757,7 +761,10 @@ class WindowWriter:
                     ops.add("H", k.open_counts, dk, -1)
                 if before.waiting_since is not None:
                     ops.add("R", k.waiting(dk), cid, "")
+                if before.deadline is not None:
                     ops.add("R", k.due(dk), cid, "")
+                for target in before.running:
+                    ops.add("H", k.running(target), dk, -1)
         for dk in dimkeys:
             known = (k.partition, dk)
             if known not in self._known_gauge_dims and known not in ops.new_gauge_dims:
@@ -767,9 +774,12 @@ class WindowWriter:
                 ops.add("H", k.open_counts, dk, 1)
             if after.waiting_since is not None:
                 ops.add("Z", k.waiting(dk), after.waiting_since, cid)
-                ops.add("Z", k.due(dk), after.deadline or after.waiting_since, cid)
                 ops.add("E", k.waiting(dk), ttl, "")
+            if after.deadline is not None:
+                ops.add("Z", k.due(dk), after.deadline, cid)
                 ops.add("E", k.due(dk), ttl, "")
+            for target in after.running:
+                ops.add("H", k.running(target), dk, 1)
 
     async def _eval(self, keys: list[str], args: list[str | int]) -> tuple[str, str]:
         """("ok", "") or what moved: ("epoch" | "offset" | "conversation", detail)."""

@@ -25,6 +25,7 @@ from tests.histories import history
 from windows.calendars import parse_calendars
 from windows.config import KpiConfig
 from windows.keys import Keys
+from windows.policies import parse_policies
 from windows.reader import WindowReader
 from windows.writer import Record, WindowWriter
 
@@ -34,7 +35,16 @@ SETTINGS = load_settings(
     frt_sla_targets="urgent=5m,chat=2m,high:email=10m",
     allowed_lateness="20m",
 )
-CFG = SETTINGS.kpi_config()
+# SLA policies with targets the random histories meet and breach both (their events are
+# up to 15 minutes apart), on calendar time here and on business calendars below
+POLICIES = parse_policies("""
+policies:
+  - {name: urgent, match: {priority: urgent}, targets: {first_reply: 5m, resolution: 30m}}
+  - {name: chat, match: {channel: [chat, social]}, targets: {first_reply: 2m, next_reply: 4m},
+     clock: calendar}
+  - {name: rest, targets: {first_reply: 10m, next_reply: 8m, resolution: 45m}}
+""")
+CFG = dataclasses.replace(SETTINGS.kpi_config(), policies=POLICIES)
 BASE = 1_750_000_000_000
 SPAN = 3 * 3_600_000
 
@@ -155,9 +165,10 @@ DST_BASES = tuple(t - 3 * 3_600_000 for t in (1_774_746_000_000, 1_792_890_000_0
 @given(st.integers(0, 2**32 - 1), st.sampled_from(DST_BASES), st.booleans())
 def test_stream_equals_oracle_in_business_hours(services: ServiceConfig, seed: int, base: int,
                                                 sla_business: bool) -> None:
-    """Business-time durations, SLA waits and deadlines (breaching, at risk): the
-    stream's constant-offset walk and the oracle's minute-by-minute count agree across
-    the DST nights of both zones, split shifts and a holiday."""
+    """Business-time durations, SLA waits, SLA policy targets (paused while pending) and
+    deadlines (breaching, at risk): the stream's constant-offset walk and the oracle's
+    minute-by-minute count agree across the DST nights of both zones, split shifts and a
+    holiday."""
     cals = dataclasses.replace(CALENDARS, sla_business=sla_business)
     cfg = dataclasses.replace(CFG, calendars=cals, at_risk_ms=3_600_000)
     rnd = random.Random(seed)

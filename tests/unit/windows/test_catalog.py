@@ -13,10 +13,14 @@ from windows.calendar import BusinessCalendar
 from windows.calendars import Calendars
 from windows.config import KpiConfig, windows_from_text
 from windows.events import Event
+from windows.policies import parse_policies
 
-# every queue on a calendar, so the business-time fields are written too
+# every queue on a calendar and under an SLA policy, so those fields are written too
 ALWAYS = BusinessCalendar("always", "UTC", (((0, 1440),),) * 7)
-CFG = KpiConfig(windows=windows_from_text("1h"), calendars=Calendars(default=ALWAYS))
+POLICY = parse_policies("policies: [{name: p, targets: {first_reply: 5m, next_reply: 10m, "
+                        "resolution: 1h}}]")
+CFG = KpiConfig(windows=windows_from_text("1h"), calendars=Calendars(default=ALWAYS),
+                policies=POLICY)
 
 
 def _stored_fields_written() -> set[str]:
