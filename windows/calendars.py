@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from windows.calendar import WEEKDAYS, BusinessCalendar, parse_hours, weekly_from
-from windows.errors import ConfigError
+from windows.errors import ConfigError, read_yaml
 
 
 class _Calendar(BaseModel):
@@ -90,12 +89,7 @@ NONE = Calendars()
 
 def parse_calendars(text: str, source: str = "<calendars>") -> Calendars:
     """Parse and validate; raises :class:`ConfigError` in one line naming what to change."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{source}: not valid YAML{where}") from None
+    doc = read_yaml(text, source)
     try:
         f = _File.model_validate(doc)
     except ValidationError as exc:

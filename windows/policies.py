@@ -26,11 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from windows.durations import parse_duration_ms
-from windows.errors import ConfigError
+from windows.errors import ConfigError, read_yaml
 
 # Each target once: its name in the policies file and on /metrics, and its stored field
 # prefix (windows.kpi writes <prefix>_n, _ok, _bad).
@@ -96,12 +95,7 @@ class _File(BaseModel):
 
 def parse_policies(text: str, source: str = "<policies>") -> SlaPolicies:
     """Parse and validate; raises :class:`ConfigError` in one line naming what to change."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{source}: not valid YAML{where}") from None
+    doc = read_yaml(text, source)
     try:
         f = _File.model_validate(doc)
     except ValidationError as exc:
