@@ -150,11 +150,12 @@ def contributions(events: Sequence[Event], cfg: KpiConfig,
     target = cfg.frt_target_ms(dims["priority"], dims["channel"])
     _first_response(out, c)
     _service_level(out, c, cfg, target, cfg.sla_calendar(dims["queue"]))
-    _responses(out, c, cfg, folded)
-    _business_time(out, c, cfg, cfg.calendar_for(dims["queue"]), folded)
+    paired = _pairing(c.ordered, cfg, folded)  # one pairing for every response KPI
+    _responses(out, paired[0])
+    _business_time(out, c, cfg.calendar_for(dims["queue"]), paired[0])
     policy = cfg.policies.for_dims(dims)
     if policy is not None:
-        sla.contributions(out, _sla_view(c, cfg, folded), policy, _clock(policy, dims, cfg))
+        sla.contributions(out, _sla_view(c, paired), policy, _clock(policy, dims, cfg))
     _volumes(out, c, cfg)
     _completion(out, c, cfg)
     _chat_funnel(out, c)
@@ -252,16 +253,15 @@ def _pairing(ordered: Sequence[Event], cfg: KpiConfig, folded: Folded | None
     return answers, pending
 
 
-def _responses(out: Contribution, c: _Conversation, cfg: KpiConfig,
-               folded: Folded | None) -> None:
+def _responses(out: Contribution, answers: Sequence[tuple[int, int]]) -> None:
     """Each human reply to a pending customer message, measured from the oldest customer
     message it answers."""
-    for t, since in _pairing(c.ordered, cfg, folded)[0]:
+    for t, since in answers:
         _add_duration(out, t, "resp", max(0, t - since))
 
 
-def _business_time(out: Contribution, c: _Conversation, cfg: KpiConfig,
-                   cal: BusinessCalendar | None, folded: Folded | None) -> None:
+def _business_time(out: Contribution, c: _Conversation, cal: BusinessCalendar | None,
+                   answers: Sequence[tuple[int, int]]) -> None:
     """First response, resolution and response times again in the queue's business
     hours (helpdesks report SLAs that way: a ticket from Friday evening answered on Monday
     morning waited minutes, not 60 hours); nothing for a queue without a calendar."""
@@ -273,12 +273,13 @@ def _business_time(out: Contribution, c: _Conversation, cfg: KpiConfig,
     if c.created_t is not None and c.completes:
         done = c.completes[0].t_ms
         _add_duration(out, done, "resb", business_ms(cal, c.created_t, done))
-    for t, since in _pairing(c.ordered, cfg, folded)[0]:
+    for t, since in answers:
         _add_duration(out, t, "respb", business_ms(cal, since, t))
 
 
-def _sla_view(c: _Conversation, cfg: KpiConfig, folded: Folded | None) -> sla.Conversation:
-    answers, pending = _pairing(c.ordered, cfg, folded)
+def _sla_view(c: _Conversation, paired: tuple[list[tuple[int, int]], int | None]
+              ) -> sla.Conversation:
+    answers, pending = paired
     return sla.Conversation(c.ordered, c.created_t, [e.t_ms for e in c.replies], answers,
                             pending, _is_open(c.ordered))
 
@@ -511,7 +512,7 @@ def live_state(events: Sequence[Event], cfg: KpiConfig,
     running: dict[str, int] = {}
     policy = cfg.policies.for_dims(dims)
     if policy is not None:
-        view = _sla_view(_Conversation.of(ordered, cfg), cfg, folded)
+        view = _sla_view(_Conversation.of(ordered, cfg), _pairing(ordered, cfg, folded))
         running = sla.running(view, policy, _clock(policy, dims, cfg))
         deadline = min(running.values(), default=None)
     return LiveState(dims=tuple(sorted(dims.items())), open=is_open, waiting_since=waiting,
