@@ -4,9 +4,10 @@ the exported Prometheus series that carries the same number."""
 
 from __future__ import annotations
 
+from windows.catalog import LIVE as LIVE_GAUGES
 from windows.catalog import Statistic, live_statistics, windowed_statistics
 
-__all__ = ["LIVE", "WINDOWED", "Statistic", "lookup"]
+__all__ = ["LIVE", "WINDOWED", "Statistic", "has_horizons", "lookup"]
 
 WINDOWED: dict[str, dict[str, Statistic]] = windowed_statistics()
 LIVE: dict[str, dict[str, Statistic]] = live_statistics()
@@ -23,3 +24,8 @@ def lookup(kpi: str, statistic: str) -> tuple[Statistic, bool]:
     if statistic not in table:
         raise KeyError(f"kpi {kpi!r} has no statistic {statistic!r}; known: {', '.join(table)}")
     return table[statistic], live
+
+
+def has_horizons(kpi: str) -> bool:
+    """Whether a live KPI is exported per at-risk horizon (a rule may pick one: ``within``)."""
+    return any(g.kpi == kpi and g.within for g in LIVE_GAUGES)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts import catalog
 from alerts.errors import RulesError
+from windows.catalog import within_key
 from windows.config import ALL_DIMENSIONS, parse_duration_ms
+from windows.durations import duration_name
 
 Comparison = Literal[">", ">=", "<", "<="]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -31,6 +34,8 @@ class Rule(BaseModel):
     kpi: str
     statistic: str
     window: str | None = None
+    within: str | None = Field(None, description="at_risk only: the horizon (one of "
+                                                 "SUPPORT_SLA_AT_RISK); default the longest")
     per: list[str] = Field(default_factory=list, description="dimensions to alert per")
     comparison: Comparison
     threshold: float
@@ -57,6 +62,11 @@ class Rule(BaseModel):
     def _for(cls, v: str) -> str:
         parse_duration_ms(v)
         return v
+
+    @field_validator("within")
+    @classmethod
+    def _within(cls, v: str | None) -> str | None:
+        return None if v is None else duration_name(parse_duration_ms(v))
 
     @field_validator("per")
     @classmethod
@@ -103,6 +113,8 @@ class Rule(BaseModel):
             raise ValueError(f"kpi {self.kpi!r} is a live gauge: it has no window")
         if not live and self.window is None:
             raise ValueError(f"kpi {self.kpi!r} needs a window (e.g. 15m)")
+        if self.within is not None and not catalog.has_horizons(self.kpi):
+            raise ValueError(f"kpi {self.kpi!r} has no horizons: 'within' is for at_risk")
         if self.statistic == "ratio":
             for name, v in (("threshold", self.threshold), ("clear", self.clear)):
                 if v is not None and not 0 <= v <= 1:
@@ -134,28 +146,103 @@ class Rule(BaseModel):
 
     @property
     def stat(self) -> catalog.Statistic:
-        return catalog.lookup(self.kpi, self.statistic)[0]
+        """Where the value is; a horizon picks its own row key and ``within`` series."""
+        stat = catalog.lookup(self.kpi, self.statistic)[0]
+        if self.within is None:
+            return stat
+        return dataclasses.replace(stat, key=within_key(stat.key, self.within),
+                                   extra=(*stat.extra, ("within", self.within)))
+
+
+SLO_KPIS = ("frt_sla", "sla_first_reply", "sla_next_reply", "sla_resolution")
+_SLO_FIELDS = {"value", "objective", "long", "short", "factor", "slo", "severity",
+               *ALL_DIMENSIONS}
+
+
+class BurnRate(BaseModel):
+    """One window pair of the SRE workbook's multi-window burn-rate alerts: fire when the
+    error budget burns ``factor`` times too fast over both windows (the long one proves it
+    matters, the short one that it is still happening, so the alert resolves quickly)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    long: str
+    short: str
+    factor: float = Field(gt=0)
+    severity: str = "page"
+    for_: str = Field("2m", alias="for")
+
+    @field_validator("for_")
+    @classmethod
+    def _for(cls, v: str) -> str:
+        parse_duration_ms(v)
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BurnRate:
+        if parse_duration_ms(self.short) >= parse_duration_ms(self.long):
+            raise ValueError(f"short window {self.short} must be shorter than long {self.long}")
+        return self
+
+
+class Slo(BaseModel):
+    """An SLA objective over a windowed achievement ratio, alerted by burn rate
+    (rendered for Prometheus: ``support-kpi alerts render``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kpi: str
+    objective: float = Field(gt=0, lt=1, description="e.g. 0.95: 95% of targets met")
+    per: list[str] = Field(default_factory=list)
+    min_samples: int = Field(0, ge=0, description="on the long window")
+    burn_rates: list[BurnRate] = Field(min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+    summary: str = ("{slo}: the error budget burns {value}x too fast over {long} and {short} "
+                    "(objective {objective})")
+
+    _name = field_validator("name")(Rule._name.__func__)  # type: ignore[attr-defined]
+    _per = field_validator("per")(Rule._per.__func__)  # type: ignore[attr-defined]
+    _labels = field_validator("labels")(Rule._labels.__func__)  # type: ignore[attr-defined]
+
+    @field_validator("kpi")
+    @classmethod
+    def _kpi(cls, v: str) -> str:
+        if v not in SLO_KPIS:
+            raise ValueError(f"burn rates need an achievement ratio; one of {', '.join(SLO_KPIS)}")
+        return v
+
+    @field_validator("summary")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        for name in PLACEHOLDER.findall(v):
+            if name not in _SLO_FIELDS:
+                raise ValueError(f"unknown placeholder {{{name}}}; use {sorted(_SLO_FIELDS)}")
+        return v
+
+    @property
+    def stat(self) -> catalog.Statistic:
+        return catalog.lookup(self.kpi, "ratio")[0]
 
 
 class RuleSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rules: list[Rule]
+    rules: list[Rule] = Field(default_factory=list)
+    slos: list[Slo] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> RuleSet:
         seen: set[str] = set()
-        for r in self.rules:
-            if r.name in seen:
-                raise ValueError(f"rule name {r.name!r} is used twice")
-            seen.add(r.name)
+        for name in [*(r.name for r in self.rules), *(o.name for o in self.slos)]:
+            if name in seen:
+                raise ValueError(f"rule name {name!r} is used twice")
+            seen.add(name)
         return self
 
 
-def parse_rules(text: str, source: str = "<rules>", windows: list[str] | None = None,
-                dimension_sets: list[tuple[str, ...]] | None = None,
-                gauge_dimension_sets: list[tuple[str, ...]] | None = None) -> list[Rule]:
-    """Parse and validate; raises :class:`RulesError` naming the rule and field."""
+def _document(text: str, source: str) -> RuleSet:
+    """The file, validated; raises :class:`RulesError` naming the rule and field."""
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:  # one line: where, and what the parser expected
@@ -163,52 +250,94 @@ def parse_rules(text: str, source: str = "<rules>", windows: list[str] | None = 
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         what = getattr(exc, "problem", None) or type(exc).__name__
         raise RulesError(f"{source}: not valid YAML{where}: {what}") from None
-    if not isinstance(doc, dict) or "rules" not in doc:
-        raise RulesError(f"{source}: expected a mapping with a 'rules' list")
+    if not isinstance(doc, dict) or not ({"rules", "slos"} & set(doc)):
+        raise RulesError(f"{source}: expected a mapping with a 'rules' list (and/or 'slos')")
     try:
-        rules = RuleSet.model_validate(doc).rules
+        return RuleSet.model_validate(doc)
     except ValidationError as exc:
-        raw = doc.get("rules") or []
-        lines = []
-        for err in exc.errors():
-            loc = list(err["loc"])
-            where = source
-            if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-                idx = loc[1]
-                name = raw[idx].get("name") if idx < len(raw) and isinstance(raw[idx], dict) \
-                    else None
-                where = f"{source}: rule {name or f'#{idx + 1}'}"
-                loc = loc[2:]
-            field = ".".join(str(p) for p in loc if p != "for_") or "(rule)"
-            if loc and loc[0] == "for_":
-                field = "for"
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}, field {field}: {msg}")
+        lines = [_error_line(err, doc, source) for err in exc.errors()]
         if len(lines) == 1:
             raise RulesError(f"invalid alert rules: {lines[0]}") from None
         raise RulesError("invalid alert rules:\n  " + "\n  ".join(lines)) from None
+
+
+def _error_line(err: Any, doc: dict[str, Any], source: str) -> str:
+    loc = list(err["loc"])
+    where = source
+    if len(loc) >= 2 and loc[0] in ("rules", "slos") and isinstance(loc[1], int):
+        raw = doc.get(loc[0]) or []
+        idx = loc[1]
+        name = raw[idx].get("name") if idx < len(raw) and isinstance(raw[idx], dict) else None
+        kind = "rule" if loc[0] == "rules" else "slo"
+        where = f"{source}: {kind} {name or f'#{idx + 1}'}"
+        loc = loc[2:]
+    field = ".".join(str(p).removesuffix("_") if p == "for_" else str(p) for p in loc)
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{where}, field {field or '(rule)'}: {msg}"
+
+
+def _check_dims(source: str, name: str, per: list[str], kpi: str,
+                sets: list[tuple[str, ...]] | None, variable: str) -> None:
+    if sets is not None and tuple(per) not in {tuple(ds) for ds in sets}:
+        have = ", ".join("[" + ", ".join(ds) + "]" for ds in sets)
+        raise RulesError(f"{source}: rule {name}, field per: kpi {kpi!r} has no "
+                         f"dimension combination {per} (exported: {have}; {variable})")
+
+
+def _check_window(source: str, name: str, field: str, window: str,
+                  windows: list[str] | None) -> None:
+    if windows is not None and window not in windows:
+        raise RulesError(f"{source}: rule {name}, field {field}: {window!r} is not a "
+                         f"configured window ({', '.join(windows)})")
+
+
+def parse_rules(text: str, source: str = "<rules>", windows: list[str] | None = None,
+                dimension_sets: list[tuple[str, ...]] | None = None,
+                gauge_dimension_sets: list[tuple[str, ...]] | None = None,
+                horizons: list[str] | None = None) -> list[Rule]:
+    """The threshold rules, validated against what is exported; raises :class:`RulesError`
+    naming the rule and field."""
+    rules = _document(text, source).rules
     for r in rules:
-        if windows is not None and r.window is not None and r.window not in windows:
-            raise RulesError(f"{source}: rule {r.name}, field window: {r.window!r} is not a "
-                             f"configured window ({', '.join(windows)})")
-        sets, variable = ((dimension_sets, "SUPPORT_DIMENSIONS") if not r.live
-                          else (gauge_dimension_sets, "SUPPORT_GAUGE_DIMENSIONS"))
-        if sets is not None and tuple(r.per) not in {tuple(ds) for ds in sets}:
-            have = ", ".join("[" + ", ".join(ds) + "]" for ds in sets)
-            raise RulesError(f"{source}: rule {r.name}, field per: kpi {r.kpi!r} has no "
-                             f"dimension combination {r.per} (exported: {have}; "
-                             f"{variable})")
+        if r.window is not None:
+            _check_window(source, r.name, "window", r.window, windows)
+        if r.live:
+            _check_dims(source, r.name, r.per, r.kpi, gauge_dimension_sets,
+                        "SUPPORT_GAUGE_DIMENSIONS")
+        else:
+            _check_dims(source, r.name, r.per, r.kpi, dimension_sets, "SUPPORT_DIMENSIONS")
+        if r.within is not None and horizons is not None and r.within not in horizons:
+            raise RulesError(f"{source}: rule {r.name}, field within: {r.within!r} is not "
+                             f"an at-risk horizon ({', '.join(horizons)}; "
+                             "SUPPORT_SLA_AT_RISK)")
     return rules
+
+
+def parse_slos(text: str, source: str = "<rules>", windows: list[str] | None = None,
+               dimension_sets: list[tuple[str, ...]] | None = None) -> list[Slo]:
+    """The burn-rate objectives, validated against the configured windows and dimensions."""
+    slos = _document(text, source).slos
+    for o in slos:
+        for pair in o.burn_rates:
+            _check_window(source, o.name, "burn_rates.long", pair.long, windows)
+            _check_window(source, o.name, "burn_rates.short", pair.short, windows)
+        _check_dims(source, o.name, o.per, o.kpi, dimension_sets, "SUPPORT_DIMENSIONS")
+    return slos
+
+
+def read_rules_file(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise RulesError(f"cannot read alert rules {path}: {exc.strerror}") from None
 
 
 def load_rules(path: Path, windows: list[str] | None = None,
                dimension_sets: list[tuple[str, ...]] | None = None,
-               gauge_dimension_sets: list[tuple[str, ...]] | None = None) -> list[Rule]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise RulesError(f"cannot read alert rules {path}: {exc.strerror}") from None
-    return parse_rules(text, str(path), windows, dimension_sets, gauge_dimension_sets)
+               gauge_dimension_sets: list[tuple[str, ...]] | None = None,
+               horizons: list[str] | None = None) -> list[Rule]:
+    return parse_rules(read_rules_file(path), str(path), windows, dimension_sets,
+                       gauge_dimension_sets, horizons)
 
 
 def render_template(template: str, values: dict[str, str]) -> str:

@@ -37,6 +37,7 @@ from kafka.partitioner.default import murmur2
 from streams.errors import InvalidEvent
 from streams.schema import SchemaConfig, validate
 from windows.calendar import BusinessCalendar
+from windows.catalog import within_key
 from windows.config import KpiConfig, WindowSpec
 from windows.events import Event
 
@@ -671,7 +672,9 @@ def gauge_rows(facts: Iterable[Facts], at_ms: int,
             "waiting": len(since),
             "oldest_waiting_seconds": max(0.0, (at_ms - min(since)) / 1000.0) if since else 0.0,
             "breaching": sum(1 for d in deadlines if d < at_ms),
-            "at_risk": sum(1 for d in deadlines if at_ms <= d < at_ms + cfg.at_risk_ms),
+            "at_risk": sum(1 for d in deadlines if at_ms <= d < at_ms + max(cfg.at_risk_ms)),
+            **{within_key("at_risk", name): sum(1 for d in deadlines if at_ms <= d < at_ms + ms)
+               for name, ms in cfg.horizons},
             **{f"sla_running_{t}": a[t]  # type: ignore[misc]
                for t in ("first_reply", "next_reply", "resolution")},
         }

@@ -82,6 +82,7 @@ class KpiCollector(_FamiliesCollector):
         self._dims = list(cfg.storage_dimensions)
         self._labels = ["window", *self._dims]
         self._gdims = list(cfg.gauge_dimensions)
+        self._horizons = cfg.horizons
         self._alert_dims = list(alert_dims)
         self._alert_rules = set(alert_rules)
 
@@ -93,7 +94,8 @@ class KpiCollector(_FamiliesCollector):
         for d in SUMMARIES:
             fam[d.metric] = Metric(d.metric, d.help, "summary")
         for g in catalog.LIVE:
-            fam[g.metric] = GaugeMetricFamily(g.metric, g.help, labels=self._gdims)
+            fam[g.metric] = GaugeMetricFamily(
+                g.metric, g.help, labels=[*self._gdims, *(["within"] if g.within else [])])
         fam["alert"] = GaugeMetricFamily(
             "support_alert_state", "Alert state per rule and dimensions: 0 ok, 1 pending, "
             "2 firing.", labels=["rule", "severity", *self._alert_dims])
@@ -126,9 +128,14 @@ class KpiCollector(_FamiliesCollector):
         for dimkey in sorted(gauges):
             parsed = kpi.parse_dimension_key(dimkey)
             glabels = [parsed.get(d, ALL) for d in self._gdims]
+            row = gauges[dimkey]
             for g in catalog.LIVE:
-                gv = gauges[dimkey].get(g.key)
-                if gv is not None:
+                if g.within:
+                    for name, _ in self._horizons:
+                        gv = row.get(catalog.within_key(g.key, name))
+                        if gv is not None:
+                            fam[g.metric].add_metric([*glabels, name], float(gv))
+                elif (gv := row.get(g.key)) is not None:
                     fam[g.metric].add_metric(glabels, float(gv))
         for key, state in sorted(alerts.items()):
             rule, dimkey = split_key(key)

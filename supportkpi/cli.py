@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from alerts.rules import Rule
+from alerts.rules import Rule, Slo
 from devtools.services import ServiceConfig
 from supportkpi.settings import Settings, SettingsError, load_settings, redact_url
 from windows.config import KpiConfig, WindowSpec
@@ -589,15 +589,16 @@ def alerts() -> None:
     """Alert rules: validate them, and render them as a Prometheus rule file."""
 
 
-def _load_rules(path: Path | None) -> tuple[Settings, list[Rule]]:
-    """Settings with RULES (or SUPPORT_ALERT_RULES) and the validated rules, or a clear exit."""
-    from supportkpi.settings import load_alert_rules
+def _load_rules(path: Path | None) -> tuple[Settings, list[Rule], list[Slo]]:
+    """Settings with RULES (or SUPPORT_ALERT_RULES), the validated rules and SLOs, or a
+    clear exit."""
+    from supportkpi.settings import load_alerting
 
     s = _settings(alert_rules=path)
     if s.alert_rules is None:
         raise click.UsageError("no rules file: pass RULES or set SUPPORT_ALERT_RULES")
     try:
-        return s, load_alert_rules(s)
+        return (s, *load_alerting(s))
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -609,20 +610,29 @@ def alerts_check(rules: Path | None) -> None:
 
     KPIs and statistics: first_response, resolution, response, bot_time,
     frt_after_handoff (p50 p90 [p95 p99] mean count); frt_sla, fcr, escalation, reopen,
-    abandonment, handoff, bot_containment (ratio); csat (ratio mean); nps (value); ces
-    (mean); live gauges open, waiting, oldest_waiting, breaching, at_risk (value). A rule
-    that could not work (a NaN or infinite threshold, a ratio outside [0, 1], a dimension
-    the KPI does not have, a label that overrides alertname or severity) is refused with
-    one line naming rule and field.
+    abandonment, handoff, bot_containment, sla_first_reply, sla_next_reply,
+    sla_resolution (ratio); csat (ratio mean); nps (value); ces (mean); live gauges open,
+    waiting, oldest_waiting, breaching, at_risk (value; at_risk takes `within`: one of the
+    SUPPORT_SLA_AT_RISK horizons). SLOs (`slos:`) alert on burn rate over window pairs
+    and are rendered for Prometheus only. A rule that could not work (a NaN or infinite
+    threshold, a ratio outside [0, 1], a dimension the KPI does not have, a label that
+    overrides alertname or severity) is refused with one line naming rule and field.
     """
-    s, loaded = _load_rules(rules)
+    s, loaded, slos = _load_rules(rules)
     for r in loaded:
         per = ",".join(r.per) or "floor"
         clear = f" (clear {r.clear:g})" if r.clear is not None else ""
-        click.echo(f"{r.name:28} {r.severity:8} {r.kpi}.{r.statistic} {r.window or 'now':>4} "
-                   f"per {per:14} {r.comparison} {r.threshold:g}{clear} for {r.for_} "
-                   f"min {r.min_samples}")
-    click.echo(f"{len(loaded)} rules OK ({s.alert_rules})", err=True)
+        within = f" within {r.within}" if r.within else ""
+        click.echo(f"{r.name:28} {r.severity:8} {r.kpi}.{r.statistic}{within} "
+                   f"{r.window or 'now':>4} per {per:14} {r.comparison} {r.threshold:g}"
+                   f"{clear} for {r.for_} min {r.min_samples}")
+    for o in slos:
+        per = ",".join(o.per) or "floor"
+        pairs = ", ".join(f"{b.factor:g}x {b.long}/{b.short} {b.severity}"
+                          for b in o.burn_rates)
+        click.echo(f"{o.name:28} slo      {o.kpi} objective {o.objective:g} per {per:14} "
+                   f"burn {pairs}")
+    click.echo(f"{len(loaded)} rules, {len(slos)} SLOs OK ({s.alert_rules})", err=True)
 
 
 @alerts.command("render")
@@ -630,12 +640,13 @@ def alerts_check(rules: Path | None) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write here instead of standard output.")
 def alerts_render(rules: Path | None, out: Path | None) -> None:
-    """Render RULES as a Prometheus rule file (plus pipeline-silent and Watchdog rules)."""
+    """Render RULES as a Prometheus rule file: the threshold rules, the SLOs' multi-window
+    burn-rate rules, and the pipeline-silent and Watchdog rules."""
     from alerts.render import render
     from supportkpi.settings import gauge_label_dims, window_label_dims
 
-    s, loaded = _load_rules(rules)
-    text = render(loaded, window_label_dims(s), gauge_label_dims(s))
+    s, loaded, slos = _load_rules(rules)
+    text = render(loaded, window_label_dims(s), gauge_label_dims(s), slos)
     if out is None:
         click.echo(text, nl=False)
     else:

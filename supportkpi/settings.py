@@ -14,17 +14,18 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.errors import RulesError
-from alerts.rules import Rule, load_rules
+from alerts.rules import Rule, Slo, parse_rules, parse_slos, read_rules_file
 from streams.config import KafkaAccess, StreamConfig
 from streams.replay_point import ReplayPoint
 from streams.schema import SchemaConfig
 from windows.calendars import NONE as NO_CALENDARS
 from windows.calendars import Calendars, load_calendars
-from windows.catalog import LIVE_SERIES_PER_ROW, SERIES_PER_ROW
+from windows.catalog import SERIES_PER_ROW, live_series_per_row
 from windows.config import (
     ALL_DIMENSIONS,
     KpiConfig,
     dimension_sets_from_text,
+    horizons_from_text,
     parse_duration_ms,
     sla_targets_from_text,
     windows_from_text,
@@ -71,8 +72,10 @@ class Settings(BaseSettings):
     frt_sla_targets: str = Field(
         "", description="Targets per priority and channel, e.g. 'urgent=15m,chat=2m,high:email=2h'"
     )
-    sla_at_risk: str = Field("15m", description="A waiting conversation is at risk when "
-                             "its first-response target falls due within this")
+    sla_at_risk: str = Field("5m,15m", description="Predicted-breach horizons, comma "
+                             "separated: a conversation is at risk within each when its "
+                             "running SLA target falls due within it unless answered; the "
+                             "longest is the wall's tile")
     calendars: Path | None = Field(None, description="Business calendars YAML per queue "
                                    "(deploy/calendars.yml): business-time durations and "
                                    "SLA clocks; unset: calendar time only")
@@ -190,7 +193,13 @@ class Settings(BaseSettings):
         windows_from_text(v)
         return v
 
-    @field_validator("frt_sla", "sla_at_risk", "reopen_window", "allowed_lateness",
+    @field_validator("sla_at_risk")
+    @classmethod
+    def _horizons(cls, v: str) -> str:
+        horizons_from_text(v)
+        return v
+
+    @field_validator("frt_sla", "reopen_window", "allowed_lateness",
                      "short_abandon",
                      "max_future_skew", "conversation_ttl", "bucket_ttl_margin", "catch_up_after")
     @classmethod
@@ -260,7 +269,8 @@ class Settings(BaseSettings):
     def read_options(self) -> dict[str, Any]:
         """How the read side tells time (windows.reader.ReadTime) and its series budget:
         rows per window (and live rows) so that every window's series fit in it."""
-        per_row = len(self.kpi_config().windows) * SERIES_PER_ROW + LIVE_SERIES_PER_ROW
+        cfg = self.kpi_config()
+        per_row = len(cfg.windows) * SERIES_PER_ROW + live_series_per_row(len(cfg.at_risk_ms))
         return {"catch_up_ms": parse_duration_ms(self.catch_up_after),
                 "event_windows": self.read_clock == "event",
                 "max_rows": max(1, self.max_series // per_row)}
@@ -307,7 +317,7 @@ class Settings(BaseSettings):
             windows=windows_from_text(self.windows, self.buckets_per_window),
             dimension_sets=dimension_sets_from_text(self.dimensions),
             frt_sla_ms=parse_duration_ms(self.frt_sla),
-            at_risk_ms=parse_duration_ms(self.sla_at_risk),
+            at_risk_ms=horizons_from_text(self.sla_at_risk),
             frt_sla_targets=sla_targets_from_text(self.frt_sla_targets),
             gauge_dimension_sets=dimension_sets_from_text(self.gauge_dimensions),
             agent_allowlist=frozenset(a.strip() for a in self.agent_allowlist.split(",")
@@ -409,12 +419,22 @@ def gauge_label_dims(settings: Settings) -> list[str]:
 
 
 def load_alert_rules(settings: Settings) -> list[Rule]:
-    """The configured rules, validated against the configured windows and dimensions."""
+    """The configured rules, validated against the configured windows, dimensions and
+    horizons; the file's SLOs are validated too, so a mistake in them stops the start."""
+    return load_alerting(settings)[0]
+
+
+def load_alerting(settings: Settings) -> tuple[list[Rule], list[Slo]]:
+    """The threshold rules and the burn-rate SLOs of SUPPORT_ALERT_RULES."""
     if settings.alert_rules is None:
-        return []
+        return [], []
     cfg = settings.kpi_config()
+    windows = [w.name for w in cfg.windows]
     try:
-        return load_rules(settings.alert_rules, [w.name for w in cfg.windows],
-                          list(cfg.dimension_sets), list(cfg.gauge_dimension_sets))
+        text = read_rules_file(settings.alert_rules)
+        source = str(settings.alert_rules)
+        return (parse_rules(text, source, windows, list(cfg.dimension_sets),
+                            list(cfg.gauge_dimension_sets), [h for h, _ in cfg.horizons]),
+                parse_slos(text, source, windows, list(cfg.dimension_sets)))
     except RulesError as exc:
         raise SettingsError(str(exc)) from None

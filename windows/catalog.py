@@ -277,6 +277,14 @@ class Live:
     help: str
     show: Show | None = None
     stat: str = "value"
+    # one series per at-risk horizon (label ``within``); the row holds each under
+    # :func:`within_key` and the longest under ``key``
+    within: bool = False
+
+
+def within_key(key: str, horizon: str) -> str:
+    """The live row key of a per-horizon gauge: ``at_risk_within_5m``."""
+    return f"{key}_within_{horizon}"
 
 
 Windowed = Count | Volume | Duration | Ratio | Mean | NetScore
@@ -675,9 +683,11 @@ LIVE: tuple[Live, ...] = (
         "at_risk",
         "at_risk",
         "support_sla_at_risk_conversations",
-        "Conversations whose running SLA target (as for breaching) falls due within "
-        "SUPPORT_SLA_AT_RISK (the early warning before they breach).",
-        Show("at_risk", "count", label="At risk", tile=True, better="lower"),
+        "Predicted breaches: conversations whose running SLA target (as for breaching) "
+        "falls due within the horizon `within` (SUPPORT_SLA_AT_RISK) unless answered.",
+        Show("at_risk", "count", label="At risk", tile=True, queue_column=True,
+             better="lower"),
+        within=True,
     ),
     *(Live(f"sla_running_{name}", f"sla_running_{name}", f"support_sla_{name}_active",
            f"Open conversations whose SLA policy target for {_TARGET_HELP[name]} is "
@@ -766,4 +776,8 @@ QUEUE_COLUMNS: tuple[Shown, ...] = tuple(
 SERIES_PER_ROW = sum(
     len(m.quantiles) + 2 if isinstance(m, Duration) else 1 for m in WINDOWED) + sum(
     len(m.extras()) for m in WINDOWED if isinstance(m, Ratio | NetScore))
-LIVE_SERIES_PER_ROW = len(LIVE)
+
+
+def live_series_per_row(horizons: int) -> int:
+    """Series of one live-gauge row: one per gauge, one per horizon for the ``within`` ones."""
+    return sum(horizons if g.within else 1 for g in LIVE)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from windows import catalog
 from windows.calendar import BusinessCalendar
 from windows.calendars import NONE, Calendars
-from windows.durations import parse_duration_ms
+from windows.durations import duration_name, parse_duration_ms
 from windows.errors import ConfigError
 from windows.events import HANDOFF, TIER_ESCALATION_TYPES
 from windows.policies import NO_POLICIES, SlaPolicies
@@ -53,9 +53,10 @@ class KpiConfig:
     windows: tuple[WindowSpec, ...]
     dimension_sets: tuple[tuple[str, ...], ...] = DEFAULT_DIMENSION_SETS
     frt_sla_ms: int = 3_600_000
-    # a waiting conversation is "at risk" when its first-response target falls due within
-    # this (the wall's early warning before it breaches)
-    at_risk_ms: int = 900_000
+    # horizons of the predicted-breach gauges, shortest first: a conversation is "at risk
+    # within h" when its running SLA target falls due within h unless answered; the longest
+    # is the wall's "at risk" tile
+    at_risk_ms: tuple[int, ...] = (300_000, 900_000)
     reopen_window_ms: int = 7 * 86_400_000
     count_bot_replies: bool = False
     csat_satisfied_min: float = 4.0
@@ -91,6 +92,9 @@ class KpiConfig:
                               f"one of {', '.join(SERVICE_LEVEL_DEFINITIONS)}")
         if not self.windows:
             raise ConfigError("at least one window is required")
+        if not self.at_risk_ms or list(self.at_risk_ms) != sorted(set(self.at_risk_ms)) \
+                or self.at_risk_ms[0] <= 0:
+            raise ConfigError("at-risk horizons must be positive, distinct and shortest first")
         for w in self.windows:
             if w.buckets <= 0 or w.length_ms % w.buckets:
                 raise ConfigError(
@@ -106,6 +110,11 @@ class KpiConfig:
                     raise ConfigError(f"unknown dimension {d!r} in dimension sets")
                 if d == "agent" and not self.agent_allowlist:
                     raise ConfigError("the agent dimension needs an allow-list of agent ids")
+
+    @property
+    def horizons(self) -> tuple[tuple[str, int], ...]:
+        """(``within`` label, ms) of each at-risk horizon, shortest first."""
+        return tuple((duration_name(ms), ms) for ms in self.at_risk_ms)
 
     # Quantiles are declared with their KPI in the catalog; these name them for the oracle.
     @property
@@ -188,6 +197,14 @@ def windows_from_text(text: str, buckets: int = 60) -> tuple[WindowSpec, ...]:
             continue
         specs.append(WindowSpec(name=part, length_ms=parse_duration_ms(part), buckets=buckets))
     return tuple(specs)
+
+
+def horizons_from_text(text: str) -> tuple[int, ...]:
+    """``"15m,5m"`` → ``(300000, 900000)``: at-risk horizons, shortest first."""
+    out = sorted({parse_duration_ms(p) for p in text.split(",") if p.strip()})
+    if not out or out[0] <= 0:
+        raise ConfigError(f"expected one or more positive durations, e.g. 5m,15m; got {text!r}")
+    return tuple(out)
 
 
 def dimension_sets_from_text(text: str) -> tuple[tuple[str, ...], ...]:

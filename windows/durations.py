@@ -16,3 +16,12 @@ def parse_duration_ms(text: str) -> int:
     if not m:
         raise ConfigError(f"not a duration: {text!r} (expected e.g. 30s, 5m, 1h, 7d)")
     return int(m.group(1)) * _UNIT_MS[m.group(2)]
+
+
+def duration_name(ms: int) -> str:
+    """``300_000`` → ``"5m"``: the largest unit that divides, as a person would write it
+    (the ``within`` label of a horizon, stable whatever spelling configured it)."""
+    for unit in ("d", "h", "m", "s"):
+        if ms and ms % _UNIT_MS[unit] == 0:
+            return f"{ms // _UNIT_MS[unit]}{unit}"
+    return f"{ms}ms"

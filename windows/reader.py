@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import redis
 
 from windows import kpi, span
+from windows.catalog import within_key
 from windows.config import KpiConfig, WindowSpec
 from windows.keys import Keys
 from windows.policies import TARGET_NAMES
@@ -231,6 +232,7 @@ class WindowReader:
         when its queue is empty: 0 open, 0 waiting, 0 breaching and 0 s oldest waiting, so
         an empty queue reads 0, not "no data"."""
         parts = self.partitions()
+        horizons = self._cfg.horizons
         pipe = self._redis.pipeline(transaction=False)
         per = 3 + len(TARGET_NAMES)
         for k in parts:
@@ -258,21 +260,23 @@ class WindowReader:
                 pipe.zcard(k.waiting(dk))
                 pipe.zrange(k.waiting(dk), 0, 0, withscores=True)
                 pipe.zcount(k.due(dk), "-inf", f"({at_ms}")
-                pipe.zcount(k.due(dk), at_ms, f"({at_ms + self._cfg.at_risk_ms}")
+                for _, ms in horizons:
+                    pipe.zcount(k.due(dk), at_ms, f"({at_ms + ms}")
         res = iter(pipe.execute())
-        self.reads += len(first) + 4 * sum(map(len, dimkeys))
-        # dimension key → [waiting, oldest ms, breaching, at risk]
+        each = 3 + len(horizons)
+        self.reads += len(first) + each * sum(map(len, dimkeys))
+        # dimension key → [waiting, oldest ms, breaching, at risk per horizon...]
         queues: dict[str, list[float]] = {}
         for dks in dimkeys:
             for dk in dks:
-                waiting, oldest, breaching, at_risk = next(res), next(res), next(res), next(res)
-                q = queues.setdefault(dk, [0, float("inf"), 0, 0])
-                q[0] += waiting
-                q[1] = min(q[1], oldest[0][1]) if oldest else q[1]
-                q[2] += breaching
-                q[3] += at_risk
+                got = [next(res) for _ in range(each)]
+                q = queues.setdefault(dk, [0, float("inf"), *([0] * (each - 2))])
+                q[0] += got[0]
+                q[1] = min(q[1], got[1][0][1]) if got[1] else q[1]
+                for i in range(2, each):
+                    q[i] += got[i]
         out: dict[str, dict[str, float | None]] = {}
-        for dk, (waiting, oldest_ms, breaching, at_risk) in sorted(queues.items()):
+        for dk, (waiting, oldest_ms, breaching, *at_risk) in sorted(queues.items()):
             if not opens.get(dk, 0) and not waiting and dk not in known:
                 continue
             out[dk] = {
@@ -281,7 +285,9 @@ class WindowReader:
                 "oldest_waiting_seconds": max(0.0, (at_ms - oldest_ms) / 1000.0)
                 if oldest_ms != float("inf") else 0.0,
                 "breaching": breaching,
-                "at_risk": at_risk,
+                "at_risk": at_risk[-1],
+                **{within_key("at_risk", name): n
+                   for (name, _), n in zip(horizons, at_risk, strict=True)},
                 **{f"sla_running_{t}": running[t].get(dk, 0) for t in TARGET_NAMES},
             }
         if self._max_rows is not None and len(out) > self._max_rows:

@@ -170,7 +170,7 @@ def test_stream_equals_oracle_in_business_hours(services: ServiceConfig, seed: i
     minute-by-minute count agree across the DST nights of both zones, split shifts and a
     holiday."""
     cals = dataclasses.replace(CALENDARS, sla_business=sla_business)
-    cfg = dataclasses.replace(CFG, calendars=cals, at_risk_ms=3_600_000)
+    cfg = dataclasses.replace(CFG, calendars=cals, at_risk_ms=(900_000, 3_600_000))
     rnd = random.Random(seed)
     prefix = "b" + uuid.uuid4().hex[:10]
     messages = history(rnd, 40, base, 6 * 3_600_000, cfg.allowed_lateness_ms)

@@ -284,11 +284,12 @@ def test_leftovers_of_a_lost_store_are_deleted_before_the_rebuild(
 
 def test_breaching_and_at_risk_count_waiting_conversations_by_their_deadline(
         services: ServiceConfig, ns: str) -> None:
-    """Target 1 h, at risk within 15 min: at T0+50m a ticket created at T0 is due in 10
-    minutes (at risk), one created at T0+40m in 50 (neither), one created at T0-20m is
-    past its target (breaching), and an answered one is none of them."""
+    """Target 1 h, horizons 5 and 15 min: at T0+50m a ticket created at T0 is due in 10
+    minutes (at risk within 15m, not 5m), one created at T0-6m in 4 (within both), one
+    created at T0+40m in 50 (neither), one created at T0-20m is past its target
+    (breaching), and an answered one is none of them."""
     cfg = KpiConfig(windows=windows_from_text("1h"), frt_sla_ms=3_600_000,
-                    at_risk_ms=900_000, gauge_dimension_sets=((),),
+                    at_risk_ms=(300_000, 900_000), gauge_dimension_sets=((),),
                     allowed_lateness_ms=7_200_000)
 
     def created(cid: str, minute: int) -> Event:
@@ -305,10 +306,12 @@ def test_breaching_and_at_risk_count_waiting_conversations_by_their_deadline(
                                      Record(1, event=created("a", 0)),
                                      Record(2, event=created("b", 40)),
                                      Record(3, event=created("d", 1)),
-                                     Record(4, event=answered)])
+                                     Record(4, event=answered),
+                                     Record(5, event=created("c", -6))])
 
     run(go())
     g = WindowReader(redis.Redis.from_url(services.redis_url), Keys(ns), cfg).gauges(
         T0 + 50 * 60_000)["*"]
-    assert (g["waiting"], g["breaching"], g["at_risk"]) == (3, 1, 1)
+    assert (g["waiting"], g["breaching"], g["at_risk"]) == (4, 1, 2)
+    assert (g["at_risk_within_5m"], g["at_risk_within_15m"]) == (1, 2)
     assert g["oldest_waiting_seconds"] == 70 * 60

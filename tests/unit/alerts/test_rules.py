@@ -9,8 +9,8 @@ import pytest
 
 from alerts.errors import RulesError
 from alerts.render import render
-from alerts.rules import load_rules, parse_rules
-from supportkpi.settings import gauge_label_dims, load_settings, window_label_dims
+from alerts.rules import parse_rules, parse_slos
+from supportkpi.settings import gauge_label_dims, load_alerting, load_settings, window_label_dims
 from tests.support import ROOT, promtool
 
 GOOD = """
@@ -119,8 +119,9 @@ def test_duplicate_names_and_bad_yaml() -> None:
 
 def test_shipped_rules_are_valid_and_the_rendered_file_is_current() -> None:
     settings = load_settings(alert_rules=ROOT / "deploy/alerts.yml")
-    rules = load_rules(ROOT / "deploy/alerts.yml")
-    text = render(rules, window_label_dims(settings), gauge_label_dims(settings))
+    rules, slos = load_alerting(settings)
+    assert slos and any(r.within for r in rules)
+    text = render(rules, window_label_dims(settings), gauge_label_dims(settings), slos)
     shipped = (ROOT / "deploy/prometheus/support-kpi.rules.yml").read_text()
     assert text == shipped, "run: support-kpi alerts render deploy/alerts.yml " \
                             "--out deploy/prometheus/support-kpi.rules.yml"
@@ -153,3 +154,64 @@ def test_rule_tests_cover_every_rendered_alert() -> None:
              if not a.get("exp_alerts")}
     assert names <= fired, f"never shown firing: {names - fired}"
     assert names - {"Watchdog"} <= quiet, f"never shown quiet: {names - quiet - {'Watchdog'}}"
+
+
+AT_RISK = """
+rules:
+  - {name: Imminent, kpi: at_risk, statistic: value, within: 300s, per: [queue],
+     comparison: ">", threshold: 3}
+"""
+
+
+def test_an_at_risk_rule_reads_its_horizon() -> None:
+    (r,) = parse_rules(AT_RISK, horizons=["5m", "15m"])
+    assert r.within == "5m"  # 300s, spelled as the exported label
+    assert r.stat.key == "at_risk_within_5m" and ("within", "5m") in r.stat.extra
+    assert "field within: '5m' is not an at-risk horizon (15m, 1h; SUPPORT_SLA_AT_RISK)" in \
+        error_of(AT_RISK, horizons=["15m", "1h"])
+    assert "'within' is for at_risk" in error_of(AT_RISK.replace("at_risk", "waiting"))
+
+
+SLO = """
+slos:
+  - name: ReplyBurn
+    kpi: sla_first_reply
+    objective: 0.99
+    per: [queue]
+    burn_rates:
+      - {long: 1h, short: 5m, factor: 14.4}
+"""
+
+
+def slo_error(text: str, **kw: object) -> str:
+    with pytest.raises(RulesError) as info:
+        parse_slos(text, "rules.yml", **kw)  # type: ignore[arg-type]
+    return str(info.value)
+
+
+def test_slos_parse_and_their_mistakes_are_one_line() -> None:
+    (o,) = parse_slos(SLO)
+    assert (o.burn_rates[0].severity, o.burn_rates[0].for_) == ("page", "2m")
+    assert parse_rules(SLO) == []  # a file of SLOs only has no threshold rules
+    for change, says in [
+        (("objective: 0.99", "objective: 99"), "slo ReplyBurn, field objective"),
+        (("kpi: sla_first_reply", "kpi: fcr"), "burn rates need an achievement ratio"),
+        (("short: 5m", "short: 2h"), "must be shorter than long 1h"),
+        (("factor: 14.4", "factor: 0"), "field burn_rates.0.factor"),
+        (("per: [queue]", "per: [region]"), "slo ReplyBurn, field per"),
+    ]:
+        assert says in slo_error(SLO.replace(*change)), change
+    assert "rule ReplyBurn, field burn_rates.long: '1h' is not a configured window" in \
+        slo_error(SLO, windows=["5m", "24h"])
+    assert "used twice" in slo_error(SLO + GOOD.replace("FrtHigh", "ReplyBurn"))
+
+
+def test_a_burn_rate_rule_divides_by_the_error_budget() -> None:
+    from alerts.render import burn_expr
+
+    (o,) = parse_slos(SLO)
+    expr = burn_expr(o, o.burn_rates[0], ["channel", "queue"])
+    assert '"}) / 0.01) > 14.4 and on(queue)' in expr
+    assert 'support_sla_first_reply_achievement_ratio{window="1h",channel="all",queue!="all"' \
+        in expr and '{window="5m",' in expr
+    assert expr.endswith("unless on() (max(support_catching_up) > 0)")
