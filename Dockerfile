@@ -9,7 +9,7 @@ COPY alerts ./alerts
 COPY serve ./serve
 COPY devtools ./devtools
 COPY supportkpi ./supportkpi
-COPY deploy/alerts.yml ./deploy/alerts.yml
+COPY deploy/alerts.yml deploy/calendars.yml deploy/sla_policies.yml ./deploy/
 RUN pip install . && useradd --create-home --uid 10001 kpi && mkdir -p /data && chown kpi /data
 USER kpi
 ENV SUPPORT_DATA_DIR=/data/faust SUPPORT_METRICS_HOST=0.0.0.0

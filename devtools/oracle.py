@@ -650,9 +650,13 @@ def gauge_rows(facts: Iterable[Facts], at_ms: int,
     acc: dict[str, dict[str, list[int] | int]] = defaultdict(
         lambda: {"open": 0, "since": [], "deadlines": [], "first_reply": 0, "next_reply": 0,
                  "resolution": 0})
+    queue_of: dict[str, str] = {}  # a row with a queue label: its queue's calendar
     for f in facts:
         for dims in cfg.gauge_dimension_sets:
-            a = acc[_key(f.labels, dims)]
+            key = _key(f.labels, dims)
+            a = acc[key]
+            if "queue" in dims:
+                queue_of[key] = f.labels["queue"]
             if f.live_open:
                 a["open"] += 1  # type: ignore[operator]
             for target in f.running:
@@ -678,6 +682,10 @@ def gauge_rows(facts: Iterable[Facts], at_ms: int,
             **{f"sla_running_{t}": a[t]  # type: ignore[misc]
                for t in ("first_reply", "next_reply", "resolution")},
         }
+        cal = cfg.calendar_for(queue_of[key]) if key in queue_of else None
+        if cal is not None:
+            out[key]["oldest_waiting_business_seconds"] = \
+                _business(cal, min(since), at_ms) / 1000.0 if since else 0.0
     return out
 
 

@@ -20,7 +20,7 @@ from alerts.state import AlertState, past
 from alerts.store import AlertStore, split_key
 from serve.trends import STEP_MS, TrendBook
 from windows import kpi
-from windows.catalog import QUEUE_COLUMNS, TILES, Shown
+from windows.catalog import QUEUE_COLUMNS, TILES, WITHIN_KEYS, Shown
 from windows.config import KpiConfig, WindowSpec
 from windows.reader import PipelineStats, ReadTime, WindowReader
 
@@ -50,9 +50,20 @@ class WallModel:
         # window → (taken, rows, at, last applied batch when read)
         self._rows: dict[str, tuple[float, Rows, int, int | None]] = {}
 
+        configured = {"": True, "calendars": bool(cfg.calendars.by_queue or cfg.calendars.default),
+                      "policies": bool(cfg.policies.policies)}
+        # what this floor shows: business-hours values only with calendars, SLA policy
+        # achievement only with policies
+        self._tiles = [s for s in TILES if configured[s.show.when]]
+        self._columns = [s for s in QUEUE_COLUMNS if configured[s.show.when]]
+
     @property
     def windows(self) -> list[str]:
         return [w.name for w in self._cfg.windows]
+
+    def _title(self, key: str, title: str) -> str:
+        """A per-horizon gauge names the horizon it counts (the longest): "At risk ≤15m"."""
+        return f"{title} ≤{self._cfg.horizons[-1][0]}" if key in WITHIN_KEYS else title
 
     def _status(self, spec: Shown, dims: Mapping[str, str], value: float | None,
                 alerts: Mapping[str, AlertState]) -> str:
@@ -109,8 +120,10 @@ class WallModel:
         rows, rows_at = self._window_rows(w, now, live)
         floor, gfloor = rows.get("*", {}), gauges.get("*", {})
         trends = self._trends(w, rows_at, t.live_ms, floor, gfloor)
-        tiles = [{**self._cell(spec, floor, gfloor, {}, alerts), "label": spec.show.title,
-                  "better": spec.show.better, "trend": trends[spec.key]} for spec in TILES]
+        tiles = [{**self._cell(spec, floor, gfloor, {}, alerts),
+                  "label": self._title(spec.key, spec.show.title),
+                  "better": spec.show.better, "trend": trends[spec.key]}
+                 for spec in self._tiles]
         active = _active(alerts)
         return {
             "window": w.name,
@@ -121,8 +134,9 @@ class WallModel:
             "pending": sum(1 for a in active if a["status"] == "pending"),
             **self._freshness(pipeline, w.length_ms, t),
             "tiles": tiles,
-            "queue_columns": [{"id": c.show.ident, "label": c.show.title}
-                              for c in QUEUE_COLUMNS],
+            "queue_columns": [{"id": c.show.ident,
+                               "label": self._title(c.key, c.show.column_title)}
+                              for c in self._columns],
             "queues": self._queues(rows, gauges, alerts),
             "alerts": active,
         }
@@ -165,8 +179,8 @@ class WallModel:
                 gfloor: Mapping[str, Any]) -> dict[str, dict[str, list[float | None]]]:
         """The last two hours of every tile: windowed tiles from the points read from the
         store (one per 5-minute point), live tiles from what was sampled."""
-        windowed = [s.key for s in TILES if not s.live]
-        live = [s.key for s in TILES if s.live]
+        windowed = [s.key for s in self._tiles if not s.live]
+        live = [s.key for s in self._tiles if s.live]
         with self._lock:
             book = self._books[w.name]
             self._live_book.record(live_ms, gfloor)
@@ -192,7 +206,7 @@ class WallModel:
         for q in names:
             row, grow = rows.get(f"queue={q}", {}), gauges.get(f"queue={q}", {})
             out.append({"queue": q, "cells": [self._cell(spec, row, grow, {"queue": q}, alerts)
-                                              for spec in QUEUE_COLUMNS]})
+                                              for spec in self._columns]})
         return out
 
     def _freshness(self, pipeline: PipelineStats, window_ms: int, t: ReadTime

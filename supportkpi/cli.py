@@ -612,7 +612,8 @@ def alerts_check(rules: Path | None) -> None:
     frt_after_handoff (p50 p90 [p95 p99] mean count); frt_sla, fcr, escalation, reopen,
     abandonment, handoff, bot_containment, sla_first_reply, sla_next_reply,
     sla_resolution (ratio); csat (ratio mean); nps (value); ces (mean); live gauges open,
-    waiting, oldest_waiting, breaching, at_risk (value; at_risk takes `within`: one of the
+    waiting, oldest_waiting, oldest_waiting_business, breaching, at_risk (value; at_risk
+    takes `within`: one of the
     SUPPORT_SLA_AT_RISK horizons). SLOs (`slos:`) alert on burn rate over window pairs
     and are rendered for Prometheus only. A rule that could not work (a NaN or infinite
     threshold, a ratio outside [0, 1], a dimension the KPI does not have, a label that

@@ -24,6 +24,9 @@ from supportkpi.preflight import port_taken
 from supportkpi.settings import SettingsError, load_alert_rules, load_settings
 
 DEFAULT_RULES = Path("deploy/alerts.yml")
+# the shipped floor's business calendars and SLA policies (override with the variables)
+DEFAULTS = {"SUPPORT_ALERT_RULES": DEFAULT_RULES, "SUPPORT_CALENDARS": Path("deploy/calendars.yml"),
+            "SUPPORT_SLA_POLICIES": Path("deploy/sla_policies.yml")}
 
 
 class DemoError(Exception):
@@ -81,8 +84,9 @@ def preflight(plan: DemoPlan, env: dict[str, str]) -> tuple[dict[str, str], list
            "SUPPORT_REDIS_URL": s.redis_url, "SUPPORT_METRICS_PORT": str(plan.metrics_port)}
     out.setdefault("SUPPORT_METRICS_HOST", "127.0.0.1")
     out.setdefault("SUPPORT_DATA_DIR", str(s.state_dir / "faust"))
-    if "SUPPORT_ALERT_RULES" not in env and DEFAULT_RULES.exists():
-        out["SUPPORT_ALERT_RULES"] = str(DEFAULT_RULES.resolve())
+    for name, path in DEFAULTS.items():
+        if name not in env and path.exists():
+            out[name] = str(path.resolve())
     if plan.speed > 0:  # compressed history: windows, gauges and alerts on its own clock,
         out["SUPPORT_READ_CLOCK"] = "event"  # evaluated about once a simulated minute
         out.setdefault("SUPPORT_ALERT_INTERVAL", f"{max(0.25, 60 / plan.speed):g}")

@@ -51,6 +51,10 @@ class Show:
     queue_column: bool = False  # also a column of the wall's queue table
     id: str = ""  # element id on the wall; the header when empty
     better: str = ""  # "higher" or "lower": which way a tile's trend is good news
+    column: str = ""  # the queue table's shorter header; the label when empty
+    # shown on the wall only where configured: "calendars" (SUPPORT_CALENDARS) or
+    # "policies" (SUPPORT_SLA_POLICIES); "" always
+    when: str = ""
 
     @property
     def ident(self) -> str:
@@ -59,6 +63,10 @@ class Show:
     @property
     def title(self) -> str:
         return self.label or self.header
+
+    @property
+    def column_title(self) -> str:
+        return self.column or self.title
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -306,6 +314,7 @@ FRT = Duration(
         (
             "p90",
             Show("frt_p90", "duration", label="First response p90", tile=True, queue_column=True,
+                 column="FRT p90",
                  better="lower"),
         ),
     ),
@@ -355,7 +364,8 @@ FRT_BUSINESS = Duration(
     "only for queues with a calendar.",
     (0.5, 0.9),
     shows=(("p90", Show("frtb_p90", "duration", label="First response p90 (business "
-                        "hours)")),),
+                        "hours)", queue_column=True, column="FRT p90 (business hours)",
+                        when="calendars")),),
     sparse=True,
 )
 RESOLUTION_BUSINESS = Duration(
@@ -389,6 +399,12 @@ _TARGET_HELP = {
 }
 
 
+# the wall shows the first-reply achievement (a tile and a queue column) where SLA
+# policies are configured; the other targets are in query and on Grafana
+_WALL = {"first_reply": {"tile": True, "queue_column": True, "column": "SLA 1st reply",
+                         "when": "policies"}}
+
+
 def _policy_target(name: str) -> tuple[Windowed, ...]:
     """One SLA policy target (SUPPORT_SLA_POLICIES): met, breached and achievement."""
     prefix = dict(TARGETS)[name]
@@ -404,7 +420,8 @@ def _policy_target(name: str) -> tuple[Windowed, ...]:
         Ratio(f"sla_{name}", f"sla_{name}_ratio", f"{prefix}_ok", f"{prefix}_n",
               f"sla_{name}_samples", f"support_sla_{name}_achievement_ratio",
               f"SLA achievement for {what}: met / (met + breached), Zendesk-style.",
-              show=Show(f"sla_{name}", "percent", label=f"SLA {label}", better="higher"),
+              show=Show(f"sla_{name}", "percent", label=f"SLA {label}", better="higher",
+                        **_WALL.get(name, {})),  # type: ignore[arg-type]
               interval=True),
     )
 
@@ -466,6 +483,7 @@ WINDOWED: tuple[Windowed, ...] = (
         "First contact resolution: FCR conversations / completed conversations a human "
         "replied to.",
         show=Show("fcr", "percent", label="First contact resolution", tile=True, queue_column=True,
+                  column="FCR",
                   better="higher"),
         interval=True,
     ),
@@ -487,6 +505,7 @@ WINDOWED: tuple[Windowed, ...] = (
         "support_chat_handoff_ratio unless SUPPORT_ESCALATION_INCLUDES_HANDOFFS).",
         show=Show(
             "esc", "percent", label="Escalation rate", tile=True, queue_column=True,
+            column="Escalations",
             id="escalation", better="lower"
         ),
         interval=True,
@@ -671,6 +690,15 @@ LIVE: tuple[Live, ...] = (
         ),
     ),
     Live(
+        "oldest_waiting_business",
+        "oldest_waiting_business_seconds",
+        "support_oldest_waiting_business_seconds",
+        "Business-hours age of the oldest conversation waiting for a first human response; "
+        "only for queues with a calendar (SUPPORT_CALENDARS).",
+        Show("oldest_wait_bh", "duration", label="Oldest waiting (business hours)",
+             when="calendars"),
+    ),
+    Live(
         "breaching",
         "breaching",
         "support_sla_breaching_conversations",
@@ -761,6 +789,8 @@ def _shown_windowed() -> Iterator[Shown]:
 
 
 COLUMNS: tuple[Shown, ...] = tuple(_shown_windowed())
+# live row keys exported once per at-risk horizon (the row's own key: the longest)
+WITHIN_KEYS = frozenset(g.key for g in LIVE if g.within)
 LIVE_COLUMNS: tuple[Shown, ...] = tuple(
     Shown(g.kpi, g.stat, g.key, g.show, live=True) for g in LIVE if g.show is not None
 )

@@ -661,7 +661,7 @@ def fold_live(rows: Mapping[str, Mapping[str, float | None]], max_rows: int
         target = out.setdefault(other, {})
         for f, v in rows[key].items():
             old = target.get(f) or 0
-            if f == "oldest_waiting_seconds":
+            if f.startswith("oldest_waiting"):
                 target[f] = max(old, v or 0)
             else:
                 target[f] = old + (v or 0)

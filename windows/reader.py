@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import redis
 
 from windows import kpi, span
+from windows.calendar import business_ms
 from windows.catalog import within_key
 from windows.config import KpiConfig, WindowSpec
 from windows.keys import Keys
@@ -289,10 +290,21 @@ class WindowReader:
                 **{within_key("at_risk", name): n
                    for (name, _), n in zip(horizons, at_risk, strict=True)},
                 **{f"sla_running_{t}": running[t].get(dk, 0) for t in TARGET_NAMES},
+                **self._business_oldest(dk, oldest_ms, at_ms),
             }
         if self._max_rows is not None and len(out) > self._max_rows:
             return kpi.fold_live(out, self._max_rows)
         return out, 0
+
+    def _business_oldest(self, dimkey: str, oldest_ms: float, at_ms: int) -> dict[str, float]:
+        """The oldest wait in business hours, for a row of one queue with a calendar: the
+        oldest by the clock is the oldest in business hours too (one calendar per row)."""
+        queue = kpi.parse_dimension_key(dimkey).get("queue")
+        cal = self._cfg.calendar_for(queue) if queue is not None else None
+        if cal is None:
+            return {}
+        waited = business_ms(cal, int(oldest_ms), at_ms) if oldest_ms != float("inf") else 0
+        return {"oldest_waiting_business_seconds": waited / 1000.0}
 
     def stats(self) -> PipelineStats:
         """Counters and watermarks merged over the partitions, the epoch and its

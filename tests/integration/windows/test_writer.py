@@ -315,3 +315,43 @@ def test_breaching_and_at_risk_count_waiting_conversations_by_their_deadline(
     assert (g["waiting"], g["breaching"], g["at_risk"]) == (4, 1, 2)
     assert (g["at_risk_within_5m"], g["at_risk_within_15m"]) == (1, 2)
     assert g["oldest_waiting_seconds"] == 70 * 60
+
+
+def test_oldest_waiting_in_business_hours_follows_the_queue_calendar(
+        services: ServiceConfig, ns: str) -> None:
+    """Billing opens 09:00-17:00 UTC on weekdays. A ticket created Friday 2026-01-09 16:00
+    still waits on Monday 10:00: 66 hours by the clock, 2 business hours (Friday 16-17,
+    Monday 9-10). Sales has no calendar: no business-hours gauge; nor has the floor row,
+    which mixes queues."""
+    import dataclasses
+
+    from windows.calendars import parse_calendars
+
+    cals = parse_calendars("""
+calendars:
+  office: {timezone: UTC, hours: {mon: ["09:00-17:00"], tue: ["09:00-17:00"],
+           wed: ["09:00-17:00"], thu: ["09:00-17:00"], fri: ["09:00-17:00"]}}
+queues: {billing: office}
+""")
+    friday = 1_767_974_400_000  # 2026-01-09 16:00 UTC
+    cfg = dataclasses.replace(
+        KpiConfig(windows=windows_from_text("1h"), gauge_dimension_sets=((), ("queue",)),
+                  allowed_lateness_ms=7 * 86_400_000), calendars=cals)
+
+    def created(cid: str, queue: str) -> Event:
+        return Event(event_id=f"{cid}-1", type="ticket.created", t_ms=friday,
+                     conversation_id=cid, queue=queue, channel="email")
+
+    async def go() -> None:
+        w = WindowWriter(aioredis.Redis.from_url(services.redis_url), Keys(ns), cfg,
+                         time.time)
+        await w.apply("tickets", 0, [Record(0, event=created("b", "billing")),
+                                     Record(1, event=created("s", "sales"))])
+
+    run(go())
+    monday = friday + 66 * 3_600_000  # 2026-01-12 10:00 UTC
+    g = WindowReader(redis.Redis.from_url(services.redis_url), Keys(ns), cfg).gauges(monday)
+    assert g["queue=billing"]["oldest_waiting_seconds"] == 66 * 3600
+    assert g["queue=billing"]["oldest_waiting_business_seconds"] == 2 * 3600
+    assert "oldest_waiting_business_seconds" not in g["queue=sales"]
+    assert "oldest_waiting_business_seconds" not in g["*"]

@@ -25,7 +25,9 @@ def model(alerts: FixedAlerts, last_applied_ms: int | None = NOW_MS - 1000) -> W
 def test_tiles_show_the_floor_values_of_the_catalog_tiles() -> None:
     snap = model(FixedAlerts()).snapshot("1h")
     tiles = {t["id"]: t for t in snap["tiles"]}
-    assert list(tiles) == [t.show.ident for t in TILES]
+    # no calendars, no SLA policies configured: their tiles and columns stay off the wall
+    assert list(tiles) == [t.show.ident for t in TILES if not t.show.when]
+    assert tiles["at_risk"]["label"] == "At risk ≤15m"  # the longest horizon
     assert tiles["fcr"]["value"] == 1 / 4 and tiles["fcr"]["label"] == "First contact resolution"
     assert tiles["escalation"]["value"] == 3 / 4
     assert tiles["waiting"]["value"] == 2 and tiles["oldest_waiting"]["value"] == 125.0
@@ -38,7 +40,8 @@ def test_queue_cells_turn_red_while_their_rule_fires() -> None:
     firing = FixedAlerts({"EscQueue|queue=billing": AlertState(status="firing",
                                                                 severity="page", value=0.75)})
     snap = model(firing).snapshot("1h")
-    assert [c["id"] for c in snap["queue_columns"]] == [c.show.ident for c in QUEUE_COLUMNS]
+    assert [c["id"] for c in snap["queue_columns"]] == [c.show.ident for c in QUEUE_COLUMNS
+                                                        if not c.show.when]
     queues = {q["queue"]: {c["id"]: c for c in q["cells"]} for q in snap["queues"]}
     assert set(queues) == {"billing", "tech"}
     assert queues["billing"]["escalation"]["status"] == "firing"
@@ -73,3 +76,23 @@ def test_a_value_on_few_samples_is_greyed_with_its_count() -> None:
     assert tiles["waiting"]["sparse"] is False and tiles["waiting"]["samples"] is None
     cells = {q["queue"]: {c["id"]: c for c in q["cells"]} for q in snap["queues"]}
     assert cells["billing"]["csat"]["sparse"] is True
+
+
+def test_calendars_and_policies_put_business_hours_and_sla_achievement_on_the_wall() -> None:
+    import dataclasses
+
+    from tests.sla_cases import POLICIES
+    from windows.calendars import parse_calendars
+
+    cals = parse_calendars("""
+calendars: {emea: {timezone: Europe/Berlin, hours: {mon: ["09:00-17:00"]}}}
+queues: {billing: emea}
+""")
+    cfg = dataclasses.replace(CFG, calendars=cals, policies=POLICIES)
+    snap = WallModel(FixedReader(), FixedAlerts(), cfg, RULES,  # type: ignore[arg-type]
+                     stale_after_s=30).snapshot("1h")
+    tiles = {t["id"]: t["label"] for t in snap["tiles"]}
+    assert tiles["sla_first_reply"] == "SLA first reply"
+    columns = {c["id"]: c["label"] for c in snap["queue_columns"]}
+    assert columns["frtb_p90"] == "FRT p90 (business hours)"  # labelled as such
+    assert columns["sla_first_reply"] == "SLA 1st reply" and columns["at_risk"] == "At risk ≤15m"

@@ -83,8 +83,8 @@ def test_every_statistic_points_at_a_summary_key() -> None:
     for shown in catalog.COLUMNS:
         assert shown.key in keys
     assert [t.show.ident for t in catalog.TILES] == [
-        "frt_p90", "frt_sla", "fcr", "escalation", "csat", "waiting", "oldest_waiting",
-        "breaching", "at_risk"]
+        "frt_p90", "frt_sla", "fcr", "escalation", "csat", "sla_first_reply", "waiting",
+        "oldest_waiting", "breaching", "at_risk"]
 
 
 def test_summary_values_from_hand_written_fields() -> None:
