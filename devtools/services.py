@@ -355,8 +355,12 @@ def _stop_pid(pidfile: Path, name: str, log: Log) -> None:
     log(f"{name}: stopped (pid {pid})")
 
 
-def down(cfg: ServiceConfig, log: Log = print) -> None:
+def stop_kafka(cfg: ServiceConfig, log: Log = print) -> None:
     _stop_pid(cfg.state_dir / "kafka" / "kafka.pid", "kafka", log)
+
+
+def down(cfg: ServiceConfig, log: Log = print) -> None:
+    stop_kafka(cfg, log)
     _stop_pid(cfg.state_dir / "redis" / "redis.pid", "redis", log)
 
 

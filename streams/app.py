@@ -147,6 +147,7 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
 
     for name, topic in (("tickets", cfg.topic_tickets), ("chats", cfg.topic_chats)):
         app.agent(raw_topic(app, topic), name=name)(_consumer(cfg, handle))
+    _normalizers(app, cfg, telemetry)
 
     offsets = OffsetsLookup(cfg)
     app.after_seek = WatermarkSeeker(cfg, writer, offsets, clock, telemetry.store)
@@ -158,6 +159,23 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
     supervisor = Supervisor(writer, offsets, cfg.liveness_timeout, assigned, telemetry.store)
     app.timer(supervisor.interval_s, name="check_store_and_progress")(supervisor.check)
     return app
+
+
+def _normalizers(app: faust.App, cfg: StreamConfig, telemetry: WorkerTelemetry) -> None:
+    """One agent per configured helpdesk: its raw topic → the input topics."""
+    from connectors.registry import VENDORS
+    from streams.normalize import normalizer
+
+    dlq = FaustDeadLetterSink(raw_topic(app, cfg.topic_dlq))
+    inputs = {t: raw_topic(app, t) for t in cfg.input_topics}
+
+    async def produce(topic: str, key: bytes, value: bytes) -> None:
+        fut = await inputs[topic].send(key=key, value=value)
+        await fut
+
+    for vendor, topic in cfg.connectors:
+        app.agent(raw_topic(app, topic), name=f"normalize_{vendor}")(normalizer(
+            VENDORS[vendor], produce, dlq.send, cfg.topic_tickets, cfg.topic_chats, telemetry))
 
 
 def _consumer(cfg: StreamConfig, handle: Callable[[Sequence[EventT]], Awaitable[None]]

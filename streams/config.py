@@ -78,6 +78,8 @@ class StreamConfig:
     replay_point: ReplayPoint = field(default_factory=lambda: ReplayPoint("earliest"))
     liveness_timeout: float = 120.0
     test_crash_at: str = ""  # test-only fault injection (streams.faults)
+    # (vendor, raw topic) of each helpdesk connector whose payloads the worker normalizes
+    connectors: tuple[tuple[str, str], ...] = ()
 
     @property
     def input_topics(self) -> tuple[str, str]:

@@ -37,6 +37,13 @@ class WorkerTelemetry:
             ["reason"],
             registry=registry,
         )
+        self.connector_payloads = Counter(
+            "support_connector_payloads",
+            "Vendor webhook payloads the normalizer agents read, by vendor and outcome: "
+            "mapped (one or more events), skipped (nothing a KPI needs), dead_lettered.",
+            ["vendor", "outcome"],
+            registry=registry,
+        )
         self.store_retries = Counter(
             "support_store_retries",
             "Batches retried, unacknowledged, by reason: redis_unavailable, conflict (other "

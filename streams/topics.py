@@ -16,17 +16,19 @@ log = logging.getLogger(__name__)
 
 
 def ensure_topics(cfg: StreamConfig) -> list[str]:
-    """Create input, DLQ and alert topics; returns the names that were created. Input
-    topics that exist with different partition counts are refused (:class:`StreamError`):
-    a conversation's events must share one partition number whichever topic carries them,
-    because its state lives in that partition's slot (:mod:`windows.keys`)."""
+    """Create input, DLQ, alert and connectors' raw topics; returns the names that were
+    created. Input topics that exist with different partition counts are refused
+    (:class:`StreamError`): a conversation's events must share one partition number
+    whichever topic carries them, because its state lives in that partition's slot
+    (:mod:`windows.keys`)."""
     admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap,
                              client_id=f"{cfg.app_id}-admin",
                              **cfg.kafka.kafka_python_options())
     try:
         existing = set(admin.list_topics())
-        wanted = [cfg.topic_tickets, cfg.topic_chats, cfg.topic_dlq, cfg.topic_alerts]
-        new = [NewTopic(t, cfg.topic_partitions if t in cfg.input_topics else 1, 1)
+        raw = [t for _, t in cfg.connectors]
+        wanted = [cfg.topic_tickets, cfg.topic_chats, cfg.topic_dlq, cfg.topic_alerts, *raw]
+        new = [NewTopic(t, cfg.topic_partitions if t in (*cfg.input_topics, *raw) else 1, 1)
                for t in wanted if t not in existing]
         if new:
             with contextlib.suppress(TopicAlreadyExistsError):

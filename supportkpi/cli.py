@@ -8,7 +8,9 @@ import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -181,6 +183,32 @@ def worker(**overrides: object) -> None:
             f"({s.kafka_security_protocol}): {type(exc).__name__}: {exc}. Check "
             "SUPPORT_KAFKA_BOOTSTRAP and SUPPORT_KAFKA_SECURITY_PROTOCOL/SASL_MECHANISM/"
             "USERNAME/PASSWORD.") from None
+
+
+@main.command()
+@click.option("--kafka", "kafka_bootstrap", help="Kafka bootstrap [SUPPORT_KAFKA_BOOTSTRAP].")
+@click.option("--port", "intake_port", type=int, help="Port [SUPPORT_INTAKE_PORT].")
+def intake(**overrides: object) -> None:
+    """Serve the helpdesk webhooks: POST /webhooks/<vendor> for each of SUPPORT_CONNECTORS.
+
+    A delivery's signature is checked with SUPPORT_<VENDOR>_WEBHOOK_SECRET (401 and
+    nothing written when it is wrong), its raw body is written to the vendor's raw topic
+    (SUPPORT_TOPIC_RAW_PREFIX.<vendor>), and it is answered 200 only once Kafka has it
+    (503 otherwise, so the vendor retries). The worker's normalizer agents map it.
+    """
+    from kafka.errors import KafkaError
+
+    from supportkpi.intake import run_intake
+
+    s = _settings(**overrides)
+    _kafka_check(s)
+    try:
+        run_intake(s)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KafkaError as exc:
+        raise click.ClickException(f"Kafka at {s.kafka_bootstrap} refused the intake: "
+                                   f"{type(exc).__name__}: {exc}") from None
 
 
 # ---------------------------------------------------------------- simulate
@@ -424,6 +452,69 @@ def query(window_names: tuple[str, ...], ats: tuple[str, ...], as_json: bool,
         click.echo("\n" + alert_table(alert_states, int(time.time() * 1000)))
 
 
+@main.command()
+@click.option("--from", "from_", required=True, help="Start of the range (RFC 3339 or epoch "
+              "seconds).")
+@click.option("--to", "to", required=True, help="End of the range: the last window ends here.")
+@click.option("--window", "window_names", multiple=True, default=("1h",), show_default=True,
+              help="A configured window; repeat for several.")
+@click.option("--every", default=None,
+              help="Time between window ends (e.g. 15m); default each window's length, so "
+                   "its records tile the range.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write here instead of standard output.")
+@click.option("--redis", "redis_url", help="Redis URL [SUPPORT_REDIS_URL].")
+def export(from_: str, to: str, window_names: tuple[str, ...], every: str | None, fmt: str,
+           out: Path | None, redis_url: str | None) -> None:
+    """Write the windows of a time range for reports: one record per window end, window
+    and dimension combination, every KPI a column (CSV) or field (JSON lines).
+
+    The store keeps each bucket for the longest window plus SUPPORT_BUCKET_TTL_MARGIN
+    after it was written: export a live floor's recent past, or replay a history (read
+    on the event clock) and export it.
+    """
+    import redis as redis_lib
+    from tqdm import tqdm
+
+    from serve.export import ends, records, to_csv, to_jsonl
+    from windows.clients import connect
+    from windows.durations import parse_duration_ms
+    from windows.errors import ConfigError
+    from windows.keys import Keys
+    from windows.reader import WindowReader
+
+    s = _settings(redis_url=redis_url)
+    cfg = s.kpi_config()
+    specs = _windows(cfg, window_names)
+    lo, hi = int(_parse_time(from_) * 1000), int(_parse_time(to) * 1000)
+    try:
+        step = parse_duration_ms(every) if every else None
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--every") from None
+    plan = [(w, t) for w in specs for t in ends(lo, hi, w, step)]
+    if not plan:
+        raise click.BadParameter("the range is shorter than one window (or --every)",
+                                 param_hint="--from/--to")
+    try:
+        reader = WindowReader(connect(s.redis_url, **s.redis_options()), Keys(s.key_prefix),
+                              cfg, time.time, **s.read_options())
+        snaps = [reader.window(w, t) for w, t in tqdm(plan, unit="window", desc="export",
+                                                      disable=None)]
+    except redis_lib.RedisError as exc:
+        raise click.ClickException(f"cannot read Redis at {redact_url(s.redis_url)}: "
+                                   f"{exc}") from None
+    rows = list(records(snaps, cfg.storage_dimensions))
+    text = to_csv(rows) if fmt == "csv" else to_jsonl(rows)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+    click.echo(f"exported {len(rows)} records ({len(plan)} window ends) "
+               f"{'to ' + str(out) if out else ''}".rstrip(), err=True)
+
+
 def _windows(cfg: KpiConfig, names: Sequence[str]) -> list[WindowSpec]:
     from windows.errors import ConfigError
 
@@ -507,6 +598,76 @@ def _topic_of(typ: str, cid: str, seen: dict[str, str], s: Settings) -> str:
     return seen.get(cid, s.topic_tickets)
 
 
+@dataclass(frozen=True)
+class _Line:
+    """One line of a history to replay: its time (None: not a valid event), routing, bytes."""
+
+    t_ms: int | None
+    topic: str
+    key: bytes | None
+    raw: bytes
+
+
+def _lines(file: Path, s: Settings, lo: float | None, hi: float | None,
+           skipped: list[int]) -> Iterator[_Line]:
+    """The history's lines inside --from/--to in file order, with their routing; the
+    count of those outside goes to ``skipped[0]``."""
+    import json
+
+    from streams.schema import parse_occurred_at
+
+    topic_of: dict[str, str] = {}
+    with _open_events(file) as fh:
+        for raw in fh:
+            raw = raw.strip()
+            if not raw:
+                continue
+            try:
+                doc = json.loads(raw)
+                cid = str(doc.get("conversation_id", ""))
+                typ = str(doc.get("type", ""))
+                t_ms = parse_occurred_at(doc.get("occurred_at"))
+            except (ValueError, AttributeError, TypeError, RecursionError):
+                cid, typ, t_ms = "", "", None
+            if (lo is not None or hi is not None) and (
+                    t_ms is None or (lo is not None and t_ms < lo)
+                    or (hi is not None and t_ms >= hi)):
+                skipped[0] += 1
+                continue
+            yield _Line(t_ms, _topic_of(typ, cid, topic_of, s),
+                        cid.encode() if cid else None, raw)
+
+
+def _partitions(producer: Any, s: Settings) -> dict[str, int]:
+    """Partition counts of the input topics (the configured count where Kafka has none yet)."""
+    out = {}
+    for topic in (s.topic_tickets, s.topic_chats):
+        try:
+            out[topic] = len(producer.partitions_for(topic) or ()) or s.topic_partitions
+        except Exception:  # not created yet: the worker creates it with this count
+            out[topic] = s.topic_partitions
+    return out
+
+
+def _send(producer: Any, lines: Iterator[_Line], speed: float, total: int) -> dict[str, int]:
+    from tqdm import tqdm
+
+    sent: dict[str, int] = {}
+    started = time.time()
+    first_t: int | None = None
+    with tqdm(total=total, unit="ev", desc="replay") as bar:
+        for line in lines:
+            bar.update(1)
+            if speed > 0 and line.t_ms is not None:
+                first_t = line.t_ms if first_t is None else first_t
+                delay = started + (line.t_ms - first_t) / 1000.0 / speed - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+            producer.send(line.topic, key=line.key, value=line.raw)
+            sent[line.topic] = sent.get(line.topic, 0) + 1
+    return sent
+
+
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--speed", type=float, default=0.0, show_default=True,
@@ -514,71 +675,87 @@ def _topic_of(typ: str, cid: str, seen: dict[str, str], s: Settings) -> str:
                    "as possible.")
 @click.option("--from", "from_", default=None, help="Only events at or after this time.")
 @click.option("--to", "to", default=None, help="Only events before this time.")
+@click.option("--order", type=click.Choice(["time", "file"]), default="time",
+              show_default=True,
+              help="time: send in occurred_at order (sorted in memory, so no event arrives "
+                   "later than the allowed lateness behind a newer one); file: as the file "
+                   "has them.")
+@click.option("--sort-limit", type=int, default=2_000_000, show_default=True,
+              help="Most lines sorted in memory; a larger file is sent in file order.")
+@click.option("--accept-late", is_flag=True,
+              help="Send even when, in the order sent, the worker will drop events as late "
+                   "(SUPPORT_ALLOWED_LATENESS); without it such a replay is refused before "
+                   "anything is sent.")
 @click.option("--kafka", "kafka_bootstrap", help="Kafka bootstrap [SUPPORT_KAFKA_BOOTSTRAP].")
-def replay(file: Path, speed: float, from_: str | None, to: str | None,
-           kafka_bootstrap: str | None) -> None:
-    """Produce a JSONL (optionally .gz) event file to Kafka, in file order.
+def replay(file: Path, speed: float, from_: str | None, to: str | None, order: str,
+           sort_limit: int, accept_late: bool, kafka_bootstrap: str | None) -> None:
+    """Produce a JSONL (optionally .gz) event file to Kafka, in event-time order.
 
     Tickets go to the tickets topic, chats to the chats topic, surveys follow their
     conversation; the key is the conversation id. Lines that are not valid events are
     sent as they are (the worker dead-letters them) unless a time filter needs their time.
+    The worker drops an event more than SUPPORT_ALLOWED_LATENESS older than the newest of
+    its partition: replay says how many that will be, and refuses (before sending) when
+    it is any, unless --accept-late.
     """
-    import json
-
-    from tqdm import tqdm
-
-    from streams.schema import parse_occurred_at
+    from streams.arrival import LateCounter, count_late
 
     s = _settings(kafka_bootstrap=kafka_bootstrap)
     lo = _parse_time(from_) * 1000 if from_ else None
     hi = _parse_time(to) * 1000 if to else None
     with _open_events(file) as fh:
         total = sum(1 for line in fh if line.strip())
+    lateness_ms = s.kpi_config().allowed_lateness_ms
     producer = _producer(s, linger_ms=10, batch_size=256 * 1024)
-    topic_of: dict[str, str] = {}
-    sent: dict[str, int] = {}
-    skipped = 0
-    started = time.time()
-    first_t: float | None = None
     try:
-        with _open_events(file) as fh, tqdm(total=total, unit="ev", desc="replay") as bar:
-            for raw in fh:
-                raw = raw.strip()
-                if not raw:
-                    continue
-                bar.update(1)
-                try:
-                    doc = json.loads(raw)
-                    cid = str(doc.get("conversation_id", ""))
-                    typ = str(doc.get("type", ""))
-                    t_ms = parse_occurred_at(doc.get("occurred_at"))
-                except (ValueError, AttributeError, TypeError, RecursionError):
-                    doc, cid, typ, t_ms = None, "", "", None
-                if (lo is not None or hi is not None) and (
-                        t_ms is None or (lo is not None and t_ms < lo)
-                        or (hi is not None and t_ms >= hi)):
-                    skipped += 1
-                    continue
-                topic = _topic_of(typ, cid, topic_of, s)
-                if speed > 0 and t_ms is not None:
-                    first_t = t_ms if first_t is None else first_t
-                    due = started + (t_ms - first_t) / 1000.0 / speed
-                    delay = due - time.time()
-                    if delay > 0:
-                        time.sleep(delay)
-                producer.send(topic, key=cid.encode() if cid else None, value=raw)
-                sent[topic] = sent.get(topic, 0) + 1
+        partitions = _partitions(producer, s)
+        in_file_order = LateCounter(lateness_ms, partitions)
+        sort = order == "time" and total <= sort_limit
+        skipped = [0]
+        lines = list(_lines(file, s, lo, hi, skipped)) if sort else None
+        for ln in lines if lines is not None else _lines(file, s, lo, hi, skipped):
+            if ln.t_ms is not None:
+                in_file_order.arrive(ln.topic, ln.key or b"", ln.t_ms)
+        if lines is not None:
+            lines.sort(key=lambda ln: -1 if ln.t_ms is None else ln.t_ms)  # stable
+            late = count_late(((ln.topic, ln.key or b"", ln.t_ms) for ln in lines),
+                              lateness_ms, partitions)
+        else:
+            late = in_file_order.late
+        _say_late(file, late, in_file_order.late, sort, order, total, sort_limit,
+                  accept_late, s.allowed_lateness)
+        todo = iter(lines) if lines is not None else _lines(file, s, lo, hi, [0])
+        sent = _send(producer, todo, speed, total - skipped[0])
         producer.flush()
     except KeyboardInterrupt:
         click.echo("interrupted; flushing what was sent", err=True)
         producer.flush()
+        return
     finally:
         producer.close()
-    elapsed = time.time() - started
     n = sum(sent.values())
     detail = ", ".join(f"{k}: {v}" for k, v in sorted(sent.items()))
-    click.echo(f"replayed {n} events ({detail}); {skipped} outside --from/--to; "
-               f"{elapsed:.1f}s, {n / max(elapsed, 1e-9):,.0f} events/s", err=True)
+    click.echo(f"replayed {n} events ({detail}) in {'time' if sort else 'file'} order; "
+               f"{skipped[0]} outside --from/--to; the worker drops {late} as late", err=True)
+
+
+def _say_late(file: Path, late: int, file_late: int, sorted_: bool, order: str, total: int,
+              sort_limit: int, accept_late: bool, lateness: str) -> None:
+    """Tell what the lateness policy will do, and refuse a replay that loses events."""
+    if sorted_ and file_late:
+        click.echo(f"{file}: sorted by occurred_at (in file order the worker would have "
+                   f"dropped {file_late} events as late)", err=True)
+    if not late:
+        return
+    why = (f"it has {total} lines, more than --sort-limit {sort_limit}" if order == "time"
+           else "--order file")
+    msg = (f"{file}: in the order sent ({why}) the worker will drop {late} events as late: "
+           f"each is more than SUPPORT_ALLOWED_LATENESS ({lateness}) older than an event "
+           "sent before it on its partition")
+    if not accept_late:
+        raise click.ClickException(f"{msg}; sort the file by occurred_at, raise "
+                                   "--sort-limit, or pass --accept-late to send it anyway")
+    click.echo(f"warning: {msg} (--accept-late)", err=True)
 
 
 # ---------------------------------------------------------------- alerts

@@ -173,6 +173,52 @@ class Settings(BaseSettings):
     alert_interval: float = Field(5.0, gt=0, le=300, description="Seconds between evaluations")
     alert_resend: float = Field(60.0, gt=0, description="Re-send firing alerts this often (s)")
 
+    connectors: str = Field("", description="Helpdesk connectors, comma separated "
+                            "(chatwoot, freshdesk, intercom, zendesk): the worker "
+                            "normalizes each one's raw topic and `support-kpi intake` "
+                            "serves its /webhooks/<vendor>")
+    topic_raw_prefix: str = Field("support.raw", description="Raw webhook topics: "
+                                  "<prefix>.<vendor>")
+    chatwoot_webhook_secret: SecretStr | None = Field(
+        None, description="The Chatwoot webhook's secret (X-Chatwoot-Signature)")
+    intercom_webhook_secret: SecretStr | None = Field(
+        None, description="The Intercom app's client secret (X-Hub-Signature)")
+    zendesk_webhook_secret: SecretStr | None = Field(
+        None, description="The Zendesk webhook's signing secret (X-Zendesk-Webhook-Signature)")
+    intake_host: str = Field("127.0.0.1", description="Bind address of the webhook intake")
+    intake_port: int = Field(9465, ge=0, le=65535, description="Port of the webhook intake")
+    intake_max_body: int = Field(1_048_576, ge=1024, le=16_777_216, description="Largest "
+                                 "webhook body accepted (bytes); larger gets 413")
+    intake_ack_timeout: float = Field(10.0, gt=0, le=120, description="Seconds to wait for "
+                                      "Kafka's ack of a webhook before answering 503")
+
+    @field_validator("connectors")
+    @classmethod
+    def _connectors(cls, v: str) -> str:
+        from connectors.registry import VENDORS
+
+        for name in _names(v):
+            if name not in VENDORS:
+                raise ValueError(f"unknown connector {name!r}; known: {', '.join(VENDORS)}")
+        return v
+
+    def connector_topics(self) -> tuple[tuple[str, str], ...]:
+        """(vendor, raw topic) of each configured connector."""
+        return tuple((n, f"{self.topic_raw_prefix}.{n}") for n in _names(self.connectors))
+
+    def webhook_secrets(self) -> dict[str, str]:
+        """Each configured connector's secret; a connector without one is a start-up error
+        of the intake (an unsigned endpoint would take anyone's events)."""
+        out = {}
+        for name in _names(self.connectors):
+            secret = getattr(self, f"{name}_webhook_secret", None)
+            if secret is None:
+                raise SettingsError(f"SUPPORT_{name.upper()}_WEBHOOK_SECRET is not set: the "
+                                    f"{name} webhook endpoint needs the secret its "
+                                    "signatures are checked with")
+            out[name] = secret.get_secret_value()
+        return out
+
     @field_validator("calendars")
     @classmethod
     def _calendars(cls, v: Path | None) -> Path | None:
@@ -264,7 +310,8 @@ class Settings(BaseSettings):
             topic_partitions=self.topic_partitions, data_dir=self.data_dir,
             session_timeout=self.session_timeout, batch_max=self.batch_max,
             batch_within=self.batch_within, replay_point=self.replay_point(),
-            liveness_timeout=self.liveness_timeout, test_crash_at=self.test_crash_at)
+            liveness_timeout=self.liveness_timeout, test_crash_at=self.test_crash_at,
+            connectors=self.connector_topics())
 
     def read_options(self) -> dict[str, Any]:
         """How the read side tells time (windows.reader.ReadTime) and its series budget:
@@ -407,6 +454,10 @@ def load_settings(**overrides: object) -> Settings:
                             ) from None
     except ConfigError as exc:
         raise SettingsError(f"invalid configuration: {exc}") from None
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def window_label_dims(settings: Settings) -> list[str]:

@@ -1,0 +1,65 @@
+"""The normalizer agents: a vendor's raw topic (written by the webhook intake) → schema v1
+events on the input topics, keyed by conversation; a payload the vendor mapping cannot
+read goes to the DLQ with its reason.
+
+At least once: an event is acknowledged (its offset committed through Faust) after every
+event it maps to was acknowledged by the broker, so a crash re-maps it, and the worker
+counts the re-sent events once (their ids derive from the vendor's own ids).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from connectors.base import Vendor, load
+from connectors.errors import ConnectorError
+from streams.telemetry import WorkerTelemetry
+
+log = logging.getLogger(__name__)
+
+# topic, key, value → written and acknowledged
+Produce = Callable[[str, bytes, bytes], Awaitable[None]]
+# key, value, headers → on the DLQ and acknowledged
+DeadLetter = Callable[[bytes | None, bytes, list[tuple[str, bytes]]], Awaitable[None]]
+
+
+def route(doc: dict[str, Any], tickets: str, chats: str, default: str) -> str:
+    """A ticket's events to the tickets topic, a chat's to the chats topic, a survey to the
+    vendor's usual one: the input topics are co-partitioned, so a conversation's events
+    meet in one partition's state either way."""
+    typ = str(doc.get("type", ""))
+    return tickets if typ.startswith("ticket.") else chats if typ.startswith("chat.") \
+        else default
+
+
+def normalizer(vendor: Vendor, produce: Produce, dead_letter: DeadLetter, tickets: str,
+               chats: str, telemetry: WorkerTelemetry) -> Callable[[Any], Awaitable[None]]:
+    default = chats if vendor.topic == "chats" else tickets
+    payloads = telemetry.connector_payloads
+
+    async def agent(stream: Any) -> None:
+        async for event in stream.events():
+            m = event.message
+            value = m.value if isinstance(m.value, bytes) else bytes(m.value or b"")
+            try:
+                docs = vendor.normalize(load(value))
+            except ConnectorError as err:
+                await dead_letter(m.key, value, [
+                    ("dlq.reason", err.reason.encode()),
+                    ("dlq.detail", err.detail.encode("utf-8", "replace")[:1000]),
+                    ("dlq.topic", m.topic.encode()), ("dlq.partition", str(m.partition).encode()),
+                    ("dlq.offset", str(m.offset).encode())])
+                telemetry.dlq_sent.labels(reason=err.reason).inc()
+                payloads.labels(vendor=vendor.name, outcome="dead_lettered").inc()
+                log.info("dead-lettered a %s payload at %s:%d@%d: %s", vendor.name, m.topic,
+                         m.partition, m.offset, err.reason)
+                continue
+            for doc in docs:
+                await produce(route(doc, tickets, chats, default),
+                              str(doc["conversation_id"]).encode(), json.dumps(doc).encode())
+            payloads.labels(vendor=vendor.name, outcome="mapped" if docs else "skipped").inc()
+
+    return agent

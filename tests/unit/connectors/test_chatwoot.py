@@ -1,0 +1,99 @@
+"""Chatwoot's documented webhook payloads (tests/fixtures/connectors/chatwoot, each naming
+its source) map to the schema v1 events worked out here, and those give the KPIs of the
+definitions: first response 125 s from the queue entry, resolution 600 s, CSAT 5 of 5."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from connectors.chatwoot import normalize
+from connectors.errors import ConnectorError
+from streams.schema import SchemaConfig, validate
+from tests.support import ROOT
+from windows import kpi
+from windows.config import KpiConfig, windows_from_text
+
+FIXTURES = ROOT / "tests/fixtures/connectors/chatwoot"
+
+
+def payloads() -> list[dict[str, object]]:
+    return [json.loads(p.read_text())["payload"] for p in sorted(FIXTURES.glob("*.json"))]
+
+
+def test_every_fixture_names_its_source() -> None:
+    for p in FIXTURES.glob("*.json"):
+        assert "http" in json.loads(p.read_text())["source"], p
+
+
+def test_the_documented_conversation_maps_to_these_events() -> None:
+    out = [e for p in payloads() for e in normalize(p)]  # type: ignore[arg-type]
+    assert [(e["type"], e.get("actor"), e["occurred_at"]) for e in out] == [
+        ("chat.started", None, "2020-03-04T01:37:38Z"),
+        ("chat.handoff", None, "2020-03-04T01:37:38Z"),  # opened without a bot: queued
+        ("chat.message", "customer", "2020-03-04T01:37:43Z"),
+        ("chat.message", "agent", "2020-03-04T01:39:43Z"),  # the private note is dropped
+        ("chat.ended", None, "2020-03-04T01:47:38Z"),
+        ("survey.csat", None, "2020-03-04T01:48:10Z"),
+    ]
+    assert {e["conversation_id"] for e in out} == {"chatwoot:1:1"}
+    assert out[0] | {} == {**out[0], "channel": "chat", "queue": "inbox-1", "team": "billing",
+                           "priority": "high"}
+    assert out[3]["agent_id"] == "7" and out[5]["score"] == 5
+    assert len({e["event_id"] for e in out}) == len(out)
+    # a retried delivery maps to the same ids: the worker counts it once
+    assert [e["event_id"] for p in payloads() for e in normalize(p)] == \
+        [e["event_id"] for e in out]  # type: ignore[arg-type]
+
+
+def test_the_kpis_are_the_hand_computed_ones() -> None:
+    events = [validate(json.dumps(e).encode(), SchemaConfig(), lambda: 2**62)
+              for p in payloads() for e in normalize(p)]  # type: ignore[arg-type]
+    fields: Counter[str] = Counter()
+    for (_t, metric), n in kpi.contributions(events, KpiConfig(
+            windows=windows_from_text("1h"))).items.items():
+        fields[metric] += n
+    row = kpi.summarize(fields)
+    assert row["frt_count"] == 1 and row["frt_mean_seconds"] == 125
+    assert row["resolution_mean_seconds"] == 600
+    assert row["csat_ratio"] == 1.0
+
+
+@pytest.mark.parametrize(("doc", "reason"), [
+    ({"event": "ticket_exploded"}, "unknown_payload"),
+    ({"event": "message_created", "id": 9, "conversation": {"display_id": 1}},
+     "missing_field"),
+    ({"event": "conversation_created", "id": 1, "created_at": "yesterday"}, "bad_timestamp"),
+])
+def test_a_payload_it_cannot_map_says_why(doc: dict[str, object], reason: str) -> None:
+    with pytest.raises(ConnectorError) as err:
+        normalize(doc)  # type: ignore[arg-type]
+    assert err.value.reason == reason
+
+
+def test_events_a_kpi_does_not_need_are_skipped() -> None:
+    assert normalize({"event": "contact_updated", "id": 3}) == []
+    assert normalize({"event": "conversation_status_changed", "id": 1, "display_id": 1,
+                      "status": "snoozed", "channel": "Channel::WebWidget",
+                      "timestamp": 1583285858}) == []
+
+
+def test_an_email_inbox_is_a_ticket_with_its_statuses() -> None:
+    base = {"id": 5, "display_id": 5, "account_id": 1, "channel": "Channel::Email",
+            "timestamp": 1583285858}
+    assert [e["type"] for e in normalize({**base, "event": "conversation_created"})] == \
+        ["ticket.created"]
+    pending = normalize({**base, "event": "conversation_status_changed", "status": "pending"})
+    assert [(e["type"], e.get("status")) for e in pending] == \
+        [("ticket.status_changed", "pending")]
+    reopened = normalize({**base, "event": "conversation_status_changed", "status": "open",
+                          "changed_attributes": [{"status": {"previous_value": "resolved",
+                                                             "current_value": "open"}}]})
+    assert [e["type"] for e in reopened] == ["ticket.reopened"]
+
+
+def test_fixture_dir_exists() -> None:
+    assert isinstance(FIXTURES, Path) and FIXTURES.is_dir()

@@ -1,0 +1,69 @@
+"""Intercom's documented conversation notifications (tests/fixtures/connectors/intercom,
+each naming its source) map to the schema v1 events worked out here, and those give the
+KPIs of the definitions: first response 90 s, responses 90 and 250 s, resolution 600 s,
+CSAT 4 of 5 (satisfied)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections import Counter
+
+import pytest
+
+from connectors import signatures
+from connectors.errors import ConnectorError
+from connectors.intercom import normalize
+from streams.schema import SchemaConfig, validate
+from tests.support import ROOT
+from windows import kpi
+from windows.config import KpiConfig, windows_from_text
+
+FIXTURES = ROOT / "tests/fixtures/connectors/intercom"
+
+
+def payloads() -> list[dict[str, object]]:
+    return [json.loads(p.read_text())["payload"] for p in sorted(FIXTURES.glob("*.json"))]
+
+
+def test_the_documented_conversation_maps_to_these_events() -> None:
+    out = [e for p in payloads() for e in normalize(p)]  # type: ignore[arg-type]
+    assert [(e["type"], e.get("actor"), e["occurred_at"][11:19]) for e in out] == [
+        ("chat.started", None, "22:13:20"), ("chat.handoff", None, "22:13:20"),
+        ("chat.message", "customer", "22:13:20"), ("chat.message", "agent", "22:14:50"),
+        ("chat.message", "customer", "22:15:50"),  # the note is not conversation
+        ("chat.message", "agent", "22:20:00"), ("chat.ended", None, "22:23:20"),
+        ("survey.csat", None, "22:25:00")]
+    assert out[0]["queue"] == "team-5017691" and out[0]["priority"] == "normal"
+    assert out[3]["agent_id"] == "814860" and out[-1]["score"] == 4
+
+
+def test_the_kpis_are_the_hand_computed_ones() -> None:
+    events = [validate(json.dumps(e).encode(), SchemaConfig(), lambda: 2**62)
+              for p in payloads() for e in normalize(p)]  # type: ignore[arg-type]
+    fields: Counter[str] = Counter()
+    for (_t, metric), n in kpi.contributions(events, KpiConfig(
+            windows=windows_from_text("1h"))).items.items():
+        fields[metric] += n
+    row = kpi.summarize(fields)
+    assert (row["frt_count"], row["frt_mean_seconds"]) == (1, 90)
+    assert (row["response_count"], row["response_mean_seconds"]) == (2, 170)
+    assert row["resolution_mean_seconds"] == 600 and row["csat_ratio"] == 1.0
+
+
+def test_the_signature_is_intercoms() -> None:
+    body = json.dumps(payloads()[0]).encode()
+    sig = "sha1=" + hmac.new(b"client-secret", body, hashlib.sha1).hexdigest()
+    assert signatures.intercom("client-secret")({"x-hub-signature": sig}, body, 0)
+    assert not signatures.intercom("client-secret")({"x-hub-signature": sig}, body + b"x", 0)
+
+
+@pytest.mark.parametrize(("doc", "reason"), [
+    ({"type": "ping"}, "unknown_payload"),
+    ({"type": "notification_event", "topic": "conversation.admin.replied"}, "missing_field"),
+])
+def test_a_payload_it_cannot_map_says_why(doc: dict[str, object], reason: str) -> None:
+    with pytest.raises(ConnectorError) as err:
+        normalize(doc)  # type: ignore[arg-type]
+    assert err.value.reason == reason

@@ -1,0 +1,92 @@
+"""Zendesk's documented event webhooks (tests/fixtures/connectors/zendesk, each naming its
+source) map to the schema v1 events worked out here, and those give the KPIs of the
+definitions: first response 480 s (the bot's greeting is not one), response times 420 and
+600 s, resolution 2 h, and the hour pending on the customer paused by status v1.1."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+from collections import Counter
+
+import pytest
+
+from connectors import signatures
+from connectors.errors import ConnectorError
+from connectors.zendesk import normalize
+from streams.schema import SchemaConfig, validate
+from tests.support import ROOT
+from windows import kpi
+from windows.config import KpiConfig, windows_from_text
+
+FIXTURES = ROOT / "tests/fixtures/connectors/zendesk"
+
+
+def payloads() -> list[dict[str, object]]:
+    return [json.loads(p.read_text())["payload"] for p in sorted(FIXTURES.glob("*.json"))]
+
+
+def test_the_documented_ticket_maps_to_these_events() -> None:
+    for p in FIXTURES.glob("*.json"):
+        assert "developer.zendesk.com" in json.loads(p.read_text())["source"], p
+    out = [e for p in payloads() for e in normalize(p)]  # type: ignore[arg-type]
+    assert [(e["type"], e.get("actor") or e.get("status")) for e in out] == [
+        ("ticket.created", None), ("ticket.message", "bot"), ("ticket.message", "customer"),
+        ("ticket.message", "agent"),  # the private note is not conversation
+        ("ticket.status_changed", "pending"), ("ticket.message", "customer"),
+        ("ticket.message", "agent"), ("ticket.solved", None)]
+    assert out[0] == {"event_id": "zendesk:01JQMQH7ZZ0000000000000001",
+                      "type": "ticket.created", "conversation_id": "zendesk:21825834:141",
+                      "occurred_at": "2025-02-11T14:32:00Z", "channel": "chat",
+                      "queue": "group-360001", "priority": "normal"}
+    assert out[1]["occurred_at"] == "2025-02-11T14:32:05.254571Z"
+
+
+def test_the_kpis_are_the_hand_computed_ones() -> None:
+    events = [validate(json.dumps(e).encode(), SchemaConfig(), lambda: 2**62)
+              for p in payloads() for e in normalize(p)]  # type: ignore[arg-type]
+    fields: Counter[str] = Counter()
+    for (_t, metric), n in kpi.contributions(events, KpiConfig(
+            windows=windows_from_text("1h"))).items.items():
+        fields[metric] += n
+    row = kpi.summarize(fields)
+    assert (row["frt_count"], row["frt_mean_seconds"]) == (1, 480)
+    assert (row["response_count"], row["response_mean_seconds"]) == (2, 510)
+    assert row["resolution_mean_seconds"] == 7200
+
+
+def test_the_signature_is_zendesks() -> None:
+    body, ts = b'{"type": "zen:event-type:ticket.created"}', "2025-02-11T14:32:01Z"
+    sig = base64.b64encode(hmac.digest(b"s3cret", ts.encode() + body, "sha256")).decode()
+    verify = signatures.zendesk("s3cret")
+    headers = {"x-zendesk-webhook-signature": sig,
+               "x-zendesk-webhook-signature-timestamp": ts}
+    now = 1739284321.0  # 2025-02-11T14:32:01Z
+    assert verify(headers, body, now)
+    assert not verify(headers, body + b" ", now)  # tampered
+    assert not verify(headers, body, now + 3600)  # replayed an hour later
+    assert not signatures.zendesk("other")(headers, body, now)
+
+
+@pytest.mark.parametrize(("doc", "reason"), [
+    ({"type": "ticket_exploded"}, "unknown_payload"),
+    ({"type": "zen:event-type:ticket.comment_added", "id": "x"}, "missing_field"),
+    ({"type": "zen:event-type:ticket.created", "id": "x", "subject": "zen:ticket:1",
+      "time": "never"}, "bad_timestamp"),
+])
+def test_a_payload_it_cannot_map_says_why(doc: dict[str, object], reason: str) -> None:
+    with pytest.raises(ConnectorError) as err:
+        normalize(doc)  # type: ignore[arg-type]
+    assert err.value.reason == reason
+
+
+def test_a_reopen_and_events_a_kpi_does_not_need() -> None:
+    base = {"id": "e1", "subject": "zen:ticket:7", "time": "2025-02-11T14:32:00Z",
+            "type": "zen:event-type:ticket.status_changed"}
+    assert [e["type"] for e in normalize(
+        {**base, "event": {"current": "OPEN", "previous": "SOLVED"}})] == ["ticket.reopened"]
+    assert normalize({**base, "event": {"current": "OPEN", "previous": "NEW"}}) == []
+    assert normalize({**base, "type": "zen:event-type:ticket.tags_changed"}) == []
+    assert normalize({"type": "zen:event-type:user.active_changed", "id": "u",
+                      "subject": "zen:user:6596848315901"}) == []
