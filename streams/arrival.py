@@ -50,3 +50,14 @@ def count_late(arrivals: Iterable[tuple[str, bytes, int | None]], allowed_latene
         if t_ms is not None:
             counter.arrive(topic, key, t_ms)
     return counter.late
+
+
+def time_order(times: list[int | None]) -> list[int]:
+    """Indices in the order ``replay`` sends a history sorted by event time (stable: equal
+    times keep the file's order; lines without a time, dead-lettered anyway, first), so
+    the oracle can model exactly that arrival."""
+    def key(i: int) -> int:
+        t = times[i]
+        return -1 if t is None else t
+
+    return sorted(range(len(times)), key=key)

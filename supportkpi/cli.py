@@ -542,8 +542,12 @@ def _open_events(path: Path):  # type: ignore[no-untyped-def]
 @click.option("--partitions", type=int, default=None,
               help="Partitions of the input topics [SUPPORT_TOPIC_PARTITIONS]; decides which "
                    "events are late, as in the stream.")
+@click.option("--order", type=click.Choice(["time", "file"]), default="time",
+              show_default=True, help="The order `replay` sent FILE in (see replay --order).")
+@click.option("--sort-limit", type=int, default=2_000_000, show_default=True,
+              help="As replay's: a larger file arrives in file order.")
 def oracle(file: Path, window_names: tuple[str, ...], ats: tuple[str, ...], as_json: bool,
-           partitions: int | None) -> None:
+           partitions: int | None, order: str, sort_limit: int) -> None:
     """Compute the KPI table for FILE (JSONL, optionally .gz) independently of the stream.
 
     Prints exactly what `query --window W --at T` prints after FILE was replayed, so the
@@ -560,7 +564,10 @@ def oracle(file: Path, window_names: tuple[str, ...], ats: tuple[str, ...], as_j
     specs = _windows(cfg, window_names)
     n_part = partitions or s.topic_partitions
     times_ms = [int(_parse_time(a) * 1000) for a in ats]
+    from streams.arrival import time_order
+
     messages = []
+    times: list[int | None] = []
     topic_of: dict[str, str] = {}
     with _open_events(file) as fh:
         for line in fh:
@@ -574,6 +581,9 @@ def oracle(file: Path, window_names: tuple[str, ...], ats: tuple[str, ...], as_j
                 cid, typ = "", ""
             topic = _topic_of(typ, cid, topic_of, s)
             messages.append((topic, orc.partition_of(cid.encode(), n_part), line))
+            times.append(_time_of(line))
+    if order == "time" and len(messages) <= sort_limit:  # as replay sent it
+        messages = [messages[i] for i in time_order(times)]
     # judged by the real clock, as the worker judges them: events from the future go to
     # its DLQ, so they are not counted here either
     accepted = orc.accept(messages, cfg, s.schema_config(), lambda: int(time.time() * 1000))
@@ -586,6 +596,18 @@ def oracle(file: Path, window_names: tuple[str, ...], ats: tuple[str, ...], as_j
                                       to_ms=ev.ranges[w.name][1]), ev.gauges, as_json)
                 for w in specs]
     click.echo(("\n" if as_json else "\n\n").join(out))
+
+
+def _time_of(line: bytes) -> int | None:
+    """A line's event time as replay reads it (None: no valid time)."""
+    import json
+
+    from streams.schema import parse_occurred_at
+
+    try:
+        return parse_occurred_at(json.loads(line).get("occurred_at"))
+    except (ValueError, AttributeError, TypeError, RecursionError):
+        return None
 
 
 def _topic_of(typ: str, cid: str, seen: dict[str, str], s: Settings) -> str:
@@ -698,7 +720,7 @@ def replay(file: Path, speed: float, from_: str | None, to: str | None, order: s
     its partition: replay says how many that will be, and refuses (before sending) when
     it is any, unless --accept-late.
     """
-    from streams.arrival import LateCounter, count_late
+    from streams.arrival import LateCounter, count_late, time_order
 
     s = _settings(kafka_bootstrap=kafka_bootstrap)
     lo = _parse_time(from_) * 1000 if from_ else None
@@ -717,7 +739,7 @@ def replay(file: Path, speed: float, from_: str | None, to: str | None, order: s
             if ln.t_ms is not None:
                 in_file_order.arrive(ln.topic, ln.key or b"", ln.t_ms)
         if lines is not None:
-            lines.sort(key=lambda ln: -1 if ln.t_ms is None else ln.t_ms)  # stable
+            lines = [lines[i] for i in time_order([ln.t_ms for ln in lines])]
             late = count_late(((ln.topic, ln.key or b"", ln.t_ms) for ln in lines),
                               lateness_ms, partitions)
         else:

@@ -31,6 +31,9 @@ from tests.replay_check import (
 from tests.support import OwnRedis, WorkerProcess, parse, sample, scrape, wait_for
 
 pytestmark = pytest.mark.integration
+# the stragglers of `disorder` must arrive late, as sent: replay keeps the file's order
+# (and the oracle models it) instead of sorting them into place
+IN_FILE_ORDER = ("--order", "file", "--accept-late")
 
 
 def make_history(env: dict[str, str], tmp_path: Path, seed: int,
@@ -77,7 +80,7 @@ def finish_and_check(services: ServiceConfig, env: dict[str, str], file: Path, n
         raise AssertionError(f"{exc}; counters {counters(port)}; log tail:\n"
                              f"{worker.log_text()[-3000:]}") from None
     assert seen(port) == n, counters(port)  # nothing counted twice, nothing lost
-    compare_with_oracle(env, file, [str(end - 1800), str(end + 60)])
+    compare_with_oracle(env, file, [str(end - 1800), str(end + 60)], order="file")
     bad = invalid_lines(file)
     assert bad, "the history holds invalid lines"
     records = dlq_records(services, env["SUPPORT_TOPIC_DLQ"])
@@ -93,7 +96,7 @@ def test_crash_point_changes_nothing(services: ServiceConfig, worker_env: dict[s
     env = {**worker_env, "SUPPORT_BATCH_MAX": "40", "SUPPORT_SESSION_TIMEOUT": "6"}
     file, n, end = make_history(env, tmp_path, seed=41)
     faulty = start_worker({**env, "SUPPORT_TEST_CRASH_AT": f"{point}:12"}, tmp_path / "w1.log")
-    cli(env, "replay", str(file))
+    cli(env, "replay", str(file), *IN_FILE_ORDER)
     code = faulty.expect_exit(60)
     assert code == 70 and "TEST FAULT" in faulty.log_text(), faulty.log_text()[-2000:]
     worker = WorkerProcess(env, tmp_path / "w2.log").start()
@@ -113,7 +116,7 @@ def test_sigkill_five_times_during_one_replay(services: ServiceConfig,
     worker = start_worker(env, tmp_path / "w0.log")
     kills = []
     try:
-        cli(env, "replay", str(file))
+        cli(env, "replay", str(file), *IN_FILE_ORDER)
         for k in range(1, 6):
             wait_seen(env, k * n // 7, f"{k}/7 seen")
             kills.append(seen(port))
@@ -139,7 +142,7 @@ def test_two_workers_then_one_dies(services: ServiceConfig, worker_env: dict[str
     b = start_worker(env_b, tmp_path / "b.log")
     try:
         time.sleep(8)  # both in the group, partitions split
-        cli(env, "replay", str(file))
+        cli(env, "replay", str(file), *IN_FILE_ORDER)
         wait_seen(env, n // 3, "a third seen")
         b.kill()
         at_kill = seen(port)
@@ -150,7 +153,7 @@ def test_two_workers_then_one_dies(services: ServiceConfig, worker_env: dict[str
         wait_for(lambda: "seek to" in b.log_text(), 60, "b rejoined and got partitions")
         time.sleep(2)
         assert seen(port) == n  # its return re-applies nothing
-        compare_with_oracle(env, file, [str(end + 60)])
+        compare_with_oracle(env, file, [str(end + 60)], order="file")
     finally:
         a.stop()
         b.stop()
@@ -166,7 +169,7 @@ def test_redis_down_for_20s_mid_stream(services: ServiceConfig, worker_env: dict
     port = int(env["SUPPORT_METRICS_PORT"])
     worker = start_worker(env, tmp_path / "w.log")
     try:
-        cli(env, "replay", str(file))
+        cli(env, "replay", str(file), *IN_FILE_ORDER)
         wait_seen(env, n // 3, "a third seen")
         own.kill()
         down_at = time.monotonic()
@@ -267,7 +270,7 @@ def test_storm_of_duplicates_disorder_skew_giants_and_poison(
     port = int(env["SUPPORT_METRICS_PORT"])
     worker = start_worker(env, tmp_path / "w.log")
     try:
-        cli(env, "replay", str(file))
+        cli(env, "replay", str(file), *IN_FILE_ORDER)
         p = KafkaProducer(bootstrap_servers=services.bootstrap, max_request_size=4_000_000)
         for topic in (env["SUPPORT_TOPIC_TICKETS"], env["SUPPORT_TOPIC_CHATS"]):
             for part in range(3):
@@ -280,7 +283,7 @@ def test_storm_of_duplicates_disorder_skew_giants_and_poison(
         c = counters(port)
         assert seen(port) == n, c
         assert c["support_events_duplicate_total"] >= 2 * len(lines) - len(held)
-        compare_with_oracle(env, file, [str(end - 600), str(end + 60)])
+        compare_with_oracle(env, file, [str(end - 600), str(end + 60)], order="file")
         records = dlq_records(services, env["SUPPORT_TOPIC_DLQ"])
         cut = DLQ_MAX_VALUE_BYTES  # the 1 MB line is dead-lettered cut, and says so
         expected = [v[:cut] for v in invalid_lines(file) + poisons * 6]
@@ -310,7 +313,7 @@ def test_zombie_worker_changes_nothing(services: ServiceConfig, worker_env: dict
     a = start_worker(env, tmp_path / "a.log")
     b: WorkerProcess | None = None
     try:
-        cli(env, "replay", str(file))
+        cli(env, "replay", str(file), *IN_FILE_ORDER)
         wait_seen(env, n // 4, "a quarter seen")
         assert a.proc is not None
         os.killpg(a.proc.pid, signal.SIGSTOP)  # frozen mid-stream, holding its batch
