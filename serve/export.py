@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from windows import kpi
+from windows import catalog, kpi
 from windows.config import WindowSpec
 from windows.reader import WindowSnapshot
 
@@ -33,12 +33,16 @@ def _iso(ms: int | None) -> str:
 
 
 def records(snaps: Iterable[WindowSnapshot], dims: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """Every row of every snapshot; a window without events still has its floor row (0
+    created, no first responses), so a report's hours are all there."""
+    empty = catalog.summarize({})
     for snap in snaps:
-        for dk in sorted(snap.rows):
+        rows = {"*": empty, **snap.rows}
+        for dk in sorted(rows):
             labels = kpi.parse_dimension_key(dk)
             yield {"at": _iso(snap.at_ms), "window": snap.window.name,
                    "from": _iso(snap.from_ms), "to": _iso(snap.to_ms),
-                   **{d: labels.get(d, "all") for d in dims}, **snap.rows[dk]}
+                   **{d: labels.get(d, "all") for d in dims}, **rows[dk]}
 
 
 def to_jsonl(rows: Iterable[dict[str, Any]]) -> str:

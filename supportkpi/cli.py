@@ -660,14 +660,27 @@ def _lines(file: Path, s: Settings, lo: float | None, hi: float | None,
                         cid.encode() if cid else None, raw)
 
 
-def _partitions(producer: Any, s: Settings) -> dict[str, int]:
-    """Partition counts of the input topics (the configured count where Kafka has none yet)."""
-    out = {}
-    for topic in (s.topic_tickets, s.topic_chats):
-        try:
-            out[topic] = len(producer.partitions_for(topic) or ()) or s.topic_partitions
-        except Exception:  # not created yet: the worker creates it with this count
-            out[topic] = s.topic_partitions
+def _partitions(s: Settings) -> dict[str, int]:
+    """Partition counts of the input topics, read without creating them (a producer's
+    metadata request would auto-create a missing one with the broker's default count);
+    the configured count for one the worker has not created yet."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    out = {t: s.topic_partitions for t in (s.topic_tickets, s.topic_chats)}
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap,
+                                 **s.kafka_python_options())
+    except KafkaError:
+        return out
+    try:
+        existing = set(admin.list_topics())
+        for d in admin.describe_topics([t for t in out if t in existing]):
+            name = d.get("topic") or d.get("name")
+            if name in out and d.get("partitions"):
+                out[name] = len(d["partitions"])
+    finally:
+        admin.close()
     return out
 
 
@@ -730,7 +743,7 @@ def replay(file: Path, speed: float, from_: str | None, to: str | None, order: s
     lateness_ms = s.kpi_config().allowed_lateness_ms
     producer = _producer(s, linger_ms=10, batch_size=256 * 1024)
     try:
-        partitions = _partitions(producer, s)
+        partitions = _partitions(s)
         in_file_order = LateCounter(lateness_ms, partitions)
         sort = order == "time" and total <= sort_limit
         skipped = [0]

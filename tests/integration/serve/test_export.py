@@ -57,7 +57,7 @@ def test_export_tiles_the_range_with_the_numbers_query_shows(services: ServiceCo
     assert first_hour["csat_ratio"] == ""  # no survey: an empty cell, not 0
     lines = [json.loads(x) for x in cli(env, "export", *args, "--format", "jsonl").splitlines()]
     assert len(lines) == len(rows)
-    for i, end in enumerate((T0 + H, T0 + 2 * H, T0 + 3 * H)):
+    for i, end in enumerate((T0 + H, T0 + 2 * H)):  # (query prints no row for the empty hour)
         shown = rows_from_json(cli(env, "query", "--window", "1h", "--at", str(end / 1000),
                                    "--json"))[(str(end / 1000), "1h")]["*"]
         mine = next(x for x in lines if x["at"] == floor[i]["at"] and x["queue"] == "all"
