@@ -3,6 +3,8 @@ FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY connectors ./connectors
+COPY intake ./intake
 COPY streams ./streams
 COPY windows ./windows
 COPY alerts ./alerts

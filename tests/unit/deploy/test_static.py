@@ -206,3 +206,14 @@ def test_every_compose_command_is_one_the_cli_accepts() -> None:
     for name, command in commands.items():
         result = CliRunner().invoke(main, [*command, "--help"])
         assert result.exit_code == 0, (name, result.output)
+
+
+def test_the_image_copies_every_package_it_installs() -> None:
+    """A package missing from the image fails only at run time (a lazy import)."""
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]
+    text = (ROOT / "Dockerfile").read_text()
+    for top in {p.split(".")[0] for p in packages}:
+        assert f"COPY {top} ./{top}" in text, top
