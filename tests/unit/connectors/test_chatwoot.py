@@ -4,29 +4,18 @@ definitions: first response 125 s from the queue entry, resolution 600 s, CSAT 5
 
 from __future__ import annotations
 
-import json
-from collections import Counter
-from pathlib import Path
-
 import pytest
 
 from connectors.chatwoot import normalize
-from connectors.errors import ConnectorError
-from streams.schema import SchemaConfig, validate
-from tests.support import ROOT
-from windows import kpi
-from windows.config import KpiConfig, windows_from_text
-
-FIXTURES = ROOT / "tests/fixtures/connectors/chatwoot"
+from tests.unit.connectors import common
 
 
 def payloads() -> list[dict[str, object]]:
-    return [json.loads(p.read_text())["payload"] for p in sorted(FIXTURES.glob("*.json"))]
+    return common.payloads("chatwoot")
 
 
 def test_every_fixture_names_its_source() -> None:
-    for p in FIXTURES.glob("*.json"):
-        assert "http" in json.loads(p.read_text())["source"], p
+    assert all("http" in src for src in common.sources("chatwoot"))
 
 
 def test_the_documented_conversation_maps_to_these_events() -> None:
@@ -50,13 +39,7 @@ def test_the_documented_conversation_maps_to_these_events() -> None:
 
 
 def test_the_kpis_are_the_hand_computed_ones() -> None:
-    events = [validate(json.dumps(e).encode(), SchemaConfig(), lambda: 2**62)
-              for p in payloads() for e in normalize(p)]  # type: ignore[arg-type]
-    fields: Counter[str] = Counter()
-    for (_t, metric), n in kpi.contributions(events, KpiConfig(
-            windows=windows_from_text("1h"))).items.items():
-        fields[metric] += n
-    row = kpi.summarize(fields)
+    row = common.kpi_row(normalize, payloads())  # type: ignore[arg-type]
     assert row["frt_count"] == 1 and row["frt_mean_seconds"] == 125
     assert row["resolution_mean_seconds"] == 600
     assert row["csat_ratio"] == 1.0
@@ -69,9 +52,7 @@ def test_the_kpis_are_the_hand_computed_ones() -> None:
     ({"event": "conversation_created", "id": 1, "created_at": "yesterday"}, "bad_timestamp"),
 ])
 def test_a_payload_it_cannot_map_says_why(doc: dict[str, object], reason: str) -> None:
-    with pytest.raises(ConnectorError) as err:
-        normalize(doc)  # type: ignore[arg-type]
-    assert err.value.reason == reason
+    assert common.reason(normalize, doc) == reason  # type: ignore[arg-type]
 
 
 def test_events_a_kpi_does_not_need_are_skipped() -> None:
@@ -93,7 +74,3 @@ def test_an_email_inbox_is_a_ticket_with_its_statuses() -> None:
                           "changed_attributes": [{"status": {"previous_value": "resolved",
                                                              "current_value": "open"}}]})
     assert [e["type"] for e in reopened] == ["ticket.reopened"]
-
-
-def test_fixture_dir_exists() -> None:
-    assert isinstance(FIXTURES, Path) and FIXTURES.is_dir()

@@ -8,23 +8,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections import Counter
 
 import pytest
 
 from connectors import signatures
-from connectors.errors import ConnectorError
 from connectors.intercom import normalize
-from streams.schema import SchemaConfig, validate
-from tests.support import ROOT
-from windows import kpi
-from windows.config import KpiConfig, windows_from_text
-
-FIXTURES = ROOT / "tests/fixtures/connectors/intercom"
+from tests.unit.connectors import common
 
 
 def payloads() -> list[dict[str, object]]:
-    return [json.loads(p.read_text())["payload"] for p in sorted(FIXTURES.glob("*.json"))]
+    return common.payloads("intercom")
 
 
 def test_the_documented_conversation_maps_to_these_events() -> None:
@@ -40,13 +33,7 @@ def test_the_documented_conversation_maps_to_these_events() -> None:
 
 
 def test_the_kpis_are_the_hand_computed_ones() -> None:
-    events = [validate(json.dumps(e).encode(), SchemaConfig(), lambda: 2**62)
-              for p in payloads() for e in normalize(p)]  # type: ignore[arg-type]
-    fields: Counter[str] = Counter()
-    for (_t, metric), n in kpi.contributions(events, KpiConfig(
-            windows=windows_from_text("1h"))).items.items():
-        fields[metric] += n
-    row = kpi.summarize(fields)
+    row = common.kpi_row(normalize, payloads())  # type: ignore[arg-type]
     assert (row["frt_count"], row["frt_mean_seconds"]) == (1, 90)
     assert (row["response_count"], row["response_mean_seconds"]) == (2, 170)
     assert row["resolution_mean_seconds"] == 600 and row["csat_ratio"] == 1.0
@@ -64,6 +51,4 @@ def test_the_signature_is_intercoms() -> None:
     ({"type": "notification_event", "topic": "conversation.admin.replied"}, "missing_field"),
 ])
 def test_a_payload_it_cannot_map_says_why(doc: dict[str, object], reason: str) -> None:
-    with pytest.raises(ConnectorError) as err:
-        normalize(doc)  # type: ignore[arg-type]
-    assert err.value.reason == reason
+    assert common.reason(normalize, doc) == reason  # type: ignore[arg-type]

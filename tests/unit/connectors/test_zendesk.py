@@ -7,29 +7,20 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
-from collections import Counter
 
 import pytest
 
 from connectors import signatures
-from connectors.errors import ConnectorError
 from connectors.zendesk import normalize
-from streams.schema import SchemaConfig, validate
-from tests.support import ROOT
-from windows import kpi
-from windows.config import KpiConfig, windows_from_text
-
-FIXTURES = ROOT / "tests/fixtures/connectors/zendesk"
+from tests.unit.connectors import common
 
 
 def payloads() -> list[dict[str, object]]:
-    return [json.loads(p.read_text())["payload"] for p in sorted(FIXTURES.glob("*.json"))]
+    return common.payloads("zendesk")
 
 
 def test_the_documented_ticket_maps_to_these_events() -> None:
-    for p in FIXTURES.glob("*.json"):
-        assert "developer.zendesk.com" in json.loads(p.read_text())["source"], p
+    assert all("developer.zendesk.com" in src for src in common.sources("zendesk"))
     out = [e for p in payloads() for e in normalize(p)]  # type: ignore[arg-type]
     assert [(e["type"], e.get("actor") or e.get("status")) for e in out] == [
         ("ticket.created", None), ("ticket.message", "bot"), ("ticket.message", "customer"),
@@ -44,13 +35,7 @@ def test_the_documented_ticket_maps_to_these_events() -> None:
 
 
 def test_the_kpis_are_the_hand_computed_ones() -> None:
-    events = [validate(json.dumps(e).encode(), SchemaConfig(), lambda: 2**62)
-              for p in payloads() for e in normalize(p)]  # type: ignore[arg-type]
-    fields: Counter[str] = Counter()
-    for (_t, metric), n in kpi.contributions(events, KpiConfig(
-            windows=windows_from_text("1h"))).items.items():
-        fields[metric] += n
-    row = kpi.summarize(fields)
+    row = common.kpi_row(normalize, payloads())  # type: ignore[arg-type]
     assert (row["frt_count"], row["frt_mean_seconds"]) == (1, 480)
     assert (row["response_count"], row["response_mean_seconds"]) == (2, 510)
     assert row["resolution_mean_seconds"] == 7200
@@ -76,9 +61,7 @@ def test_the_signature_is_zendesks() -> None:
       "time": "never"}, "bad_timestamp"),
 ])
 def test_a_payload_it_cannot_map_says_why(doc: dict[str, object], reason: str) -> None:
-    with pytest.raises(ConnectorError) as err:
-        normalize(doc)  # type: ignore[arg-type]
-    assert err.value.reason == reason
+    assert common.reason(normalize, doc) == reason  # type: ignore[arg-type]
 
 
 def test_a_reopen_and_events_a_kpi_does_not_need() -> None:
