@@ -11,6 +11,7 @@ from streams.schema import SchemaConfig, validate
 from tests.support import ROOT
 from windows import kpi
 from windows.config import KpiConfig, windows_from_text
+from windows.events import Event
 
 Doc = dict[str, object]
 
@@ -28,12 +29,16 @@ def sources(vendor: str) -> list[str]:
 
 def kpi_row(normalize: Callable[[Doc], list[Doc]], docs: list[Doc]) -> dict[str, float | None]:
     """The stream's summary row of every event the payloads map to, in one window."""
-    events = [validate(json.dumps(e).encode(), SchemaConfig(), lambda: 2**62)
-              for d in docs for e in normalize(d)]
+    by_conversation: dict[str, list[Event]] = {}
+    for d in docs:
+        for e in normalize(d):
+            ev = validate(json.dumps(e).encode(), SchemaConfig(), lambda: 2**62)
+            by_conversation.setdefault(ev.conversation_id, []).append(ev)
     fields: Counter[str] = Counter()
     cfg = KpiConfig(windows=windows_from_text("1h"))
-    for (_t, metric), n in kpi.contributions(events, cfg).items.items():
-        fields[metric] += n
+    for events in by_conversation.values():  # the arithmetic is per conversation
+        for (_t, metric), n in kpi.contributions(events, cfg).items.items():
+            fields[metric] += n
     return kpi.summarize(fields)
 
 

@@ -1,0 +1,39 @@
+"""Zendesk's Incremental Ticket Event Export (tests/fixtures/connectors/zendesk_export,
+in ticket order as a per-ticket dump comes) maps in time order to the events worked out
+here: first responses 1200 and 3600 s, responses 1200, 3600 and 600 s, resolutions 2 h
+and 2 h 55 min; the private comment, the tag change and the metric event are dropped and
+counted."""
+
+from __future__ import annotations
+
+import json
+
+from connectors.zendesk_export import normalize_export
+from tests.support import ROOT
+from tests.unit.connectors import common
+
+PAGE = ROOT / "tests/fixtures/connectors/zendesk_export/page1.json"
+
+
+def test_the_export_maps_in_time_order_with_the_kpis_worked_out() -> None:
+    doc = json.loads(PAGE.read_text())
+    assert "developer.zendesk.com" in doc["source"]
+    imported = normalize_export([doc["payload"]], account="example")
+    times = [e["occurred_at"] for e in imported.events]
+    assert times == sorted(times)
+    assert [e["type"] for e in imported.events if e["conversation_id"].endswith(":156")] == [
+        "ticket.created", "ticket.message", "ticket.status_changed", "ticket.message",
+        "ticket.status_changed", "ticket.message", "ticket.message", "ticket.solved"]
+    assert imported.skipped == {"private_comment": 1, "Change:tags": 1, "measure": 1}
+    assert imported.refused == {}
+    row = common.kpi_row(lambda d: [d], imported.events)  # already schema v1
+    assert (row["frt_count"], row["frt_mean_seconds"]) == (2, 2400)
+    assert (row["response_count"], row["response_mean_seconds"]) == (3, 1800)
+    assert (row["resolution_count"], row["resolution_mean_seconds"]) == (2, (7200 + 10500) / 2)
+    assert imported.events[0] | {} == {**imported.events[0], "queue": "group-360001",
+                                       "priority": "normal", "channel": "web"}
+
+
+def test_a_ticket_event_without_ids_is_refused_and_counted() -> None:
+    imported = normalize_export([{"ticket_events": [{"timestamp": 1601357459}]}])
+    assert imported.events == [] and imported.refused == {"missing_field": 1}
