@@ -83,7 +83,7 @@ def test_ten_simulated_hours_steady_floor_one_incident_and_ctrl_c(tmp_path: Path
             last = sample(s, "support_last_event_timestamp_seconds")
             return last is not None and last > started - 60
 
-        wait_for(caught_up, HOURS * 3600 / SPEED + 240, "ten simulated hours", interval=2)
+        wait_for(caught_up, HOURS * 3600 / SPEED + 240, "ten simulated hours", interval=1)
         time.sleep(3)  # the last evaluations on the event clock
         _kpis_present(metrics)
         transitions = _transitions(cfg.bootstrap)
