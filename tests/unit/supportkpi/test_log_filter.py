@@ -53,3 +53,26 @@ def test_the_first_start_coordinator_error_is_quiet_only_during_the_grace() -> N
     assert grace.filter(rec("streams.app", transient))
     now[0] = 61.0
     assert grace.filter(rec("aiokafka.consumer.group_coordinator", transient))
+
+
+def test_a_timer_that_keeps_overlapping_is_said_once_per_period() -> None:
+    import logging
+
+    from supportkpi.log_filter import RepeatedLogFilter
+
+    now = [0.0]
+    flt = RepeatedLogFilter(every_s=30, clock=lambda: now[0])
+
+    def record() -> logging.LogRecord:
+        return logging.LogRecord("mode.timers", logging.WARNING, __file__, 1,
+                                 "Timer %s is overlapping (interval=%r runtime=%r)",
+                                 ("evaluate_alerts", 0.25, 0.5), None)
+
+    passed = []
+    for _ in range(10):
+        passed.append(flt.filter(record()))
+        now[0] += 1
+    assert passed == [True] + [False] * 9
+    now[0] = 31
+    r = record()
+    assert flt.filter(r) and "[9 more like this" in str(r.msg)
