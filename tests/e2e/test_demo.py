@@ -97,7 +97,9 @@ def test_ten_simulated_hours_steady_floor_one_incident_and_ctrl_c(tmp_path: Path
             raise
         print((tmp_path / "demo.log").read_text(errors="replace")[-4000:])
     # steady state: a backlog that is worked off, never one that only grows
-    assert len(waiting) > 40, len(waiting)  # about one scrape each 2-3 s for 150 s
+    # enough points over the 150 s to tell a worked-off backlog from a growing one (one a
+    # second, but a scrape of this floor takes 1-4 s while the worker plays it at 240x)
+    assert len(waiting) >= 30, len(waiting)
     assert max(waiting) < 300, max(waiting)
     assert max(oldest) < 1800, max(oldest)  # below OldestWaitingTooOld's threshold
     # the incident pages exactly FirstResponseP90High for technical, which then resolves
