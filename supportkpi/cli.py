@@ -201,6 +201,12 @@ def intake(**overrides: object) -> None:
     from supportkpi.intake import run_intake
 
     s = _settings(**overrides)
+    try:  # the settings first: a missing secret is one line before any connection
+        if not s.webhook_secrets():
+            raise click.UsageError("no connector configured: set SUPPORT_CONNECTORS "
+                                   "(e.g. chatwoot) and its SUPPORT_<VENDOR>_WEBHOOK_SECRET")
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
     _kafka_check(s)
     try:
         run_intake(s)

@@ -161,3 +161,18 @@ def test_the_demo_banner_gives_a_query_command_that_runs_as_printed(tmp_path: Pa
     out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60,
                          env={"PATH": "/usr/bin:/bin"})
     assert out.returncode == 0 and "Usage:" in out.stdout, out.stderr
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({}, "no connector configured: set SUPPORT_CONNECTORS"),
+    ({"SUPPORT_CONNECTORS": "zendesk"}, "SUPPORT_ZENDESK_WEBHOOK_SECRET is not set"),
+    ({"SUPPORT_CONNECTORS": "freshdesk"}, "unknown connector 'freshdesk'"),
+])
+def test_intake_settings_before_any_connection(env: dict[str, str], says: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SUPPORT_CONNECTORS", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    result = CliRunner().invoke(main, ["intake", "--kafka", NOBODY])
+    assert result.exit_code != 0
+    assert says in result.output and "Kafka" not in result.output, result.output
