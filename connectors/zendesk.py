@@ -56,21 +56,28 @@ def _comment(doc: Doc, key: str, at: str) -> list[Doc]:
                   agent_id=str(author.get("id")) if staff and author.get("id") else None)]
 
 
-def _status(doc: Doc, key: str, at: str) -> list[Doc]:
-    change = doc.get("event") or {}
-    current = str(change.get("current") or "").lower()
-    previous = str(change.get("previous") or "").lower()
-    eid = str(need(doc, "id", "event"))
+# Zendesk statuses the v1.1 status event carries (solved, closed and reopen have events)
+STATUS = {"pending": "pending", "hold": "on_hold", "open": "open"}
+
+
+def status_events(current: str, previous: str, eid: str, key: str, at: str) -> list[Doc]:
+    """A Zendesk status change (webhook or export, lower-case) as schema events."""
     if current == "solved":
         return [event(NAME, eid, "ticket.solved", key, at)]
     if current == "closed":
         return [event(NAME, eid, "ticket.closed", key, at)]
     if current == "open" and previous == "solved":
         return [event(NAME, eid, "ticket.reopened", key, at)]
-    mapped = {"pending": "pending", "hold": "on_hold", "open": "open"}.get(current)
-    if mapped is None or (previous in ("", "new") and mapped == "open"):
+    if current not in STATUS or (current == "open" and previous in ("", "new")):
         return []  # new → open is the first assignment, not a status a clock cares about
-    return [event(NAME, eid, "ticket.status_changed", key, at, status=mapped)]
+    return [event(NAME, eid, "ticket.status_changed", key, at, status=STATUS[current])]
+
+
+def _status(doc: Doc, key: str, at: str) -> list[Doc]:
+    change = doc.get("event") or {}
+    return status_events(str(change.get("current") or "").lower(),
+                         str(change.get("previous") or "").lower(),
+                         str(need(doc, "id", "event")), key, at)
 
 
 def _messaging(doc: Doc, key: str, at: str) -> list[Doc]:

@@ -19,9 +19,9 @@ from typing import Any
 
 from connectors.base import Doc, event, iso
 from connectors.errors import ConnectorError
+from connectors.zendesk import status_events
 
 NAME = "zendesk"
-STATUS = {"pending": "pending", "hold": "on_hold", "open": "open"}
 # the export's "via" names → the channel labels of the webhooks
 VIA = {"mail": "email", "web_form": "web", "web_service": "api", "api": "api", "chat": "chat",
        "native_messaging": "chat", "voice": "voice", "closed_ticket": "email"}
@@ -78,8 +78,9 @@ class ExportMapper:
                           else at, actor="customer" if customer else "agent",
                           agent_id=None if customer else str(child.get("author_id")))]
         if kind == "Change" and "status" in child:
-            return _status(str(child["status"]), str(child.get("previous_value") or ""),
-                           f"export:{cid}", key, at)
+            return status_events(str(child["status"]).lower(),
+                                 str(child.get("previous_value") or "").lower(),
+                                 f"export:{cid}", key, at)
         if kind not in ("Create",):
             self._skip(f"{kind}:{_field(child)}" if kind == "Change" else str(kind))
         return []
@@ -101,18 +102,6 @@ def _labels(fields: dict[str, Any]) -> dict[str, Any]:
     return {"channel": VIA.get(name, name),
             "queue": f"group-{group}" if group else "",
             "priority": str(fields.get("priority") or "").lower()}
-
-
-def _status(current: str, previous: str, eid: str, key: str, at: str) -> list[Doc]:
-    if current == "solved":
-        return [event(NAME, eid, "ticket.solved", key, at)]
-    if current == "closed":
-        return [event(NAME, eid, "ticket.closed", key, at)]
-    if current == "open" and previous == "solved":
-        return [event(NAME, eid, "ticket.reopened", key, at)]
-    if current in STATUS and not (current == "open" and previous in ("", "new")):
-        return [event(NAME, eid, "ticket.status_changed", key, at, status=STATUS[current])]
-    return []
 
 
 @dataclass
