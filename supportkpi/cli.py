@@ -840,10 +840,12 @@ def import_(vendor: str, files: tuple[Path, ...], account: str, out: Path | None
     from streams.arrival import time_order
 
     imported = normalize_export(_read_docs(files), account)
-    events = imported.events
-    events = [events[i] for i in time_order([_time_of(json.dumps(e).encode())
-                                             for e in events])]
-    lines = [json.dumps(e).encode() for e in events]
+    raw = [json.dumps(e).encode() for e in imported.events]
+    times = [_time_of(ln) for ln in raw]
+    order = time_order(times)
+    events = [imported.events[i] for i in order]
+    lines = [raw[i] for i in order]
+    times = [times[i] for i in order]
     if out is not None:
         out.write_bytes(b"".join(ln + b"\n" for ln in lines))
         where = str(out)
@@ -851,9 +853,9 @@ def import_(vendor: str, files: tuple[Path, ...], account: str, out: Path | None
         s = _settings(kafka_bootstrap=kafka_bootstrap)
         producer = _producer(s, linger_ms=10, batch_size=256 * 1024)
         try:
-            routed = (_Line(_time_of(ln), s.topic_chats if e["type"].startswith("chat.")
+            routed = (_Line(t, s.topic_chats if e["type"].startswith("chat.")
                             else s.topic_tickets, str(e["conversation_id"]).encode(), ln)
-                      for e, ln in zip(events, lines, strict=True))
+                      for e, ln, t in zip(events, lines, times, strict=True))
             _send(producer, routed, 0.0, len(lines))
             producer.flush()
         finally:

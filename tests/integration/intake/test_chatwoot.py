@@ -15,14 +15,13 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from devtools.services import ServiceConfig, start_kafka, stop_kafka
+from tests.integration.intake import common
 from tests.replay_check import cli, counters, rows_from_json, seen
 from tests.support import ROOT, WorkerProcess, free_port, wait_for
 
@@ -40,20 +39,8 @@ def post(port: int, body: bytes, secret: str = SECRET) -> int:
     ts = str(int(time.time()))
     sig = "sha256=" + hmac.new(secret.encode(), ts.encode() + b"." + body,
                                hashlib.sha256).hexdigest()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/chatwoot", data=body,
-                                 method="POST", headers={
-                                     "Content-Type": "application/json",
-                                     "X-Chatwoot-Timestamp": ts, "X-Chatwoot-Signature": sig})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def intake_up(port: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/webhooks", timeout=2) as r:
-        return r.status == 200
+    return common.post(port, "chatwoot", body,
+                       {"X-Chatwoot-Timestamp": ts, "X-Chatwoot-Signature": sig})
 
 
 def raw_count(bootstrap: str, topic: str) -> int:
@@ -76,7 +63,7 @@ def start_intake(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "intake"], cwd=ROOT,
                             env={**os.environ, **env}, stdout=log.open("ab"),
                             stderr=subprocess.STDOUT)
-    wait_for(lambda: intake_up(int(env["SUPPORT_INTAKE_PORT"])), 60, "intake up")
+    wait_for(lambda: common.intake_up(int(env["SUPPORT_INTAKE_PORT"])), 60, "intake up")
     return proc
 
 

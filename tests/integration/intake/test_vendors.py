@@ -15,14 +15,13 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from devtools.services import ServiceConfig
+from tests.integration.intake import common
 from tests.replay_check import cli, counters, rows_from_json, seen
 from tests.support import ROOT, WorkerProcess, free_port, wait_for
 
@@ -53,19 +52,7 @@ CASES: dict[str, tuple[Callable[[bytes, str], dict[str, str]], int, str, dict[st
 
 
 def post(port: int, vendor: str, body: bytes, secret: str = SECRET) -> int:
-    headers = {"Content-Type": "application/json", **CASES[vendor][0](body, secret)}
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/{vendor}", data=body,
-                                 method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def intake_up(port: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/webhooks", timeout=2) as r:
-        return r.status == 200
+    return common.post(port, vendor, body, CASES[vendor][0](body, secret))
 
 
 @pytest.mark.parametrize("vendor", list(CASES))
@@ -86,7 +73,7 @@ def test_vendor_webhooks_to_kpis_once_each(services: ServiceConfig, worker_env: 
                                   env={**os.environ, **env},
                                   stdout=(tmp_path / "intake.log").open("ab"),
                                   stderr=subprocess.STDOUT)
-        wait_for(lambda: intake_up(intake_port), 60, "intake up")
+        wait_for(lambda: common.intake_up(intake_port), 60, "intake up")
         assert post(intake_port, vendor, bodies[0], secret="not the secret") == 401
         for body in bodies:
             assert post(intake_port, vendor, body) == 200
