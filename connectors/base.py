@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.errors import ConnectorError
@@ -70,3 +70,39 @@ def event(vendor: str, event_id: str, typ: str, conversation: str, occurred_at: 
     return {"event_id": f"{vendor}:{event_id}", "type": typ,
             "conversation_id": f"{vendor}:{conversation}", "occurred_at": occurred_at,
             **{k: v for k, v in fields.items() if v not in (None, "")}}
+
+
+@dataclass
+class Imported:
+    """What an export maps to: the events, what was dropped (nothing a KPI needs) and
+    why, and what was refused (cannot be mapped) and why."""
+
+    events: list[Doc] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, what: str) -> None:
+        self.skipped[what] = self.skipped.get(what, 0) + 1
+
+    def refuse(self, err: ConnectorError) -> None:
+        self.refused[err.reason] = self.refused.get(err.reason, 0) + 1
+
+
+def items(docs: Iterable[Any], *keys: str) -> Iterator[Doc]:
+    """The records of export files: a JSON array is its elements, a page object the list
+    under the first of ``keys`` it has (nested keys as ``"data.payload"``), anything
+    else one record."""
+    for doc in docs:
+        if isinstance(doc, list):
+            yield from items(doc, *keys)
+            continue
+        for key in keys:
+            inner: Any = doc
+            for part in key.split("."):
+                inner = inner.get(part) if isinstance(inner, dict) else None
+            if isinstance(inner, list):
+                yield from (d for d in inner if isinstance(d, dict))
+                break
+        else:
+            if isinstance(doc, dict):
+                yield doc

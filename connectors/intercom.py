@@ -50,12 +50,11 @@ def _labels(item: Doc) -> dict[str, Any]:
             "priority": "high" if item.get("priority") == "priority" else "normal"}
 
 
-def _parts(item: Doc, key: str) -> list[Doc]:
+def parts(item: Doc, key: str) -> list[Doc]:
     """Comments are messages; a close ends the chat; notes, assignments, opens and
     snoozes are not conversation."""
     out = []
-    parts = (item.get("conversation_parts") or {}).get("conversation_parts") or []
-    for part in parts:
+    for part in (item.get("conversation_parts") or {}).get("conversation_parts") or []:
         kind = part.get("part_type")
         at = iso(part.get("created_at"), "conversation part")
         pid = need(part, "id", "conversation part")
@@ -70,7 +69,7 @@ def _parts(item: Doc, key: str) -> list[Doc]:
     return out
 
 
-def _opened(item: Doc, key: str) -> list[Doc]:
+def opened(item: Doc, key: str) -> list[Doc]:
     """A customer's conversation starts and waits for a teammate at once; its opening
     message is the customer's first."""
     at = iso(item.get("created_at"), "conversation")
@@ -82,12 +81,12 @@ def _opened(item: Doc, key: str) -> list[Doc]:
     return out
 
 
-def _rating(item: Doc, key: str) -> list[Doc]:
-    rating = item.get("conversation_rating") or {}
-    if rating.get("rating") is None:
+def rating(item: Doc, key: str) -> list[Doc]:
+    given = item.get("conversation_rating") or {}
+    if given.get("rating") is None:
         return []
     return [event(NAME, f"{key}:rating", "survey.csat", key,
-                  iso(rating.get("created_at"), "rating"), score=rating["rating"])]
+                  iso(given.get("created_at"), "rating"), score=given["rating"])]
 
 
 TOPICS = {"conversation.user.created", "conversation.admin.single.created",
@@ -105,10 +104,10 @@ def normalize(doc: Doc) -> list[Doc]:
     item = _item(doc)
     key = f"{doc.get('app_id', '0')}:{need(item, 'id', 'conversation')}"
     if topic.endswith(".created"):
-        return _opened(item, key) + _parts(item, key)
+        return opened(item, key) + parts(item, key)
     if topic == "conversation.rating.added":
-        return _rating(item, key)
-    return _parts(item, key)
+        return rating(item, key)
+    return parts(item, key)
 
 
 VENDOR = Vendor(NAME, normalize, conversation_of, signatures.intercom,

@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
-from connectors import chatwoot, intercom, zendesk
-from connectors.base import Vendor
+from collections.abc import Callable, Iterable
+from typing import Any
 
-VENDORS: dict[str, Vendor] = {v.name: v for v in (chatwoot.VENDOR, intercom.VENDOR, zendesk.VENDOR)}
+from connectors import (
+    chatwoot,
+    chatwoot_export,
+    freshdesk,
+    freshdesk_export,
+    intercom,
+    intercom_export,
+    zendesk,
+    zendesk_export,
+)
+from connectors.base import Imported, Vendor
+
+VENDORS: dict[str, Vendor] = {v.name: v for v in (chatwoot.VENDOR, freshdesk.VENDOR,
+                                                 intercom.VENDOR, zendesk.VENDOR)}
+
+# vendor → its history mapper: (export documents, account id) → the events, sorted or not
+IMPORTS: dict[str, Callable[[Iterable[Any], str], Imported]] = {
+    "chatwoot": chatwoot_export.normalize_export,
+    "freshdesk": freshdesk_export.normalize_export,
+    "intercom": intercom_export.normalize_export,
+    "zendesk": zendesk_export.normalize_export,
+}

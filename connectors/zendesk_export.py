@@ -13,11 +13,11 @@ otherwise; so the mapper remembers each ticket's requester across the export.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.base import Doc, event, iso
+from connectors.base import Doc, Imported, event, iso, items
 from connectors.errors import ConnectorError
 from connectors.zendesk import status_events
 
@@ -25,16 +25,6 @@ NAME = "zendesk"
 # the export's "via" names → the channel labels of the webhooks
 VIA = {"mail": "email", "web_form": "web", "web_service": "api", "api": "api", "chat": "chat",
        "native_messaging": "chat", "voice": "voice", "closed_ticket": "email"}
-
-
-def pages(docs: Iterable[Doc]) -> Iterator[Doc]:
-    """The ticket events of export pages (``{"ticket_events": [...]}``), or of bare ticket
-    events (JSON lines of them)."""
-    for doc in docs:
-        if "ticket_events" in doc:
-            yield from doc.get("ticket_events") or []
-        else:
-            yield doc
 
 
 @dataclass
@@ -104,16 +94,7 @@ def _labels(fields: dict[str, Any]) -> dict[str, Any]:
             "priority": str(fields.get("priority") or "").lower()}
 
 
-@dataclass
-class Imported:
-    """What an export maps to: the events, what was dropped and why, what was refused."""
-
-    events: list[Doc]
-    skipped: dict[str, int]
-    refused: dict[str, int]
-
-
-def normalize_export(docs: Iterable[Doc], account: str = "0") -> Imported:
+def normalize_export(docs: Iterable[Any], account: str = "0") -> Imported:
     """Every ticket event of the export, mapped in time order (the export may come in
     any order; a comment needs its ticket's requester, known from the creation)."""
     def when(te: Doc) -> tuple[str, int]:
@@ -126,7 +107,7 @@ def normalize_export(docs: Iterable[Doc], account: str = "0") -> Imported:
     mapper = ExportMapper(account=account)
     out: list[Doc] = []
     refused: dict[str, int] = {}
-    for te in sorted(pages(docs), key=when):
+    for te in sorted(items(docs, "ticket_events"), key=when):
         try:
             out += mapper.map(te)
         except ConnectorError as err:

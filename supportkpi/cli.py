@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from alerts.rules import Rule, Slo
+from connectors.registry import IMPORTS
 from devtools.services import ServiceConfig
 from supportkpi.settings import Settings, SettingsError, load_settings, redact_url
 from windows.config import KpiConfig, WindowSpec
@@ -817,12 +818,13 @@ def _read_docs(files: Sequence[Path]) -> Iterator[dict[str, Any]]:
 
 
 @main.command("import")
-@click.argument("vendor", type=click.Choice(["zendesk"]))
+@click.argument("vendor", type=click.Choice(sorted(IMPORTS)))
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--account", default="0", show_default=True,
-              help="The vendor account id (Zendesk's account_id), so imported tickets and "
-                   "live webhooks share conversation ids.")
+              help="The vendor account id (Zendesk's account_id, Chatwoot's account id, "
+                   "Intercom's app id), so imported conversations and live webhooks share "
+                   "conversation ids.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the schema v1 events as JSON lines here instead of producing them.")
 @click.option("--kafka", "kafka_bootstrap", help="Kafka bootstrap [SUPPORT_KAFKA_BOOTSTRAP].")
@@ -831,15 +833,26 @@ def import_(vendor: str, files: tuple[Path, ...], account: str, out: Path | None
     """Import a helpdesk's history export: map it to schema v1, sort it by event time and
     produce it (or write it with --out), with a summary of what was skipped and why.
 
-    zendesk: Incremental Ticket Event Export pages (GET /api/v2/incremental/ticket_events
-    ?include=comment_events), one page per .json file or one ticket event per .jsonl line.
+    A .json file is one API response (a page, an object or an array); a .jsonl file one
+    record per line. The files may come in any order: the history is sorted.
+
+    \b
+    zendesk:   Incremental Ticket Event Export pages
+               (GET /api/v2/incremental/ticket_events?include=comment_events)
+    freshdesk: tickets (GET /api/v2/tickets?include=stats), their conversations
+               (GET /api/v2/tickets/ID/conversations), satisfaction ratings
+               (GET /api/v2/surveys/satisfaction_ratings)
+    chatwoot:  conversations (GET /api/v1/accounts/ID/conversations[/ID]), each with
+               its messages (GET .../conversations/ID/messages) in "messages"
+    intercom:  conversations (GET /conversations/ID, with conversation_parts)
+
+    docs/connectors.md maps each vendor's records to the schema.
     """
     import json
 
-    from connectors.zendesk_export import normalize_export
     from streams.arrival import time_order
 
-    imported = normalize_export(_read_docs(files), account)
+    imported = IMPORTS[vendor](_read_docs(files), account)
     raw = [json.dumps(e).encode() for e in imported.events]
     times = [_time_of(ln) for ln in raw]
     order = time_order(times)

@@ -181,6 +181,9 @@ class Settings(BaseSettings):
                                   "<prefix>.<vendor>")
     chatwoot_webhook_secret: SecretStr | None = Field(
         None, description="The Chatwoot webhook's secret (X-Chatwoot-Signature)")
+    freshdesk_webhook_secret: SecretStr | None = Field(
+        None, description="The token Freshdesk's automation webhooks send in their "
+                          "X-Support-Kpi-Token header (Freshdesk does not sign webhooks)")
     intercom_webhook_secret: SecretStr | None = Field(
         None, description="The Intercom app's client secret (X-Hub-Signature)")
     zendesk_webhook_secret: SecretStr | None = Field(

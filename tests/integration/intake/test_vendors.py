@@ -1,4 +1,5 @@
-"""Zendesk's and Intercom's documented webhooks, each signed with the vendor's own scheme,
+"""Zendesk's, Intercom's and Freshdesk's documented webhooks, each signed with the
+vendor's own scheme (Freshdesk, which does not sign, with the rule's token header),
 through the real intake, Kafka, the worker's normalizer agent and Redis: the KPIs in
 `query` are the ones worked out for the fixtures (tests/unit/connectors), a delivery
 sent three times counts once, and a wrongly signed one gets 401 and counts nothing."""
@@ -40,6 +41,10 @@ def intercom_headers(body: bytes, secret: str) -> dict[str, str]:
                                                   hashlib.sha1).hexdigest()}
 
 
+def freshdesk_headers(body: bytes, secret: str) -> dict[str, str]:
+    return {"X-Support-Kpi-Token": secret}  # Freshdesk does not sign: the rule's header
+
+
 # vendor → (signer, mapped events, end of the story, hand-computed KPIs of the floor row)
 CASES: dict[str, tuple[Callable[[bytes, str], dict[str, str]], int, str, dict[str, float]]] = {
     "zendesk": (zendesk_headers, 8, "2025-02-11T17:00:00Z",
@@ -48,6 +53,9 @@ CASES: dict[str, tuple[Callable[[bytes, str], dict[str, str]], int, str, dict[st
     "intercom": (intercom_headers, 8, "2023-11-14T23:00:00Z",
                  {"frt_mean_seconds": 90, "response_mean_seconds": 170,
                   "resolution_mean_seconds": 600, "csat_ratio": 1.0}),
+    "freshdesk": (freshdesk_headers, 7, "2026-03-02T12:00:00Z",
+                  {"frt_mean_seconds": 1200, "response_mean_seconds": 1500,
+                   "resolution_mean_seconds": 7200}),
 }
 
 
