@@ -50,6 +50,9 @@ def test_compose_stack_shape() -> None:
     for name, svc in services.items():
         assert svc.get("restart") == "unless-stopped", f"{name} has no restart policy"
     assert "/ready" in " ".join(services["worker"]["healthcheck"]["test"])
+    intake = services["intake"]  # opt-in: it refuses to start without a connector
+    assert intake["profiles"] == ["intake"] and intake["command"] == ["intake"]
+    assert intake["environment"]["SUPPORT_INTAKE_HOST"] == "0.0.0.0"
     text = (ROOT / "docker-compose.yml").read_text().lower()
     assert "password" not in text and "secret" not in text
 
