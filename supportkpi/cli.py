@@ -691,13 +691,14 @@ def _partitions(s: Settings) -> dict[str, int]:
     return out
 
 
-def _send(producer: Any, lines: Iterator[_Line], speed: float, total: int) -> dict[str, int]:
+def _send(producer: Any, lines: Iterator[_Line], speed: float, total: int,
+          desc: str = "replay") -> dict[str, int]:
     from tqdm import tqdm
 
     sent: dict[str, int] = {}
     started = time.time()
     first_t: int | None = None
-    with tqdm(total=total, unit="ev", desc="replay") as bar:
+    with tqdm(total=total, unit="ev", desc=desc) as bar:
         for line in lines:
             bar.update(1)
             if speed > 0 and line.t_ms is not None:
@@ -869,7 +870,7 @@ def import_(vendor: str, files: tuple[Path, ...], account: str, out: Path | None
             routed = (_Line(t, s.topic_chats if e["type"].startswith("chat.")
                             else s.topic_tickets, str(e["conversation_id"]).encode(), ln)
                       for e, ln, t in zip(events, lines, times, strict=True))
-            _send(producer, routed, 0.0, len(lines))
+            _send(producer, routed, 0.0, len(lines), desc=f"import {vendor}")
             producer.flush()
         finally:
             producer.close()

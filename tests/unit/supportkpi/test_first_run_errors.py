@@ -166,7 +166,8 @@ def test_the_demo_banner_gives_a_query_command_that_runs_as_printed(tmp_path: Pa
 @pytest.mark.parametrize(("env", "says"), [
     ({}, "no connector configured: set SUPPORT_CONNECTORS"),
     ({"SUPPORT_CONNECTORS": "zendesk"}, "SUPPORT_ZENDESK_WEBHOOK_SECRET is not set"),
-    ({"SUPPORT_CONNECTORS": "freshdesk"}, "unknown connector 'freshdesk'"),
+    ({"SUPPORT_CONNECTORS": "freshdesk"}, "SUPPORT_FRESHDESK_WEBHOOK_SECRET is not set"),
+    ({"SUPPORT_CONNECTORS": "helpscout"}, "unknown connector 'helpscout'"),
 ])
 def test_intake_settings_before_any_connection(env: dict[str, str], says: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
