@@ -69,6 +69,13 @@ class Keys:
         return f"{self._scoped()}:ewm"
 
     @property
+    def applied_at(self) -> str:
+        """Hash ``<topic>:<partition>`` → wall-clock ms of the last batch applied from it:
+        with :attr:`event_watermarks`, each input's own event clock (the read side's low
+        watermark during a replay)."""
+        return f"{self._scoped()}:applied"
+
+    @property
     def stats(self) -> str:
         """Hash of pipeline counters, written in the same script as the windows."""
         return f"{self._scoped()}:stats"

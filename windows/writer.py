@@ -14,7 +14,7 @@ import json
 import logging
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -414,8 +414,9 @@ class WindowWriter:
         return StoreReset(f"the epoch of {where} is {found or 'gone'!r}, not "
                           f"{self._epoch!r}: Redis was flushed or lost its data")
 
-    def _below_applied(self, pfield: str, store_last: int | None) -> bool:
-        mine = self._applied.get(pfield)
+    def _below_applied(self, pfield: str, store_last: int | None,
+                       applied: Mapping[str, int] | None = None) -> bool:
+        mine = (self._applied if applied is None else applied).get(pfield)
         return mine is not None and (store_last is None or store_last < mine)
 
     async def _confirm_rewound(self, pfield: str, store_last: int | None) -> None:
@@ -443,9 +444,11 @@ class WindowWriter:
     async def check_rewound(self) -> None:
         """Raise :class:`StoreRewound` when the store's watermark of any partition this
         worker wrote stays below what it applied (checked by every batch too)."""
-        fields = sorted(self._applied)
+        # what was applied before the read: a batch landing during it is not a rewind
+        applied = dict(self._applied)
+        fields = sorted(applied)
         for pfield, last in zip(fields, await self._watermarks(fields), strict=True):
-            if self._below_applied(pfield, last):
+            if self._below_applied(pfield, last, applied):
                 await self._confirm_rewound(pfield, last)
 
     async def record_rewind(self, pfield: str, offsets: int) -> None:
@@ -593,6 +596,7 @@ class WindowWriter:
         self._overflow(changed, states, snap.admitted, plan.stats)
         views = self._conversation_ops(k, changed, snap, ops)
         self._pipeline_ops(k, ops, plan, snap.now_ms)
+        ops.add("M", k.applied_at, pfield, snap.now_ms)
         assert self._epoch is not None
         keys = [k.offsets, k.event_watermarks, k.stats,
                 k.epoch, *(k.conversation(c) for c in changed), *ops.keys]

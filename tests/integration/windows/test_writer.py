@@ -355,3 +355,33 @@ queues: {billing: office}
     assert g["queue=billing"]["oldest_waiting_business_seconds"] == 2 * 3600
     assert "oldest_waiting_business_seconds" not in g["queue=sales"]
     assert "oldest_waiting_business_seconds" not in g["*"]
+
+
+def test_a_replay_ages_waiting_conversations_to_the_input_furthest_behind(
+        services: ServiceConfig, ns: str) -> None:
+    """Played at 240x, a partition the worker reaches 5 s after another is 20 simulated
+    minutes behind it: a ticket whose reply is in that partition's backlog waits until the
+    partition's own clock, not the leading one's (the demo paged its own floor otherwise)."""
+    cfg = KpiConfig(windows=windows_from_text("1h"), gauge_dimension_sets=((),))
+    now = time.time()
+
+    def created(cid: str, at_s: float) -> Event:
+        return Event(event_id=f"{cid}-new", type="ticket.created", t_ms=T0 + int(at_s * 1000),
+                     conversation_id=cid, queue="billing", channel="email")
+
+    async def go() -> None:
+        w = WindowWriter(aioredis.Redis.from_url(services.redis_url), Keys(ns), cfg,
+                         lambda: now)
+        await w.apply("tickets", 0, [Record(0, event=created("behind", 0))])
+        await w.apply("tickets", 1, [Record(0, event=created("ahead", 1200))])
+
+    run(go())
+    client = redis.Redis.from_url(services.redis_url)
+    reader = WindowReader(client, Keys(ns), cfg, lambda: now + 1.0, event_windows=True)
+    t = reader.read_time()
+    assert t.event_ms == T0 + 1_200_000 + 1_000  # the leading input's clock
+    assert t.live_ms == T0 + 1_000  # the input furthest behind
+    assert reader.gauges(t.live_ms)["*"]["oldest_waiting_seconds"] == 1.0
+    # once tickets:0 has been idle for ACTIVE_INPUT_MS it no longer holds the clock back
+    idle = WindowReader(client, Keys(ns), cfg, lambda: now + 11.0, event_windows=True)
+    assert idle.read_time().live_ms == T0 + 1_200_000 + 11_000

@@ -3,7 +3,7 @@ own time during a replay, a backfill or a rebuild, and after one."""
 
 from __future__ import annotations
 
-from windows.reader import read_time
+from windows.reader import ACTIVE_INPUT_MS, low_watermark, read_time
 
 NOW = 1_800_000_000_000
 MIN = 60_000
@@ -47,3 +47,26 @@ def test_the_event_read_clock_ends_windows_at_the_history() -> None:
 def test_nothing_applied_yet_reads_the_wall_clock_and_future_skew_is_clamped() -> None:
     assert read_time(NOW, None, None, CATCH_UP).event_ms == NOW
     assert read_time(NOW, NOW + 120_000, NOW, CATCH_UP).event_ms == NOW
+
+
+def test_during_a_replay_live_ages_wait_for_the_input_furthest_behind() -> None:
+    # at 240x, tickets:3 five seconds behind chats:0 is twenty simulated minutes
+    history = NOW - 10 * 60 * MIN
+    inputs = {"support.chats:0": (history, NOW - 100),
+              "support.tickets:3": (history - 20 * MIN, NOW - 100)}
+    low = low_watermark(NOW, inputs)
+    assert low == history - 20 * MIN + 100
+    t = read_time(NOW, history, NOW - 100, CATCH_UP, event_windows=True, low_ms=low)
+    assert t.live_ms == low and t.window_end_ms == history + 100
+
+
+def test_an_idle_input_does_not_hold_the_clock_back() -> None:
+    inputs = {"support.chats:0": (NOW - 5 * MIN, NOW - 200),
+              "support.tickets:1": (NOW - 90 * MIN, NOW - ACTIVE_INPUT_MS - 1)}
+    assert low_watermark(NOW, inputs) == NOW - 5 * MIN + 200
+    assert low_watermark(NOW, {"support.tickets:1": inputs["support.tickets:1"]}) is None
+
+
+def test_a_live_floor_ignores_the_inputs_clocks() -> None:
+    t = read_time(NOW, NOW - 2_000, NOW - 500, CATCH_UP, low_ms=NOW - 60_000)
+    assert t.live_ms == NOW
