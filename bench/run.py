@@ -621,7 +621,8 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
     log(f"long conversation against short ones ({long_n} events each)")
     longs = long_conversation.render(long_conversation.table(svc.redis_url, long_n), long_n)
     log("wall viewers: 200 live streams against none")
-    viewers = wall_streams.render(_viewers(svc, topics, n, tmp), "python -m bench.run")
+    viewers = wall_streams.render(_viewers(svc, topics, n, tmp, 1 if args.quick else 4),
+                                  "python -m bench.run")
     args.redis_url = svc.redis_url
     sections = [render(args, n, med, results), render_more(lat, rc, mem), render_curve(curve),
                 render_targets(med, lat, rc, args), render_profile(prof, med), longs, viewers]
@@ -641,9 +642,9 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
     return 0
 
 
-def _viewers(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path
+def _viewers(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path, rounds: int
              ) -> dict[str, Any]:
-    res = wall_streams.measure(svc, topics, n, tmp, 20.0, ours, free_port)
+    res = wall_streams.measure(svc, topics, n, tmp, 20.0, ours, free_port, rounds=rounds)
     log(f"  without {res['without']:,.0f} events/s, with 200 streams {res['with']:,.0f} "
         f"(x{res['ratio']:.2f})")
     return res

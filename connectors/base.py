@@ -88,6 +88,23 @@ class Imported:
         self.refused[err.reason] = self.refused.get(err.reason, 0) + 1
 
 
+def map_whole(records: Iterable[Doc], mapper: Callable[[Doc, Imported], None]) -> Imported:
+    """Each record through ``mapper``, which maps it whole or not at all: a record it
+    refuses adds none of its events, only the reason to ``refused``."""
+    out = Imported()
+    for doc in records:
+        one = Imported()
+        try:
+            mapper(doc, one)
+        except ConnectorError as err:
+            out.refuse(err)
+            continue
+        out.events += one.events
+        for what, n in one.skipped.items():
+            out.skipped[what] = out.skipped.get(what, 0) + n
+    return out
+
+
 def items(docs: Iterable[Any], *keys: str) -> Iterator[Doc]:
     """The records of export files: a JSON array is its elements, a page object the list
     under the first of ``keys`` it has (nested keys as ``"data.payload"``), anything

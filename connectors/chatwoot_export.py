@@ -18,8 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from connectors import chatwoot
-from connectors.base import Doc, Imported, items, need
-from connectors.errors import ConnectorError
+from connectors.base import Doc, Imported, items, map_whole, need
 
 # activity text → status, first match wins ("reopened" before "open" in other words)
 WORDS = (("resolved", "resolved"), ("reopened", "open"), ("pending", "pending"),
@@ -76,15 +75,5 @@ def _conversation(doc: Doc, account: str, out: Imported) -> None:
 
 def normalize_export(docs: Iterable[Any], account: str = "0") -> Imported:
     """Every conversation of the files, each with its messages."""
-    out = Imported()
-    for doc in items(docs, "data.payload"):
-        one = Imported()  # a conversation maps whole or not at all
-        try:
-            _conversation(doc, account, one)
-        except ConnectorError as err:
-            out.refuse(err)
-            continue
-        out.events += one.events
-        for what, n in one.skipped.items():
-            out.skipped[what] = out.skipped.get(what, 0) + n
-    return out
+    return map_whole(items(docs, "data.payload"),
+                     lambda doc, one: _conversation(doc, account, one))

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from connectors.base import Doc, Imported, event, iso, items, need
+from connectors.base import Doc, Imported, event, iso, items, map_whole, need
 from connectors.errors import ConnectorError
 from connectors.freshdesk import NAME, labels, status_events
 
@@ -97,15 +97,5 @@ MAPPERS = {"ticket": _ticket, "conversation": _conversation, "rating": _rating}
 def normalize_export(docs: Iterable[Any], account: str = "0") -> Imported:
     """Every ticket, conversation and rating of the files (JSON arrays as the API
     returns them, search pages under ``results``, or one record per line)."""
-    out = Imported()
-    for doc in items(docs, "results"):
-        one = Imported()  # a record maps whole or not at all
-        try:
-            MAPPERS[_kind(doc)](doc, account, one)
-        except ConnectorError as err:
-            out.refuse(err)
-            continue
-        out.events += one.events
-        for what, n in one.skipped.items():
-            out.skipped[what] = out.skipped.get(what, 0) + n
-    return out
+    return map_whole(items(docs, "results"),
+                     lambda doc, one: MAPPERS[_kind(doc)](doc, account, one))

@@ -116,7 +116,7 @@ def test_wall_live_alert_stale_and_screenshot(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "supportkpi.cli", "demo", "--state-dir", str(tmp_path / "s"),
            "--kafka-port", str(kafka), "--controller-port", str(controller),
            "--redis-port", str(redis_port), "--metrics-port", str(http), "--rate", "60",
-           "--history", "2h", "--speed", "120"]
+           "--history", "2h", "--speed", "240"]
     log = open(tmp_path / "demo.log", "wb")  # noqa: SIM115
     demo = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
