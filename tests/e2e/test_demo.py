@@ -103,10 +103,11 @@ def test_ten_simulated_hours_steady_floor_one_incident_and_ctrl_c(tmp_path: Path
     assert max(waiting) < 300, max(waiting)
     assert max(oldest) < 1800, max(oldest)  # below OldestWaitingTooOld's threshold
     # the incident pages exactly FirstResponseP90High for technical, which then resolves.
-    # Only pages are pinned: the simulated history is anchored to the wall clock, so each
-    # run is a different floor, and sales' 1h FCR rests on ~25-30 conversations (about
-    # 0.78 +- 0.08): some runs dip under FcrLow's 0.6 for its 10 minutes (CI saw one
-    # such FcrLow for sales fire and resolve). That is a warning, never a page.
+    # Only pages are pinned. The simulated history is anchored to the wall clock, so each
+    # run is a different floor, and a small queue's 1h FCR rests on ~25-30 conversations.
+    # One CI run saw FcrLow (a warning) fire and resolve for sales. In five other floors
+    # the oracle's lowest queue FCR was 0.61-0.74 and never held under 0.6 for 10 minutes,
+    # so whether that was chance or the stream is not settled (see the stop's note).
     fired = {(d["rule"], json.dumps(d["dimensions"], sort_keys=True))
              for d in transitions if d["state"] == "firing" and d["severity"] == "page"}
     assert fired == {("FirstResponseP90High", '{"queue": "technical"}')}, transitions
