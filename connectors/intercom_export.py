@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from connectors import intercom
-from connectors.base import Doc, Imported, items, need
+from connectors.base import Doc, Imported, items, map_whole, need
 from connectors.errors import ConnectorError
 
 
@@ -33,14 +33,9 @@ def _conversation(item: Doc, account: str) -> list[Doc]:
 def normalize_export(docs: Iterable[Any], account: str = "0") -> Imported:
     """Every conversation of the files; ``account`` is the Intercom app id (the webhooks'
     ``app_id``), so imported and live conversations share ids."""
-    out = Imported()
-    for doc in items(docs, "conversations"):
-        try:
-            events = _conversation(doc, account)
-        except ConnectorError as err:
-            out.refuse(err)
-            continue
+    def whole(doc: Doc, one: Imported) -> None:
+        one.events += _conversation(doc, account)
         if not (doc.get("conversation_parts") or {}).get("conversation_parts"):
-            out.skip("conversation without parts (a list page: retrieve it)")
-        out.events += events
-    return out
+            one.skip("conversation without parts (a list page: retrieve it)")
+
+    return map_whole(items(docs, "conversations"), whole)
