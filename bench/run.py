@@ -135,11 +135,13 @@ def ceiling(svc: ServiceConfig, topics: tuple[str, str], n: int, box: float) -> 
 
 
 def baseline(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path,
-             box: float) -> Measure:
+             box: float, mode: str = "plain") -> Measure:
+    """A Faust agent that decodes and drops: ``plain`` (per record, the baseline) or
+    ``batch`` (the worker's batch transport: the Faust ceiling)."""
     group = f"bench-baseline-{uuid.uuid4().hex[:8]}"
     proc = subprocess.run(
         [sys.executable, "-m", "bench.faust_baseline", svc.bootstrap, ",".join(topics), str(n),
-         group, str(tmp / group), str(box)],
+         group, str(tmp / group), str(box), mode],
         cwd=ROOT, capture_output=True, text=True, timeout=1800)
     # Faust routes print() through its logger, so the line may be on either stream
     found = [ln.split("RESULT ", 1)[1].strip() for ln in (proc.stdout + proc.stderr).splitlines()
@@ -266,13 +268,16 @@ def latency(svc: ServiceConfig, rate: int, seconds: float, tmp: Path,
         samples: list[float] = []
         fulls: list[float] = []
         time.sleep(1)
+        steady_from = time.time() + STEADY_AFTER_S - 1
         next_full = time.time() + full_every_s
         drain_until = float("inf")
+        stopped = 0.0
         while True:
             t = newest()
-            if t is not None:
+            if t is not None and th.is_alive() and time.time() >= steady_from:
                 samples.append(time.time() - t)
             if not th.is_alive():
+                stopped = stopped or time.time()
                 drain_until = min(drain_until, time.time() + 30)
                 # exported in whole milliseconds: the last event is visible within 1 ms
                 if (t is not None and t >= sent.get("last", 0.0) - 0.0015) \
@@ -283,9 +288,11 @@ def latency(svc: ServiceConfig, rate: int, seconds: float, tmp: Path,
                 next_full += full_every_s
             time.sleep(poll_s)
         th.join()
+        drained = time.time() - stopped
         log("latency samples in time order: " + " ".join(f"{x:.2f}" for x in samples[::10]))
         samples.sort()
         return {"rate": rate, "seconds": seconds, "samples": len(samples),
+                "sent": sent.get("n", 0), "drain_s": drained,
                 "p50": samples[len(samples) // 2], "p99": samples[int(len(samples) * 0.99)],
                 "max": samples[-1], "full_scrapes": len(fulls),
                 "scrape_p50": sorted(fulls)[len(fulls) // 2] if fulls else float("nan")}
@@ -295,6 +302,8 @@ def latency(svc: ServiceConfig, rate: int, seconds: float, tmp: Path,
 
 
 WARM_UP_S = 10.0
+LATENCY_TARGETS = {2000: 0.5, 10000: 1.0}  # issue 18: p99 seconds at these rates
+STEADY_AFTER_S = 3.0  # latency samples of the first seconds of a paced run are not steady
 READ_PARTITIONS = 4  # the default SUPPORT_TOPIC_PARTITIONS: what a scrape merges
 
 
@@ -547,7 +556,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--down", action="store_true", help="stop Kafka and Redis at the end")
     ap.add_argument("--out", type=Path, default=ROOT / "docs/benchmarks.md")
     ap.add_argument("--no-write", action="store_true", help="print only")
-    ap.add_argument("--latency-rate", type=int, default=2000, help="events/s for latency")
+    ap.add_argument("--latency-rates", type=lambda v: [int(x) for x in v.split(",")],
+                    default=[2000, 10000], help="paced rates (events/s) of the latency runs, "
+                    "comma-separated")
     ap.add_argument("--latency-seconds", type=float, default=30.0)
     ap.add_argument("--only-latency", action="store_true", help="measure latency only")
     ap.add_argument("--only-streams", action="store_true",
@@ -564,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.events, args.rounds, args.round_seconds = 20_000, 1, 60.0
-        args.latency_rate, args.latency_seconds = 300, 5.0
+        args.latency_rates, args.latency_seconds = [300], 5.0
         args.curve_seconds, args.curve_rate, args.profile_events = 12.0, 100, 2000
     svc = ServiceConfig(state_dir=args.state_dir, kafka_port=args.kafka_port,
                         controller_port=args.kafka_port + 1, redis_port=args.redis_port)
@@ -580,33 +591,39 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
     tmp = ROOT / ".cache/bench-tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     if args.only_latency:
-        print(latency_baseline(svc, args.latency_rate, args.latency_seconds, tmp))
-        print(latency(svc, args.latency_rate, args.latency_seconds, tmp))
+        for rate in args.latency_rates:
+            print(latency_baseline(svc, rate, args.latency_seconds, tmp))
+            print(latency(svc, rate, args.latency_seconds, tmp))
         return 0
     topics = (f"bench{args.events}.tickets", f"bench{args.events}.chats")
     log(f"unlinked {forget_earlier_runs(svc):,} Redis keys of earlier bench runs")
     n = preload(svc, args.events, 42, topics)
     if args.only_streams:
         return _streams_only(args, svc, topics, n, tmp)
-    results: dict[str, list[Measure]] = {"ceiling": [], "baseline": [], "ours": []}
+    results: dict[str, list[Measure]] = {"ceiling": [], "baseline": [], "faust_batch": [],
+                                         "ours": []}
     box = args.round_seconds
     for r in range(args.rounds):
         for name in results:
             log(f"round {r + 1}/{args.rounds}: {name}")
             m = {"ceiling": lambda: ceiling(svc, topics, n, box),
                  "baseline": lambda: baseline(svc, topics, n, tmp, box),
+                 "faust_batch": lambda: baseline(svc, topics, n, tmp, box, "batch"),
                  "ours": lambda: ours(svc, topics, n, tmp, box)}[name]()
             log(f"  {m.rate:,.0f} events/s, {m.cpu_per_million:.1f} CPU-s per million")
             results[name].append(m)
     med = {k: median(v) for k, v in results.items()}
     mem = memory(svc, [m.namespace for m in results["ours"]])
     log(f"memory: {mem}")
-    log(f"latency at {args.latency_rate} events/s for {args.latency_seconds:g}s")
-    lat_b = latency_baseline(svc, args.latency_rate, args.latency_seconds, tmp)
-    log(f"  plain Faust agent: p50 {lat_b['p50']:.3f}s p99 {lat_b['p99']:.3f}s")
-    lat_ours = latency(svc, args.latency_rate, args.latency_seconds, tmp)
-    lat: dict[str, Any] = {**lat_ours, "baseline": lat_b}
-    log(f"  ours: p50 {lat['p50']:.3f}s p99 {lat['p99']:.3f}s max {lat['max']:.3f}s")
+    lats: list[dict[str, Any]] = []
+    for rate in args.latency_rates:
+        log(f"latency at {rate} events/s for {args.latency_seconds:g}s")
+        lat_b = latency_baseline(svc, rate, args.latency_seconds, tmp)
+        log(f"  plain Faust agent: p50 {lat_b['p50']:.3f}s p99 {lat_b['p99']:.3f}s")
+        lat_ours = latency(svc, rate, args.latency_seconds, tmp)
+        lats.append({**lat_ours, "baseline": lat_b})
+        log(f"  ours: p50 {lat_ours['p50']:.3f}s p99 {lat_ours['p99']:.3f}s "
+            f"max {lat_ours['max']:.3f}s")
     log("read side")
     rc = read_cost(svc, [1, 8, 48] if not args.quick else [1, 4])  # ~3k, 10k, 50k series
     log(f"memory curve: {args.curve_rate} events/s for {args.curve_seconds:g}s, scaled TTLs")
@@ -624,8 +641,9 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
     viewers = wall_streams.render(_viewers(svc, topics, n, tmp, 1 if args.quick else 4),
                                   "python -m bench.run")
     args.redis_url = svc.redis_url
-    sections = [render(args, n, med, results), render_more(lat, rc, mem), render_curve(curve),
-                render_targets(med, lat, rc, args), render_profile(prof, med), longs, viewers]
+    sections = [render(args, n, med, results), render_more(lats, rc, mem),
+                render_curve(curve), render_targets(med, lats, rc, args),
+                render_profile(prof, med), longs, viewers]
     analysis = ROOT / "bench" / "analysis.md"
     if analysis.exists():  # the reasons behind the numbers, written by hand after a run
         sections.append(analysis.read_text())
@@ -679,7 +697,9 @@ def render(args: argparse.Namespace, n: int, med: dict[str, Measure],
         "|---|---|---|---|---|",
     ]
     for k, label in (("ceiling", "ceiling: raw aiokafka + JSON decode"),
-                     ("baseline", "baseline: plain Faust agent, decode and drop"),
+                     ("baseline", "baseline: plain Faust agent, decode and drop "
+                      "(`take(1000, within=0.2)`, no leader topic)"),
+                     ("faust_batch", "Faust ceiling: the batch transport, decode and drop"),
                      ("ours", "ours: the real worker (all KPIs, windows, dimensions, Lua)")):
         rounds = ", ".join(f"{m.rate:,.0f}" for m in all_[k])
         seen = ", ".join(f"{m.events:,}" for m in all_[k])
@@ -687,8 +707,13 @@ def render(args: argparse.Namespace, n: int, med: dict[str, Measure],
                      f"{med[k].cpu_per_million:.1f} |")
     lines += [
         "",
-        f"* ours / ceiling = **{o.rate / c.rate:.3f}**",
-        f"* ours / baseline = **{o.rate / b.rate:.3f}** (target ≥ 0.8)",
+        f"* ours / ceiling = **{o.rate / c.rate:.3f}** (target ≥ 0.15)",
+        f"* ours / baseline = **{o.rate / b.rate:.2f}** (target ≥ 3.0)",
+        f"* Faust ceiling / baseline = {med['faust_batch'].rate / b.rate:.2f}; "
+        f"Faust ceiling / raw ceiling = {med['faust_batch'].rate / c.rate:.2f}",
+        f"* catch-up: ours drains a backlog at {o.rate:,.0f} events/s, so "
+        f"{n:,} events take ~{n / o.rate:,.0f} s"
+        + ("" if o.events >= n else " (extrapolated: the round's time box ended first)"),
         f"* Redis commands per event (ours): {o.extra['redis_calls_per_event']:.3f}; "
         f"Lua script calls per event: {o.extra['lua_calls_per_event']:.4f}; Redis CPU-s per "
         f"million events: {o.extra['redis_cpu_per_million']:.1f}",
@@ -715,28 +740,35 @@ def render(args: argparse.Namespace, n: int, med: dict[str, Measure],
         *lines, ""])
 
 
-def render_more(lat: dict[str, Any], rc: list[dict[str, float]],
+def render_more(lats: list[dict[str, Any]], rc: list[dict[str, float]],
                 mem: dict[str, float]) -> str:
-    lines = ["## Event-to-metric latency", "",
-             f"Paced producer at {lat['rate']:,.0f} events/s for {lat['seconds']:g} s, "
-             "`occurred_at` set at send time. Every 0.1 s the bench asks the worker for "
+    seconds = lats[0]["seconds"]
+    lines = ["## Event-to-metric latency (steady state)", "",
+             f"A paced producer sends for {seconds:g} s, `occurred_at` set at send time; the "
+             f"first {STEADY_AFTER_S:g} s are left out (the steady state). Every 0.1 s the "
+             "bench asks the worker for "
              "`/metrics?name[]=support_last_event_timestamp_seconds` (the same atomic script "
              "that changes the windows writes it, so when it is visible every KPI of that "
              "event is); a sample is the age of the newest event visible (an upper bound of "
              "that event's latency, including the poll). A full `/metrics` scrape runs every "
-             "5 s meanwhile, as a Prometheus would.", "",
+             "5 s meanwhile, as a Prometheus would. *Drain* is the time from the producer's "
+             "last send until that event is visible.", "",
              "The same paced stream also went into a plain Faust agent that only decodes "
              "each event and notes its age on arrival (`bench/faust_latency.py`): Faust's "
              "own share of the latency, with no KPI work and no Redis.", "",
-             "| variant | samples | p50 | p99 | max | full scrape during the run (p50) | "
-             "target |",
-             "|---|---|---|---|---|---|---|",
-             f"| plain Faust agent (age on arrival) | {lat['baseline']['events']:,.0f} | "
-             f"{lat['baseline']['p50']:.3f} s | {lat['baseline']['p99']:.3f} s | "
-             f"{lat['baseline']['max']:.3f} s | – | – |",
-             f"| ours (visible through /metrics) | {lat['samples']:.0f} | {lat['p50']:.3f} s | "
-             f"{lat['p99']:.3f} s | {lat['max']:.3f} s | {lat['scrape_p50']:.3f} s | "
-             "p99 < 1 s |", "",
+             "| rate (events/s) | sent | variant | samples | p50 | p99 | max | drain | "
+             "full scrape during the run (p50) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for lat in lats:
+        b = lat["baseline"]
+        lines += [
+            f"| {lat['rate']:,} | {b['sent']:,.0f} | plain Faust agent (age on arrival) | "
+            f"{b['events']:,.0f} | {b['p50']:.3f} s | {b['p99']:.3f} s | {b['max']:.3f} s | "
+            "– | – |",
+            f"| {lat['rate']:,} | {lat['sent']:,.0f} | ours (visible through /metrics) | "
+            f"{lat['samples']:.0f} | {lat['p50']:.3f} s | {lat['p99']:.3f} s | "
+            f"{lat['max']:.3f} s | {lat['drain_s']:.2f} s | {lat['scrape_p50']:.3f} s |"]
+    lines += ["",
              "## Read side: /metrics against exported series", "",
              "Synthetic floors with more queues (every dimension set of every window), written "
              f"into {READ_PARTITIONS} partitions as the worker would (a scrape merges them); "
@@ -783,9 +815,9 @@ def render_curve(curve: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_targets(med: dict[str, Measure], lat: dict[str, Any],
+def render_targets(med: dict[str, Measure], lats: list[dict[str, Any]],
                    rc: list[dict[str, float]], args: argparse.Namespace) -> str:
-    o, b = med["ours"], med["baseline"]
+    o, b, c = med["ours"], med["baseline"], med["ceiling"]
     ratio = o.rate / b.rate
     near10k = min(rc, key=lambda r: abs(r["series"] - 10_000))
     first, last = rc[0], rc[-1]
@@ -795,14 +827,17 @@ def render_targets(med: dict[str, Measure], lat: dict[str, Any],
         return "met" if ok else "**missed** (profile and reason below)"
 
     rows = [
-        ("ours ≥ 0.8 × the plain Faust agent", f"{ratio:.3f} × ({o.rate:,.0f} vs "
-         f"{b.rate:,.0f} events/s)", status(ratio >= 0.8)),
-        ("p99 event-to-metric latency < 1 s at 2,000 events/s",
-         f"p99 {lat['p99']:.2f} s (p50 {lat['p50']:.2f} s) at {lat['rate']:,.0f} events/s",
-         status(lat["p99"] < 1.0)),
-        ("/metrics for 10k series < 250 ms",
+        ("ours ≥ 3.0 × the plain Faust agent", f"{ratio:.2f} × ({o.rate:,.0f} vs "
+         f"{b.rate:,.0f} events/s)", status(ratio >= 3.0)),
+        ("ours ≥ 15% of the raw ceiling", f"{o.rate / c.rate:.1%} ({o.rate:,.0f} vs "
+         f"{c.rate:,.0f} events/s)", status(o.rate / c.rate >= 0.15)),
+        *[(f"steady-state p99 event-to-metric latency < {LATENCY_TARGETS.get(lat['rate'], 1.0):g}"
+           f" s at {lat['rate']:,} events/s",
+           f"p99 {lat['p99']:.2f} s (p50 {lat['p50']:.2f} s); {lat['sent']:,.0f} sent",
+           status(lat["p99"] < LATENCY_TARGETS.get(lat["rate"], 1.0))) for lat in lats],
+        ("/metrics for 10k series < 100 ms",
          f"{near10k['render_ms']:.0f} ms for {near10k['series']:,.0f} series",
-         status(near10k["render_ms"] < 250)),
+         status(near10k["render_ms"] < 100)),
         ("/metrics no worse than linear in series",
          f"{first['series']:,.0f} → {first['render_ms']:.0f} ms … {last['series']:,.0f} → "
          f"{last['render_ms']:.0f} ms ({min(per_series):.0f}–{max(per_series):.0f} µs per "

@@ -24,6 +24,7 @@ from streams.processor import BatchProcessor, RawMessage
 from streams.seek import OffsetsLookup, WatermarkSeeker
 from streams.supervise import Supervisor, rebuild, rewind
 from streams.telemetry import WorkerTelemetry
+from streams.transport import SCHEME
 from windows.clients import connect_async
 from windows.errors import StoreReset, StoreRewound
 from windows.keys import Keys
@@ -48,12 +49,21 @@ class FaustDeadLetterSink:
         await fut
 
 
+# Fetched record lists joined into one agent batch at most (each is one partition's share of
+# one fetch): at a high rate the take fills at once, at a low one ``batch_within`` ends it.
+COALESCE_FETCHES = 32
+# the stream buffer holds fetched lists, not records: a few coalesced batches' worth
+BUFFERED_FETCHES = 2 * COALESCE_FETCHES
+
+
 class WatermarkSeekingApp(faust.App):
     """A Faust app whose consumer, every time Faust seeks it to the committed offsets
     (after each rebalance, and when a fetch runs while the flow is stopped), then seeks
-    it on to where Redis says the windows are (``after_seek``)."""
+    it on to where Redis says the windows are (``after_seek``). Its input topics are
+    delivered in batches (``batch_topics``, read by :mod:`streams.transport`)."""
 
     after_seek: Callable[[ConsumerT], Awaitable[None]] | None = None
+    batch_topics: frozenset[str] = frozenset()
 
     def _new_consumer(self) -> ConsumerT:
         consumer = super()._new_consumer()
@@ -87,7 +97,7 @@ def topic_sender(app: faust.App, name: str) -> Send:
 def _new_app(cfg: StreamConfig) -> WatermarkSeekingApp:
     return WatermarkSeekingApp(
         cfg.app_id,
-        broker=f"kafka://{cfg.kafka.bootstrap}",
+        broker=f"{SCHEME}://{cfg.kafka.bootstrap}",
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,
@@ -99,7 +109,7 @@ def _new_app(cfg: StreamConfig) -> WatermarkSeekingApp:
         broker_commit_interval=1.0,
         broker_session_timeout=cfg.session_timeout,
         broker_heartbeat_interval=min(3.0, cfg.session_timeout / 3),
-        stream_buffer_maxsize=max(4096, cfg.batch_max * 4),
+        stream_buffer_maxsize=BUFFERED_FETCHES,
         producer_acks=-1,
         topic_allow_declare=True,
         broker_credentials=cfg.kafka.faust_credentials(),
@@ -111,13 +121,28 @@ def _new_app(cfg: StreamConfig) -> WatermarkSeekingApp:
     )
 
 
-def _by_partition(events: Sequence[EventT]) -> dict[tuple[str, int], list[RawMessage]]:
+class PassThrough(faust.Schema):
+    """The batch topics' schema: the event's value is the transport's tuple of
+    :class:`RawMessage`, handed on undecoded (the processor validates each value)."""
+
+    def loads_key(self, app: Any, message: Any, **_: Any) -> Any:
+        return message.key
+
+    def loads_value(self, app: Any, message: Any, **_: Any) -> Any:
+        return message.value
+
+
+def _by_partition(events: Sequence[EventT], limit: int
+                  ) -> list[tuple[tuple[str, int], list[RawMessage]]]:
+    """The coalesced fetches, one list per partition in offset order, cut into batches of
+    at most ``limit`` messages (the size of one script call)."""
     by_tp: dict[tuple[str, int], list[RawMessage]] = defaultdict(list)
     for ev in events:
         m = ev.message
-        value = m.value if isinstance(m.value, bytes) else bytes(m.value or b"")
-        by_tp[(m.topic, m.partition)].append(RawMessage(m.offset, m.key, value))
-    return by_tp
+        batch: tuple[RawMessage, ...] = m.value  # type: ignore[assignment]
+        by_tp[(m.topic, m.partition)].extend(batch)
+    return [(tp, msgs[i:i + limit]) for tp, msgs in by_tp.items()
+            for i in range(0, len(msgs), limit)]
 
 
 def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
@@ -134,7 +159,7 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
     faults = Faults(cfg.test_crash_at, commit)
 
     async def handle(events: Sequence[EventT]) -> None:
-        for (topic, partition), msgs in _by_partition(events).items():
+        for (topic, partition), msgs in _by_partition(events, cfg.batch_max):
             await faults.before_write(topic, partition, msgs)
             try:
                 await processor.process(topic, partition, msgs)
@@ -145,8 +170,9 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
             faults.after_write(topic, partition, msgs)
             _report_lag(app, telemetry, topic, partition, msgs[-1].offset)
 
+    app.batch_topics = frozenset(cfg.input_topics)
     for name, topic in (("tickets", cfg.topic_tickets), ("chats", cfg.topic_chats)):
-        app.agent(raw_topic(app, topic), name=name)(_consumer(cfg, handle))
+        app.agent(app.topic(topic, schema=PassThrough()), name=name)(_consumer(cfg, handle))
     _normalizers(app, cfg, telemetry)
 
     offsets = OffsetsLookup(cfg)
@@ -180,9 +206,9 @@ def _normalizers(app: faust.App, cfg: StreamConfig, telemetry: WorkerTelemetry) 
 
 def _consumer(cfg: StreamConfig, handle: Callable[[Sequence[EventT]], Awaitable[None]]
               ) -> Callable[[Any], Awaitable[None]]:
-    """An agent body (one per topic): batches of events, handled in arrival order."""
+    """An agent body (one per topic): coalesced fetched batches, handled in arrival order."""
     async def consume(stream: Any) -> None:
-        async for events in stream.take_events(cfg.batch_max, cfg.batch_within):
+        async for events in stream.take_events(COALESCE_FETCHES, cfg.batch_within):
             await handle(events)
 
     return consume

@@ -12,8 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from streams.errors import DeadLetterUnavailable, InvalidEvent
 from streams.schema import SchemaConfig, validate
@@ -24,8 +23,9 @@ from windows.writer import ApplyResult, Record
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
+class RawMessage(NamedTuple):
+    """One Kafka record as the processor needs it (built once, by the transport)."""
+
     offset: int
     key: bytes | None
     value: bytes

@@ -32,6 +32,7 @@ from streams.health import StoreHealth
 from streams.restart import restarts_so_far
 from streams.telemetry import WorkerTelemetry
 from streams.topics import ensure_topics
+from streams.transport import check_supported
 from supportkpi import log_filter
 from supportkpi.preflight import kafka_unreachable
 from supportkpi.settings import Settings, SettingsError, load_alert_rules, redact_url
@@ -147,6 +148,10 @@ def add_alert_timer(app: faust.App, settings: Settings, rules: Sequence[Rule],
 def run_worker(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     rules = load_alert_rules(settings)  # invalid rules stop start-up before anything runs
+    try:
+        check_supported()  # the batch transport's pinned Faust, and its registration
+    except StreamError as exc:
+        raise SettingsError(str(exc)) from None
     mismatch = cluster_mismatch(settings.redis_url, settings.redis_cluster,
                                 socket_timeout=settings.redis_timeout,
                                 socket_connect_timeout=settings.redis_timeout)

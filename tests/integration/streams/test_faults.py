@@ -101,7 +101,10 @@ def test_crash_point_changes_nothing(services: ServiceConfig, worker_env: dict[s
     assert code == 70 and "TEST FAULT" in faulty.log_text(), faulty.log_text()[-2000:]
     worker = WorkerProcess(env, tmp_path / "w2.log").start()
     try:
-        finish_and_check(services, env, file, n, end, worker)
+        # the crash point is exact for its own agent only: the other input's agent runs
+        # concurrently and may be between a batch's dead letters and its script when the
+        # process exits, so a dead letter may be written twice (same source coordinates)
+        finish_and_check(services, env, file, n, end, worker, exact_dlq=False)
         assert "seek to" in worker.log_text()
     finally:
         worker.stop()

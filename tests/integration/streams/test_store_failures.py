@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -50,8 +52,12 @@ def test_a_store_restored_from_an_older_snapshot_is_healed(
     file, n, end = make_history(env, tmp_path, seed=31, minutes=40, rate=40)
     port = int(env["SUPPORT_METRICS_PORT"])
     worker = start_worker(env, tmp_path / "w.log")
+    # paced (40 simulated minutes in ~30 s): the batch path would apply the whole history
+    # between the first quarter and the snapshot, leaving nothing to apply after it
+    replay = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "replay", str(file),
+                               "--speed", "80"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
     try:
-        cli(env, "replay", str(file))
         wait_seen(env, n // 4, "a quarter seen")
         client = redis.Redis.from_url(own.url)
         client.bgsave()  # t1
@@ -64,6 +70,8 @@ def test_a_store_restored_from_an_older_snapshot_is_healed(
         own.kill()  # nothing persisted since t1 (no AOF, no save points)
         shutil.copy(tmp_path / "t1.rdb", own.base / "dump.rdb")
         own.start()  # the same port, back at t1: the epoch came back with it
+        _, err = replay.communicate(timeout=120)
+        assert replay.returncode == 0, err[-3000:]
         finish_and_check(services, env, file, n, end, worker, exact_dlq=False)
         text = worker.log_text()
         assert "went back in time" in text and "re-applying" in text, text[-3000:]
@@ -76,6 +84,8 @@ def test_a_store_restored_from_an_older_snapshot_is_healed(
         for w in ("5m", "1h", "24h"):
             assert sample(s, "support_store_complete", window=w) == 1, w
     finally:
+        if replay.poll() is None:
+            replay.kill()
         worker.stop()
         own.kill()
 
