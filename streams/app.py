@@ -51,9 +51,12 @@ class FaustDeadLetterSink:
 
 # Fetched record lists joined into one agent batch at most (each is one partition's share of
 # one fetch): at a high rate the take fills at once, at a low one ``batch_within`` ends it.
-COALESCE_FETCHES = 32
-# the stream buffer holds fetched lists, not records: a few coalesced batches' worth
+COALESCE_FETCHES = 8
+# The stream buffer holds fetched lists, not records: two coalesced batches' worth. With at
+# most FETCH_RECORDS_PER_BATCH × batch_max records per fetch, that bounds what a stop (Faust
+# waits for every buffered event to be acked) or a rebalance has to finish first.
 BUFFERED_FETCHES = 2 * COALESCE_FETCHES
+FETCH_RECORDS_PER_BATCH = 2
 
 
 class WatermarkSeekingApp(faust.App):
@@ -110,6 +113,7 @@ def _new_app(cfg: StreamConfig) -> WatermarkSeekingApp:
         broker_session_timeout=cfg.session_timeout,
         broker_heartbeat_interval=min(3.0, cfg.session_timeout / 3),
         stream_buffer_maxsize=BUFFERED_FETCHES,
+        broker_max_poll_records=FETCH_RECORDS_PER_BATCH * cfg.batch_max,
         producer_acks=-1,
         topic_allow_declare=True,
         broker_credentials=cfg.kafka.faust_credentials(),
