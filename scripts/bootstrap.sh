@@ -32,13 +32,17 @@ if [[ ! -x .venv/bin/python ]]; then
   echo "bootstrap: creating .venv"
   "$PY" -m venv .venv
 fi
-stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
+stamp=.venv/.installed-$(cat pyproject.toml setup.py | sha1sum | cut -c1-12)
 if [[ ! -f $stamp ]]; then
-  echo "bootstrap: installing Python dependencies into .venv"
+  echo "bootstrap: installing Python dependencies into .venv and compiling the KPI core (mypyc)"
   .venv/bin/pip install -q --upgrade pip >/dev/null
   .venv/bin/pip install -q -e '.[dev]'
   rm -f .venv/.installed-*
   touch "$stamp"
+elif ! .venv/bin/python -c "import sys; from windows._core import stale_sources; sys.exit(bool(stale_sources()))"; then
+  # a compiled source changed since the last build (setup.py): build it again
+  echo "bootstrap: recompiling the KPI core (mypyc)"
+  .venv/bin/pip install -q --no-deps -e .
 fi
 
 .venv/bin/support-kpi services fetch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from windows import catalog
 from windows.calendar import BusinessCalendar
@@ -132,7 +133,7 @@ class KpiConfig:
     def frt_target_ms(self, priority: str, channel: str) -> int:
         """First-response target of a conversation: (priority, channel) > (priority, *) >
         (*, channel) > default."""
-        table = dict(self.frt_sla_targets)
+        table = self._frt_table
         for key in ((priority, channel), (priority, "*"), ("*", channel), ("*", "*")):
             if key in table:
                 return table[key]
@@ -145,24 +146,24 @@ class KpiConfig:
         """The calendar a queue's SLA targets count in (None: calendar time)."""
         return self.calendars.for_queue(queue) if self.calendars.sla_business else None
 
-    @property
+    @cached_property  # read per event: computed once per config
     def escalation_types(self) -> frozenset[str]:
         """Event types that make a conversation escalated (the escalation rate)."""
         if self.escalation_includes_handoffs:
             return TIER_ESCALATION_TYPES | {HANDOFF}
         return TIER_ESCALATION_TYPES
 
-    @property
+    @cached_property  # read per event: computed once per config
     def storage_dimensions(self) -> tuple[str, ...]:
         """The one dimension combination stored in buckets: every configured set is a
         roll-up of it (all bucket fields are additive), summed on read."""
         return dimensions_of(self.dimension_sets)
 
-    @property
+    @cached_property  # read per event: computed once per config
     def gauge_dimensions(self) -> tuple[str, ...]:
         return dimensions_of(self.gauge_dimension_sets)
 
-    @property
+    @cached_property  # read per event: computed once per config
     def resolutions_ms(self) -> tuple[int, ...]:
         """Distinct bucket sizes, one set of bucket keys per size."""
         return tuple(sorted({w.bucket_ms for w in self.windows}))
@@ -174,8 +175,18 @@ class KpiConfig:
         raise ConfigError(f"unknown window {name!r}; configured: {[w.name for w in self.windows]}")
 
     def bucket_ttl_ms(self, bucket_ms: int) -> int:
-        longest = max(w.length_ms for w in self.windows if w.bucket_ms == bucket_ms)
-        return longest + bucket_ms + self.bucket_ttl_margin_ms
+        return self._bucket_ttls[bucket_ms]
+
+    @cached_property
+    def _bucket_ttls(self) -> dict[int, int]:
+        longest: dict[int, int] = {}
+        for w in self.windows:
+            longest[w.bucket_ms] = max(longest.get(w.bucket_ms, 0), w.length_ms)
+        return {res: n + res + self.bucket_ttl_margin_ms for res, n in longest.items()}
+
+    @cached_property
+    def _frt_table(self) -> dict[tuple[str, str], int]:
+        return dict(self.frt_sla_targets)
 
 
 def dimensions_of(sets: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:

@@ -75,12 +75,17 @@ def conversation_dims(events: Sequence[Event], cfg: KpiConfig | None = None,
     """
     if folded is not None:
         return dict(folded.dims)
-    ordered = sorted(events, key=Event.sort_key)
+    return _dims_of(sorted(events, key=Event.sort_key), cfg)
+
+
+def _dims_of(ordered: Sequence[Event], cfg: KpiConfig | None) -> dict[str, str]:
+    """:func:`conversation_dims` of events already in order (and not folded)."""
     starts = [e for e in ordered if e.type in START_TYPES]
     dims: dict[str, str] = {}
+    candidates = [*starts, *ordered]
     for d in DIMENSIONS:
         value: str | None = None
-        for e in starts + ordered:
+        for e in candidates:
             v = getattr(e, d)
             if v:
                 value = v
@@ -141,16 +146,43 @@ def contributions(events: Sequence[Event], cfg: KpiConfig,
     unit at a time; each unit writes the stored fields its catalog entry names. Of a
     folded conversation it is the contribution of what is kept: the folded response times
     were written when they were folded and never change."""
-    ordered = sorted(events, key=Event.sort_key)
-    dims = conversation_dims(ordered, cfg, folded)
-    c = _Conversation.of(ordered, cfg)
+    return _contributions(_Evaluation.of(events, cfg, folded), cfg)
+
+
+def evaluate(events: Sequence[Event], cfg: KpiConfig,
+             folded: Folded | None = None) -> tuple[ConversationView, LiveState]:
+    """:func:`contributions` and :func:`live_state` at once: the writer needs both of every
+    changed conversation, and they share the sort, the labels and the reply pairing."""
+    ev = _Evaluation.of(events, cfg, folded)
+    return _contributions(ev, cfg), _live(ev, cfg)
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    """What both the contributions and the live state derive from a conversation."""
+
+    c: _Conversation
+    dims: dict[str, str]
+    paired: tuple[list[tuple[int, int]], int | None]
+    folded: Folded | None
+
+    @classmethod
+    def of(cls, events: Sequence[Event], cfg: KpiConfig, folded: Folded | None
+           ) -> _Evaluation:
+        ordered = sorted(events, key=Event.sort_key)
+        dims = dict(folded.dims) if folded is not None else _dims_of(ordered, cfg)
+        # one pairing for every response KPI
+        return cls(_Conversation.of(ordered, cfg), dims, _pairing(ordered, cfg, folded), folded)
+
+
+def _contributions(ev: _Evaluation, cfg: KpiConfig) -> ConversationView:
+    c, dims, paired = ev.c, ev.dims, ev.paired
     out: Contribution = {}
     if c.created_t is not None:
         _inc(out, c.created_t, "vol_created")
     target = cfg.frt_target_ms(dims["priority"], dims["channel"])
     _first_response(out, c)
     _service_level(out, c, cfg, target, cfg.sla_calendar(dims["queue"]))
-    paired = _pairing(c.ordered, cfg, folded)  # one pairing for every response KPI
     _responses(out, paired[0])
     _business_time(out, c, cfg.calendar_for(dims["queue"]), paired[0])
     policy = cfg.policies.for_dims(dims)
@@ -497,13 +529,16 @@ def live_state(events: Sequence[Event], cfg: KpiConfig,
     """Open: see :func:`_is_open`. Waiting = open, in the human queue, no human reply yet.
     The deadline is the first-response target's, or, where an SLA policy applies, the
     earliest of its targets running now (:func:`windows.sla.running`)."""
-    ordered = sorted(events, key=Event.sort_key)
-    dims = conversation_dims(ordered, cfg, folded)
-    is_open = _is_open(ordered)
+    return _live(_Evaluation.of(events, cfg, folded), cfg)
+
+
+def _live(ev: _Evaluation, cfg: KpiConfig) -> LiveState:
+    c, dims = ev.c, ev.dims
+    is_open = _is_open(c.ordered)
     waiting: int | None = None
     deadline: int | None = None
-    if is_open and not any(_is_human_reply(e, cfg) for e in ordered):
-        waiting = queue_entry_ms(ordered, cfg)
+    if is_open and not c.replies:
+        waiting = c.entry
         if waiting is not None:
             target = cfg.frt_target_ms(dims["priority"], dims["channel"])
             cal = cfg.sla_calendar(dims["queue"])
@@ -512,8 +547,7 @@ def live_state(events: Sequence[Event], cfg: KpiConfig,
     running: dict[str, int] = {}
     policy = cfg.policies.for_dims(dims)
     if policy is not None:
-        view = _sla_view(_Conversation.of(ordered, cfg), _pairing(ordered, cfg, folded))
-        running = sla.running(view, policy, _clock(policy, dims, cfg))
+        running = sla.running(_sla_view(c, ev.paired), policy, _clock(policy, dims, cfg))
         deadline = min(running.values(), default=None)
     return LiveState(dims=tuple(sorted(dims.items())), open=is_open, waiting_since=waiting,
                      deadline=deadline, running=tuple(sorted(running)))
@@ -548,43 +582,64 @@ def bucket_deltas(
     cfg: KpiConfig,
     admitted: Mapping[str, Set[str]] | None = None,
 ) -> BucketDeltas:
-    """Per ``(bucket_ms, bucket_start)`` the field increments turning ``before`` into ``after``.
+    """Per ``(bucket_ms, bucket_start)`` the field increments turning ``before`` into ``after``."""
+    out: BucketDeltas = {}
+    add_bucket_deltas(out, before, after, cfg, admitted)
+    return without_zeros(out)
+
+
+def add_bucket_deltas(
+    into: BucketDeltas,
+    before: ConversationView | None,
+    after: ConversationView,
+    cfg: KpiConfig,
+    admitted: Mapping[str, Set[str]] | None = None,
+) -> None:
+    """Add to ``into`` the increments of :func:`bucket_deltas` (zeros may remain: a batch
+    accumulates every conversation's share first and drops them once, :func:`without_zeros`).
 
     When the labels did not change (the common case) the two contributions are diffed item
     by item first, so only the handful of items a new event changed are expanded into
-    resolutions × dimension sets.
+    resolutions.
     """
-    out: BucketDeltas = defaultdict(dict)
     after_dims = cap_dims(dict(after.dims), admitted)
+    if before is None:
+        _expand(into, after.items, after_dims, +1, cfg)
+        return
+    before_dims = cap_dims(dict(before.dims), admitted)
+    if before_dims != after_dims:
+        _expand(into, before.items, before_dims, -1, cfg)
+        _expand(into, after.items, after_dims, +1, cfg)
+        return
+    diff = dict(after.items)
+    for item, n in before.items.items():
+        diff[item] = diff.get(item, 0) - n
+    _expand(into, diff, after_dims, +1, cfg)
+
+
+def _expand(out: BucketDeltas, items: Mapping[tuple[int, str], int], dims: Mapping[str, str],
+            sign: int, cfg: KpiConfig) -> None:
+    """Each item into its bucket of every resolution, under the stored dimension key."""
+    prefix = dimension_key(dims, cfg.storage_dimensions) + "|"
     resolutions = cfg.resolutions_ms
+    for (t, metric), n in items.items():
+        if not n:
+            continue
+        f = prefix + metric
+        v = sign * n
+        for res in resolutions:
+            bucket = (res, t - t % res)
+            fields = out.get(bucket)
+            if fields is None:
+                out[bucket] = {f: v}
+            else:
+                fields[f] = fields.get(f, 0) + v
 
-    storage = cfg.storage_dimensions
 
-    def expand(items: Mapping[tuple[int, str], int], dims: Mapping[str, str], sign: int) -> None:
-        prefixes = [dimension_key(dims, storage) + "|"]
-        for (t, metric), n in items.items():
-            if not n:
-                continue
-            for res in resolutions:
-                fields = out[(res, t - t % res)]
-                for p in prefixes:
-                    f = p + metric
-                    fields[f] = fields.get(f, 0) + sign * n
-
-    if before is not None:
-        before_dims = cap_dims(dict(before.dims), admitted)
-        if before_dims == after_dims:
-            diff = dict(after.items)
-            for item, n in before.items.items():
-                diff[item] = diff.get(item, 0) - n
-            expand(diff, after_dims, +1)
-        else:
-            expand(before.items, before_dims, -1)
-            expand(after.items, after_dims, +1)
-    else:
-        expand(after.items, after_dims, +1)
+def without_zeros(deltas: BucketDeltas) -> BucketDeltas:
+    """The buckets and fields that change (a retraction can cancel an increment)."""
     cleaned: BucketDeltas = {}
-    for bucket, fields in out.items():
+    for bucket, fields in deltas.items():
         nz = {f: n for f, n in fields.items() if n}
         if nz:
             cleaned[bucket] = nz

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import (  # type: ignore[attr-defined]  # the stubs lack OutOfMemoryError
     BusyLoadingError,
@@ -250,7 +251,7 @@ def _encode_state(events: Sequence[Event], folded: kpi.Folded | None) -> str:
     doc: dict[str, object] = {"e": [e.to_compact() for e in events]}
     if folded is not None:
         doc["f"] = [*folded.boundary, folded.pending, [list(d) for d in folded.dims]]
-    return json.dumps(doc, separators=(",", ":"))
+    return orjson.dumps(doc).decode()
 
 
 def _offsets(raws: Sequence[bytes | str | None]) -> list[int | None]:
@@ -261,8 +262,8 @@ def _offsets(raws: Sequence[bytes | str | None]) -> list[int | None]:
 def _live_entry(live: kpi.LiveState, dimkeys: Sequence[str]) -> str:
     """What a conversation adds to the live gauges: open count, waiting and due sets per
     key, and the SLA policy targets running (older entries have only the first three)."""
-    return json.dumps([int(live.open), int(live.waiting_since is not None), list(dimkeys),
-                       list(live.running)], separators=(",", ":"))
+    return orjson.dumps([int(live.open), int(live.waiting_since is not None), list(dimkeys),
+                         list(live.running)]).decode()
 
 
 class WindowWriter:
@@ -612,8 +613,8 @@ class WindowWriter:
         for cid in changed:
             args.append(states[cid].version)
             args.append(_encode_state(states[cid].events, states[cid].folded))
-        args.append(json.dumps(ops.ops, separators=(",", ":")))
-        args.append(json.dumps(ops.candidates, separators=(",", ":")))
+        args.append(orjson.dumps(ops.ops).decode())  # a batch's ops: ~1 MB of JSON
+        args.append(orjson.dumps(ops.candidates).decode())
         return _Batch(keys, args, ops, views)
 
     def _conversation_ops(self, k: Keys, changed: Sequence[str], snap: _Snapshot, ops: _Ops
@@ -629,14 +630,11 @@ class WindowWriter:
             if view is not None and view.version == st.version:
                 before, before_live = view.view, view.live
             elif old_events:
-                before = kpi.contributions(old_events, self._cfg, st.folded)
-                before_live = kpi.live_state(old_events, self._cfg, st.folded)
+                before, before_live = kpi.evaluate(old_events, self._cfg, st.folded)
             else:
                 before, before_live = None, None
-            after = kpi.contributions(st.events, self._cfg, st.folded)
-            after_live = kpi.live_state(st.events, self._cfg, st.folded)
-            kpi.merge_bucket_deltas(deltas,
-                                    kpi.bucket_deltas(before, after, self._cfg, snap.admitted))
+            after, after_live = kpi.evaluate(st.events, self._cfg, st.folded)
+            kpi.add_bucket_deltas(deltas, before, after, self._cfg, snap.admitted)
             self._gauge_ops(k, cid, before_live, after_live, snap.admitted, ops, snap.now_ms)
             views[cid] = (self._fold(st) or after, after_live)
         if ops.touched_live:
@@ -645,7 +643,7 @@ class WindowWriter:
             for key in (k.live, k.live_dims, k.open_counts,
                         k.known_counts):
                 ops.add("E", key, 2 * self._cfg.conversation_ttl_ms, "")
-        for (res, start), fields in sorted(deltas.items()):
+        for (res, start), fields in sorted(kpi.without_zeros(deltas).items()):
             ops.bucket(k.bucket(res, start), self._cfg.bucket_ttl_ms(res), fields)
         return views
 
