@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from serve.feed import WallFeed
 from serve.remote import Wall
+from serve.scrape import ScrapeCache
 from windows.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -79,18 +80,26 @@ SAMPLER = web.AppKey("sampler", asyncio.Task)
 
 def build_app(registry: CollectorRegistry, wall: Wall,
               push_interval_s: float, token: str | None = None,
-              not_ready: Callable[[], str] = lambda: "", max_streams: int = 256
-              ) -> web.Application:
+              not_ready: Callable[[], str] = lambda: "", max_streams: int = 256,
+              metrics_cache_s: float = 0.0) -> web.Application:
     """``not_ready`` says why the worker cannot do its work now ("" when it can): /ready
     answers 503 with it, for orchestrators' readiness checks. Every wall viewer shares
-    one snapshot per window and push interval; at most ``max_streams`` live streams."""
+    one snapshot per window and push interval; at most ``max_streams`` live streams. A
+    slow full scrape is shared for ``metrics_cache_s`` (:mod:`serve.scrape`)."""
+    cache = ScrapeCache(lambda: generate_latest(registry), metrics_cache_s)
+
     async def metrics(req: web.Request) -> web.Response:
         # ?name[]=support_redis_up&name[]=... collects only the collectors that export those
-        # names (as prometheus_client's own handler does): cheap health probes
+        # names (as prometheus_client's own handler does): cheap health probes, never cached
         names = req.query.getall("name[]", [])
-        target = registry.restricted_registry(names) if names else registry
-        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, target)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        age = 0.0
+        if names:
+            body = await asyncio.get_running_loop().run_in_executor(
+                None, generate_latest, registry.restricted_registry(names))
+        else:
+            body, age = await cache.body()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST,
+                                                "X-Metrics-Age-Seconds": f"{age:.3f}"})
 
     async def index(_req: web.Request) -> web.Response:
         raise web.HTTPFound("/wall")

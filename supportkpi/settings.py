@@ -142,6 +142,11 @@ class Settings(BaseSettings):
                                          "/api need it as a bearer token or as the basic "
                                          "auth password")
     metrics_port: int = Field(9464, ge=0, le=65535)
+    metrics_cache: float = Field(5.0, ge=0, le=300, description="Seconds a full /metrics "
+                                 "render that took over 0.1 s (a large floor) is shared "
+                                 "between scrapes, rendered again ahead of expiry while "
+                                 "scrapes come; set it to Prometheus' scrape interval; 0: "
+                                 "every scrape renders")
     data_dir: Path = Field(Path(".cache/faust"), description="Faust data directory")
     log_level: str = Field("info")
     test_crash_at: str = Field("", description="Test-only fault injection: 'after_write:N' "

@@ -95,7 +95,8 @@ def serve_http(settings: Settings, registry: CollectorRegistry, reader: WindowRe
                     "who reaches this address can read them", settings.metrics_host)
     try:
         serve_in_thread(build_app(registry, wall, settings.wall_push_interval, token,
-                                  not_ready, settings.wall_max_streams),
+                                  not_ready, settings.wall_max_streams,
+                                  settings.metrics_cache),
                         settings.metrics_host, settings.metrics_port)
     except OSError as exc:
         raise SettingsError(
