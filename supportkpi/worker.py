@@ -56,10 +56,13 @@ def build_registry(settings: Settings, reader: WindowReader, alerts: AlertStore,
     """Registry with the KPI and pipeline collectors; registering does not touch Redis."""
     registry = CollectorRegistry(auto_describe=True)
     alert_dims = dimensions_of(tuple(tuple(r.per) for r in rules))
-    registry.register(KpiCollector(reader, settings.kpi_config(), alerts,
-                                   alert_dims=alert_dims, alert_rules=[r.name for r in rules]))
+    # the pipeline counters are read first (collectors run in registration order): a
+    # scrape saying N events were applied then holds the KPIs of at least those N, which
+    # matters once one render is shared between scrapers (serve/scrape.py)
     registry.register(PipelineCollector(reader, topics=settings.input_topics,
                                         refused=lambda: "" if health.ok else health.reason))
+    registry.register(KpiCollector(reader, settings.kpi_config(), alerts,
+                                   alert_dims=alert_dims, alert_rules=[r.name for r in rules]))
     return registry
 
 

@@ -26,11 +26,14 @@ from tests.support import ROOT, WorkerProcess, parse, scrape, wait_for
 WINDOWS = ("5m", "15m", "1h", "24h")
 
 
+COUNTERS = ("support_events_processed_total", "support_events_rejected_total",
+            "support_events_duplicate_total", "support_events_late_dropped_total")
+
+
 def counters(port: int) -> dict[str, float]:
     out: dict[str, float] = {}
-    for (name, _labels), v in parse(scrape(port)).items():
-        if name in ("support_events_processed_total", "support_events_rejected_total",
-                    "support_events_duplicate_total", "support_events_late_dropped_total"):
+    for (name, _labels), v in parse(scrape(port, *COUNTERS)).items():
+        if name in COUNTERS:
             out[name] = out.get(name, 0) + v
     return out
 
@@ -44,6 +47,12 @@ def cli(env: dict[str, str], *args: str) -> str:
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
+
+
+def cli_background(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    """The CLI as a child process (e.g. a paced replay a test crashes workers during)."""
+    return subprocess.Popen([sys.executable, "-m", "supportkpi.cli", *args], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def small_floor_through_worker(env: dict[str, str], tmp_path: Path, seed: int,

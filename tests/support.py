@@ -27,8 +27,12 @@ def free_port() -> int:
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+def scrape(port: int, *names: str) -> str:
+    """The worker's /metrics; with ``names`` only those families (``name[]=``), always
+    rendered for the request: a full render over 0.1 s is shared for up to
+    SUPPORT_METRICS_CACHE seconds, too stale for a test polling its progress."""
+    query = "?" + "&".join(f"name[]={n}" for n in names) if names else ""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics{query}", timeout=10) as r:
         return str(r.read().decode())
 
 

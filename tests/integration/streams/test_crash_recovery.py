@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -25,8 +26,22 @@ from windows.reader import WindowReader
 pytestmark = pytest.mark.integration
 
 
+def send_paced(bootstrap: str, routed: list[tuple[str, bytes, bytes]],
+               per_s: float = 1500.0) -> None:
+    """Produce over a few seconds, so that the kill lands while the worker is applying
+    (sent at once, a fast worker applies them all before a quarter can be observed)."""
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    started = time.monotonic()
+    for i, (topic, key, value) in enumerate(routed):
+        if i % 50 == 0:
+            time.sleep(max(0.0, started + i / per_s - time.monotonic()))
+        p.send(topic, key=key, value=value)
+    p.flush()
+    p.close()
+
+
 def processed(port: int) -> float:
-    s = parse(scrape(port))
+    s = parse(scrape(port, "support_events_processed_total"))
     return sum(v for (name, _), v in s.items() if name == "support_events_processed_total")
 
 
@@ -72,19 +87,18 @@ def test_sigkill_mid_stream_changes_no_count(services: ServiceConfig, worker_env
     worker = WorkerProcess(env, tmp_path / "w1.log").start()
     try:
         wait_for(lambda: processed(port) == 0, 60, "worker /metrics")
-        p = KafkaProducer(bootstrap_servers=services.bootstrap, acks="all", linger_ms=5)
-        for topic, key, value in sim.route(events, env["SUPPORT_TOPIC_TICKETS"],
-                                           env["SUPPORT_TOPIC_CHATS"]):
-            p.send(topic, key=key, value=value)
-        p.flush()
-        p.close()
+        routed = list(sim.route(events, env["SUPPORT_TOPIC_TICKETS"],
+                                env["SUPPORT_TOPIC_CHATS"]))
+        producing = threading.Thread(target=send_paced, args=(services.bootstrap, routed))
+        producing.start()
         n = len(events)
         wait_for(lambda: processed(port) >= n // 4, 120, "a quarter processed", interval=0.05)
         worker.kill()  # SIGKILL: no commit, no flush, no goodbye
-        at_kill = None
         worker = WorkerProcess(env, tmp_path / "w2.log").start()
         wait_for(lambda: processed(port) >= 0, 60, "restarted worker /metrics")
         at_kill = processed(port)
+        assert at_kill < n, "the worker had applied everything before the kill"
+        producing.join(120)
         wait_for(lambda: processed(port) == n, 180, f"all {n} events processed")
         time.sleep(2)  # anything double-applied after the catch-up would show now
         s = parse(scrape(port))

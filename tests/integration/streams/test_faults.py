@@ -21,6 +21,7 @@ import pytest
 from devtools.services import ServiceConfig
 from tests.replay_check import (
     cli,
+    cli_background,
     compare_with_oracle,
     counters,
     disorder,
@@ -118,15 +119,20 @@ def test_sigkill_five_times_during_one_replay(services: ServiceConfig,
     port = int(env["SUPPORT_METRICS_PORT"])
     worker = start_worker(env, tmp_path / "w0.log")
     kills = []
+    # paced (the hour in a minute): a worker faster than the kills would otherwise have
+    # applied the whole file before the last one, and the test would crash an idle worker
+    replay = cli_background(env, "replay", str(file), *IN_FILE_ORDER, "--speed", "60")
     try:
-        cli(env, "replay", str(file), *IN_FILE_ORDER)
         for k in range(1, 6):
             wait_seen(env, k * n // 7, f"{k}/7 seen")
             kills.append(seen(port))
             worker.kill()
             worker = WorkerProcess(env, tmp_path / f"w{k}.log").start()
+        _, err = replay.communicate(timeout=120)
+        assert replay.returncode == 0, err.decode()[-2000:]
         finish_and_check(services, env, file, n, end, worker, exact_dlq=False)
     finally:
+        replay.kill()
         worker.stop()
     assert len(kills) == 5 and kills[-1] < n, f"killed at {kills} of {n}: not mid-stream"
 
