@@ -61,3 +61,12 @@ def partition_hashes(client: redis.Redis, ns: str, which: str) -> list[dict[byte
     for k in scopes:
         pipe.hgetall(getattr(k, which))
     return list(pipe.execute())
+
+
+def redis_usage(client: redis.Redis) -> tuple[float, dict[str, int]]:
+    """Redis' CPU seconds so far and its calls per command (a script's own calls counted),
+    for the difference over a measured run."""
+    cpu = client.info("cpu")
+    stats = client.info("commandstats")
+    return (cpu["used_cpu_user"] + cpu["used_cpu_sys"],
+            {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()})

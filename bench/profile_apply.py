@@ -25,6 +25,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
+from bench.common import redis_usage
 from devtools import simulate as sim
 from streams.schema import SchemaConfig, validate
 from supportkpi.settings import load_settings
@@ -90,13 +91,6 @@ def _timed(spent: dict[str, float]) -> Iterator[None]:
             setattr(owner, name, fn)
 
 
-def _redis_now(client: redis.Redis) -> tuple[float, dict[str, int]]:
-    cpu = client.info("cpu")
-    stats = client.info("commandstats")
-    return (cpu["used_cpu_user"] + cpu["used_cpu_sys"],
-            {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()})
-
-
 def profile(redis_url: str, n_events: int = 30_000, batch: int = 1000) -> Profile:
     """Validate + apply ``n_events`` of a simulated day in batches, one partition."""
     now = int(time.time() * 1000)
@@ -122,10 +116,10 @@ def profile(redis_url: str, n_events: int = 30_000, batch: int = 1000) -> Profil
         await client.aclose()
         return wall, cpu
 
-    cpu0, calls0 = _redis_now(sync)
+    cpu0, calls0 = redis_usage(sync)
     with _timed(spent):
         wall, cpu = asyncio.run(run())
-    cpu1, calls1 = _redis_now(sync)
+    cpu1, calls1 = redis_usage(sync)
     sync.close()
     n = len(raws)
     per = {c: (calls1[c] - calls0.get(c, 0)) / n for c in calls1}

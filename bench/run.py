@@ -43,6 +43,7 @@ from bench.common import (
     free_port,
     log,
     partition_hashes,
+    redis_usage,
     rss_mb,
     worker_env,
 )
@@ -160,11 +161,8 @@ def _proc_cpu(pid: int) -> float:
 
 
 def _redis_calls(client: redis.Redis) -> tuple[int, int, float]:
-    stats = client.info("commandstats")
-    calls = sum(v["calls"] for v in stats.values())
-    lua = stats.get("cmdstat_evalsha", {}).get("calls", 0)
-    cpu = client.info("cpu")
-    return calls, lua, cpu["used_cpu_user"] + cpu["used_cpu_sys"]
+    cpu, calls = redis_usage(client)
+    return sum(calls.values()), calls.get("evalsha", 0), cpu
 
 
 def ours(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path, box: float,

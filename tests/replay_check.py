@@ -49,10 +49,13 @@ def cli(env: dict[str, str], *args: str) -> str:
     return proc.stdout
 
 
-def cli_background(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    """The CLI as a child process (e.g. a paced replay a test crashes workers during)."""
-    return subprocess.Popen([sys.executable, "-m", "supportkpi.cli", *args], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def cli_background(env: dict[str, str], log_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    """The CLI as a child process (e.g. a paced replay a test crashes workers during); its
+    output goes to ``log_path``: a minute of progress bar into an unread pipe would fill
+    it and stall the child."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "supportkpi.cli", *args], cwd=ROOT,
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def small_floor_through_worker(env: dict[str, str], tmp_path: Path, seed: int,

@@ -121,15 +121,16 @@ def test_sigkill_five_times_during_one_replay(services: ServiceConfig,
     kills = []
     # paced (the hour in a minute): a worker faster than the kills would otherwise have
     # applied the whole file before the last one, and the test would crash an idle worker
-    replay = cli_background(env, "replay", str(file), *IN_FILE_ORDER, "--speed", "60")
+    replay_log = tmp_path / "replay.log"
+    replay = cli_background(env, replay_log, "replay", str(file), *IN_FILE_ORDER,
+                            "--speed", "60")
     try:
         for k in range(1, 6):
             wait_seen(env, k * n // 7, f"{k}/7 seen")
             kills.append(seen(port))
             worker.kill()
             worker = WorkerProcess(env, tmp_path / f"w{k}.log").start()
-        _, err = replay.communicate(timeout=120)
-        assert replay.returncode == 0, err.decode()[-2000:]
+        assert replay.wait(120) == 0, replay_log.read_text()[-2000:]
         finish_and_check(services, env, file, n, end, worker, exact_dlq=False)
     finally:
         replay.kill()
