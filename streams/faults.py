@@ -29,25 +29,30 @@ class Faults:
         self._n = int(n) if n else 0
         self._commit = commit
         self._batches = 0
-        self._armed = False
+        # the one batch the hook fires on, by its coordinates: the tickets and chats agents
+        # run concurrently, so a flag the other agent's next batch could clear would let the
+        # armed batch's after_write pass (the worker never exited)
+        self._armed: tuple[str, int, int] | None = None
 
     async def before_write(self, topic: str, partition: int,
                            msgs: Sequence[RawMessage]) -> None:
         if not self._point:
             return
         self._batches += 1
-        self._armed = self._batches == self._n
-        if self._armed and self._point == "before_write":  # Kafka says done, Redis never saw it
+        if self._batches != self._n:
+            return
+        self._armed = (topic, partition, msgs[-1].offset)
+        if self._point == "before_write":  # Kafka says done, Redis never saw it
             await self._commit(topic, partition, msgs[-1].offset + 1)
             _exit("committed to Kafka; exiting before the Redis write", topic, partition,
                   msgs[-1].offset)
-        if self._armed and self._point == "stall":  # a wedged agent: alive, never progressing
+        if self._point == "stall":  # a wedged agent: alive, never progressing
             log.warning("TEST FAULT: %s:%d stalls before offset %d", topic, partition,
                         msgs[0].offset)
             await asyncio.Event().wait()
 
     def after_write(self, topic: str, partition: int, msgs: Sequence[RawMessage]) -> None:
-        if self._armed and self._point == "after_write":
+        if self._point == "after_write" and self._armed == (topic, partition, msgs[-1].offset):
             _exit("is in Redis; exiting before Kafka acks it", topic, partition,
                   msgs[-1].offset)
 
