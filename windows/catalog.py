@@ -147,7 +147,8 @@ class Duration:
     Prometheus summary (quantiles within the histogram's 2% relative error)."""
 
     kpi: str
-    field: str  # stored prefix: <field>_n, <field>_s, <field>_h:<bin>
+    field: str  # stored prefix: <field>_s, <field>_h:<bin> (stores before 2026-12 also
+    # hold <field>_n, always the sum of the bins: it is no longer written, nor read)
     key: str  # summary prefix: <key>_count, _sum_seconds, _mean_seconds, _p<q>_seconds
     metric: str
     help: str
@@ -161,13 +162,13 @@ class Duration:
         return f"{self.key}_p{qname(q)}_seconds"
 
     def summarize(self, f: Fields, out: Row) -> None:
-        n = f.get(f"{self.field}_n", 0)
+        p = f"{self.field}_h:"
+        bins = {k[len(p) :]: v for k, v in f.items() if k.startswith(p)}
+        n = sum(bins.values())  # one bin per sample: the count
         total = f.get(f"{self.field}_s", 0) / 1000.0
         out[f"{self.key}_count"] = n
         out[f"{self.key}_sum_seconds"] = total
         out[f"{self.key}_mean_seconds"] = total / n if n > 0 else None
-        p = f"{self.field}_h:"
-        bins = {k[len(p) :]: v for k, v in f.items() if k.startswith(p)}
         for q in self.quantiles:
             out[self.quantile_key(q)] = histogram.quantile(bins, q)
 

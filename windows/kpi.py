@@ -108,7 +108,8 @@ def _is_human_reply(e: Event, cfg: KpiConfig) -> bool:
 
 
 def _add_duration(out: Contribution, t: int, prefix: str, duration_ms: int) -> None:
-    out[(t, f"{prefix}_n")] = out.get((t, f"{prefix}_n"), 0) + 1
+    # no count field: every sample adds one to a histogram bin, so the bins sum to the
+    # count (catalog.Duration); a field fewer per sample in every resolution's bucket
     out[(t, f"{prefix}_s")] = out.get((t, f"{prefix}_s"), 0) + duration_ms
     key = (t, f"{prefix}_h:{histogram.bin_of_ms(duration_ms)}")
     out[key] = out.get(key, 0) + 1

@@ -46,7 +46,7 @@ def _stored_fields_read() -> set[str]:
         if isinstance(m, catalog.Count | catalog.Volume):
             out.add(m.field)
         elif isinstance(m, catalog.Duration):
-            out |= {f"{m.field}_n", f"{m.field}_s", f"{m.field}_h"}
+            out |= {f"{m.field}_s", f"{m.field}_h"}  # the count is the sum of the bins
         elif isinstance(m, catalog.Ratio):
             out |= {m.num, m.den}
         elif isinstance(m, catalog.Mean):

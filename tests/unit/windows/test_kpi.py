@@ -28,6 +28,12 @@ def totals(events: list[Event], cfg: KpiConfig = CFG) -> Counter[str]:
     return out
 
 
+def samples(fields: Counter[str], prefix: str) -> int:
+    """A duration's sample count: the sum of its histogram bins (no count is stored)."""
+    assert f"{prefix}_n" not in fields, "durations store no count field"
+    return sum(n for f, n in fields.items() if f.startswith(f"{prefix}_h:"))
+
+
 def summary(events_by_conv: list[list[Event]], cfg: KpiConfig = CFG) -> dict[str, float | None]:
     fields: Counter[str] = Counter()
     for evs in events_by_conv:
@@ -44,7 +50,7 @@ def test_first_response_counts_only_human_agents() -> None:
         ev("5", "chat.message", 50, actor="agent"),
     ]
     t = totals(evs)
-    assert t["frt_n"] == 1 and t["frt_s"] == 50 * S
+    assert samples(t, "frt") == 1 and t["frt_s"] == 50 * S
     assert t["sla_ok"] == 1 and t["sla_n"] == 1  # 50 s within the 120 s target
     bot_cfg = KpiConfig(windows=CFG.windows, count_bot_replies=True)
     assert totals(evs, bot_cfg)["frt_s"] == 5 * S
@@ -53,7 +59,7 @@ def test_first_response_counts_only_human_agents() -> None:
 def test_first_response_attributed_at_reply_time() -> None:
     items = kpi.contributions([ev("1", "ticket.created", 100), ev("2", "ticket.message", 400,
                                                                   actor="agent")], CFG).items
-    assert items[(400 * S, "frt_n")] == 1
+    assert items[(400 * S, f"frt_h:{histogram.bin_of_ms(300 * S)}")] == 1
     assert items[(100 * S, "vol_created")] == 1
 
 
@@ -74,7 +80,7 @@ def test_fcr_one_reply_no_escalation() -> None:
            ev("3", "ticket.solved", 120)]
     t = totals(evs)
     assert (t["done_n"], t["fcr_n"], t["esc_n"]) == (1, 1, 0)
-    assert t["res_n"] == 1 and t["res_s"] == 120 * S
+    assert samples(t, "res") == 1 and t["res_s"] == 120 * S
 
 
 def test_fcr_broken_by_second_human_reply() -> None:
@@ -97,7 +103,7 @@ def test_escalation_without_human_reply_counts_for_escalation_not_fcr() -> None:
     evs = [ev("1", "ticket.created", 0), ev("2", "ticket.escalated", 30),
            ev("3", "ticket.solved", 90)]
     t = totals(evs)
-    assert t["esc_n"] == 1 and t["fcr_n"] == 0 and t["frt_n"] == 0
+    assert t["esc_n"] == 1 and t["fcr_n"] == 0 and samples(t, "frt") == 0
 
 
 def test_handoff_is_an_escalation_only_when_configured_and_never_breaks_fcr() -> None:
@@ -129,7 +135,7 @@ def test_resolution_uses_first_solve_and_counts_each_solve_as_volume() -> None:
     evs = [ev("1", "ticket.created", 0), ev("2", "ticket.solved", 50),
            ev("3", "ticket.reopened", 60), ev("4", "ticket.solved", 500)]
     t = totals(evs)
-    assert t["res_n"] == 1 and t["res_s"] == 50 * S
+    assert samples(t, "res") == 1 and t["res_s"] == 50 * S
     assert t["done_n"] == 1 and t["vol_solved"] == 2
 
 
@@ -178,6 +184,17 @@ def test_percentiles_of_a_known_sample() -> None:
     assert abs(s["frt_p50_seconds"] - 50) <= 50 * histogram.RELATIVE_ERROR  # type: ignore[operator]
     assert abs(s["frt_p90_seconds"] - 90) <= 90 * histogram.RELATIVE_ERROR  # type: ignore[operator]
     assert s["frt_mean_seconds"] == 55
+    assert s["frt_count"] == 10
+
+
+def test_a_store_written_with_count_fields_reads_the_same() -> None:
+    """Buckets written before durations dropped their ``_n`` field still hold it (always
+    the sum of the bins): the count comes from the bins either way."""
+    fields = {"frt_s": 120_000, f"frt_h:{histogram.bin_of_ms(30_000)}": 1,
+              f"frt_h:{histogram.bin_of_ms(90_000)}": 1}
+    assert kpi.summarize({**fields, "frt_n": 2}) == kpi.summarize(fields)
+    assert kpi.summarize(fields)["frt_count"] == 2
+    assert kpi.summarize(fields)["frt_mean_seconds"] == 60
 
 
 # ----------------------------------------------------------- order independence
