@@ -13,7 +13,7 @@ Redis and a cluster hold the same keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,12 @@ class Keys:
 
     prefix: str = "support"
     partition: str = ""  # the partition number; "" for the store's shared keys
+    # the hash tag, built once: a batch builds tens of thousands of key names from it
+    _tag: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        tag = "{" + self.prefix + ("|p" + self.partition if self.partition else "") + "}"
+        object.__setattr__(self, "_tag", tag)
 
     def of(self, pfield: str) -> Keys:
         """The keys of ``pfield`` (``"<topic>:<partition>"``): its partition number's, which
@@ -32,9 +38,7 @@ class Keys:
     @property
     def tag(self) -> str:
         """The hash tag of this scope: the store's, or its partition number's."""
-        if self.partition:
-            return "{" + self.prefix + "|p" + self.partition + "}"
-        return "{" + self.prefix + "}"
+        return self._tag
 
     @property
     def shared_tag(self) -> str:
@@ -48,7 +52,7 @@ class Keys:
     def _scoped(self) -> str:
         if not self.partition:
             raise ValueError("a partition key needs Keys.of(<topic>:<partition>)")
-        return self.tag
+        return self._tag
 
     # -- what one partition's batch writes (its own slot) -------------------------------
 

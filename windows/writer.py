@@ -231,9 +231,9 @@ class _Ops:
                                 self._key_index(live_dims_key), cid, entry, undo))
 
     def bucket(self, key: str, ttl_ms: int, fields: dict[str, int]) -> None:
-        """All increments of one bucket hash as one op (the bulk of a batch's writes)."""
-        self.ops.append(("B", self._key_index(key), str(ttl_ms),
-                         {f: n for f, n in fields.items() if n}))
+        """All increments of one bucket hash as one op (the bulk of a batch's writes);
+        ``fields`` holds no zeros (:func:`windows.kpi.without_zeros`)."""
+        self.ops.append(("B", self._key_index(key), str(ttl_ms), fields))
 
 
 def _decode_state(cid: str, raw: bytes | str | None) -> tuple[list[Event], kpi.Folded | None]:
