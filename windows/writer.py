@@ -17,6 +17,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import NamedTuple
 
 import orjson
 import redis.asyncio as aioredis
@@ -56,9 +57,11 @@ def load_lua(name: str) -> str:
     return resources.files("windows").joinpath("lua", name).read_text(encoding="utf-8")
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One Kafka message of a batch, already validated (``event``) or rejected (``reason``)."""
+class Record(NamedTuple):
+    """One Kafka message of a batch, already validated (``event``) or rejected (``reason``).
+
+    A named tuple, not a frozen dataclass: one is built per event, and a frozen
+    dataclass' ``__init__`` (``object.__setattr__`` per field) was 2% of a worker's time."""
 
     offset: int
     event: Event | None = None
