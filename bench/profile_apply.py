@@ -17,6 +17,7 @@ import asyncio
 import functools
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -91,27 +92,50 @@ def _timed(spent: dict[str, float]) -> Iterator[None]:
             setattr(owner, name, fn)
 
 
-def profile(redis_url: str, n_events: int = 30_000, batch: int = 1000) -> Profile:
-    """Validate + apply ``n_events`` of a simulated day in batches, one partition."""
+# new conversations per simulated minute in bench.run's preload (1,000,000 events a day)
+PRELOAD_RATE_PER_MIN = 1_000_000 / 5.5 / 1440
+
+
+def profile(redis_url: str, n_events: int = 30_000, batch: int = 1000, partitions: int = 4,
+            rate_per_min: float = PRELOAD_RATE_PER_MIN) -> Profile:
+    """Validate + apply ``n_events`` of a floor as dense as bench.run's preload, split over
+    ``partitions`` partitions of two topics, in batches of ``batch`` per partition."""
     now = int(time.time() * 1000)
-    events = sim.generate(sim.FloorParams(seed=7, rate_per_min=n_events / 5.5 / 1440),
-                          now - 86_400_000, now)[:n_events]
-    raws = [value for _t, _k, value in sim.route(events, "t", "c")]
+    # the density of bench.run's preload (a million events a day): how many events share a
+    # bucket decides how much a batch pre-aggregates, so a sparser floor would mislead
+    span_ms = int(n_events / (rate_per_min * 5.5) * 60_000) + 3_600_000
+    events = sim.generate(sim.FloorParams(seed=7, rate_per_min=rate_per_min),
+                          now - span_ms, now)[:n_events]
+    # split by conversation into partitions, as Kafka does: each partition's share comes
+    # in batches of its own (the two input topics of a partition number share its slot)
+    streams: dict[tuple[str, int], list[bytes]] = {}
+    for topic, key, value in sim.route(events, "t", "c"):
+        streams.setdefault((topic, zlib.crc32(key) % partitions), []).append(value)
+    raws = [v for vs in streams.values() for v in vs]
     cfg = load_settings().kpi_config()
     schema = SchemaConfig()
     c0 = time.process_time()
     validated = [validate(r, schema, lambda: 2**62) for r in raws]
     validate_s = time.process_time() - c0
+    by_stream: dict[tuple[str, int], list[Any]] = {}
+    it = iter(validated)
+    for tp, vs in streams.items():
+        by_stream[tp] = [next(it) for _ in vs]
     sync = redis.Redis.from_url(redis_url)
     spent: dict[str, float] = {}
 
     async def run() -> tuple[float, float]:
         client = aioredis.Redis.from_url(redis_url)
         w = WindowWriter(client, Keys("prof" + uuid.uuid4().hex[:6]), cfg, time.time)
+        batches = []  # round robin over the partitions, a batch each, as fetches come
+        for (topic, p), evs in sorted(by_stream.items()):
+            for k, start in enumerate(range(0, len(evs), batch)):
+                batches.append((k, topic, p, [Record(start + i, event=ev) for i, ev
+                                              in enumerate(evs[start:start + batch])]))
+        batches.sort(key=lambda b: b[0])
         t0, c0 = time.perf_counter(), time.process_time()
-        for start in range(0, len(validated), batch):
-            await w.apply("t", 0, [Record(start + i, event=ev)
-                                   for i, ev in enumerate(validated[start:start + batch])])
+        for _k, topic, p, records in batches:
+            await w.apply(topic, p, records)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         await client.aclose()
         return wall, cpu
@@ -135,9 +159,11 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=30_000)
     ap.add_argument("--redis-url", default="redis://127.0.0.1:16379/0")
     ap.add_argument("--batch", type=int, default=1000, help="events per apply call")
+    ap.add_argument("--partitions", type=int, default=4, help="partitions per input topic")
     args = ap.parse_args()
-    p = profile(args.redis_url, args.events, args.batch)
-    print(f"{p.events} events, one partition, batches of {p.batch}: worker CPU per event "
+    p = profile(args.redis_url, args.events, args.batch, args.partitions)
+    print(f"{p.events} events, {args.partitions} partitions of 2 topics, batches of "
+          f"{p.batch}: worker CPU per event "
           f"validate {p.validate_us:.1f} µs + apply {p.apply_us:.1f} µs "
           f"(apply wall {p.apply_wall_us:.1f} µs); Redis CPU {p.redis_us:.1f} µs")
     for label, us in p.phases:

@@ -7,6 +7,7 @@ and a publisher onto the alerts topic, the read side a registry and a wall model
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -185,7 +186,23 @@ def run_worker(settings: Settings) -> None:
         app, loglevel=settings.log_level.upper(), quiet=True)
     if restarts_so_far():
         log.warning("worker restarted in place %d time(s)", restarts_so_far())
+    tune_gc()
     worker.execute_from_commandline()
+
+
+# The cyclic collector's young-generation threshold: a batch of 1,000 events allocates
+# hundreds of thousands of short-lived containers, and the default (700) ran a collection
+# every few events' worth (13% of the apply path's time in bench.profile_apply).
+GC_GEN0_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Collect less often, and never again look at what start-up built (the modules, the
+    app, the settings): ``gc.freeze`` moves it out of every later collection."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def bounded_worker(base: type[Any], timeout_s: float) -> type[Any]:

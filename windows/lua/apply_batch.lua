@@ -23,20 +23,30 @@
 -- ARGV[6]  nc  (number of conversations)
 -- ARGV[7]  conversation TTL (ms)
 -- then nc pairs: expected version ("" = absent), new state JSON
--- then one JSON array of ops (decoded with cjson: one argument instead of thousands),
--- each [code, key index, a, b] with a and b as strings:
---   H: HINCRBY KEYS[i] a b      E: PEXPIRE KEYS[i] a       Z: ZADD KEYS[i] a(score) b
---   R: ZREM KEYS[i] a           S: SADD KEYS[i] a          M: HSET KEYS[i] a b if b > current
---   F: HSET KEYS[i] a b         D: HDEL KEYS[i] a          K: HINCRBY KEYS[i] a b, floor 0
---   B: HINCRBY KEYS[i] f n for every f: n of the object b, then PEXPIRE a; n is a JSON
---      integer, formatted with %d (exact below 2^53; a batch's delta is far smaller)
+-- then one JSON object of ops, grouped by kind and key (see windows/writer.py _Ops), each
+-- entry a flat array beginning with a key index into KEYS:
+--   r: [i, member, ...]            ZREM KEYS[i] members
+--   z: [i, score, member, ...]     ZADD KEYS[i] score member ...
+--   h: [i, field, n, ...]          HINCRBY KEYS[i] field n, per field
+--   k: [i, field, neg, pos]        HINCRBY by neg, floored at 0, then by pos (a count that
+--                                  never goes below 0)
+--   f: [i, field, value, ...]      HSET KEYS[i] field value ...
+--   s: [i, member, ...]            SADD KEYS[i] members
+--   m: [i, field, value]           HSET KEYS[i] field value unless the stored one is larger
+--   b: [i, ttl, field, n, ...]     a bucket: every field += n (one HMGET and one HSET), then
+--                                  PEXPIRE ttl
+--   e: [i, ttl]                    PEXPIRE KEYS[i] ttl, after every write
+-- run in that order: per key, removals before additions. Integers are JSON numbers,
+-- written with %d (exact below 2^53; a batch's delta is far smaller, and a stored value
+-- past 15 digits takes HINCRBY instead).
 -- then one JSON array of expiry candidates, each [conversation key index, live-dims key
 -- index, conversation id, expected live-dims entry, ops]: conversations whose state
--- expired while they still counted in the live gauges. Their ops (undoing that count)
--- run only if the conversation key is still absent and its live-dims entry is still the
--- one the caller read; otherwise someone else already undid it. They run before the
--- conversations are written, so a conversation that comes back in this batch is undone
--- first and counted afresh after.
+-- expired while they still counted in the live gauges. Their ops ([code, key index, a, b]
+-- with a and b as strings, run one by one: H HINCRBY, K floored HINCRBY, R ZREM,
+-- D HDEL) undo that count, and run only if the conversation key is still absent and its
+-- live-dims entry is still the one the caller read; otherwise someone else already undid
+-- it. They run before the conversations are written, so a conversation that comes back
+-- in this batch is undone first and counted afresh after.
 --
 -- Returns {1, "ok"} on success, {0, "epoch", <current>}, {0, "offset", <current>} or
 -- {0, "conversation", <i>} when the store, a watermark or a conversation moved since the
@@ -66,39 +76,66 @@ for i = 1, nc do
   end
 end
 
-local function run(op)
+local function int(n)
+  return string.format("%d", n)
+end
+
+local function run(op)  -- one op of an expiry candidate's undo list
   local code, key, x, y = op[1], KEYS[op[2]], op[3], op[4]
-  if code == "B" then
-    for f, n in pairs(y) do
-      redis.call("HINCRBY", key, f, string.format("%d", n))
-    end
-    redis.call("PEXPIRE", key, x)
-  elseif code == "H" then
+  if code == "H" then
     redis.call("HINCRBY", key, x, y)
-  elseif code == "K" then  -- a count that never goes below 0 (a store older than it)
+  elseif code == "K" then
     if redis.call("HINCRBY", key, x, y) < 0 then
       redis.call("HSET", key, x, 0)
     end
-  elseif code == "E" then
-    redis.call("PEXPIRE", key, x)
-  elseif code == "Z" then
-    redis.call("ZADD", key, x, y)
   elseif code == "R" then
     redis.call("ZREM", key, x)
-  elseif code == "S" then
-    redis.call("SADD", key, x)
-  elseif code == "F" then
-    redis.call("HSET", key, x, y)
   elseif code == "D" then
     redis.call("HDEL", key, x)
-  elseif code == "M" then
-    local old = redis.call("HGET", key, x)
-    if old == false or tonumber(old) < tonumber(y) then
-      redis.call("HSET", key, x, y)
-    end
   else
     error("apply_batch: unknown op " .. tostring(code))
   end
+end
+
+-- one call per key, the arguments cut below Lua's unpack limit (pairs stay whole)
+local CHUNK = 4000
+local function call_many(cmd, key, args, from)
+  local i = from
+  while i <= #args do
+    local j = math.min(#args, i + CHUNK - 1)
+    redis.call(cmd, key, unpack(args, i, j))
+    i = j + 1
+  end
+end
+
+local function add_to_bucket(b)
+  local key = KEYS[b[1]]
+  local fields = {}
+  for i = 3, #b, 2 do
+    fields[#fields + 1] = b[i]
+  end
+  local current = {}
+  local i = 1
+  while i <= #fields do
+    local j = math.min(#fields, i + CHUNK - 1)
+    local got = redis.call("HMGET", key, unpack(fields, i, j))
+    for k = 1, #got do
+      current[i + k - 1] = got[k]
+    end
+    i = j + 1
+  end
+  local args = {}
+  for k = 1, #fields do
+    local n, old = b[2 + 2 * k], current[k]
+    if old and #old > 15 then  -- past what a Lua number holds exactly: let Redis add
+      redis.call("HINCRBY", key, fields[k], int(n))
+    else
+      args[#args + 1] = fields[k]
+      args[#args + 1] = int((tonumber(old) or 0) + n)
+    end
+  end
+  call_many("HSET", key, args, 1)
+  redis.call("PEXPIRE", key, b[2])
 end
 
 -- all checks passed: undo the live-gauge counts of expired conversations
@@ -112,15 +149,56 @@ for _, c in ipairs(candidates) do
   end
 end
 
--- write
+-- write: the conversations (version + 1 over the one checked above), then the ops
 for i = 1, nc do
   local key = KEYS[4 + i]
-  redis.call("HSET", key, "s", ARGV[a + 2 * (i - 1) + 1])
-  redis.call("HINCRBY", key, "v", 1)
+  local v = ARGV[a + 2 * (i - 1)]
+  redis.call("HSET", key, "s", ARGV[a + 2 * (i - 1) + 1], "v", (tonumber(v) or 0) + 1)
   redis.call("PEXPIRE", key, conv_ttl)
 end
-for _, op in ipairs(cjson.decode(ARGV[ops_at])) do
-  run(op)
+local ops = cjson.decode(ARGV[ops_at])
+for _, r in ipairs(ops.r) do
+  call_many("ZREM", KEYS[r[1]], r, 2)
+end
+for _, z in ipairs(ops.z) do
+  for i = 2, #z, 2 do
+    z[i] = string.format("%.17g", z[i])
+  end
+  call_many("ZADD", KEYS[z[1]], z, 2)
+end
+for _, h in ipairs(ops.h) do
+  local key = KEYS[h[1]]
+  for i = 2, #h, 2 do
+    redis.call("HINCRBY", key, h[i], int(h[i + 1]))
+  end
+end
+for _, k in ipairs(ops.k) do
+  local key, field = KEYS[k[1]], k[2]
+  if k[3] ~= 0 and redis.call("HINCRBY", key, field, int(k[3])) < 0 then
+    redis.call("HSET", key, field, 0)
+  end
+  if k[4] ~= 0 then
+    redis.call("HINCRBY", key, field, int(k[4]))
+  end
+end
+for _, f in ipairs(ops.f) do
+  call_many("HSET", KEYS[f[1]], f, 2)
+end
+for _, m in ipairs(ops.s) do
+  call_many("SADD", KEYS[m[1]], m, 2)
+end
+for _, m in ipairs(ops.m) do
+  local key = KEYS[m[1]]
+  local old = redis.call("HGET", key, m[2])
+  if old == false or tonumber(old) < m[3] then
+    redis.call("HSET", key, m[2], int(m[3]))
+  end
+end
+for _, b in ipairs(ops.b) do
+  add_to_bucket(b)
+end
+for _, e in ipairs(ops.e) do
+  redis.call("PEXPIRE", KEYS[e[1]], e[2])
 end
 
 redis.call("HSET", KEYS[1], field, ARGV[3])
