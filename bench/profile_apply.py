@@ -30,6 +30,7 @@ from bench.common import redis_usage
 from devtools import simulate as sim
 from streams.schema import SchemaConfig, validate
 from supportkpi.settings import load_settings
+from supportkpi.worker import tune_gc
 from windows import kpi
 from windows import writer as writer_mod
 from windows.keys import Keys
@@ -140,6 +141,7 @@ def profile(redis_url: str, n_events: int = 30_000, batch: int = 1000, partition
         await client.aclose()
         return wall, cpu
 
+    tune_gc()  # as the worker does
     cpu0, calls0 = redis_usage(sync)
     with _timed(spent):
         wall, cpu = asyncio.run(run())

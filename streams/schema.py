@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from streams.errors import InvalidEvent
+from streams.wire import DECODER, DecodeError, Wire
 from windows.events import (
     ACTORS,
     DIMENSIONS,
@@ -129,11 +130,81 @@ def _decode(raw: bytes) -> Any:
 
 
 def validate(raw: bytes, cfg: SchemaConfig, now_ms: Callable[[], int]) -> Event:
-    """Validate one message; raises :class:`InvalidEvent` with a reason code."""
+    """Validate one message; raises :class:`InvalidEvent` with a reason code.
+
+    Most messages are valid: they are decoded and type-checked in one pass into
+    :class:`streams.wire.Wire` and checked further without a dict in between
+    (:func:`_fast`, ~2 µs). Whatever that path does not accept goes through the
+    field-by-field checks (:func:`validate_fields`), which name the reason, or accept what
+    the fast path was too strict for."""
     if len(raw) > cfg.max_message_bytes:
         raise InvalidEvent(
             "oversized", f"message of {len(raw)} bytes exceeds {cfg.max_message_bytes}"
         )
+    try:
+        event = _fast(DECODER.decode(raw), cfg, now_ms)
+    except (DecodeError, RecursionError, _Slow):  # too deep for msgspec: the field checks say
+        event = None
+    return event if event is not None else validate_fields(raw, cfg, now_ms)
+
+
+class _Slow(Exception):
+    """The fast path gives up: the field-by-field checks decide."""
+
+
+def _fast_opt(v: str | None) -> str | None:
+    """:func:`_opt_str` of a value already typed (msgspec never yields a lone surrogate)."""
+    if v is None or v == "":
+        return None
+    if len(v) > MAX_DIM_LEN:
+        raise _Slow
+    return v.translate(_DIM_UNSAFE)
+
+
+def _fast_dim(v: str | None) -> str | None:
+    v = _fast_opt(v)
+    return None if v is None else escape_reserved(v)
+
+
+def _fast(w: Wire, cfg: SchemaConfig, now_ms: Callable[[], int]) -> Event | None:
+    """The event the field-by-field checks would return, or None (or :class:`_Slow`) where
+    they might not: every check below is one of theirs, on the same values."""
+    event_id, typ, conversation_id = w.event_id, w.type, w.conversation_id
+    if not event_id or len(event_id) > MAX_ID_LEN or typ not in EVENT_TYPES \
+            or not conversation_id or len(conversation_id) > MAX_ID_LEN:
+        return None
+    try:
+        t_ms = parse_occurred_at(w.occurred_at)
+    except (ValueError, OverflowError):
+        return None
+    if t_ms > now_ms() + cfg.max_future_skew_ms:
+        return None
+    actor = _fast_opt(w.actor)
+    if (actor is None and typ in MESSAGE_TYPES) or (actor is not None and actor not in ACTORS):
+        return None
+    score: float | None = None
+    if typ in cfg.scales:
+        s = w.score
+        if s is None or not math.isfinite(s):
+            return None
+        lo, hi = cfg.scales[typ]
+        if not lo <= s <= hi:
+            return None
+        score = s
+    status: str | None = None
+    if typ == STATUS_CHANGED:
+        status = _fast_opt(w.status)
+        if status not in STATUSES:
+            return None
+    return Event(event_id=event_id, type=typ, t_ms=t_ms, conversation_id=conversation_id,
+                 channel=_fast_dim(w.channel), queue=_fast_dim(w.queue),
+                 team=_fast_dim(w.team), priority=_fast_dim(w.priority), actor=actor,
+                 agent_id=_fast_opt(w.agent_id), score=score, status=status)
+
+
+def validate_fields(raw: bytes, cfg: SchemaConfig, now_ms: Callable[[], int]) -> Event:
+    """Validate one message field by field; raises :class:`InvalidEvent` with the reason
+    (the size was checked by :func:`validate`)."""
     try:
         doc = _decode(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -8,8 +8,6 @@ arithmetic (no float drift when a retraction subtracts what an earlier batch add
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 DIMENSIONS: tuple[str, ...] = ("channel", "queue", "team", "priority")
 
 # Label values with a meaning of their own on /metrics: ``all`` (the dimension is
@@ -84,25 +82,68 @@ TYPE_RANK: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
 class Event:
-    """One validated support event."""
+    """One validated support event (treated as immutable).
 
-    event_id: str
-    type: str
-    t_ms: int
-    conversation_id: str
-    channel: str | None = None
-    queue: str | None = None
-    team: str | None = None
-    priority: str | None = None
-    actor: str | None = None
-    agent_id: str | None = None
-    score: float | None = None
-    status: str | None = None  # ticket.status_changed only (schema v1.1)
+    A plain class, not a frozen dataclass: compiled (setup.py), a frozen dataclass keeps an
+    interpreted ``__init__`` that sets each field through ``object.__setattr__``, and one is
+    built per event. Its sort key is computed once: sorting a conversation asks for it per
+    comparison pass."""
+
+    __slots__ = (
+        "_key",
+        "actor",
+        "agent_id",
+        "channel",
+        "conversation_id",
+        "event_id",
+        "priority",
+        "queue",
+        "score",
+        "status",
+        "t_ms",
+        "team",
+        "type",
+    )
+
+    def __init__(self, event_id: str, type: str, t_ms: int, conversation_id: str,
+                 channel: str | None = None, queue: str | None = None,
+                 team: str | None = None, priority: str | None = None,
+                 actor: str | None = None, agent_id: str | None = None,
+                 score: float | None = None, status: str | None = None) -> None:
+        self.event_id = event_id
+        self.type = type
+        self.t_ms = t_ms
+        self.conversation_id = conversation_id
+        self.channel = channel
+        self.queue = queue
+        self.team = team
+        self.priority = priority
+        self.actor = actor
+        self.agent_id = agent_id
+        self.score = score
+        self.status = status  # ticket.status_changed only (schema v1.1)
+        self._key = (t_ms, TYPE_RANK.get(type, 9), event_id)
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.event_id, self.type, self.t_ms, self.conversation_id, self.channel,
+                self.queue, self.team, self.priority, self.actor, self.agent_id, self.score,
+                self.status)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Event) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        names = ("event_id", "type", "t_ms", "conversation_id", "channel", "queue", "team",
+                 "priority", "actor", "agent_id", "score", "status")
+        return "Event(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(),
+                                                                   strict=True)) + ")"
 
     def sort_key(self) -> tuple[int, int, str]:
-        return (self.t_ms, TYPE_RANK.get(self.type, 9), self.event_id)
+        return self._key
 
     def to_compact(self) -> list[object]:
         """Compact list form stored in the conversation state in Redis."""

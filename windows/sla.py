@@ -13,7 +13,6 @@ running is in the live gauges (its deadline drives *breaching* and *at risk*).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from windows.calendar import BusinessCalendar, business_ms
 from windows.events import (
@@ -30,11 +29,13 @@ FOREVER = 2**62
 Contribution = dict[tuple[int, str], int]
 
 
-@dataclass(frozen=True)
 class Clock:
     """Elapsed time toward a target: business time on a calendar, else calendar time."""
 
-    cal: BusinessCalendar | None
+    __slots__ = ("cal",)
+
+    def __init__(self, cal: BusinessCalendar | None) -> None:
+        self.cal = cal
 
     def span(self, a: int, b: int) -> int:
         if b <= a:
@@ -117,16 +118,22 @@ def stopped_spans(ordered: Sequence[Event], resolution: bool) -> tuple[list[Span
     return merged, stopped_now
 
 
-@dataclass(frozen=True)
 class Conversation:
-    """What the SLA arithmetic needs of a conversation (derived in windows.kpi)."""
+    """What the SLA arithmetic needs of a conversation (derived in windows.kpi; a plain
+    class for the reason given at windows.kpi.ConversationView)."""
 
-    ordered: Sequence[Event]
-    created_t: int | None
-    reply_times: Sequence[int]  # human replies, in order
-    answers: Sequence[tuple[int, int]]  # (reply time, oldest customer message it answers)
-    pending: int | None  # the customer message still unanswered
-    is_open: bool
+    __slots__ = ("answers", "created_t", "is_open", "ordered", "pending", "reply_times")
+
+    def __init__(self, ordered: Sequence[Event], created_t: int | None,
+                 reply_times: Sequence[int], answers: Sequence[tuple[int, int]],
+                 pending: int | None, is_open: bool) -> None:
+        self.ordered = ordered
+        self.created_t = created_t
+        self.reply_times = reply_times  # human replies, in order
+        # (reply time, oldest customer message it answers)
+        self.answers = answers
+        self.pending = pending  # the customer message still unanswered
+        self.is_open = is_open
 
 
 def _sample(out: Contribution, prefix: str, t: int, met: bool) -> None:

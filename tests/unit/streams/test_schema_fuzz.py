@@ -3,7 +3,9 @@
 Three generators: raw bytes; JSON documents of any shape; and near-valid events whose
 fields are swapped for values of the wrong type, size or range. The validator must never
 raise anything but :class:`InvalidEvent` with a known reason, and what it accepts must be
-an event the windows can use (and store and reload unchanged).
+an event the windows can use (and store and reload unchanged). Its fast path (msgspec, one
+pass) and its field-by-field checks must agree on every input: the same event, or the same
+reason.
 """
 
 from __future__ import annotations
@@ -15,11 +17,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.errors import REASONS, InvalidEvent
-from streams.schema import SchemaConfig, validate
+from streams.schema import SchemaConfig, validate, validate_fields
 from windows.events import EVENT_TYPES, Event
 
 CFG = SchemaConfig(max_message_bytes=4096)
 NOW_MS = 1_800_000_000_000
+
+
+def by_fields(raw: bytes) -> Event | str:
+    try:
+        return validate_fields(raw, CFG, lambda: NOW_MS)
+    except InvalidEvent as exc:
+        return exc.reason
 
 
 def verdict(raw: bytes) -> Event | str:
@@ -28,7 +37,9 @@ def verdict(raw: bytes) -> Event | str:
     except InvalidEvent as exc:
         assert exc.reason in REASONS, exc.reason
         assert isinstance(exc.detail, str) and exc.detail
+        assert exc.reason == "oversized" or by_fields(raw) == exc.reason
         return exc.reason
+    assert by_fields(raw) == e  # the fast path gives what the field checks give
     assert e.type in EVENT_TYPES and e.event_id and e.conversation_id
     assert isinstance(e.t_ms, int) and e.t_ms <= NOW_MS + CFG.max_future_skew_ms
     assert e.score is None or math.isfinite(e.score)
@@ -46,10 +57,14 @@ json_values = st.recursive(
     max_leaves=12)
 
 FIELDS = ("event_id", "type", "occurred_at", "conversation_id", "queue", "channel", "team",
-          "priority", "actor", "agent_id", "score")
+          "priority", "actor", "agent_id", "score", "status")
 odd_values = (json_values | st.sampled_from(sorted(EVENT_TYPES)) | st.text(min_size=120)
               | st.sampled_from(["2026-11-23T10:00:00Z", "2026-11-23T10:00:00", "1e400",
-                                 "", "agent", "customer", -1, 1e300, 0, 5, 11]))
+                                 "", "agent", "customer", "bot", -1, 1e300, 0, 5, 11, 4.5,
+                                 1_700_000_000, 1_700_000_000.25, 2**64, -0.0, True,
+                                 "all", "other", "unknown", "a|b,c=d", "x\ty", "pending",
+                                 "open", "on_hold", "closed", "\u00e9t\u00e9", "x" * 128,
+                                 "x" * 129, "1970-01-01T00:00:00-00:01"]))
 
 
 @given(st.binary(max_size=600))

@@ -30,7 +30,21 @@ def test_defaults_and_dimension_text() -> None:
     assert dimension_sets_from_text("all,queue,queue*channel") == ((), ("queue",),
                                                                    ("queue", "channel"))
     cfg = KpiConfig(windows=ws)
-    assert cfg.resolutions_ms == (5000, 15000, 60000, 1_440_000)
+    # the 15m window reads the 1h window's minutes (15 buckets): a write fewer per event
+    assert [w.bucket_ms for w in ws] == [5000, 60_000, 60_000, 1_440_000]
+    assert cfg.resolutions_ms == (5000, 60000, 1_440_000)
+
+
+def test_a_window_keeps_its_own_bucket_size_when_none_shared_fits() -> None:
+    # the finest size is never given up (it sets how exact every edge is)
+    assert [w.bucket_ms for w in windows_from_text("5m,15m")] == [5000, 15_000]
+    # 15m in 1h's minutes is 15 buckets: under a quarter of 80
+    assert [w.bucket_ms for w in windows_from_text("15m,1h", buckets=80)] == [11_250, 45_000]
+    # 10m is no whole number of 1h's 3-minute buckets
+    assert [w.bucket_ms for w in windows_from_text("5m,10m,1h", buckets=20)] == \
+        [15_000, 30_000, 180_000]
+    # 30m in 1h's minutes is 30 buckets: at least a quarter of 60
+    assert [w.bucket_ms for w in windows_from_text("5m,30m,1h")] == [5000, 60_000, 60_000]
 
 
 def test_window_not_divisible_is_rejected() -> None:
