@@ -73,7 +73,7 @@ class StreamConfig:
     topic_partitions: int = 4
     data_dir: Path = Path(".cache/faust")
     session_timeout: float = 10.0
-    batch_max: int = 1000
+    batch_max: int = 4000
     batch_within: float = 0.2
     replay_point: ReplayPoint = field(default_factory=lambda: ReplayPoint("earliest"))
     liveness_timeout: float = 120.0

@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(65_536, ge=256)
     redis_timeout: float = Field(5.0, gt=0, le=120, description="Seconds before a Redis "
                                  "call or connection attempt counts as failed (then retried)")
-    batch_max: int = Field(1000, ge=1, description="Max events per batch")
+    batch_max: int = Field(4000, ge=1, description="Max events per batch (one script call)")
     batch_within: float = Field(0.2, gt=0, description="Max seconds to wait filling a batch")
     session_timeout: float = Field(10.0, ge=6, le=300, description="Seconds before a dead "
                                    "worker's partitions move to a live one")

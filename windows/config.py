@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from windows import catalog
 from windows.calendar import BusinessCalendar
@@ -82,6 +83,10 @@ class KpiConfig:
     calendars: Calendars = NONE
     # SLA policies (SUPPORT_SLA_POLICIES): first reply, next reply, resolution targets
     policies: SlaPolicies = NO_POLICIES
+    # what windows.kpi looks up by a conversation's labels (targets, calendars, policy),
+    # memoized per distinct labels; not part of the configuration's value
+    dims_cache: dict[tuple[str, ...], Any] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.fcr_definition not in FCR_DEFINITIONS:

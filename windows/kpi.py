@@ -100,22 +100,34 @@ def conversation_dims(events: Sequence[Event], cfg: KpiConfig | None = None,
     """
     if folded is not None:
         return dict(folded.dims)
-    return _dims_of(sorted(events, key=Event.sort_key), cfg)
+    return _dims_of(in_order(events), cfg)
+
+
+def in_order(events: Sequence[Event]) -> list[Event]:
+    """The events sorted by :meth:`Event.sort_key`; most arrive in order, so a pass that
+    finds them sorted is all it costs then."""
+    out = list(events)
+    for i in range(1, len(out)):
+        if out[i].sort_key() < out[i - 1].sort_key():
+            out.sort(key=Event.sort_key)
+            break
+    return out
 
 
 def _dims_of(ordered: Sequence[Event], cfg: KpiConfig | None) -> dict[str, str]:
     """:func:`conversation_dims` of events already in order (and not folded)."""
-    starts = [e for e in ordered if e.type in START_TYPES]
-    dims: dict[str, str] = {}
-    candidates = [*starts, *ordered]
-    for d in DIMENSIONS:
-        value: str | None = None
-        for e in candidates:
-            v = getattr(e, d)
-            if v:
-                value = v
-                break
-        dims[d] = value or UNKNOWN
+    channel = queue = team = priority = None
+    for starts_only in (True, False):  # the start event's values first
+        for e in ordered:
+            if starts_only and e.type not in START_TYPES:
+                continue
+            channel = channel or e.channel
+            queue = queue or e.queue
+            team = team or e.team
+            priority = priority or e.priority
+    # the order of DIMENSIONS
+    dims = {"channel": channel or UNKNOWN, "queue": queue or UNKNOWN, "team": team or UNKNOWN,
+            "priority": priority or UNKNOWN}
     agent = NO_AGENT
     if cfg is not None and cfg.agent_allowlist:
         for e in ordered:
@@ -135,8 +147,9 @@ def _is_human_reply(e: Event, cfg: KpiConfig) -> bool:
 def _add_duration(out: Contribution, t: int, prefix: str, duration_ms: int) -> None:
     # no count field: every sample adds one to a histogram bin, so the bins sum to the
     # count (catalog.Duration); a field fewer per sample in every resolution's bucket
-    out[(t, f"{prefix}_s")] = out.get((t, f"{prefix}_s"), 0) + duration_ms
-    key = (t, f"{prefix}_h:{histogram.bin_of_ms(duration_ms)}")
+    key = (t, prefix + "_s")
+    out[key] = out.get(key, 0) + duration_ms
+    key = (t, prefix + "_h:" + histogram.bin_of_ms(duration_ms))
     out[key] = out.get(key, 0) + 1
 
 
@@ -183,46 +196,73 @@ def evaluate(events: Sequence[Event], cfg: KpiConfig,
     return _contributions(ev, cfg), _live(ev, cfg)
 
 
+class _Lookups:
+    """What the arithmetic looks up by a conversation's labels, once per distinct labels
+    (memoized in ``KpiConfig.dims_cache``): the lookups are methods of the configuration,
+    interpreted, and every evaluation needed each of them twice."""
+
+    __slots__ = ("cal", "clock", "labels", "policy", "sla_cal", "target")
+
+    def __init__(self, dims: dict[str, str], cfg: KpiConfig) -> None:
+        self.labels: tuple[tuple[str, str], ...] = tuple(sorted(dims.items()))
+        self.target: int = cfg.frt_target_ms(dims["priority"], dims["channel"])
+        self.sla_cal: BusinessCalendar | None = cfg.sla_calendar(dims["queue"])
+        self.cal: BusinessCalendar | None = cfg.calendar_for(dims["queue"])
+        self.policy: SlaPolicy | None = cfg.policies.for_dims(dims)
+        self.clock: sla.Clock | None = None if self.policy is None else \
+            _clock(self.policy, dims, cfg)
+
+
+def _lookups(dims: dict[str, str], cfg: KpiConfig) -> _Lookups:
+    key = (dims["queue"], dims["channel"], dims["priority"], dims["team"], dims["agent"])
+    cache = cfg.dims_cache
+    found: _Lookups | None = cache.get(key)
+    if found is None:
+        found = _Lookups(dims, cfg)
+        if len(cache) < 100_000:  # label values are capped; this only bounds the worst
+            cache[key] = found
+    return found
+
+
 class _Evaluation:
     """What both the contributions and the live state derive from a conversation."""
 
-    __slots__ = ("c", "dims", "folded", "paired")
+    __slots__ = ("c", "dims", "folded", "lk", "paired")
 
     def __init__(self, c: _Conversation, dims: dict[str, str],
-                 paired: tuple[list[tuple[int, int]], int | None], folded: Folded | None
-                 ) -> None:
+                 paired: tuple[list[tuple[int, int]], int | None], folded: Folded | None,
+                 lk: _Lookups) -> None:
         self.c = c
         self.dims = dims
         self.paired = paired
         self.folded = folded
+        self.lk = lk
 
     @staticmethod
     def of(events: Sequence[Event], cfg: KpiConfig, folded: Folded | None) -> _Evaluation:
-        ordered = sorted(events, key=Event.sort_key)
+        ordered = in_order(events)
         dims = dict(folded.dims) if folded is not None else _dims_of(ordered, cfg)
         # one pairing for every response KPI
         return _Evaluation(_Conversation.of(ordered, cfg), dims, _pairing(ordered, cfg, folded),
-                           folded)
+                           folded, _lookups(dims, cfg))
 
 
 def _contributions(ev: _Evaluation, cfg: KpiConfig) -> ConversationView:
-    c, dims, paired = ev.c, ev.dims, ev.paired
+    c, paired, lk = ev.c, ev.paired, ev.lk
     out: Contribution = {}
     if c.created_t is not None:
         _inc(out, c.created_t, "vol_created")
-    target = cfg.frt_target_ms(dims["priority"], dims["channel"])
     _first_response(out, c)
-    _service_level(out, c, cfg, target, cfg.sla_calendar(dims["queue"]))
+    _service_level(out, c, cfg, lk.target, lk.sla_cal)
     _responses(out, paired[0])
-    _business_time(out, c, cfg.calendar_for(dims["queue"]), paired[0])
-    policy = cfg.policies.for_dims(dims)
-    if policy is not None:
-        sla.contributions(out, _sla_view(c, paired), policy, _clock(policy, dims, cfg))
+    _business_time(out, c, lk.cal, paired[0])
+    if lk.policy is not None and lk.clock is not None:
+        sla.contributions(out, _sla_view(c, paired), lk.policy, lk.clock)
     _volumes(out, c, cfg)
     _completion(out, c, cfg)
     _chat_funnel(out, c)
     _surveys(out, c, cfg)
-    return ConversationView(dims=tuple(sorted(dims.items())), items=out)
+    return ConversationView(dims=lk.labels, items=out)
 
 
 class _Conversation:
@@ -242,12 +282,35 @@ class _Conversation:
 
     @staticmethod
     def of(ordered: Sequence[Event], cfg: KpiConfig) -> _Conversation:
-        starts = [e for e in ordered if e.type in START_TYPES]
-        return _Conversation(ordered, starts[0].t_ms if starts else None,
-                             bool(starts) and starts[0].type == "chat.started",
-                             [e for e in ordered if _is_human_reply(e, cfg)],
-                             [e for e in ordered if e.type in COMPLETE_TYPES],
-                             queue_entry_ms(ordered, cfg))
+        """One pass over the events (the entry as :func:`queue_entry_ms` gives it)."""
+        bots = cfg.count_bot_replies
+        start: Event | None = None
+        handoff: int | None = None
+        replies: list[Event] = []
+        completes: list[Event] = []
+        for e in ordered:
+            typ = e.type
+            if typ in START_TYPES:
+                if start is None:
+                    start = e
+            elif typ in MESSAGE_TYPES:
+                if e.actor == "agent" or (bots and e.actor == "bot"):
+                    replies.append(e)
+            elif typ in COMPLETE_TYPES:
+                completes.append(e)
+            elif typ == HANDOFF and handoff is None:
+                handoff = e.t_ms
+        if start is None:
+            return _Conversation(ordered, None, False, replies, completes, None)
+        entry: int | None = None
+        if start.type == "ticket.created":
+            entry = start.t_ms
+        elif handoff is not None:
+            entry = handoff
+        elif replies:
+            entry = start.t_ms
+        return _Conversation(ordered, start.t_ms, start.type == "chat.started", replies,
+                             completes, entry)
 
 
 def _first_response(out: Contribution, c: _Conversation) -> None:
@@ -306,13 +369,15 @@ def _pairing(ordered: Sequence[Event], cfg: KpiConfig, folded: Folded | None
     definition for response time and for folding, so a fold cannot change it."""
     pending = folded.pending if folded else None
     answers: list[tuple[int, int]] = []
+    bots = cfg.count_bot_replies
     for e in ordered:
-        if folded is not None and e.sort_key() <= folded.boundary:
+        if e.type not in MESSAGE_TYPES or (folded is not None
+                                           and e.sort_key() <= folded.boundary):
             continue
-        if e.type in MESSAGE_TYPES and e.actor == "customer":
+        if e.actor == "customer":
             if pending is None:
                 pending = e.t_ms
-        elif _is_human_reply(e, cfg) and pending is not None:
+        elif pending is not None and (e.actor == "agent" or (bots and e.actor == "bot")):
             answers.append((e.t_ms, pending))
             pending = None
     return answers, pending
@@ -584,24 +649,21 @@ def live_state(events: Sequence[Event], cfg: KpiConfig,
 
 
 def _live(ev: _Evaluation, cfg: KpiConfig) -> LiveState:
-    c, dims = ev.c, ev.dims
+    c, lk = ev.c, ev.lk
     is_open = _is_open(c.ordered)
     waiting: int | None = None
     deadline: int | None = None
     if is_open and not c.replies:
         waiting = c.entry
         if waiting is not None:
-            target = cfg.frt_target_ms(dims["priority"], dims["channel"])
-            cal = cfg.sla_calendar(dims["queue"])
+            target, cal = lk.target, lk.sla_cal
             due = cal.add_business(waiting, target) if cal is not None else None
             deadline = due if due is not None else waiting + target
-    running: dict[str, int] = {}
-    policy = cfg.policies.for_dims(dims)
-    if policy is not None:
-        running = sla.running(_sla_view(c, ev.paired), policy, _clock(policy, dims, cfg))
-        deadline = min(running.values(), default=None)
-    return LiveState(dims=tuple(sorted(dims.items())), open=is_open, waiting_since=waiting,
-                     deadline=deadline, running=tuple(sorted(running)))
+    if lk.policy is None or lk.clock is None:
+        return LiveState(lk.labels, is_open, waiting, deadline)
+    running = sla.running(_sla_view(c, ev.paired), lk.policy, lk.clock)
+    deadline = min(running.values(), default=None)
+    return LiveState(lk.labels, is_open, waiting, deadline, tuple(sorted(running)))
 
 
 def cap_dims(dims: Mapping[str, str], admitted: Mapping[str, Set[str]] | None) -> dict[str, str]:
@@ -625,6 +687,9 @@ def parse_dimension_key(key: str) -> dict[str, str]:
 
 
 BucketDeltas = dict[tuple[int, int], dict[str, int]]
+# what a batch accumulates: resolution → bucket start → stored field → increment (nested,
+# so that adding an item builds no key tuple per resolution)
+Deltas = dict[int, dict[int, dict[str, int]]]
 
 
 def bucket_deltas(
@@ -634,57 +699,73 @@ def bucket_deltas(
     admitted: Mapping[str, Set[str]] | None = None,
 ) -> BucketDeltas:
     """Per ``(bucket_ms, bucket_start)`` the field increments turning ``before`` into ``after``."""
-    out: BucketDeltas = {}
-    add_bucket_deltas(out, before, after, cfg, admitted)
-    return without_zeros(out)
+    into: Deltas = {}
+    add_bucket_deltas(into, before, after, cfg, admitted)
+    return without_zeros({(res, start): fields for res, starts in into.items()
+                          for start, fields in starts.items()})
 
 
 def add_bucket_deltas(
-    into: BucketDeltas,
+    into: Deltas,
     before: ConversationView | None,
     after: ConversationView,
     cfg: KpiConfig,
     admitted: Mapping[str, Set[str]] | None = None,
 ) -> None:
     """Add to ``into`` the increments of :func:`bucket_deltas` (zeros may remain: a batch
-    accumulates every conversation's share first and drops them once, :func:`without_zeros`).
+    accumulates every conversation's share first and drops them once).
 
-    When the labels did not change (the common case) the two contributions are diffed item
-    by item first, so only the handful of items a new event changed are expanded into
-    resolutions.
+    When the (capped) labels did not change, the common case, the two contributions are
+    compared item by item, so only the handful of items a new event changed are expanded
+    into resolutions.
     """
-    after_dims = cap_dims(dict(after.dims), admitted)
-    if before is None:
-        _expand(into, after.items, after_dims, +1, cfg)
-        return
-    before_dims = cap_dims(dict(before.dims), admitted)
-    if before_dims != after_dims:
-        _expand(into, before.items, before_dims, -1, cfg)
-        _expand(into, after.items, after_dims, +1, cfg)
-        return
-    diff = dict(after.items)
-    for item, n in before.items.items():
-        diff[item] = diff.get(item, 0) - n
-    _expand(into, diff, after_dims, +1, cfg)
-
-
-def _expand(out: BucketDeltas, items: Mapping[tuple[int, str], int], dims: Mapping[str, str],
-            sign: int, cfg: KpiConfig) -> None:
-    """Each item into its bucket of every resolution, under the stored dimension key."""
-    prefix = dimension_key(dims, cfg.storage_dimensions) + "|"
     resolutions = cfg.resolutions_ms
+    after_key = storage_key(after.dims, cfg, admitted)
+    if before is None:
+        _expand(into, after.items, after_key, 1, resolutions)
+        return
+    before_key = after_key if before.dims == after.dims else \
+        storage_key(before.dims, cfg, admitted)
+    if before_key != after_key:
+        _expand(into, before.items, before_key, -1, resolutions)
+        _expand(into, after.items, after_key, 1, resolutions)
+        return
+    old, new = before.items, after.items
+    for item, n in new.items():
+        m = old.get(item, 0)
+        if n != m:
+            _add(into, item[0], after_key + item[1], n - m, resolutions)
+    for item, m in old.items():
+        if m and item not in new:
+            _add(into, item[0], after_key + item[1], -m, resolutions)
+
+
+def storage_key(labels: tuple[tuple[str, str], ...], cfg: KpiConfig,
+                admitted: Mapping[str, Set[str]] | None) -> str:
+    """The field prefix a conversation's items are stored under: its stored dimension
+    combination, values past the cap as ``other``, then ``|``."""
+    return dimension_key(cap_dims(dict(labels), admitted), cfg.storage_dimensions) + "|"
+
+
+def _expand(out: Deltas, items: Mapping[tuple[int, str], int], prefix: str, sign: int,
+            resolutions: Sequence[int]) -> None:
+    """Each item into its bucket of every resolution, under the stored dimension key."""
     for (t, metric), n in items.items():
-        if not n:
-            continue
-        f = prefix + metric
-        v = sign * n
-        for res in resolutions:
-            bucket = (res, t - t % res)
-            fields = out.get(bucket)
-            if fields is None:
-                out[bucket] = {f: v}
-            else:
-                fields[f] = fields.get(f, 0) + v
+        if n:
+            _add(out, t, prefix + metric, sign * n, resolutions)
+
+
+def _add(out: Deltas, t: int, field: str, n: int, resolutions: Sequence[int]) -> None:
+    for res in resolutions:
+        starts = out.get(res)
+        if starts is None:
+            starts = out[res] = {}
+        start = t - t % res
+        fields = starts.get(start)
+        if fields is None:
+            starts[start] = {field: n}
+        else:
+            fields[field] = fields.get(field, 0) + n
 
 
 def without_zeros(deltas: BucketDeltas) -> BucketDeltas:

@@ -691,7 +691,7 @@ class WindowWriter:
         """Bucket increments and live-gauge moves of every changed conversation: the
         difference between its contribution before and after this batch."""
         views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]] = {}
-        deltas: kpi.BucketDeltas = {}
+        deltas: kpi.Deltas = {}
         for cid in changed:
             st = snap.states[cid]
             old_events = st.events[: len(st.events) - st.new_count]
@@ -712,8 +712,12 @@ class WindowWriter:
             for key in (k.live, k.live_dims, k.open_counts,
                         k.known_counts):
                 ops.expire(key, 2 * self._cfg.conversation_ttl_ms)
-        for (res, start), fields in sorted(kpi.without_zeros(deltas).items()):
-            ops.bucket(k.bucket(res, start), self._cfg.bucket_ttl_ms(res), fields)
+        for res, starts in deltas.items():
+            ttl = self._cfg.bucket_ttl_ms(res)
+            for start, fields in starts.items():
+                changed_fields = {f: n for f, n in fields.items() if n}
+                if changed_fields:  # a retraction can cancel an increment
+                    ops.bucket(k.bucket(res, start), ttl, changed_fields)
         return views
 
     def _fold(self, st: _ConvState) -> kpi.ConversationView | None:
