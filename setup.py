@@ -17,7 +17,8 @@ from pathlib import Path
 
 from setuptools import setup
 
-# the per-event path: decode and validate, the KPI arithmetic and what it calls
+# the per-event path: decode and validate, the KPI arithmetic and what it calls, and the
+# planning of a batch's script call (windows/plan.py)
 CORE = [
     "streams/schema.py",
     "windows/events.py",
@@ -27,6 +28,8 @@ CORE = [
     "windows/histogram.py",
     "windows/catalog.py",
     "windows/span.py",
+    "windows/keys.py",
+    "windows/plan.py",
 ]
 MANIFEST = Path("windows/_compiled.json")
 

@@ -31,20 +31,19 @@ from devtools import simulate as sim
 from streams.schema import SchemaConfig, validate
 from supportkpi.settings import load_settings
 from supportkpi.worker import tune_gc
-from windows import kpi
 from windows import writer as writer_mod
 from windows.keys import Keys
 from windows.writer import Record, WindowWriter
 
-# (owner, attribute, what it is): the phases timed, where the writer calls them
+# (owner, attribute, what it is): the phases timed, where the (interpreted) writer calls
+# them; what the compiled functions call among themselves cannot be wrapped
 PHASES: tuple[tuple[Any, str, str], ...] = (
-    (kpi, "evaluate", "contributions and live state of a conversation (`kpi.evaluate`, "
-                      "compiled), before and after the batch"),
-    (kpi, "add_bucket_deltas", "their difference into the batch's bucket deltas "
-                               "(`kpi.add_bucket_deltas`, compiled)"),
-    (WindowWriter, "_gauge_ops", "live-gauge ops (sorted sets, open counts)"),
-    (writer_mod, "_decode_state", "decoding conversation states read from Redis"),
-    (writer_mod, "_encode_state", "encoding conversation states for the script"),
+    (writer_mod, "plan_records", "which records count (`plan.plan_records`, compiled)"),
+    (writer_mod, "build_batch", "the script call: every changed conversation evaluated "
+                                "before and after, bucket deltas, live-gauge ops, states "
+                                "encoded (`plan.build_batch`, compiled)"),
+    (writer_mod, "remember", "the written conversations' views kept for the next batch "
+                             "(`plan.remember`, compiled)"),
     (WindowWriter, "_read", "pipelined state read (redis-py, incl. the round trip)"),
     (WindowWriter, "_eval", "the batch script call (redis-py, incl. Redis' time)"),
 )

@@ -13,27 +13,36 @@ Redis and a cluster hold the same keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 
-
-@dataclass(frozen=True)
 class Keys:
     """Key names of one store (``prefix``); ``partition`` scopes them to one partition
-    number (:meth:`of`), and the partition's keys can only be built from a scoped instance."""
+    number (:meth:`of`), and the partition's keys can only be built from a scoped instance.
 
-    prefix: str = "support"
-    partition: str = ""  # the partition number; "" for the store's shared keys
-    # the hash tag, built once: a batch builds tens of thousands of key names from it
-    _tag: str = field(init=False, repr=False, compare=False)
+    A plain class, compiled with the per-event path (setup.py): a batch builds tens of
+    thousands of key names, and a frozen dataclass' methods would run interpreted."""
 
-    def __post_init__(self) -> None:
-        tag = "{" + self.prefix + ("|p" + self.partition if self.partition else "") + "}"
-        object.__setattr__(self, "_tag", tag)
+    __slots__ = ("_tag", "partition", "prefix")
+
+    def __init__(self, prefix: str = "support", partition: str = "") -> None:
+        self.prefix = prefix
+        self.partition = partition  # the partition number; "" for the store's shared keys
+        # the hash tag, built once
+        self._tag = "{" + prefix + ("|p" + partition if partition else "") + "}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Keys) and (self.prefix, self.partition) == (
+            other.prefix, other.partition)
+
+    def __hash__(self) -> int:
+        return hash((self.prefix, self.partition))
+
+    def __repr__(self) -> str:
+        return f"Keys(prefix={self.prefix!r}, partition={self.partition!r})"
 
     def of(self, pfield: str) -> Keys:
         """The keys of ``pfield`` (``"<topic>:<partition>"``): its partition number's, which
         the same partition of the other input topic shares."""
-        return replace(self, partition=pfield.rsplit(":", 1)[-1])
+        return Keys(self.prefix, pfield.rsplit(":", 1)[-1])
 
     @property
     def tag(self) -> str:

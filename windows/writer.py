@@ -13,13 +13,11 @@ import contextlib
 import json
 import logging
 import uuid
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
-from typing import NamedTuple
 
-import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import (  # type: ignore[attr-defined]  # the stubs lack OutOfMemoryError
     BusyLoadingError,
@@ -33,20 +31,30 @@ from redis.exceptions import (  # type: ignore[attr-defined]  # the stubs lack O
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from windows import kpi
 from windows.config import KpiConfig
 from windows.errors import StoreConflict, StoreReset, StoreRewound, StoreUnavailable
-from windows.events import Event
 from windows.keys import Keys
+from windows.plan import (
+    EXPIRED_PER_BATCH,
+    ApplyResult,
+    BatchContext,
+    Record,
+    Snapshot,
+    Views,
+    build_batch,
+    cached_state,
+    decode_state,
+    plan_records,
+    remember,
+    wanted_values,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 20
-VIEW_CACHE = 100_000
-# Expired conversations whose live-gauge counts one batch undoes at most (the rest wait
-# for the next batch), and how long after the state's TTL they become candidates (the
-# script also checks the state key is really gone, so this only saves re-reads).
-EXPIRED_PER_BATCH = 200
+# How long after the state's TTL an expired conversation's live-gauge count becomes a
+# candidate for undoing (plan.EXPIRED_PER_BATCH per batch; the script also checks the state
+# key is really gone, so this only saves re-reads).
 EXPIRY_GRACE_MS = 1_000
 # Re-reads (seconds apart) before a watermark below what this worker applied counts as a
 # rewind: a read during a failover can be a moment stale (see _confirm_rewound).
@@ -57,26 +65,6 @@ def load_lua(name: str) -> str:
     return resources.files("windows").joinpath("lua", name).read_text(encoding="utf-8")
 
 
-class Record(NamedTuple):
-    """One Kafka message of a batch, already validated (``event``) or rejected (``reason``).
-
-    A named tuple, not a frozen dataclass: one is built per event, and a frozen
-    dataclass' ``__init__`` (``object.__setattr__`` per field) was 2% of a worker's time."""
-
-    offset: int
-    event: Event | None = None
-    reason: str | None = None
-
-
-@dataclass
-class ApplyResult:
-    applied: int = 0
-    skipped_offsets: int = 0
-    duplicates: int = 0
-    late: int = 0
-    rejected: int = 0
-
-
 @dataclass(frozen=True, slots=True)
 class StoreOpening:
     """What a worker found when it opened the store for its assigned partitions."""
@@ -85,70 +73,6 @@ class StoreOpening:
     created: bool  # no epoch existed: Redis is new, was flushed or lost its data
     last_offsets: list[int | None]
     lost: tuple[str, ...] = ()  # partitions of this epoch whose slot lost its data
-
-
-@dataclass
-class _ConvState:
-    version: str
-    events: list[Event]
-    ids: set[str]
-    folded: kpi.Folded | None = None  # the summary of a long conversation's older messages
-    changed: bool = False
-    new_count: int = 0
-    _dims: dict[str, str] | None = None
-
-    def dims(self, cfg: KpiConfig) -> dict[str, str]:
-        """Its labels after this batch's events (computed once: the cap reads them twice)."""
-        if self._dims is None:
-            self._dims = kpi.conversation_dims(self.events, cfg, self.folded)
-        return self._dims
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    """What a batch read from Redis (or from the view cache)."""
-
-    epoch: str  # the store's epoch ("" when it has none)
-    last: int | None  # the partition's offset watermark
-    ewm: int | None  # the partition's event-time watermark
-    admitted: dict[str, set[str]]  # dimension → admitted values (the cap)
-    states: dict[str, _ConvState]
-    stale: dict[str, str]  # expired conversation → its live entry, to undo
-    now_ms: int
-
-
-@dataclass
-class _Plan:
-    """Which records count, and what they do to the partition's watermarks."""
-
-    result: ApplyResult = field(default_factory=lambda: ApplyResult())
-    stats: Counter[str] = field(default_factory=Counter)
-    ewm: int | None = None  # the event-time watermark after the batch
-    max_t: int | None = None  # the newest accepted event time
-    new_last: int | None = None  # the offset watermark after the batch
-
-
-@dataclass(frozen=True)
-class _Batch:
-    """One call of the batch script, and what to remember when it succeeds."""
-
-    keys: list[str]
-    args: list[str | int | bytes]
-    ops: _Ops
-    views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]]
-
-
-@dataclass(frozen=True, slots=True)
-class _View:
-    """A conversation as this worker last wrote it, valid while Redis holds ``version``."""
-
-    version: str
-    view: kpi.ConversationView
-    live: kpi.LiveState
-    events: tuple[Event, ...]
-    ids: frozenset[str]
-    folded: kpi.Folded | None
-    written_ms: int
 
 
 # Replies that describe the store's state, not the batch: wait and retry, never dead-letter.
@@ -200,139 +124,9 @@ def _int_or_none(raw: bytes | str | None) -> int | None:
     return int(raw) if raw not in (None, b"", "") else None
 
 
-class _Ops:
-    """Write operations of one script call, grouped so that the script makes one Redis call
-    per key where the command takes many members (ZADD, ZREM, HSET, SADD) and one per field
-    where it does not (HINCRBY: a batch's moves of one counter are summed first). Every key
-    they touch is listed once.
-
-    Grouping keeps the meaning of the ops in order: per key, removals run before additions
-    (a conversation leaves its old sets before it joins its new ones), increments are
-    summed (they commute), and a floored count takes its decrements before its increments
-    (one serial order of the batch's conversations, as good as any other). Redis time per
-    call, not per member, was most of a batch script's cost."""
-
-    def __init__(self, base: int) -> None:
-        self._base = base
-        self._index: dict[str, int] = {}
-        self.keys: list[str] = []
-        self.candidates: list[tuple[int, int, str, str, list[tuple[str, int, str, str]]]] = []
-        self.new_gauge_dims: set[tuple[str, str]] = set()
-        self.touched_live = False
-        self._incr: dict[int, dict[str, int]] = {}
-        self._floored: dict[int, dict[str, list[int]]] = {}
-        self._zadd: dict[int, list[str | int]] = {}
-        self._zrem: dict[int, list[str]] = {}
-        self._hset: dict[int, dict[str, str]] = {}
-        self._sadd: dict[int, list[str]] = {}
-        self._hmax: list[tuple[int, str, int]] = []
-        self._expire: dict[int, int] = {}
-        self._buckets: list[list[str | int]] = []
-
-    def _key_index(self, key: str) -> int:
-        i = self._index.get(key)
-        if i is None:
-            self.keys.append(key)
-            i = self._index[key] = self._base + len(self.keys)
-        return i
-
-    def incr(self, key: str, field: str, n: int) -> None:
-        """HINCRBY, summed over the batch."""
-        fields = self._incr.setdefault(self._key_index(key), {})
-        fields[field] = fields.get(field, 0) + n
-
-    def floored(self, key: str, field: str, n: int) -> None:
-        """A count that never goes below 0 (a store older than it did not count)."""
-        parts = self._floored.setdefault(self._key_index(key), {}).setdefault(field, [0, 0])
-        parts[0 if n < 0 else 1] += n
-
-    def zadd(self, key: str, score: int, member: str) -> None:
-        self._zadd.setdefault(self._key_index(key), []).extend((score, member))
-
-    def zrem(self, key: str, member: str) -> None:
-        self._zrem.setdefault(self._key_index(key), []).append(member)
-
-    def hset(self, key: str, field: str, value: str) -> None:
-        self._hset.setdefault(self._key_index(key), {})[field] = value
-
-    def sadd(self, key: str, member: str) -> None:
-        self._sadd.setdefault(self._key_index(key), []).append(member)
-
-    def hmax(self, key: str, field: str, value: int) -> None:
-        """HSET unless the stored value is larger (the newest time)."""
-        self._hmax.append((self._key_index(key), field, value))
-
-    def expire(self, key: str, ttl_ms: int) -> None:
-        """PEXPIRE after every write of the batch (the key exists by then)."""
-        i = self._key_index(key)
-        self._expire[i] = max(ttl_ms, self._expire.get(i, 0))
-
-    def op(self, code: str, key: str, a: str | int, b: str | int) -> tuple[str, int, str, str]:
-        """One op of an expiry candidate's undo list, run in order by the script (see
-        apply_batch.lua)."""
-        return (code, self._key_index(key), str(a), str(b))
-
-    def expired(self, conversation_key: str, live_dims_key: str, cid: str, entry: str,
-                undo: list[tuple[str, int, str, str]]) -> None:
-        """Undo ``entry`` (the live-gauge count of an expired conversation) if, when the
-        script runs, the conversation is still absent and its entry unchanged."""
-        self.candidates.append((self._key_index(conversation_key),
-                                self._key_index(live_dims_key), cid, entry, undo))
-
-    def bucket(self, key: str, ttl_ms: int, fields: dict[str, int]) -> None:
-        """All increments of one bucket hash (the bulk of a batch's writes); ``fields``
-        holds no zeros (:func:`windows.kpi.without_zeros`)."""
-        flat: list[str | int] = [self._key_index(key), ttl_ms]
-        for f, n in fields.items():
-            flat.append(f)
-            flat.append(n)
-        self._buckets.append(flat)
-
-    def payload(self) -> bytes:
-        """The grouped ops as the script's JSON argument (see apply_batch.lua)."""
-        return orjson.dumps({
-            "r": [[i, *m] for i, m in self._zrem.items()],
-            "z": [[i, *m] for i, m in self._zadd.items()],
-            "h": [[i, *(x for fn in f.items() if fn[1] for x in fn)]
-                  for i, f in self._incr.items()],
-            "k": [[i, f, neg, pos] for i, fs in self._floored.items()
-                  for f, (neg, pos) in fs.items()],
-            "f": [[i, *(x for fv in f.items() for x in fv)] for i, f in self._hset.items()],
-            "s": [[i, *m] for i, m in self._sadd.items()],
-            "m": self._hmax,
-            "b": self._buckets,
-            "e": [[i, ttl] for i, ttl in self._expire.items()],
-        })
-
-
-def _decode_state(cid: str, raw: bytes | str | None) -> tuple[list[Event], kpi.Folded | None]:
-    if not raw:
-        return [], None
-    doc = json.loads(raw)
-    folded = None
-    if "f" in doc:  # [boundary t, rank, id, pending, [[dimension, value], ...]]
-        t, rank, eid, pending, dims = doc["f"]
-        folded = kpi.Folded((t, rank, eid), pending, tuple((d, v) for d, v in dims))
-    return [Event.from_compact(cid, row) for row in doc["e"]], folded
-
-
-def _encode_state(events: Sequence[Event], folded: kpi.Folded | None) -> str:
-    doc: dict[str, object] = {"e": [e.to_compact() for e in events]}
-    if folded is not None:
-        doc["f"] = [*folded.boundary, folded.pending, [list(d) for d in folded.dims]]
-    return orjson.dumps(doc).decode()
-
-
 def _offsets(raws: Sequence[bytes | str | None]) -> list[int | None]:
     """HMGET replies of the offsets hash: last applied offset, None when none is stored."""
     return [_int_or_none(r) for r in raws]
-
-
-def _live_entry(live: kpi.LiveState, dimkeys: Sequence[str]) -> str:
-    """What a conversation adds to the live gauges: open count, waiting and due sets per
-    key, and the SLA policy targets running (older entries have only the first three)."""
-    return orjson.dumps([int(live.open), int(live.waiting_since is not None), list(dimkeys),
-                         list(live.running)]).decode()
 
 
 class WindowWriter:
@@ -359,7 +153,7 @@ class WindowWriter:
         # store watermark below it means the store went back in time
         self._applied: dict[str, int] = {}
         # conversation id -> what it was after our last write (LRU)
-        self._views: OrderedDict[str, _View] = OrderedDict()
+        self._views: Views = OrderedDict()
 
     async def last_offset(self, topic: str, partition: int) -> int | None:
         """Last offset applied for a partition."""
@@ -579,25 +373,30 @@ class WindowWriter:
             if self._below_applied(pfield, snap.last):
                 await self._confirm_rewound(pfield, snap.last)
                 continue  # it was a stale read: read again
-            plan = self._plan(records, snap, topic)
+            plan = plan_records(records, snap.states, snap.last, snap.ewm,
+                                self._cfg.allowed_lateness_ms, topic)
             if plan.new_last is None:
                 return plan.result  # everything was at or below the watermark
             changed = [cid for cid, st in snap.states.items() if st.changed]
-            wanted = self._wanted(changed, snap.states, snap.admitted)
+            wanted = wanted_values(changed, snap.states, snap.admitted, self._cfg)
             if wanted:
                 for d, granted in (await self._admit(wanted)).items():
                     new = sorted(granted - snap.admitted[d])
                     if new:
                         log.info("new %s values admitted: %s", d, new)
                     snap.admitted[d] |= granted
-            batch = self._batch(pfield, snap, plan)
+            assert self._epoch is not None
+            ctx = BatchContext(self._cfg, pfield, self._epoch, self._views,
+                               self._known_gauge_dims)
+            batch = build_batch(ctx, self._keys.of(pfield), snap, plan)
             outcome = await self._eval(batch.keys, batch.args)
             self.script_calls += 1
             if outcome[0] == "epoch":
                 raise self._reset(outcome[1], f"partition {pfield}")
             if outcome[0] == "ok":
-                self._known_gauge_dims |= batch.ops.new_gauge_dims
-                self._remember(snap.states, batch.views, snap.now_ms)
+                self._known_gauge_dims |= batch.new_gauge_dims
+                remember(self._views, snap.states, batch.views, snap.now_ms,
+                         self._cfg.conversation_ttl_ms)
                 self._applied[pfield] = max(self._applied.get(pfield, -1), plan.new_last)
                 return plan.result
             for cid in cids:  # someone else wrote (or our cache was stale): read fresh
@@ -605,7 +404,7 @@ class WindowWriter:
             log.info("batch for %s conflicted (attempt %d); re-reading", pfield, attempt)
         raise StoreConflict(f"{pfield}: gave up after {MAX_ATTEMPTS} conflicting attempts")
 
-    async def _read(self, pfield: str, cids: Sequence[str]) -> _Snapshot:
+    async def _read(self, pfield: str, cids: Sequence[str]) -> Snapshot:
         """Everything a batch depends on, in one pipelined round trip (plus one for the
         live entries of expired conversations, when there are any).
 
@@ -638,13 +437,10 @@ class WindowWriter:
         conv_raw = [next(raw) for _ in uncached]
         expired_ids = [_text(c) for c in next(raw)]
         live_raw = next(raw) if uncached else []
-        states = {cid: _ConvState(version=view.version, events=list(view.events),
-                                  ids=set(view.ids), folded=view.folded)
-                  for cid, view in cached.items()}
+        states = {cid: cached_state(view) for cid, view in cached.items()}
         for cid, (v, st_raw) in zip(uncached, conv_raw, strict=True):
-            evs, folded = _decode_state(cid, st_raw)
-            states[cid] = _ConvState(version=_text(v) if v else "", events=evs,
-                                     ids={e.event_id for e in evs}, folded=folded)
+            st = states[cid] = decode_state(cid, st_raw)
+            st.version = _text(v) if v else ""
         # live-gauge counts left by conversations whose state expired: those coming back
         # in this batch, and (a bounded number of) the others
         stale = {cid: _text(entry) for cid, entry, (v, _) in
@@ -653,102 +449,7 @@ class WindowWriter:
         if expired:
             entries = await self._redis.hmget(k.live_dims, expired)
             stale |= {c: _text(e) if e else "" for c, e in zip(expired, entries, strict=True)}
-        return _Snapshot(epoch, last, ewm, admitted, states, stale, now_ms)
-
-    def _batch(self, pfield: str, snap: _Snapshot, plan: _Plan) -> _Batch:
-        """The script call that turns ``snap`` into ``snap`` + ``plan`` (pure)."""
-        k = self._keys.of(pfield)
-        states = snap.states
-        changed = [cid for cid in sorted(states) if states[cid].changed]
-        ops = _Ops(base=4 + len(changed))
-        for cid, entry in sorted(snap.stale.items()):
-            self._undo_live(k, cid, entry, ops)
-        self._overflow(changed, states, snap.admitted, plan.stats)
-        views = self._conversation_ops(k, changed, snap, ops)
-        self._pipeline_ops(k, ops, plan, snap.now_ms)
-        ops.hmax(k.applied_at, pfield, snap.now_ms)
-        assert self._epoch is not None
-        keys = [k.offsets, k.event_watermarks, k.stats,
-                k.epoch, *(k.conversation(c) for c in changed), *ops.keys]
-        args: list[str | int | bytes] = [
-            pfield,
-            "" if snap.last is None else str(snap.last),
-            plan.new_last if plan.new_last is not None else "",
-            "" if plan.ewm is None or plan.ewm == snap.ewm else plan.ewm,
-            self._epoch,
-            len(changed),
-            self._cfg.conversation_ttl_ms,
-        ]
-        for cid in changed:
-            args.append(states[cid].version)
-            args.append(_encode_state(states[cid].events, states[cid].folded))
-        args.append(ops.payload())  # a batch's ops: ~1 MB of JSON
-        args.append(orjson.dumps(ops.candidates))
-        return _Batch(keys, args, ops, views)
-
-    def _conversation_ops(self, k: Keys, changed: Sequence[str], snap: _Snapshot, ops: _Ops
-                          ) -> dict[str, tuple[kpi.ConversationView, kpi.LiveState]]:
-        """Bucket increments and live-gauge moves of every changed conversation: the
-        difference between its contribution before and after this batch."""
-        views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]] = {}
-        deltas: kpi.Deltas = {}
-        for cid in changed:
-            st = snap.states[cid]
-            old_events = st.events[: len(st.events) - st.new_count]
-            view = self._views.get(cid)
-            if view is not None and view.version == st.version:
-                before, before_live = view.view, view.live
-            elif old_events:
-                before, before_live = kpi.evaluate(old_events, self._cfg, st.folded)
-            else:
-                before, before_live = None, None
-            after, after_live = kpi.evaluate(st.events, self._cfg, st.folded)
-            kpi.add_bucket_deltas(deltas, before, after, self._cfg, snap.admitted)
-            self._gauge_ops(k, cid, before_live, after_live, snap.admitted, ops, snap.now_ms)
-            views[cid] = (self._fold(st) or after, after_live)
-        if ops.touched_live:
-            # outlive every member by a TTL: undoing needs the entries; and when all
-            # is silent that long, every count in the open hash is stale too
-            for key in (k.live, k.live_dims, k.open_counts,
-                        k.known_counts):
-                ops.expire(key, 2 * self._cfg.conversation_ttl_ms)
-        for res, starts in deltas.items():
-            ttl = self._cfg.bucket_ttl_ms(res)
-            for start, fields in starts.items():
-                changed_fields = {f: n for f, n in fields.items() if n}
-                if changed_fields:  # a retraction can cancel an increment
-                    ops.bucket(k.bucket(res, start), ttl, changed_fields)
-        return views
-
-    def _fold(self, st: _ConvState) -> kpi.ConversationView | None:
-        """Bound a long conversation's state (:func:`windows.kpi.fold`) once its delta is
-        computed; returns its view from now on (what the buckets hold of it apart from
-        the folded response times), or None when it was not folded."""
-        kept, folded = kpi.fold(st.events, st.folded, self._cfg)
-        if folded is st.folded:
-            return None
-        st.events, st.folded, st.ids = kept, folded, {e.event_id for e in kept}
-        return kpi.contributions(kept, self._cfg, folded)
-
-    def _pipeline_ops(self, k: Keys, ops: _Ops, plan: _Plan, now_ms: int) -> None:
-        """The pipeline counters and freshness times, in the same script as the windows."""
-        for name, v in plan.stats.items():
-            if v:
-                ops.incr(k.stats, name, v)
-        if plan.max_t is not None:
-            ops.hmax(k.stats, "last_event_ms", plan.max_t)
-        ops.hmax(k.stats, "last_applied_ms", now_ms)
-
-    def _wanted(self, changed: Sequence[str], states: dict[str, _ConvState],
-                admitted: dict[str, set[str]]) -> dict[str, list[str]]:
-        """Values of capped dimensions the batch brings that are not admitted yet (pure)."""
-        wanted: dict[str, list[str]] = {}
-        for cid in changed:
-            dims = states[cid].dims(self._cfg)
-            for d, members in admitted.items():
-                if dims[d] not in members and dims[d] not in wanted.get(d, ()):
-                    wanted.setdefault(d, []).append(dims[d])
-        return wanted
+        return Snapshot(epoch, last, ewm, admitted, states, stale, now_ms)
 
     async def _admit(self, wanted: dict[str, list[str]]) -> dict[str, set[str]]:
         """Admit new values up to the cap, store-wide and atomically (its own script: the
@@ -760,145 +461,9 @@ class WindowWriter:
         replies = await self._admit_script(keys=keys, args=args)
         return {d: set(json.loads(r) or []) for d, r in zip(dims, replies, strict=True)}
 
-    def _overflow(self, changed: Sequence[str], states: dict[str, _ConvState],
-                  admitted: dict[str, set[str]], stats: Counter[str]) -> None:
-        """Count the events of values beyond the cap: they are exported as other."""
-        for cid in changed:
-            dims = states[cid].dims(self._cfg)
-            for d, members in admitted.items():
-                if dims[d] not in members:
-                    stats[f"overflow:{d}"] += states[cid].new_count
-
-    def _remember(self, states: dict[str, _ConvState],
-                  views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]],
-                  now_ms: int) -> None:
-        """Keep each written conversation's computed view, keyed by the version the script
-        just gave it, so the next batch need not recompute its "before". Entries go in
-        write order; the oldest leave when the cache is full or when their state has
-        expired in Redis (a cached view of it could only cause a conflict)."""
-        for cid, (view, live) in views.items():
-            st = states[cid]
-            self._views[cid] = _View(str(int(st.version or 0) + 1), view, live,
-                                     tuple(st.events), frozenset(st.ids), st.folded, now_ms)
-            self._views.move_to_end(cid)
-        expired_before = now_ms - self._cfg.conversation_ttl_ms
-        while self._views and (len(self._views) > VIEW_CACHE
-                               or next(iter(self._views.values())).written_ms < expired_before):
-            self._views.popitem(last=False)
-
-    def _undo_live(self, k: Keys, cid: str, entry: str, ops: _Ops) -> None:
-        """Queue the undoing of an expired conversation's live-gauge count (``entry`` as
-        read from the live-dims hash, "" when it had none)."""
-        undo = []
-        if entry:
-            is_open, waiting, dimkeys, *more = json.loads(entry)
-            running = more[0] if more else []
-            for dk in dimkeys:
-                undo.append(ops.op("K", k.known_counts, dk, -1))
-                if is_open:
-                    undo.append(ops.op("H", k.open_counts, dk, -1))
-                if waiting:
-                    undo.append(ops.op("R", k.waiting(dk), cid, ""))
-                undo.append(ops.op("R", k.due(dk), cid, ""))
-                for target in running:
-                    undo.append(ops.op("H", k.running(target), dk, -1))
-        undo.append(ops.op("R", k.live, cid, ""))
-        undo.append(ops.op("D", k.live_dims, cid, ""))
-        ops.expired(k.conversation(cid), k.live_dims, cid, entry, undo)
-
-    def _gauge_ops(self, k: Keys, cid: str, before: kpi.LiveState | None, after: kpi.LiveState,
-                   admitted: dict[str, set[str]], ops: _Ops, now_ms: int) -> None:
-        """Move the conversation's live-gauge count from ``before`` to ``after``, and keep
-        its live entry (activity time and what it counts) so expiry can undo it."""
-        sets = self._cfg.gauge_dimension_sets
-        adims = kpi.cap_dims(dict(after.dims), admitted)
-        dimkeys = [kpi.dimension_key(adims, ds) for ds in sets]
-        # every conversation with state is tracked (the state's TTL restarts with this
-        # write; so does its entry), so that expiry can undo what it counts
-        ops.zadd(k.live, now_ms, cid)
-        ops.hset(k.live_dims, cid, _live_entry(after, dimkeys))
-        ops.touched_live = True
-        if before == after:
-            return
-        ttl = self._cfg.conversation_ttl_ms
-        bdimkeys: list[str] = []
-        if before is not None:
-            bdims = kpi.cap_dims(dict(before.dims), admitted)
-            bdimkeys = [kpi.dimension_key(bdims, ds) for ds in sets]
-        if bdimkeys != dimkeys:  # the conversations a dimension key holds: its gauges exist
-            for dk in bdimkeys:
-                ops.floored(k.known_counts, dk, -1)
-            for dk in dimkeys:
-                ops.floored(k.known_counts, dk, 1)
-        if before is not None:
-            for dk in bdimkeys:
-                if before.open:
-                    ops.incr(k.open_counts, dk, -1)
-                if before.waiting_since is not None:
-                    ops.zrem(k.waiting(dk), cid)
-                if before.deadline is not None:
-                    ops.zrem(k.due(dk), cid)
-                for target in before.running:
-                    ops.incr(k.running(target), dk, -1)
-        for dk in dimkeys:
-            known = (k.partition, dk)
-            if known not in self._known_gauge_dims and known not in ops.new_gauge_dims:
-                ops.new_gauge_dims.add(known)  # SADD once per worker, not per event
-                ops.sadd(k.gauge_dims, dk)
-            if after.open:
-                ops.incr(k.open_counts, dk, 1)
-            if after.waiting_since is not None:
-                ops.zadd(k.waiting(dk), after.waiting_since, cid)
-                ops.expire(k.waiting(dk), ttl)
-            if after.deadline is not None:
-                ops.zadd(k.due(dk), after.deadline, cid)
-                ops.expire(k.due(dk), ttl)
-            for target in after.running:
-                ops.incr(k.running(target), dk, 1)
-
     async def _eval(self, keys: list[str], args: list[str | int | bytes]) -> tuple[str, str]:
         """("ok", "") or what moved: ("epoch" | "offset" | "conversation", detail)."""
         res = await self._script(keys=keys, args=args)
         if int(res[0]) == 1:
             return ("ok", "")
         return (_text(res[1]), _text(res[2]) if isinstance(res[2], (bytes, str)) else str(res[2]))
-
-    def _plan(self, records: Sequence[Record], snap: _Snapshot, topic: str) -> _Plan:
-        """Which records count (pure): above the watermark, not a duplicate, not late;
-        accepted events join their conversation's state."""
-        plan = _Plan(ewm=snap.ewm)
-        result, stats = plan.result, plan.stats
-        lateness = self._cfg.allowed_lateness_ms
-        last = snap.last
-        for st in snap.states.values():
-            st.new_count = 0
-        for r in sorted(records, key=lambda r: r.offset):
-            if last is not None and r.offset <= last:
-                result.skipped_offsets += 1
-                continue
-            plan.new_last = r.offset if plan.new_last is None else max(plan.new_last, r.offset)
-            if r.event is None:
-                result.rejected += 1
-                stats[f"rejected:{r.reason or 'unknown'}"] += 1
-                continue
-            e = r.event
-            st = snap.states[e.conversation_id]
-            if e.event_id in st.ids:  # a duplicate is not a lost event, even when late
-                result.duplicates += 1
-                stats["duplicate:event_id"] += 1
-                continue
-            if (plan.ewm is not None and e.t_ms < plan.ewm - lateness) or (
-                    st.folded is not None and e.sort_key() <= st.folded.boundary):
-                # older than the watermark allows, or than a long conversation's folded part
-                result.late += 1
-                stats[f"late:{e.type}"] += 1
-                continue
-            plan.ewm = e.t_ms if plan.ewm is None else max(plan.ewm, e.t_ms)
-            st.ids.add(e.event_id)
-            st.events.append(e)
-            st.new_count += 1
-            st.changed = True
-            result.applied += 1
-            stats[f"processed:{topic}"] += 1
-            plan.max_t = e.t_ms if plan.max_t is None else max(plan.max_t, e.t_ms)
-        return plan

@@ -1,0 +1,592 @@
+"""What applying one batch means, as pure functions: which records count, and the one
+script call (keys and arguments) that turns what Redis held into what it must hold.
+
+:mod:`windows.writer` does the I/O around it (the read, the admission of new label values,
+the script call, the retries). This part runs per event and per changed conversation, so
+it is compiled with the KPI core (setup.py); its classes are plain classes for the reason
+given at :class:`windows.kpi.ConversationView`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+
+import orjson
+
+from windows import kpi
+from windows.config import KpiConfig
+from windows.events import Event
+from windows.keys import Keys
+
+# Expired conversations whose live-gauge counts one batch undoes at most (the rest wait
+# for the next batch).
+EXPIRED_PER_BATCH = 200
+# Conversations whose computed view this worker remembers (LRU)
+VIEW_CACHE = 100_000
+
+
+class Record:
+    """One Kafka message of a batch, already validated (``event``) or rejected (``reason``)."""
+
+    __slots__ = ("event", "offset", "reason")
+
+    def __init__(self, offset: int, event: Event | None = None, reason: str | None = None
+                 ) -> None:
+        self.offset = offset
+        self.event = event
+        self.reason = reason
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and (self.offset, self.event, self.reason) == (
+            other.offset, other.event, other.reason)
+
+    def __repr__(self) -> str:
+        return f"Record({self.offset!r}, event={self.event!r}, reason={self.reason!r})"
+
+
+class ApplyResult:
+    """What a batch did: applied, and left out (already applied, duplicate, late, rejected)."""
+
+    __slots__ = ("applied", "duplicates", "late", "rejected", "skipped_offsets")
+
+    def __init__(self, applied: int = 0, skipped_offsets: int = 0, duplicates: int = 0,
+                 late: int = 0, rejected: int = 0) -> None:
+        self.applied = applied
+        self.skipped_offsets = skipped_offsets
+        self.duplicates = duplicates
+        self.late = late
+        self.rejected = rejected
+
+    def _fields(self) -> tuple[int, int, int, int, int]:
+        return (self.applied, self.skipped_offsets, self.duplicates, self.late, self.rejected)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApplyResult) and self._fields() == other._fields()
+
+    def __repr__(self) -> str:
+        return ("ApplyResult(applied={}, skipped_offsets={}, duplicates={}, late={}, "
+                "rejected={})").format(*self._fields())
+
+
+class ConvState:
+    """A conversation as this batch sees it: its events (stored and new) and ids."""
+
+    __slots__ = ("_dims", "changed", "events", "folded", "ids", "new_count", "version")
+
+    def __init__(self, version: str, events: list[Event], ids: set[str],
+                 folded: kpi.Folded | None = None) -> None:
+        self.version = version
+        self.events = events
+        self.ids = ids
+        self.folded = folded  # the summary of a long conversation's older messages
+        self.changed = False
+        self.new_count = 0
+        self._dims: dict[str, str] | None = None
+
+    def dims(self, cfg: KpiConfig) -> dict[str, str]:
+        """Its labels after this batch's events (computed once: the cap reads them twice)."""
+        if self._dims is None:
+            self._dims = kpi.conversation_dims(self.events, cfg, self.folded)
+        return self._dims
+
+
+class View:
+    """A conversation as this worker last wrote it, valid while Redis holds ``version``."""
+
+    __slots__ = ("events", "folded", "ids", "live", "version", "view", "written_ms")
+
+    def __init__(self, version: str, view: kpi.ConversationView, live: kpi.LiveState,
+                 events: list[Event], ids: set[str], folded: kpi.Folded | None,
+                 written_ms: int) -> None:
+        self.version = version
+        self.view = view
+        self.live = live
+        # the lists of the batch that wrote them (nothing else holds them after it); a batch
+        # works on copies (:func:`cached_state`), so a batch that fails leaves them intact
+        self.events = events
+        self.ids = ids
+        self.folded = folded
+        self.written_ms = written_ms
+
+
+Views = OrderedDict[str, View]
+
+
+class Snapshot:
+    """What a batch read from Redis (or from the view cache)."""
+
+    __slots__ = ("admitted", "epoch", "ewm", "last", "now_ms", "stale", "states")
+
+    def __init__(self, epoch: str, last: int | None, ewm: int | None,
+                 admitted: dict[str, set[str]], states: dict[str, ConvState],
+                 stale: dict[str, str], now_ms: int) -> None:
+        self.epoch = epoch  # the store's epoch ("" when it has none)
+        self.last = last  # the partition's offset watermark
+        self.ewm = ewm  # the partition's event-time watermark
+        self.admitted = admitted  # dimension → admitted values (the cap)
+        self.states = states
+        self.stale = stale  # expired conversation → its live entry, to undo
+        self.now_ms = now_ms
+
+
+class Plan:
+    """Which records count, and what they do to the partition's watermarks."""
+
+    __slots__ = ("ewm", "max_t", "new_last", "result", "stats")
+
+    def __init__(self, ewm: int | None) -> None:
+        self.result = ApplyResult()
+        self.stats: dict[str, int] = {}
+        self.ewm = ewm  # the event-time watermark after the batch
+        self.max_t: int | None = None  # the newest accepted event time
+        self.new_last: int | None = None  # the offset watermark after the batch
+
+    def count(self, stat: str, n: int = 1) -> None:
+        self.stats[stat] = self.stats.get(stat, 0) + n
+
+
+def cached_state(view: View) -> ConvState:
+    """The state of a conversation this worker wrote last, from its view (no read)."""
+    return ConvState(view.version, list(view.events), set(view.ids), view.folded)
+
+
+def decode_state(cid: str, raw: bytes | str | None) -> ConvState:
+    """A conversation's stored state (its ``s`` field), "" version filled in by the caller."""
+    if not raw:
+        return ConvState("", [], set())
+    doc = orjson.loads(raw)
+    folded = None
+    if "f" in doc:  # [boundary t, rank, id, pending, [[dimension, value], ...]]
+        t, rank, eid, pending, dims = doc["f"]
+        folded = kpi.Folded((t, rank, eid), pending, tuple((d, v) for d, v in dims))
+    events = [Event.from_compact(cid, row) for row in doc["e"]]
+    return ConvState("", events, {e.event_id for e in events}, folded)
+
+
+def encode_state(events: Sequence[Event], folded: kpi.Folded | None) -> bytes:
+    doc: dict[str, object] = {"e": [e.to_compact() for e in events]}
+    if folded is not None:
+        doc["f"] = [*folded.boundary, folded.pending, [list(d) for d in folded.dims]]
+    return orjson.dumps(doc)
+
+
+def plan_records(records: Sequence[Record], states: Mapping[str, ConvState],
+                 last: int | None, ewm: int | None, lateness_ms: int, topic: str) -> Plan:
+    """Which records count: above the watermark, not a duplicate, not late; accepted events
+    join their conversation's state."""
+    plan = Plan(ewm)
+    result = plan.result
+    processed = 0
+    for st in states.values():
+        st.new_count = 0
+    ordered = list(records)
+    for i in range(1, len(ordered)):  # they come in offset order; sort only if not
+        if ordered[i].offset < ordered[i - 1].offset:
+            ordered.sort(key=_offset)
+            break
+    for r in ordered:
+        if last is not None and r.offset <= last:
+            result.skipped_offsets += 1
+            continue
+        plan.new_last = r.offset if plan.new_last is None else max(plan.new_last, r.offset)
+        e = r.event
+        if e is None:
+            result.rejected += 1
+            plan.count(f"rejected:{r.reason or 'unknown'}")
+            continue
+        st = states[e.conversation_id]
+        if e.event_id in st.ids:  # a duplicate is not a lost event, even when late
+            result.duplicates += 1
+            plan.count("duplicate:event_id")
+            continue
+        if (plan.ewm is not None and e.t_ms < plan.ewm - lateness_ms) or (
+                st.folded is not None and e.sort_key() <= st.folded.boundary):
+            # older than the watermark allows, or than a long conversation's folded part
+            result.late += 1
+            plan.count(f"late:{e.type}")
+            continue
+        plan.ewm = e.t_ms if plan.ewm is None else max(plan.ewm, e.t_ms)
+        st.ids.add(e.event_id)
+        st.events.append(e)
+        st.new_count += 1
+        st.changed = True
+        processed += 1
+        plan.max_t = e.t_ms if plan.max_t is None else max(plan.max_t, e.t_ms)
+    result.applied += processed
+    if processed:
+        plan.count(f"processed:{topic}", processed)
+    return plan
+
+
+def _offset(r: Record) -> int:
+    return r.offset
+
+
+def wanted_values(changed: Sequence[str], states: Mapping[str, ConvState],
+                  admitted: Mapping[str, set[str]], cfg: KpiConfig) -> dict[str, list[str]]:
+    """Values of capped dimensions the batch brings that are not admitted yet."""
+    wanted: dict[str, list[str]] = {}
+    for cid in changed:
+        dims = states[cid].dims(cfg)
+        for d, members in admitted.items():
+            v = dims[d]
+            if v not in members:
+                values = wanted.setdefault(d, [])
+                if v not in values:
+                    values.append(v)
+    return wanted
+
+
+class Ops:
+    """Write operations of one script call, grouped so that the script makes one Redis call
+    per key where the command takes many members (ZADD, ZREM, HSET, SADD) and one per field
+    where it does not (HINCRBY: a batch's moves of one counter are summed first). Every key
+    they touch is listed once.
+
+    Grouping keeps the meaning of the ops in order: per key, removals run before additions
+    (a conversation leaves its old sets before it joins its new ones), increments are
+    summed (they commute), and a floored count takes its decrements before its increments
+    (one serial order of the batch's conversations, as good as any other). Redis time per
+    call, not per member, was most of a batch script's cost."""
+
+    def __init__(self, base: int) -> None:
+        self._base = base
+        self._index: dict[str, int] = {}
+        self.keys: list[str] = []
+        self.candidates: list[tuple[int, int, str, str, list[tuple[str, int, str, str]]]] = []
+        self.new_gauge_dims: set[tuple[str, str]] = set()
+        self.touched_live = False
+        self._incr: dict[int, dict[str, int]] = {}
+        self._floored: dict[int, dict[str, list[int]]] = {}
+        self._zadd: dict[int, list[str | int]] = {}
+        self._zrem: dict[int, list[str]] = {}
+        self._hset: dict[int, dict[str, str]] = {}
+        self._sadd: dict[int, list[str]] = {}
+        self._hmax: list[tuple[int, str, int]] = []
+        self._expire: dict[int, int] = {}
+        self._buckets: list[list[str | int]] = []
+
+    def _key_index(self, key: str) -> int:
+        i = self._index.get(key)
+        if i is None:
+            self.keys.append(key)
+            i = self._index[key] = self._base + len(self.keys)
+        return i
+
+    def incr(self, key: str, field: str, n: int) -> None:
+        """HINCRBY, summed over the batch."""
+        fields = self._incr.setdefault(self._key_index(key), {})
+        fields[field] = fields.get(field, 0) + n
+
+    def floored(self, key: str, field: str, n: int) -> None:
+        """A count that never goes below 0 (a store older than it did not count)."""
+        parts = self._floored.setdefault(self._key_index(key), {}).setdefault(field, [0, 0])
+        parts[0 if n < 0 else 1] += n
+
+    def zadd(self, key: str, score: int, member: str) -> None:
+        self._zadd.setdefault(self._key_index(key), []).extend((score, member))
+
+    def zrem(self, key: str, member: str) -> None:
+        self._zrem.setdefault(self._key_index(key), []).append(member)
+
+    def hset(self, key: str, field: str, value: str) -> None:
+        self._hset.setdefault(self._key_index(key), {})[field] = value
+
+    def sadd(self, key: str, member: str) -> None:
+        self._sadd.setdefault(self._key_index(key), []).append(member)
+
+    def hmax(self, key: str, field: str, value: int) -> None:
+        """HSET unless the stored value is larger (the newest time)."""
+        self._hmax.append((self._key_index(key), field, value))
+
+    def expire(self, key: str, ttl_ms: int) -> None:
+        """PEXPIRE after every write of the batch (the key exists by then)."""
+        i = self._key_index(key)
+        self._expire[i] = max(ttl_ms, self._expire.get(i, 0))
+
+    def op(self, code: str, key: str, a: str | int, b: str | int) -> tuple[str, int, str, str]:
+        """One op of an expiry candidate's undo list, run in order by the script (see
+        apply_batch.lua)."""
+        return (code, self._key_index(key), str(a), str(b))
+
+    def expired(self, conversation_key: str, live_dims_key: str, cid: str, entry: str,
+                undo: list[tuple[str, int, str, str]]) -> None:
+        """Undo ``entry`` (the live-gauge count of an expired conversation) if, when the
+        script runs, the conversation is still absent and its entry unchanged."""
+        self.candidates.append((self._key_index(conversation_key),
+                                self._key_index(live_dims_key), cid, entry, undo))
+
+    def bucket(self, key: str, ttl_ms: int, fields: dict[str, int]) -> None:
+        """All increments of one bucket hash (the bulk of a batch's writes), zeros left out
+        (a retraction can cancel an increment)."""
+        flat: list[str | int] = [self._key_index(key), ttl_ms]
+        for f, n in fields.items():
+            if n:
+                flat.append(f)
+                flat.append(n)
+        if len(flat) > 2:
+            self._buckets.append(flat)
+
+    def payload(self) -> bytes:
+        """The grouped ops as the script's JSON argument (see apply_batch.lua)."""
+        incr: list[list[str | int]] = []
+        for i, fields in self._incr.items():
+            flat: list[str | int] = [i]
+            for f, n in fields.items():
+                if n:
+                    flat.append(f)
+                    flat.append(n)
+            incr.append(flat)
+        hset: list[list[str | int]] = []
+        for i, values in self._hset.items():
+            row: list[str | int] = [i]
+            for f, v in values.items():
+                row.append(f)
+                row.append(v)
+            hset.append(row)
+        return orjson.dumps({
+            "r": [[i, *m] for i, m in self._zrem.items()],
+            "z": [[i, *m] for i, m in self._zadd.items()],
+            "h": incr,
+            "k": [[i, f, parts[0], parts[1]] for i, fs in self._floored.items()
+                  for f, parts in fs.items()],
+            "f": hset,
+            "s": [[i, *m] for i, m in self._sadd.items()],
+            "m": self._hmax,
+            "b": self._buckets,
+            "e": [[i, ttl] for i, ttl in self._expire.items()],
+        })
+
+
+class Batch:
+    """One call of the batch script, and what to remember when it succeeds."""
+
+    __slots__ = ("args", "keys", "new_gauge_dims", "views")
+
+    def __init__(self, keys: list[str], args: list[str | int | bytes],
+                 new_gauge_dims: set[tuple[str, str]],
+                 views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]]) -> None:
+        self.keys = keys
+        self.args = args
+        self.new_gauge_dims = new_gauge_dims
+        self.views = views
+
+
+class BatchContext:
+    """What building a batch's script call needs besides the snapshot and the plan."""
+
+    __slots__ = ("cfg", "epoch", "known_gauge_dims", "pfield", "views")
+
+    def __init__(self, cfg: KpiConfig, pfield: str, epoch: str, views: Views,
+                 known_gauge_dims: set[tuple[str, str]]) -> None:
+        self.cfg = cfg
+        self.pfield = pfield
+        self.epoch = epoch
+        self.views = views  # what this worker last wrote, to skip recomputing "before"
+        self.known_gauge_dims = known_gauge_dims  # (partition, dimension key) SADDed already
+
+
+def build_batch(ctx: BatchContext, k: Keys, snap: Snapshot, plan: Plan) -> Batch:
+    """The script call that turns ``snap`` into ``snap`` + ``plan`` (pure)."""
+    states = snap.states
+    changed = [cid for cid in sorted(states) if states[cid].changed]
+    ops = Ops(base=4 + len(changed))
+    for cid, entry in sorted(snap.stale.items()):
+        undo_live(k, cid, entry, ops)
+    _overflow(changed, states, snap.admitted, plan, ctx.cfg)
+    views = conversation_ops(ctx, k, changed, snap, ops)
+    _pipeline_ops(k, ops, plan, snap.now_ms)
+    ops.hmax(k.applied_at, ctx.pfield, snap.now_ms)
+    keys = [k.offsets, k.event_watermarks, k.stats, k.epoch]
+    for cid in changed:
+        keys.append(k.conversation(cid))
+    keys.extend(ops.keys)
+    args: list[str | int | bytes] = [
+        ctx.pfield,
+        "" if snap.last is None else str(snap.last),
+        plan.new_last if plan.new_last is not None else "",
+        "" if plan.ewm is None or plan.ewm == snap.ewm else plan.ewm,
+        ctx.epoch,
+        len(changed),
+        ctx.cfg.conversation_ttl_ms,
+    ]
+    for cid in changed:
+        st = states[cid]
+        args.append(st.version)
+        args.append(encode_state(st.events, st.folded))
+    args.append(ops.payload())  # a batch's ops: ~1 MB of JSON
+    args.append(orjson.dumps(ops.candidates))
+    return Batch(keys, args, ops.new_gauge_dims, views)
+
+
+def conversation_ops(ctx: BatchContext, k: Keys, changed: Sequence[str], snap: Snapshot,
+                     ops: Ops) -> dict[str, tuple[kpi.ConversationView, kpi.LiveState]]:
+    """Bucket increments and live-gauge moves of every changed conversation: the
+    difference between its contribution before and after this batch."""
+    cfg = ctx.cfg
+    views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]] = {}
+    deltas: kpi.Deltas = {}
+    for cid in changed:
+        st = snap.states[cid]
+        view = ctx.views.get(cid)
+        before: kpi.ConversationView | None = None
+        before_live: kpi.LiveState | None = None
+        if view is not None and view.version == st.version:
+            before, before_live = view.view, view.live
+        elif len(st.events) > st.new_count:
+            before, before_live = kpi.evaluate(st.events[: len(st.events) - st.new_count],
+                                               cfg, st.folded)
+        after, after_live = kpi.evaluate(st.events, cfg, st.folded)
+        kpi.add_bucket_deltas(deltas, before, after, cfg, snap.admitted)
+        gauge_ops(ctx, k, cid, before_live, after_live, snap.admitted, ops, snap.now_ms)
+        folded = _fold(st, cfg)
+        views[cid] = (folded if folded is not None else after, after_live)
+    if ops.touched_live:
+        # outlive every member by a TTL: undoing needs the entries; and when all is silent
+        # that long, every count in the open hash is stale too
+        for key in (k.live, k.live_dims, k.open_counts, k.known_counts):
+            ops.expire(key, 2 * cfg.conversation_ttl_ms)
+    for res, starts in deltas.items():
+        ttl = cfg.bucket_ttl_ms(res)
+        for start, fields in starts.items():
+            ops.bucket(k.bucket(res, start), ttl, fields)
+    return views
+
+
+def _fold(st: ConvState, cfg: KpiConfig) -> kpi.ConversationView | None:
+    """Bound a long conversation's state (:func:`windows.kpi.fold`) once its delta is
+    computed; returns its view from now on (what the buckets hold of it apart from the
+    folded response times), or None when it was not folded."""
+    cap = cfg.max_conversation_events
+    if not cap or len(st.events) <= cap:
+        return None
+    kept, folded = kpi.fold(st.events, st.folded, cfg)
+    if folded is st.folded:
+        return None
+    st.events, st.folded, st.ids = kept, folded, {e.event_id for e in kept}
+    return kpi.contributions(kept, cfg, folded)
+
+
+def _pipeline_ops(k: Keys, ops: Ops, plan: Plan, now_ms: int) -> None:
+    """The pipeline counters and freshness times, in the same script as the windows."""
+    for name, v in plan.stats.items():
+        if v:
+            ops.incr(k.stats, name, v)
+    if plan.max_t is not None:
+        ops.hmax(k.stats, "last_event_ms", plan.max_t)
+    ops.hmax(k.stats, "last_applied_ms", now_ms)
+
+
+def _overflow(changed: Sequence[str], states: Mapping[str, ConvState],
+              admitted: Mapping[str, set[str]], plan: Plan, cfg: KpiConfig) -> None:
+    """Count the events of values beyond the cap: they are exported as other."""
+    for cid in changed:
+        dims = states[cid].dims(cfg)
+        for d, members in admitted.items():
+            if dims[d] not in members:
+                plan.count(f"overflow:{d}", states[cid].new_count)
+
+
+def live_entry(live: kpi.LiveState, dimkeys: Sequence[str]) -> str:
+    """What a conversation adds to the live gauges: open count, waiting and due sets per
+    key, and the SLA policy targets running (older entries have only the first three)."""
+    return orjson.dumps([int(live.open), int(live.waiting_since is not None), list(dimkeys),
+                         list(live.running)]).decode()
+
+
+def undo_live(k: Keys, cid: str, entry: str, ops: Ops) -> None:
+    """Queue the undoing of an expired conversation's live-gauge count (``entry`` as read
+    from the live-dims hash, "" when it had none)."""
+    undo = []
+    if entry:
+        is_open, waiting, dimkeys, *more = orjson.loads(entry)
+        running = more[0] if more else []
+        for dk in dimkeys:
+            undo.append(ops.op("K", k.known_counts, dk, -1))
+            if is_open:
+                undo.append(ops.op("H", k.open_counts, dk, -1))
+            if waiting:
+                undo.append(ops.op("R", k.waiting(dk), cid, ""))
+            undo.append(ops.op("R", k.due(dk), cid, ""))
+            for target in running:
+                undo.append(ops.op("H", k.running(target), dk, -1))
+    undo.append(ops.op("R", k.live, cid, ""))
+    undo.append(ops.op("D", k.live_dims, cid, ""))
+    ops.expired(k.conversation(cid), k.live_dims, cid, entry, undo)
+
+
+def _gauge_keys(live: kpi.LiveState, admitted: Mapping[str, set[str]], cfg: KpiConfig
+                ) -> list[str]:
+    dims = kpi.cap_dims(dict(live.dims), admitted)
+    return [kpi.dimension_key(dims, ds) for ds in cfg.gauge_dimension_sets]
+
+
+def gauge_ops(ctx: BatchContext, k: Keys, cid: str, before: kpi.LiveState | None,
+              after: kpi.LiveState, admitted: Mapping[str, set[str]], ops: Ops,
+              now_ms: int) -> None:
+    """Move the conversation's live-gauge count from ``before`` to ``after``, and keep its
+    live entry (activity time and what it counts) so expiry can undo it."""
+    dimkeys = _gauge_keys(after, admitted, ctx.cfg)
+    # every conversation with state is tracked (the state's TTL restarts with this write;
+    # so does its entry), so that expiry can undo what it counts
+    ops.zadd(k.live, now_ms, cid)
+    ops.hset(k.live_dims, cid, live_entry(after, dimkeys))
+    ops.touched_live = True
+    if before == after:
+        return
+    ttl = ctx.cfg.conversation_ttl_ms
+    bdimkeys: list[str] = []
+    if before is not None:
+        bdimkeys = dimkeys if before.dims == after.dims else \
+            _gauge_keys(before, admitted, ctx.cfg)
+    if bdimkeys != dimkeys:  # the conversations a dimension key holds: its gauges exist
+        for dk in bdimkeys:
+            ops.floored(k.known_counts, dk, -1)
+        for dk in dimkeys:
+            ops.floored(k.known_counts, dk, 1)
+    if before is not None:
+        for dk in bdimkeys:
+            if before.open:
+                ops.incr(k.open_counts, dk, -1)
+            if before.waiting_since is not None:
+                ops.zrem(k.waiting(dk), cid)
+            if before.deadline is not None:
+                ops.zrem(k.due(dk), cid)
+            for target in before.running:
+                ops.incr(k.running(target), dk, -1)
+    for dk in dimkeys:
+        known = (k.partition, dk)
+        if known not in ctx.known_gauge_dims and known not in ops.new_gauge_dims:
+            ops.new_gauge_dims.add(known)  # SADD once per worker, not per event
+            ops.sadd(k.gauge_dims, dk)
+        if after.open:
+            ops.incr(k.open_counts, dk, 1)
+        if after.waiting_since is not None:
+            ops.zadd(k.waiting(dk), after.waiting_since, cid)
+            ops.expire(k.waiting(dk), ttl)
+        if after.deadline is not None:
+            ops.zadd(k.due(dk), after.deadline, cid)
+            ops.expire(k.due(dk), ttl)
+        for target in after.running:
+            ops.incr(k.running(target), dk, 1)
+
+
+def remember(views: Views, states: Mapping[str, ConvState],
+             written: dict[str, tuple[kpi.ConversationView, kpi.LiveState]], now_ms: int,
+             conversation_ttl_ms: int) -> None:
+    """Keep each written conversation's computed view, keyed by the version the script
+    just gave it, so the next batch need not recompute its "before". Entries go in write
+    order; the oldest leave when the cache is full or when their state has expired in
+    Redis (a cached view of it could only cause a conflict)."""
+    for cid, (view, live) in written.items():
+        st = states[cid]
+        version = str(int(st.version or 0) + 1)
+        views[cid] = View(version, view, live, st.events, st.ids, st.folded, now_ms)
+        views.move_to_end(cid)
+    expired_before = now_ms - conversation_ttl_ms
+    while views:
+        oldest = next(iter(views.values()))
+        if len(views) <= VIEW_CACHE and oldest.written_ms >= expired_before:
+            break
+        views.popitem(last=False)
