@@ -9,6 +9,7 @@ group id). What is not a Faust concern lives beside it: where assigned partition
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -162,8 +163,9 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
 
     faults = Faults(cfg.test_crash_at, commit)
 
-    async def handle(events: Sequence[EventT]) -> None:
-        for (topic, partition), msgs in _by_partition(events, cfg.batch_max):
+    async def apply_in_order(topic: str, partition: int,
+                             batches: Sequence[Sequence[RawMessage]]) -> None:
+        for msgs in batches:
             await faults.before_write(topic, partition, msgs)
             try:
                 await processor.process(topic, partition, msgs)
@@ -173,6 +175,22 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
                 await rewind(writer, exc)
             faults.after_write(topic, partition, msgs)
             _report_lag(app, telemetry, topic, partition, msgs[-1].offset)
+
+    async def handle(events: Sequence[EventT]) -> None:
+        """A partition's batches in offset order; different partitions at once, so that
+        one's Redis round trips overlap another's computing (their keys are in different
+        slots, and the writer's caches are per conversation or per partition). Nothing is
+        acked before all of them are applied."""
+        by_tp: dict[tuple[str, int], list[list[RawMessage]]] = defaultdict(list)
+        for tp, msgs in _by_partition(events, cfg.batch_max):
+            by_tp[tp].append(msgs)
+        if len(by_tp) == 1:
+            for (topic, partition), batches in by_tp.items():
+                await apply_in_order(topic, partition, batches)
+            return
+        async with asyncio.TaskGroup() as tasks:
+            for (topic, partition), batches in by_tp.items():
+                tasks.create_task(apply_in_order(topic, partition, batches))
 
     app.batch_topics = frozenset(cfg.input_topics)
     for name, topic in (("tickets", cfg.topic_tickets), ("chats", cfg.topic_chats)):

@@ -47,7 +47,7 @@ SCHEME = "kafka-batch"
 TESTED_VERSIONS = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
 # short enough that an idle partition cannot hold a data partition's fetch for long, long
 # enough that an idle consumer does not spin (20 ms cost a fifth of catch-up throughput)
-FETCH_MAX_WAIT_MS = 100
+FETCH_MAX_WAIT_MS = 50
 # The broker answers a fetch once this much is there, or after the wait above. With
 # aiokafka's default (1 byte) a live stream came back a few records per fetch: batches of a
 # handful of records per script call, whose fixed cost fell behind 2,000 events/s. Waiting

@@ -149,6 +149,10 @@ class WindowWriter:
         self._admit_script = client.register_script(load_lua("admit_values.lua"))
         self.script_calls = 0
         self._known_gauge_dims: set[tuple[str, str]] = set()  # (partition, dimension key)
+        # the admitted values of the capped dimensions, read once per epoch: within one they
+        # only grow, and a value admitted by another worker since is simply asked for again
+        # (the admission script answers with it)
+        self._admitted: dict[str, set[str]] | None = None
         # partition field → the last offset this worker applied there, in this epoch: a
         # store watermark below it means the store went back in time
         self._applied: dict[str, int] = {}
@@ -225,6 +229,7 @@ class WindowWriter:
         if epoch != self._epoch:  # a new incarnation: nothing cached is true of it
             self._views.clear()
             self._known_gauge_dims.clear()
+            self._admitted = None
             self._applied.clear()
             self._claimed.clear()
             self._epoch = epoch
@@ -411,7 +416,7 @@ class WindowWriter:
         A conversation this worker wrote last is not read at all: its cached events are
         assumed current and the script checks its version before writing. On a conflict
         the batch's cache entries are dropped and everything is read fresh."""
-        capped = self._capped_dimensions()
+        capped = self._capped_dimensions() if self._admitted is None else []
         cached = {cid: self._views[cid] for cid in cids if cid in self._views}
         uncached = [cid for cid in cids if cid not in cached]
         now_ms = int(self._clock() * 1000)
@@ -433,7 +438,10 @@ class WindowWriter:
         epoch_raw = next(raw)
         epoch = _text(epoch_raw) if epoch_raw else ""
         last, ewm = _int_or_none(next(raw)), _int_or_none(next(raw))
-        admitted = {d: {_text(v) for v in next(raw)} for d in capped}
+        read = {d: {_text(v) for v in next(raw)} for d in capped}  # what this read asked for
+        if self._admitted is None:  # (a batch of another partition may have read it since)
+            self._admitted = read
+        admitted = self._admitted  # granted values are added to it (_apply)
         conv_raw = [next(raw) for _ in uncached]
         expired_ids = [_text(c) for c in next(raw)]
         live_raw = next(raw) if uncached else []

@@ -387,3 +387,22 @@ def test_a_replay_ages_waiting_conversations_to_the_input_furthest_behind(
     # once tickets:0 has been idle for ACTIVE_INPUT_MS it no longer holds the clock back
     idle = WindowReader(client, Keys(ns), cfg, lambda: now + 11.0, event_windows=True)
     assert idle.read_time().live_ms == T0 + 1_200_000 + 11_000
+
+
+def test_batches_of_several_partitions_at_once_on_a_new_writer(services: ServiceConfig,
+                                                                ns: str) -> None:
+    """The worker applies a take's partitions concurrently (streams.app): a writer's first
+    reads, which also fetch the admitted label values once per epoch, interleave."""
+    async def go() -> list[int]:
+        w = await _writer(services, ns)
+        results = await asyncio.gather(*(
+            w.apply("tickets", p, [Record(i, event=ev(f"{p}-{i}", e.type, i,
+                                                      cid=f"c{p}", actor=e.actor,
+                                                      score=e.score))
+                                   for i, e in enumerate(SCRIPT)])
+            for p in range(4)))
+        return [r.applied for r in results]
+
+    assert run(go()) == [4, 4, 4, 4]
+    fields = read_all(services, ns)["queue=billing"]
+    assert (fields["done_n"], fields["csat_pos"], fields["fcr_n"]) == (4, 4, 4)
