@@ -641,8 +641,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--curve-seconds", type=float, default=150.0,
                     help="length of the real-time memory curve run (scaled-down TTLs)")
     ap.add_argument("--curve-rate", type=int, default=1000, help="events/s of that run")
-    ap.add_argument("--profile-events", type=int, default=30_000,
-                    help="events of the cProfile run of the apply path")
+    ap.add_argument("--profile-events", type=int, default=80_000,
+                    help="events of the timed run of the apply path (bench.profile_apply)")
     args = ap.parse_args(argv)
     if args.quick:
         args.events, args.rounds, args.round_seconds = 20_000, 1, 60.0
@@ -700,7 +700,8 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
     log(f"memory curve: {args.curve_rate} events/s for {args.curve_seconds:g}s, scaled TTLs")
     curve = memory_curve(svc, args.curve_rate, args.curve_seconds, tmp)
     log(f"profile of the apply path ({args.profile_events} events)")
-    prof = profile(svc.redis_url, args.profile_events)
+    prof = profile(svc.redis_url, args.profile_events,
+                   batch=4000 if not args.quick else 1000)  # the default SUPPORT_BATCH_MAX
     from bench import long_conversation
 
     long_n = 2_000 if args.quick else 20_000
@@ -813,7 +814,10 @@ def render_more(lats: list[dict[str, Any]], rc: list[dict[str, float]],
                 mem: dict[str, float]) -> str:
     seconds = lats[0]["seconds"]
     lines = ["## Event-to-metric latency (steady state)", "",
-             f"A paced producer sends for {seconds:g} s, `occurred_at` set at send time; the "
+             f"A paced producer (librdkafka through confluent-kafka, ~4 µs of CPU per "
+             "message, so it does not take the worker's core) sends a steady floor's mix "
+             f"for {seconds:g} s, in groups due every {SEND_EVERY_S * 1000:g} ms, "
+             "`occurred_at` set at send time; the "
              f"first {STEADY_AFTER_S:g} s are left out (the steady state). Every 0.1 s the "
              "bench asks the worker for "
              "`/metrics?name[]=support_last_event_timestamp_seconds` (the same atomic script "
@@ -821,25 +825,27 @@ def render_more(lats: list[dict[str, Any]], rc: list[dict[str, float]],
              "event is); a sample is the age of the newest event visible (an upper bound of "
              "that event's latency, including the poll). A full `/metrics` scrape runs every "
              "5 s meanwhile, as a Prometheus would. *Drain* is the time from the producer's "
-             "last send until that event is visible; *sent at* is the rate the one-thread "
-             "producer really achieved.", "",
+             "last send until that event is visible; *sent at* is the rate the producer "
+             "really achieved; *worker CPU* is the worker's CPU time over the run's wall "
+             "time (1.0 = a whole core).", "",
              "The same paced stream also went into a plain Faust agent that only decodes "
              "each event and notes its age on arrival (`bench/faust_latency.py`): Faust's "
              "own share of the latency, with no KPI work and no Redis.", "",
              "| rate (events/s) | sent | sent at (events/s) | variant | samples | p50 | p99 | "
-             "max | drain | full scrape during the run (p50) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "max | drain | worker CPU | full scrape during the run (p50) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for lat in lats:
         b = lat["baseline"]
         lines += [
             f"| {lat['rate']:,} | {b['sent']:,.0f} | {b['achieved']:,.0f} | "
             "plain Faust agent (age on arrival) | "
             f"{b['events']:,.0f} | {b['p50']:.3f} s | {b['p99']:.3f} s | {b['max']:.3f} s | "
-            "– | – |",
+            "– | – | – |",
             f"| {lat['rate']:,} | {lat['sent']:,.0f} | {lat['achieved']:,.0f} | "
             "ours (visible through /metrics) | "
             f"{lat['samples']:.0f} | {lat['p50']:.3f} s | {lat['p99']:.3f} s | "
-            f"{lat['max']:.3f} s | {lat['drain_s']:.2f} s | {lat['scrape_p50']:.3f} s |"]
+            f"{lat['max']:.3f} s | {lat['drain_s']:.2f} s | {lat['worker_cpu']:.2f} | "
+            f"{lat['scrape_p50']:.3f} s |"]
     lines += ["",
              "## Read side: /metrics against exported series", "",
              "Synthetic floors with more queues (every dimension set of every window), written "
@@ -930,9 +936,11 @@ def render_targets(med: dict[str, Measure], lats: list[dict[str, Any]],
 def render_profile(prof: Profile, med: dict[str, Measure]) -> str:
     o, b = med["ours"], med["baseline"]
     lines = ["## Where the time goes (profile)", "",
-             f"`python -m bench.profile_apply --events {prof.events}` (validate + apply, one "
-             f"partition, batches of {prof.batch:,}, Kafka excluded; the KPI core is compiled, "
-             "so phases are timed where the writer calls them instead of under cProfile): "
+             f"`python -m bench.profile_apply --events {prof.events} --batch {prof.batch}` "
+             "(validate + apply of a floor as dense as the preload's, 4 partitions of 2 topics, "
+             f"batches of {prof.batch:,}, Kafka excluded; the KPI core and the batch planning "
+             "are compiled, so phases are timed where the writer calls them instead of under "
+             "cProfile): "
              f"worker CPU per event **{prof.validate_us:.1f} µs validate + "
              f"{prof.apply_us:.1f} µs apply = {prof.validate_us + prof.apply_us:.1f} µs** "
              f"(target 25 µs); Redis CPU per event {prof.redis_us:.1f} µs; apply wall time "
