@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
 
-from streams.processor import RawMessage
+from streams.schema import RawMessage
 
 log = logging.getLogger(__name__)
 

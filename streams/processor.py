@@ -12,23 +12,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from streams.errors import DeadLetterUnavailable, InvalidEvent
-from streams.schema import SchemaConfig, validate
+from streams.schema import RawMessage, SchemaConfig, validate, validate_batch
 from streams.telemetry import WorkerTelemetry
 from windows.errors import StoreConflict, StoreReset, StoreRewound, StoreUnavailable
 from windows.writer import ApplyResult, Record
 
 log = logging.getLogger(__name__)
-
-
-class RawMessage(NamedTuple):
-    """One Kafka record as the processor needs it (built once, by the transport)."""
-
-    offset: int
-    key: bytes | None
-    value: bytes
 
 
 # A dead letter carries the original bytes up to this size (below the 1 MB that Kafka's
@@ -162,20 +154,22 @@ class BatchProcessor:
         messages: Sequence[RawMessage],
         forced: dict[int, InvalidEvent],
     ) -> ApplyResult:
-        records: list[Record] = []
-        rejects: list[tuple[RawMessage, InvalidEvent]] = []
-        for m in messages:
-            if m.offset in forced:
-                err = forced[m.offset]
-            else:
+        if forced:  # the one-by-one fallback
+            records: list[Record] = []
+            rejects: list[tuple[RawMessage, InvalidEvent]] = []
+            for m in messages:
                 try:
-                    records.append(Record(m.offset, event=validate(m.value, self._schema,
-                                                                   self._now_ms)))
-                    continue
+                    err = forced.get(m.offset)
+                    if err is None:
+                        records.append(Record(m.offset, event=validate(m.value, self._schema,
+                                                                       self._now_ms)))
+                        continue
                 except InvalidEvent as exc:
                     err = exc
-            records.append(Record(m.offset, reason=err.reason))
-            rejects.append((m, err))
+                records.append(Record(m.offset, reason=err.reason))
+                rejects.append((m, err))
+        else:
+            records, rejects = validate_batch(messages, self._schema, self._now_ms)
         if rejects:
             fresh = set(await self._writer.unapplied(topic, partition,
                                                      [m.offset for m, _ in rejects]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ from windows.events import (
     Event,
     escape_reserved,
 )
+from windows.plan import Record
 
 MAX_ID_LEN = 128
 MAX_DIM_LEN = 128
@@ -45,6 +46,50 @@ class SchemaConfig:
             "survey.ces": (1.0, 7.0),
         }
     )
+
+
+class RawMessage:
+    """One Kafka record as the processor needs it (built once per record, by the transport:
+    a plain compiled class, where a named tuple's constructor runs interpreted)."""
+
+    __slots__ = ("key", "offset", "value")
+
+    def __init__(self, offset: int, key: bytes | None, value: bytes) -> None:
+        self.offset = offset
+        self.key = key
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RawMessage) and (self.offset, self.key, self.value) == (
+            other.offset, other.key, other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.offset, self.key, self.value))
+
+    def __repr__(self) -> str:
+        return f"RawMessage({self.offset!r}, {self.key!r}, {self.value!r})"
+
+
+def validate_batch(messages: Sequence[RawMessage], cfg: SchemaConfig,
+                   now_ms: Callable[[], int]
+                   ) -> tuple[list[Record], list[tuple[RawMessage, InvalidEvent]]]:
+    """A batch validated: a record per message (its event, or its reason), and the rejected
+    messages with why. The time is read once for the batch (a batch takes well under a
+    second; the future-skew allowance is minutes)."""
+    now = now_ms()
+
+    def at_batch_start() -> int:
+        return now
+
+    records: list[Record] = []
+    rejects: list[tuple[RawMessage, InvalidEvent]] = []
+    for m in messages:
+        try:
+            records.append(Record(m.offset, validate(m.value, cfg, at_batch_start)))
+        except InvalidEvent as exc:
+            records.append(Record(m.offset, None, exc.reason))
+            rejects.append((m, exc))
+    return records, rejects
 
 
 class BeforeEpoch(ValueError):

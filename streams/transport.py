@@ -40,7 +40,7 @@ from faust.types import TP, Message
 from faust.types.tuples import ConsumerMessage
 
 from streams.errors import StreamError
-from streams.processor import RawMessage
+from streams.schema import RawMessage
 
 SCHEME = "kafka-batch"
 # the versions this transport was tested with (its internals are theirs)

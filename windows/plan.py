@@ -151,6 +151,36 @@ def cached_state(view: View) -> ConvState:
     return ConvState(view.version, list(view.events), set(view.ids), view.folded)
 
 
+def _text(x: bytes | str) -> str:
+    return x.decode() if isinstance(x, bytes) else x
+
+
+def read_states(cached: Mapping[str, View], uncached: Sequence[str],
+                conv_raw: Sequence[bytes | None], live_raw: Sequence[bytes | None],
+                expired_raw: Sequence[bytes | None]
+                ) -> tuple[dict[str, ConvState], dict[str, str]]:
+    """The batch's conversations (cached ones from their views, the others as read:
+    ``conv_raw`` holds version and state of each in turn), and the live-gauge entries
+    to undo: of the conversations read whose state expired (``live_raw``, one each) and of
+    other expired candidates (``expired_raw``: id and entry in turn; read_batch.lua)."""
+    states = {cid: cached_state(view) for cid, view in cached.items()}
+    stale: dict[str, str] = {}
+    for i, cid in enumerate(uncached):
+        v, raw, entry = conv_raw[2 * i], conv_raw[2 * i + 1], live_raw[i]
+        st = states[cid] = decode_state(cid, raw)
+        st.version = _text(v) if v else ""
+        if not v and entry:  # its state expired while it still counted in the gauges
+            stale[cid] = _text(entry)
+    for i in range(0, len(expired_raw), 2):
+        cid_raw, entry = expired_raw[i], expired_raw[i + 1]
+        if cid_raw is None:
+            continue
+        cid = _text(cid_raw)
+        if cid not in states:  # one of the batch's own is handled above
+            stale[cid] = _text(entry) if entry else ""
+    return states, stale
+
+
 def decode_state(cid: str, raw: bytes | str | None) -> ConvState:
     """A conversation's stored state (its ``s`` field), "" version filled in by the caller."""
     if not raw:

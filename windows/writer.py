@@ -42,9 +42,8 @@ from windows.plan import (
     Snapshot,
     Views,
     build_batch,
-    cached_state,
-    decode_state,
     plan_records,
+    read_states,
     remember,
     wanted_values,
 )
@@ -147,6 +146,7 @@ class WindowWriter:
         self._claimed: set[str] = set()  # partitions whose slot carries that epoch
         self._script = client.register_script(load_lua("apply_batch.lua"))
         self._admit_script = client.register_script(load_lua("admit_values.lua"))
+        self._read_script = client.register_script(load_lua("read_batch.lua"))
         self.script_calls = 0
         self._known_gauge_dims: set[tuple[str, str]] = set()  # (partition, dimension key)
         # the admitted values of the capped dimensions, read once per epoch: within one they
@@ -410,54 +410,33 @@ class WindowWriter:
         raise StoreConflict(f"{pfield}: gave up after {MAX_ATTEMPTS} conflicting attempts")
 
     async def _read(self, pfield: str, cids: Sequence[str]) -> Snapshot:
-        """Everything a batch depends on, in one pipelined round trip (plus one for the
-        live entries of expired conversations, when there are any).
+        """Everything a batch depends on, in one round trip (``read_batch.lua``; the admitted
+        values of capped dimensions, once per epoch, in one more).
 
         A conversation this worker wrote last is not read at all: its cached events are
         assumed current and the script checks its version before writing. On a conflict
         the batch's cache entries are dropped and everything is read fresh."""
-        capped = self._capped_dimensions() if self._admitted is None else []
+        if self._admitted is None:
+            capped = self._capped_dimensions()
+            pipe = self._redis.pipeline(transaction=False)
+            for d in capped:
+                pipe.smembers(self._keys.dimension_values(d))
+            read = {d: {_text(v) for v in vals}
+                    for d, vals in zip(capped, await pipe.execute(), strict=True)}
+            if self._admitted is None:  # (a batch of another partition may have read it since)
+                self._admitted = read
         cached = {cid: self._views[cid] for cid in cids if cid in self._views}
         uncached = [cid for cid in cids if cid not in cached]
         now_ms = int(self._clock() * 1000)
         k = self._keys.of(pfield)
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.get(k.epoch)
-        pipe.hget(k.offsets, pfield)
-        pipe.hget(k.event_watermarks, pfield)
-        for d in capped:
-            pipe.smembers(self._keys.dimension_values(d))
-        for cid in uncached:
-            pipe.hmget(k.conversation(cid), "v", "s")
-        pipe.zrangebyscore(k.live, "-inf",
-                           now_ms - self._cfg.conversation_ttl_ms - EXPIRY_GRACE_MS,
-                           start=0, num=EXPIRED_PER_BATCH)
-        if uncached:
-            pipe.hmget(k.live_dims, uncached)
-        raw = iter(await pipe.execute())
-        epoch_raw = next(raw)
-        epoch = _text(epoch_raw) if epoch_raw else ""
-        last, ewm = _int_or_none(next(raw)), _int_or_none(next(raw))
-        read = {d: {_text(v) for v in next(raw)} for d in capped}  # what this read asked for
-        if self._admitted is None:  # (a batch of another partition may have read it since)
-            self._admitted = read
-        admitted = self._admitted  # granted values are added to it (_apply)
-        conv_raw = [next(raw) for _ in uncached]
-        expired_ids = [_text(c) for c in next(raw)]
-        live_raw = next(raw) if uncached else []
-        states = {cid: cached_state(view) for cid, view in cached.items()}
-        for cid, (v, st_raw) in zip(uncached, conv_raw, strict=True):
-            st = states[cid] = decode_state(cid, st_raw)
-            st.version = _text(v) if v else ""
-        # live-gauge counts left by conversations whose state expired: those coming back
-        # in this batch, and (a bounded number of) the others
-        stale = {cid: _text(entry) for cid, entry, (v, _) in
-                 zip(uncached, live_raw, conv_raw, strict=True) if not v and entry}
-        expired = [c for c in expired_ids if c not in states]
-        if expired:
-            entries = await self._redis.hmget(k.live_dims, expired)
-            stale |= {c: _text(e) if e else "" for c, e in zip(expired, entries, strict=True)}
-        return Snapshot(epoch, last, ewm, admitted, states, stale, now_ms)
+        epoch_raw, last_raw, ewm_raw, conv_raw, live_raw, expired_raw = await self._read_script(
+            keys=[k.epoch, k.offsets, k.event_watermarks, k.live, k.live_dims,
+                  *(k.conversation(cid) for cid in uncached)],
+            args=[pfield, now_ms - self._cfg.conversation_ttl_ms - EXPIRY_GRACE_MS,
+                  EXPIRED_PER_BATCH, *uncached])
+        states, stale = read_states(cached, uncached, conv_raw, live_raw, expired_raw)
+        return Snapshot(_text(epoch_raw) if epoch_raw else "", _int_or_none(last_raw),
+                        _int_or_none(ewm_raw), self._admitted, states, stale, now_ms)
 
     async def _admit(self, wanted: dict[str, list[str]]) -> dict[str, set[str]]:
         """Admit new values up to the cap, store-wide and atomically (its own script: the
