@@ -44,9 +44,13 @@ def main() -> None:
         r = resource.getrusage(resource.RUSAGE_SELF)
         return r.ru_utime + r.ru_stime
 
-    def count(k: int) -> None:
-        if state["n"] == 0:
+    def arrived() -> None:
+        """The clock starts when the first batch arrives, before it is decoded (as the
+        raw ceiling's does): one fetch can hold a small history whole."""
+        if state["t0"] == 0.0:
             state["t0"], state["cpu0"] = time.perf_counter(), cpu()
+
+    def count(k: int) -> None:
         state["n"] += k
         if state["n"] >= n or time.perf_counter() - state["t0"] >= max_seconds:
             out = {"events": state["n"], "seconds": time.perf_counter() - state["t0"],
@@ -58,6 +62,7 @@ def main() -> None:
     async def drop(stream):  # type: ignore[no-untyped-def]
         if batch:
             async for events in stream.take_events(COALESCE_FETCHES, within=0.2):
+                arrived()
                 k = 0
                 for ev in events:
                     for r in ev.value:
@@ -66,6 +71,7 @@ def main() -> None:
                 count(k)
         else:
             async for values in stream.take(1000, within=0.2):
+                arrived()
                 for v in values:
                     json.loads(v)
                 count(len(values))

@@ -200,6 +200,10 @@ def ours(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path, box: fl
             cpu = _proc_cpu(proc.pid) - cpu0
             r1 = _redis_calls(client)
         counted = done - start_n
+        if counted <= 0:
+            raise RuntimeError(f"the worker applied all {n:,} events before the first "
+                               "progress poll, so there is nothing left to time: preload "
+                               "more events (--events)")
         return Measure(counted, seconds, cpu, {
             "redis_calls_per_event": (r1[0] - r0[0]) / counted,
             "lua_calls_per_event": (r1[1] - r0[1]) / counted,
@@ -620,7 +624,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000, help="history size to preload")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per variant (median)")
-    ap.add_argument("--quick", action="store_true", help="CI smoke test: 20k events, 1 round")
+    ap.add_argument("--quick", action="store_true",
+                    help="CI smoke test: 100k events (the worker's first fetches hold ~30k), "
+                         "1 round")
     ap.add_argument("--kafka-port", type=int, default=19092)
     ap.add_argument("--redis-port", type=int, default=16379)
     ap.add_argument("--state-dir", type=Path, default=ROOT / ".cache/bench-services")
@@ -645,7 +651,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="events of the timed run of the apply path (bench.profile_apply)")
     args = ap.parse_args(argv)
     if args.quick:
-        args.events, args.rounds, args.round_seconds = 20_000, 1, 60.0
+        args.events, args.rounds, args.round_seconds = 100_000, 1, 60.0
         args.latency_rates, args.latency_seconds = [300], 5.0
         args.curve_seconds, args.curve_rate, args.profile_events = 12.0, 100, 2000
     svc = ServiceConfig(state_dir=args.state_dir, kafka_port=args.kafka_port,
