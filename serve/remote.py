@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -39,7 +40,24 @@ def _init(factory: Callable[..., Wall], args: Sequence[Any]) -> None:
     global _model
     # Ctrl-C reaches the whole process group: the worker stops the helper, not the key
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     _model = factory(*args)
+
+
+def _exit_with_parent() -> None:
+    """A worker killed outright (SIGKILL, the OOM killer) cannot stop its helper, and the
+    helper never sees its call queue close (a spawned child holds both ends of it), so it
+    would wait for work forever, one more process per crash: it watches its parent's
+    sentinel and exits with it."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _snapshot(window: str) -> dict[str, Any]:
