@@ -33,7 +33,7 @@ def main() -> None:
 
     def finish() -> None:
         ages.sort()
-        out = {"events": len(ages)}
+        out: dict[str, float] = {"events": len(ages)}
         if ages:
             out |= {"p50": ages[len(ages) // 2], "p99": ages[int(len(ages) * 0.99)],
                     "max": ages[-1]}

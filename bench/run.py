@@ -487,7 +487,7 @@ def read_cost(svc: ServiceConfig, queues: list[int]) -> list[dict[str, float]]:
             for p, recs in enumerate(parts):
                 for s in range(0, len(recs), 2000):
                     await w.apply("t", p, recs[s:s + 2000])
-            await client.aclose()
+            await client.aclose()  # type: ignore[attr-defined]  # types-redis predates it
 
         asyncio.run(fill(ns, cfg, raws))
         reader = WindowReader(redis.Redis.from_url(svc.redis_url), Keys(ns), cfg)
