@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from streams.errors import DeadLetterUnavailable, InvalidEvent
-from streams.schema import RawMessage, SchemaConfig, validate, validate_batch
+from streams.schema import RawMessage, SchemaConfig, validate_batch
 from streams.telemetry import WorkerTelemetry
 from windows.errors import StoreConflict, StoreReset, StoreRewound, StoreUnavailable
 from windows.writer import ApplyResult, Record
@@ -154,22 +154,7 @@ class BatchProcessor:
         messages: Sequence[RawMessage],
         forced: dict[int, InvalidEvent],
     ) -> ApplyResult:
-        if forced:  # the one-by-one fallback
-            records: list[Record] = []
-            rejects: list[tuple[RawMessage, InvalidEvent]] = []
-            for m in messages:
-                try:
-                    err = forced.get(m.offset)
-                    if err is None:
-                        records.append(Record(m.offset, event=validate(m.value, self._schema,
-                                                                       self._now_ms)))
-                        continue
-                except InvalidEvent as exc:
-                    err = exc
-                records.append(Record(m.offset, reason=err.reason))
-                rejects.append((m, err))
-        else:
-            records, rejects = validate_batch(messages, self._schema, self._now_ms)
+        records, rejects = validate_batch(messages, self._schema, self._now_ms, forced)
         if rejects:
             fresh = set(await self._writer.unapplied(topic, partition,
                                                      [m.offset for m, _ in rejects]))

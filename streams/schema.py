@@ -71,10 +71,11 @@ class RawMessage:
 
 
 def validate_batch(messages: Sequence[RawMessage], cfg: SchemaConfig,
-                   now_ms: Callable[[], int]
+                   now_ms: Callable[[], int], forced: Mapping[int, InvalidEvent] | None = None
                    ) -> tuple[list[Record], list[tuple[RawMessage, InvalidEvent]]]:
     """A batch validated: a record per message (its event, or its reason), and the rejected
-    messages with why. The time is read once for the batch (a batch takes well under a
+    messages with why; ``forced`` rejects offsets whatever they hold (the processor's
+    one-by-one fallback). The time is read once for the batch (a batch takes well under a
     second; the future-skew allowance is minutes)."""
     now = now_ms()
 
@@ -84,11 +85,15 @@ def validate_batch(messages: Sequence[RawMessage], cfg: SchemaConfig,
     records: list[Record] = []
     rejects: list[tuple[RawMessage, InvalidEvent]] = []
     for m in messages:
-        try:
-            records.append(Record(m.offset, validate(m.value, cfg, at_batch_start)))
-        except InvalidEvent as exc:
-            records.append(Record(m.offset, None, exc.reason))
-            rejects.append((m, exc))
+        err = forced.get(m.offset) if forced else None
+        if err is None:
+            try:
+                records.append(Record(m.offset, validate(m.value, cfg, at_batch_start)))
+                continue
+            except InvalidEvent as exc:
+                err = exc
+        records.append(Record(m.offset, None, err.reason))
+        rejects.append((m, err))
     return records, rejects
 
 

@@ -151,7 +151,8 @@ def cached_state(view: View) -> ConvState:
     return ConvState(view.version, list(view.events), set(view.ids), view.folded)
 
 
-def _text(x: bytes | str) -> str:
+def as_text(x: bytes | str) -> str:
+    """A Redis reply as text (clients may be set to decode replies or not)."""
     return x.decode() if isinstance(x, bytes) else x
 
 
@@ -168,16 +169,16 @@ def read_states(cached: Mapping[str, View], uncached: Sequence[str],
     for i, cid in enumerate(uncached):
         v, raw, entry = conv_raw[2 * i], conv_raw[2 * i + 1], live_raw[i]
         st = states[cid] = decode_state(cid, raw)
-        st.version = _text(v) if v else ""
+        st.version = as_text(v) if v else ""
         if not v and entry:  # its state expired while it still counted in the gauges
-            stale[cid] = _text(entry)
+            stale[cid] = as_text(entry)
     for i in range(0, len(expired_raw), 2):
         cid_raw, entry = expired_raw[i], expired_raw[i + 1]
         if cid_raw is None:
             continue
-        cid = _text(cid_raw)
+        cid = as_text(cid_raw)
         if cid not in states:  # one of the batch's own is handled above
-            stale[cid] = _text(entry) if entry else ""
+            stale[cid] = as_text(entry) if entry else ""
     return states, stale
 
 

@@ -41,6 +41,7 @@ from windows.plan import (
     Record,
     Snapshot,
     Views,
+    as_text,
     build_batch,
     plan_records,
     read_states,
@@ -113,10 +114,6 @@ def _store_call() -> Iterator[None]:
         if mapped is None:
             raise
         raise mapped from exc
-
-
-def _text(x: bytes | str) -> str:
-    return x.decode() if isinstance(x, bytes) else x
 
 
 def _int_or_none(raw: bytes | str | None) -> int | None:
@@ -202,15 +199,15 @@ class WindowWriter:
             if res[0] is None:  # none yet: create it, unless another worker just did
                 res[0] = await self._redis.set(shared.epoch, candidate, nx=True, get=True)
                 created = res[0] is None
-        epoch = candidate if created else _text(res[0])
+        epoch = candidate if created else as_text(res[0])
         self._adopt(epoch)
         lasts: list[int | None] = []
         lost: list[str] = []
         rebuilt: set[str] = set()  # slots emptied and claimed by this opening
         for i, f in enumerate(fields):
             reg_raw, copy_raw, last_raw = res[1 + 3 * i: 4 + 3 * i]
-            registered, last = _text(reg_raw) if reg_raw else "", _int_or_none(last_raw)
-            copy, slot = _text(copy_raw) if copy_raw else "", self._keys.of(f).tag
+            registered, last = as_text(reg_raw) if reg_raw else "", _int_or_none(last_raw)
+            copy, slot = as_text(copy_raw) if copy_raw else "", self._keys.of(f).tag
             if copy != epoch and registered == epoch:
                 lost.append(f)
             if copy != epoch and slot not in rebuilt:
@@ -241,8 +238,8 @@ class WindowWriter:
         with _store_call():
             found: bytes | str | None = await self._redis.set(  # type: ignore[assignment]
                 k.epoch, epoch, nx=True, get=True)  # GET: the old value, None when set
-            if found is not None and _text(found) != epoch:
-                raise self._reset(_text(found), f"partition {pfield}")
+            if found is not None and as_text(found) != epoch:
+                raise self._reset(as_text(found), f"partition {pfield}")
             await self._redis.hset(self._keys.partitions, pfield, epoch)
 
     async def _wipe(self, pfield: str, copy: str) -> None:
@@ -273,7 +270,7 @@ class WindowWriter:
             pipe.get(self._keys.epoch)
             for key, _f in slots:
                 pipe.get(key)
-            found = [_text(r) if r else "" for r in await pipe.execute()]
+            found = [as_text(r) if r else "" for r in await pipe.execute()]
         names = ["the store", *(f"partition {f}" for _k, f in slots)]
         for where, current in zip(names, found, strict=True):
             if current != self._epoch:
@@ -421,7 +418,7 @@ class WindowWriter:
             pipe = self._redis.pipeline(transaction=False)
             for d in capped:
                 pipe.smembers(self._keys.dimension_values(d))
-            read = {d: {_text(v) for v in vals}
+            read = {d: {as_text(v) for v in vals}
                     for d, vals in zip(capped, await pipe.execute(), strict=True)}
             if self._admitted is None:  # (a batch of another partition may have read it since)
                 self._admitted = read
@@ -435,7 +432,7 @@ class WindowWriter:
             args=[pfield, now_ms - self._cfg.conversation_ttl_ms - EXPIRY_GRACE_MS,
                   EXPIRED_PER_BATCH, *uncached])
         states, stale = read_states(cached, uncached, conv_raw, live_raw, expired_raw)
-        return Snapshot(_text(epoch_raw) if epoch_raw else "", _int_or_none(last_raw),
+        return Snapshot(as_text(epoch_raw) if epoch_raw else "", _int_or_none(last_raw),
                         _int_or_none(ewm_raw), self._admitted, states, stale, now_ms)
 
     async def _admit(self, wanted: dict[str, list[str]]) -> dict[str, set[str]]:
@@ -453,4 +450,6 @@ class WindowWriter:
         res = await self._script(keys=keys, args=args)
         if int(res[0]) == 1:
             return ("ok", "")
-        return (_text(res[1]), _text(res[2]) if isinstance(res[2], (bytes, str)) else str(res[2]))
+        detail = res[2]
+        return (as_text(res[1]),
+                as_text(detail) if isinstance(detail, (bytes, str)) else str(detail))
