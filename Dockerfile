@@ -6,6 +6,7 @@ COPY pyproject.toml setup.py README.md ./
 COPY connectors ./connectors
 COPY intake ./intake
 COPY streams ./streams
+COPY kpi ./kpi
 COPY windows ./windows
 COPY alerts ./alerts
 COPY serve ./serve

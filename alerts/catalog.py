@@ -1,11 +1,11 @@
 """What can be alerted on: KPI × statistic, taken from the one KPI catalog
-(:mod:`windows.catalog`): where the value is in a window row (or a live gauge row) and
+(:mod:`kpi.catalog`): where the value is in a window row (or a live gauge row) and
 the exported Prometheus series that carries the same number."""
 
 from __future__ import annotations
 
-from windows.catalog import LIVE as LIVE_GAUGES
-from windows.catalog import Statistic, live_statistics, windowed_statistics
+from kpi.catalog import LIVE as LIVE_GAUGES
+from kpi.catalog import Statistic, live_statistics, windowed_statistics
 
 __all__ = ["LIVE", "WINDOWED", "Statistic", "has_horizons", "lookup"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from alerts.rules import Rule
 from alerts.store import alert_key
-from windows.kpi import parse_dimension_key
+from kpi.dims import parse_dimension_key
 
 Rows = Mapping[str, Mapping[str, float | None]]
 

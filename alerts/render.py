@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from alerts.rules import PLACEHOLDER, BurnRate, Rule, Slo
-from windows.config import ALL_DIMENSIONS
+from kpi.config import ALL_DIMENSIONS
 
 
 def _selector(rule: Rule | Slo, label_dims: Sequence[str], extra: dict[str, str],

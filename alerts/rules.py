@@ -6,16 +6,16 @@ import dataclasses
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts import catalog
 from alerts.errors import RulesError
-from windows.catalog import within_key
-from windows.config import ALL_DIMENSIONS, parse_duration_ms
-from windows.durations import duration_name
+from kpi.config import ALL_DIMENSIONS, parse_duration_ms
+from kpi.durations import duration_name
+from kpi.errors import ConfigError, describe_errors, read_yaml
+from kpi.kinds import Statistic, within_key
 
 Comparison = Literal[">", ">=", "<", "<="]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -145,7 +145,7 @@ class Rule(BaseModel):
         return catalog.lookup(self.kpi, self.statistic)[1]
 
     @property
-    def stat(self) -> catalog.Statistic:
+    def stat(self) -> Statistic:
         """Where the value is; a horizon picks its own row key and ``within`` series."""
         stat = catalog.lookup(self.kpi, self.statistic)[0]
         if self.within is None:
@@ -221,7 +221,7 @@ class Slo(BaseModel):
         return v
 
     @property
-    def stat(self) -> catalog.Statistic:
+    def stat(self) -> Statistic:
         return catalog.lookup(self.kpi, "ratio")[0]
 
 
@@ -244,35 +244,26 @@ class RuleSet(BaseModel):
 def _document(text: str, source: str) -> RuleSet:
     """The file, validated; raises :class:`RulesError` naming the rule and field."""
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:  # one line: where, and what the parser expected
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        what = getattr(exc, "problem", None) or type(exc).__name__
-        raise RulesError(f"{source}: not valid YAML{where}: {what}") from None
+        doc = read_yaml(text, source)
+    except ConfigError as exc:  # one line: where, and what the parser expected
+        raise RulesError(str(exc)) from None
     if not isinstance(doc, dict) or not ({"rules", "slos"} & set(doc)):
         raise RulesError(f"{source}: expected a mapping with a 'rules' list (and/or 'slos')")
     try:
         return RuleSet.model_validate(doc)
     except ValidationError as exc:
-        lines = [_error_line(err, doc, source) for err in exc.errors()]
+        lines = [_error_line(loc, msg, source) for loc, msg in describe_errors(exc, doc)]
         if len(lines) == 1:
             raise RulesError(f"invalid alert rules: {lines[0]}") from None
         raise RulesError("invalid alert rules:\n  " + "\n  ".join(lines)) from None
 
 
-def _error_line(err: Any, doc: dict[str, Any], source: str) -> str:
-    loc = list(err["loc"])
+def _error_line(loc: list[str], msg: str, source: str) -> str:
     where = source
-    if len(loc) >= 2 and loc[0] in ("rules", "slos") and isinstance(loc[1], int):
-        raw = doc.get(loc[0]) or []
-        idx = loc[1]
-        name = raw[idx].get("name") if idx < len(raw) and isinstance(raw[idx], dict) else None
-        kind = "rule" if loc[0] == "rules" else "slo"
-        where = f"{source}: {kind} {name or f'#{idx + 1}'}"
+    if len(loc) >= 2 and loc[0] in ("rules", "slos"):
+        where = f"{source}: {'rule' if loc[0] == 'rules' else 'slo'} {loc[1]}"
         loc = loc[2:]
-    field = ".".join(str(p).removesuffix("_") if p == "for_" else str(p) for p in loc)
-    msg = err["msg"].removeprefix("Value error, ")
+    field = ".".join(p.removesuffix("_") if p == "for_" else p for p in loc)
     return f"{where}, field {field or '(rule)'}: {msg}"
 
 

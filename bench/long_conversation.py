@@ -5,7 +5,7 @@
 The same number of events is applied in batches of 100 twice: once as one conversation
 (a chat that goes back and forth, like a 100k-message support thread), once spread over
 conversations of ten events. Past ``SUPPORT_MAX_CONVERSATION_EVENTS`` (200) the long one's
-older messages are folded (``windows.kpi.fold``), so its state, and the work each batch
+older messages are folded (``kpi.fold.fold``), so its state, and the work each batch
 does on it, stay bounded; ``bench.run`` writes the table to docs/benchmarks.md.
 """
 
@@ -18,8 +18,8 @@ import uuid
 
 import redis.asyncio as aioredis
 
+from kpi.events import Event
 from supportkpi.settings import load_settings
-from windows.events import Event
 from windows.keys import Keys
 from windows.writer import Record, WindowWriter
 

@@ -28,9 +28,9 @@ import redis.asyncio as aioredis
 
 from bench.common import redis_usage
 from devtools import simulate as sim
+from streams.app import tune_gc
 from streams.schema import SchemaConfig, validate
 from supportkpi.settings import load_settings
-from supportkpi.worker import tune_gc
 from windows import writer as writer_mod
 from windows.keys import Keys
 from windows.writer import Record, WindowWriter

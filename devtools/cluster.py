@@ -17,7 +17,16 @@ from pathlib import Path
 
 import redis
 
-from devtools.services import ServiceError, _pid_alive, _port_open, _require, _stop_pid
+from devtools.services import (
+    ServiceError,
+    _launch,
+    _pid_alive,
+    _port_open,
+    _require,
+    _Server,
+    _stop_pid,
+    redis_ping,
+)
 
 Log = Callable[[str], None]
 
@@ -53,17 +62,12 @@ def _node_dir(cfg: ClusterConfig, port: int) -> Path:
 
 
 def _start_node(cfg: ClusterConfig, server: str, port: int) -> None:
-    base = _node_dir(cfg, port)
-    base.mkdir(parents=True, exist_ok=True)
-    logfile = open(base / "redis.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(base),
-         "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-         "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no",
-         "--daemonize", "no", "--protected-mode", "yes"],
-        stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True)
-    (base / "redis.pid").write_text(str(proc.pid))
+    srv = _Server("redis", _node_dir(cfg, port), port, "--base-port", f"127.0.0.1:{port}",
+                  lambda: redis_ping(port), 20, 0.1)
+    _launch(srv, [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(srv.base),
+                  "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                  "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no",
+                  "--daemonize", "no", "--protected-mode", "yes"], lambda _m: None)
 
 
 def nodes(port: int) -> list[Node]:
@@ -141,12 +145,7 @@ def cluster_up(cfg: ClusterConfig, log: Log = print) -> None:
                                "port with --base-port")
     shutil.rmtree(cfg.state_dir, ignore_errors=True)  # nodes.conf of an old cluster
     for p in cfg.ports:
-        _start_node(cfg, server, p)
-    deadline = time.monotonic() + 20
-    while not all(_port_open(p) for p in cfg.ports):
-        if time.monotonic() > deadline:
-            raise ServiceError(f"redis-server nodes did not start; see {cfg.state_dir}")
-        time.sleep(0.1)
+        _start_node(cfg, server, p)  # each answers PING before the next starts
     create = subprocess.run(
         [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in cfg.ports),
          "--cluster-replicas", str(cfg.replicas), "--cluster-yes"],

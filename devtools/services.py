@@ -247,16 +247,67 @@ def _log4j2(cfg: ServiceConfig) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _Server:
+    """How one local server is started and told ready (Kafka and Redis share the rest)."""
+
+    name: str
+    base: Path  # its state: the pid file, the log, its data
+    port: int
+    port_option: str  # the command-line option that chooses another port
+    where: str  # what "up on ..." names
+    ready: Callable[[], bool]
+    ready_within_s: float
+    poll_s: float
+
+    @property
+    def pidfile(self) -> Path:
+        return self.base / f"{self.name}.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.base / f"{self.name}.log"
+
+
+def _running(srv: _Server, log: Log) -> bool:
+    """Whether it already runs (reused); refuses a port another process holds."""
+    if _pid_alive(srv.pidfile) and srv.ready():
+        log(f"{srv.name}: already running on {srv.where}")
+        return True
+    if _port_open(srv.port):
+        raise ServiceError(f"port {srv.port} is taken by another process; choose another "
+                           f"with {srv.port_option}")
+    return False
+
+
+def _launch(srv: _Server, argv: Sequence[str], log: Log) -> None:
+    """Start it in its own session (a test's Ctrl-C does not reach it), record its pid and
+    wait until it answers; its log tail in the error when it exits or never answers."""
+    srv.base.mkdir(parents=True, exist_ok=True)
+    logfile = open(srv.logfile, "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(argv, stdout=logfile, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    srv.pidfile.write_text(str(proc.pid))
+    deadline = time.monotonic() + srv.ready_within_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = srv.logfile.read_text(errors="replace")[-3000:]
+            raise ServiceError(f"{srv.name} exited with {proc.returncode}; log tail:\n{tail}")
+        if srv.ready():
+            log(f"{srv.name}: up on {srv.where} (pid {proc.pid}, log {srv.logfile})")
+            return
+        time.sleep(srv.poll_s)
+    raise ServiceError(f"{srv.name} did not answer within {srv.ready_within_s:.0f} s; see "
+                       f"{srv.logfile}")
+
+
 def start_kafka(cfg: ServiceConfig, log: Log = print) -> None:
     java = _require("java", "install a Java runtime (apt-get install openjdk-17-jre-headless)")
     base = cfg.state_dir / "kafka"
-    pidfile = base / "kafka.pid"
-    if _pid_alive(pidfile) and kafka_ready(cfg.bootstrap):
-        log(f"kafka: already running on {cfg.bootstrap}")
+    srv = _Server("kafka", base, cfg.kafka_port, "--kafka-port", cfg.bootstrap,
+                  lambda: kafka_ready(cfg.bootstrap), 90, 0.5)
+    if _running(srv, log):
         return
-    if _port_open(cfg.kafka_port):
-        raise ServiceError(f"port {cfg.kafka_port} is taken by another process; choose "
-                           "another with --kafka-port")
     jars = fetch_kafka(cfg, log)
     data = base / "data"
     base.mkdir(parents=True, exist_ok=True)
@@ -267,34 +318,24 @@ def start_kafka(cfg: ServiceConfig, log: Log = print) -> None:
     (base / "log4j2.yaml").write_text(_log4j2(cfg))
     classpath = f"{jars}/*"
     if not (data / "meta.properties").exists():
-        cluster_id = uuid.uuid4().hex[:22]
-        proc = subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t",
-             _kafka_cluster_id(java, classpath) or cluster_id, "-c", str(props),
-             *(arg for name, pw in cfg.scram_users
-               for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
-               for arg in ("--add-scram", f"{mech}=[name={name},password={pw}]"))],
-            capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise ServiceError(f"kafka storage format failed:\n{proc.stdout}{proc.stderr}")
-    logfile = open(base / "kafka.log", "ab")  # noqa: SIM115 - handed to the child
-    proc2 = subprocess.Popen(
-        [java, f"-Xmx{cfg.kafka_heap}", f"-Xms{cfg.kafka_heap}", "-XX:+UseG1GC",
-         f"-Dlog4j2.configurationFile={base / 'log4j2.yaml'}",
-         "-Djava.awt.headless=true", "-cp", classpath, "kafka.Kafka", str(props)],
-        stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True)
-    pidfile.write_text(str(proc2.pid))
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc2.poll() is not None:
-            tail = (base / "kafka.log").read_text(errors="replace")[-3000:]
-            raise ServiceError(f"kafka exited with {proc2.returncode}; log tail:\n{tail}")
-        if kafka_ready(cfg.bootstrap):
-            log(f"kafka: up on {cfg.bootstrap} (pid {proc2.pid}, log {base / 'kafka.log'})")
-            return
-        time.sleep(0.5)
-    raise ServiceError(f"kafka did not answer metadata within 90 s; see {base / 'kafka.log'}")
+        _format_storage(cfg, java, classpath, props)
+    _launch(srv, [java, f"-Xmx{cfg.kafka_heap}", f"-Xms{cfg.kafka_heap}", "-XX:+UseG1GC",
+                  f"-Dlog4j2.configurationFile={base / 'log4j2.yaml'}",
+                  "-Djava.awt.headless=true", "-cp", classpath, "kafka.Kafka", str(props)],
+            log)
+
+
+def _format_storage(cfg: ServiceConfig, java: str, classpath: str, props: Path) -> None:
+    """KRaft's storage, formatted once, with the SCRAM users of the SASL listener."""
+    proc = subprocess.run(
+        [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t",
+         _kafka_cluster_id(java, classpath) or uuid.uuid4().hex[:22], "-c", str(props),
+         *(arg for name, pw in cfg.scram_users
+           for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+           for arg in ("--add-scram", f"{mech}=[name={name},password={pw}]"))],
+        capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ServiceError(f"kafka storage format failed:\n{proc.stdout}{proc.stderr}")
 
 
 def _kafka_cluster_id(java: str, classpath: str) -> str | None:
@@ -307,31 +348,13 @@ def _kafka_cluster_id(java: str, classpath: str) -> str | None:
 def start_redis(cfg: ServiceConfig, log: Log = print) -> None:
     server = _require("redis-server", "install Redis (apt-get install redis-server)")
     base = cfg.state_dir / "redis"
-    pidfile = base / "redis.pid"
-    if _pid_alive(pidfile) and redis_ping(cfg.redis_port):
-        log(f"redis: already running on 127.0.0.1:{cfg.redis_port}")
+    srv = _Server("redis", base, cfg.redis_port, "--redis-port", f"127.0.0.1:{cfg.redis_port}",
+                  lambda: redis_ping(cfg.redis_port), 20, 0.1)
+    if _running(srv, log):
         return
-    if _port_open(cfg.redis_port):
-        raise ServiceError(f"port {cfg.redis_port} is taken by another process; choose "
-                           "another with --redis-port")
-    base.mkdir(parents=True, exist_ok=True)
-    logfile = open(base / "redis.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [server, "--port", str(cfg.redis_port), "--bind", "127.0.0.1", "--dir", str(base),
-         "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"],
-        stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True)
-    pidfile.write_text(str(proc.pid))
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ServiceError(f"redis-server exited with {proc.returncode}; see "
-                               f"{base / 'redis.log'}")
-        if redis_ping(cfg.redis_port):
-            log(f"redis: up on 127.0.0.1:{cfg.redis_port} (pid {proc.pid})")
-            return
-        time.sleep(0.1)
-    raise ServiceError("redis-server did not answer PING within 20 s")
+    _launch(srv, [server, "--port", str(cfg.redis_port), "--bind", "127.0.0.1", "--dir",
+                  str(base), "--save", "", "--appendonly", "no", "--daemonize", "no",
+                  "--protected-mode", "yes"], log)
 
 
 def up(cfg: ServiceConfig, log: Log = print) -> None:

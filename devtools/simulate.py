@@ -99,7 +99,7 @@ def profile_from_text(text: str) -> tuple[tuple[int, int, float], ...]:
 def incident_from_text(text: str, origin_ms: int) -> Incident:
     """``QUEUE@START+LENGTH`` (e.g. ``technical@2h+45m``: START after ``origin_ms``, the
     simulated floor's first moment) → an :class:`Incident`."""
-    from windows.config import parse_duration_ms
+    from kpi.config import parse_duration_ms
 
     queue, _, span = text.partition("@")
     start, _, length = span.partition("+")

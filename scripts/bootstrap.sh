@@ -32,16 +32,19 @@ if [[ ! -x .venv/bin/python ]]; then
   echo "bootstrap: creating .venv"
   "$PY" -m venv .venv
 fi
-stamp=.venv/.installed-$(cat pyproject.toml setup.py | sha1sum | cut -c1-12)
+# the stamp covers the build mode too: SUPPORT_KPI_PURE=1 (the KPI core interpreted) and
+# the compiled build each install what they need when switched to
+build_mode="pure=${SUPPORT_KPI_PURE:-0}"
+stamp=.venv/.installed-$( (cat pyproject.toml setup.py; echo "$build_mode") | sha1sum | cut -c1-12)
 if [[ ! -f $stamp ]]; then
-  echo "bootstrap: installing Python dependencies into .venv and compiling the KPI core (mypyc)"
+  echo "bootstrap: installing Python dependencies into .venv ($build_mode; 0 compiles the KPI core with mypyc)"
   .venv/bin/pip install -q --upgrade pip >/dev/null
   .venv/bin/pip install -q -e '.[dev]'
   rm -f .venv/.installed-*
   touch "$stamp"
-elif ! .venv/bin/python -c "import sys; from windows._core import stale_sources; sys.exit(bool(stale_sources()))"; then
+elif ! .venv/bin/python -c "import sys; from kpi._core import stale_sources; sys.exit(bool(stale_sources()))"; then
   # a compiled source changed since the last build (setup.py): build it again
-  echo "bootstrap: recompiling the KPI core (mypyc)"
+  echo "bootstrap: rebuilding the KPI core ($build_mode)"
   .venv/bin/pip install -q --no-deps -e .
 fi
 

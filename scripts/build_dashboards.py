@@ -46,12 +46,14 @@ def steps(kpi: str, statistic: str) -> list[dict[str, Any]]:
 
 
 def stat(pid: int, title: str, expr: str, unit: str, x: int, y: int, th: list[dict[str, Any]],
-         w: int = 8, h: int = 7) -> dict[str, Any]:
+         w: int = 8, h: int = 7, decimals: int | None = 1) -> dict[str, Any]:
+    shown: dict[str, Any] = {"unit": unit} if decimals is None else {"unit": unit,
+                                                                      "decimals": decimals}
     return {
         "id": pid, "type": "stat", "title": title, "datasource": DS,
         "gridPos": {"x": x, "y": y, "w": w, "h": h},
         "targets": [{"refId": "A", "datasource": DS, "expr": expr, "instant": True}],
-        "fieldConfig": {"defaults": {"unit": unit, "decimals": 1,
+        "fieldConfig": {"defaults": {**shown,
                                      "thresholds": {"mode": "absolute", "steps": th},
                                      "color": {"mode": "thresholds"}}, "overrides": []},
         "options": {"colorMode": "background", "graphMode": "none", "textMode": "value",
@@ -132,10 +134,51 @@ def wall() -> dict[str, Any]:
             "fieldConfig": {"defaults": {"decimals": 2}, "overrides": []},
             "options": {"showHeader": True},
         },
+        *sla_tiles(),
     ]
     return {"uid": "support-wall", "title": "Support wall", "editable": False,
             "refresh": "5s", "time": {"from": "now-15m", "to": "now"}, "schemaVersion": 39,
             "tags": ["support"], "templating": variables(True), "panels": panels}
+
+
+def sla_tiles() -> list[dict[str, Any]]:
+    """The wall's SLA row: first-reply achievement (with SUPPORT_SLA_POLICIES), conversations
+    at risk of breaching within the longest horizon, and breaching now."""
+    return [
+        stat(8, "SLA first reply achievement (SLA policies)",
+             f"max(support_sla_first_reply_achievement_ratio{{{FLOOR}}})", "percentunit", 0,
+             24, [{"color": "red", "value": None}, {"color": "green", "value": 0.9}]),
+        stat(9, "At risk: breach within 15m unless answered",
+             f'max(support_sla_at_risk_conversations{{{LIVE_FLOOR},within="15m"}})', "none",
+             8, 24, [{"color": "green", "value": None}, {"color": "orange", "value": 1},
+                     {"color": "red", "value": 10}], decimals=None),
+        stat(10, "Breaching SLA now",
+             f"max(support_sla_breaching_conversations{{{LIVE_FLOOR}}})", "none", 16, 24,
+             [{"color": "green", "value": None}, {"color": "red", "value": 1}], decimals=None),
+    ]
+
+
+def sla_series(q: str) -> list[dict[str, Any]]:
+    """The ops dashboard's SLA and business-hours panels."""
+    targets = (("first_reply", "first reply"), ("next_reply", "next reply"),
+               ("resolution", "resolution"))
+    return [
+        series(14, "SLA first reply achievement by queue",
+               [(f"max by (queue) (support_sla_first_reply_achievement_ratio{{{q}}})",
+                 "{{queue}}")], "percentunit", 12, 40),
+        series(15, "SLA achievement by target (floor)",
+               [(f"max(support_sla_{t}_achievement_ratio{{{FLOOR}}})", name)
+                for t, name in targets], "percentunit", 0, 48),
+        series(16, "Predicted breaches by queue (within each horizon)",
+               [(f"max by (queue, within) (support_sla_at_risk_conversations{{{LIVE_QUEUE}}})",
+                 "{{queue}} within {{within}}")], "none", 12, 48),
+        series(17, "First response p90 by queue, business hours (SUPPORT_CALENDARS)",
+               [(f'max by (queue) (support_first_response_business_seconds'
+                 f'{{{q},quantile="0.9"}})', "{{queue}}")], "s", 0, 56),
+        series(18, "SLA targets running now by queue",
+               [(f"max by (queue) (support_sla_{t}_active{{{LIVE_QUEUE}}})",
+                 f"{{{{queue}}}} {name}") for t, name in targets], "none", 12, 56),
+    ]
 
 
 def ops() -> dict[str, Any]:
@@ -183,6 +226,7 @@ def ops() -> dict[str, Any]:
                8),
         series(13, "Series folded into 'other' (series budget)",
                [("max by (window) (support_series_folded)", "{{window}}")], "none", 0, 40, 12),
+        *sla_series(q),
     ]
     return {"uid": "support-ops", "title": "Support ops", "editable": True, "refresh": "10s",
             "time": {"from": "now-6h", "to": "now"}, "schemaVersion": 39, "tags": ["support"],
@@ -211,8 +255,15 @@ def agents() -> dict[str, Any]:
             "panels": panels}
 
 
+def dashboards() -> dict[str, str]:
+    """File name → the JSON text this script writes (compared with the committed files by
+    tests/unit/deploy/test_static.py, so an edit by hand cannot go stale unseen)."""
+    return {f"{name}.json": json.dumps(doc, indent=2) + "\n"
+            for name, doc in (("wall", wall()), ("ops", ops()), ("agents", agents()))}
+
+
 if __name__ == "__main__":
     out = ROOT / "deploy/grafana/dashboards"
-    for name, doc in (("wall", wall()), ("ops", ops()), ("agents", agents())):
-        (out / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {out / name}.json")
+    for name, text in dashboards().items():
+        (out / name).write_text(text)
+        print(f"wrote {out / name}")

@@ -14,8 +14,9 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from windows import catalog, kpi
-from windows.config import WindowSpec
+from kpi import catalog
+from kpi.config import WindowSpec
+from kpi.dims import parse_dimension_key
 from windows.reader import WindowSnapshot
 
 
@@ -39,7 +40,7 @@ def records(snaps: Iterable[WindowSnapshot], dims: Sequence[str]) -> Iterator[di
     for snap in snaps:
         rows = {"*": empty, **snap.rows}
         for dk in sorted(rows):
-            labels = kpi.parse_dimension_key(dk)
+            labels = parse_dimension_key(dk)
             yield {"at": _iso(snap.at_ms), "window": snap.window.name,
                    "from": _iso(snap.from_ms), "to": _iso(snap.to_ms),
                    **{d: labels.get(d, "all") for d in dims}, **rows[dk]}

@@ -20,10 +20,10 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from kpi.errors import ConfigError
 from serve.feed import WallFeed
 from serve.remote import Wall
 from serve.scrape import ScrapeCache
-from windows.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,11 @@ from prometheus_client.registry import Collector
 
 from alerts.state import STATE_VALUE
 from alerts.store import AlertStore, split_key
-from windows import catalog, kpi
-from windows.config import KpiConfig
-from windows.events import ALL
+from kpi import catalog
+from kpi.config import KpiConfig
+from kpi.dims import parse_dimension_key
+from kpi.events import ALL
+from kpi.kinds import within_key
 from windows.reader import WindowReader, WindowSnapshot
 
 log = logging.getLogger(__name__)
@@ -133,13 +135,13 @@ class KpiCollector(_FamiliesCollector):
             fam["folded"].add_metric([snap.window.name], snap.folded)
         fam["folded"].add_metric(["live"], live_folded)
         for dimkey in sorted(gauges):
-            parsed = kpi.parse_dimension_key(dimkey)
+            parsed = parse_dimension_key(dimkey)
             glabels = [parsed.get(d, ALL) for d in self._gdims]
             row = gauges[dimkey]
             for g in catalog.LIVE:
                 if g.within:
                     for name, _ in self._horizons:
-                        gv = row.get(catalog.within_key(g.key, name))
+                        gv = row.get(within_key(g.key, name))
                         if gv is not None:
                             fam[g.metric].add_metric([*glabels, name], float(gv))
                 elif (gv := row.get(g.key)) is not None:
@@ -148,7 +150,7 @@ class KpiCollector(_FamiliesCollector):
             rule, dimkey = split_key(key)
             if rule not in self._alert_rules:
                 continue
-            dims = kpi.parse_dimension_key(dimkey)
+            dims = parse_dimension_key(dimkey)
             fam["alert"].add_metric([rule, state.severity,
                                      *(dims.get(d, ALL) for d in self._alert_dims)],
                                     STATE_VALUE[state.status])
@@ -171,7 +173,7 @@ class KpiCollector(_FamiliesCollector):
 
     def _label_values(self, window: str, dimkey: str) -> list[str] | None:
         try:
-            parsed = kpi.parse_dimension_key(dimkey)
+            parsed = parse_dimension_key(dimkey)
         except ValueError:
             return None
         return [window, *(parsed.get(d, ALL) for d in self._dims)]

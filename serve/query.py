@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 
 from alerts.state import AlertState
 from alerts.store import split_key
-from windows import catalog, kpi
+from kpi import catalog
+from kpi.dims import parse_dimension_key
 from windows.reader import WindowSnapshot
 
 # (header, row key, unit) of the window table and of the live-queue table: the KPI catalog's
@@ -45,7 +46,7 @@ def _cell(row: Mapping[str, float | None], key: str, kind: str) -> str:
 
 
 def _label(dimkey: str) -> str:
-    d = kpi.parse_dimension_key(dimkey)
+    d = parse_dimension_key(dimkey)
     return "all" if not d else " ".join(f"{k}={v}" for k, v in d.items())
 
 
@@ -87,7 +88,7 @@ def json_lines(snap: WindowSnapshot) -> Iterable[str]:
     for dk in sorted(snap.rows, key=_order):
         row: Mapping[str, float | None] = snap.rows[dk]
         yield json.dumps({"window": snap.window.name, "at": snap.at_ms / 1000.0,
-                          "dimensions": kpi.parse_dimension_key(dk), **_edges(snap), **row},
+                          "dimensions": parse_dimension_key(dk), **_edges(snap), **row},
                          sort_keys=True)
 
 
@@ -101,7 +102,7 @@ def gauge_table(rows: Mapping[str, Mapping[str, float | None]]) -> str:
 def gauge_json_lines(rows: Mapping[str, Mapping[str, float | None]], at_ms: int) -> Iterable[str]:
     for dk in sorted(rows, key=_order):
         yield json.dumps({"window": "live", "at": at_ms / 1000.0,
-                          "dimensions": kpi.parse_dimension_key(dk), **rows[dk]}, sort_keys=True)
+                          "dimensions": parse_dimension_key(dk), **rows[dk]}, sort_keys=True)
 
 
 def render(snap: WindowSnapshot, gauges: Mapping[str, Mapping[str, float | None]],

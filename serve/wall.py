@@ -1,8 +1,8 @@
 """What the wall shows: tiles, a queue table, alerts and freshness, from the read side.
 
 Built from the same reader as /metrics, so a tile and its series always agree; the tiles
-and the queue columns are the ones the KPI catalog marks (:data:`windows.catalog.TILES`,
-:data:`windows.catalog.QUEUE_COLUMNS`). Colours come from the alert rules: a tile is red
+and the queue columns are the ones the KPI catalog marks (:data:`kpi.catalog.TILES`,
+:data:`kpi.catalog.QUEUE_COLUMNS`). Colours come from the alert rules: a tile is red
 while a rule on its KPI is firing, amber while one is pending or its value is past a
 rule's threshold, green otherwise.
 """
@@ -18,10 +18,10 @@ from typing import Any
 from alerts.rules import Rule
 from alerts.state import AlertState, past
 from alerts.store import AlertStore, split_key
+from kpi.catalog import QUEUE_COLUMNS, TILES, WITHIN_KEYS, Shown
+from kpi.config import KpiConfig, WindowSpec
+from kpi.dims import parse_dimension_key
 from serve.trends import STEP_MS, TrendBook
-from windows import kpi
-from windows.catalog import QUEUE_COLUMNS, TILES, WITHIN_KEYS, Shown
-from windows.config import KpiConfig, WindowSpec
 from windows.reader import PipelineStats, ReadTime, WindowReader
 
 Rows = Mapping[str, Mapping[str, float | None]]
@@ -77,7 +77,7 @@ class WallModel:
                 continue
             for key, state in alerts.items():
                 rule, dimkey = split_key(key)
-                if rule != r.name or not _covers(kpi.parse_dimension_key(dimkey), dims):
+                if rule != r.name or not _covers(parse_dimension_key(dimkey), dims):
                     continue
                 if state.status == "firing":
                     return "firing"
@@ -200,8 +200,8 @@ class WallModel:
 
     def _queues(self, rows: Rows, gauges: Rows,
                 alerts: Mapping[str, AlertState]) -> list[dict[str, Any]]:
-        names = sorted({kpi.parse_dimension_key(k)["queue"] for k in [*rows, *gauges]
-                        if set(kpi.parse_dimension_key(k)) == {"queue"}})
+        names = sorted({parse_dimension_key(k)["queue"] for k in [*rows, *gauges]
+                        if set(parse_dimension_key(k)) == {"queue"}})
         out = []
         for q in names:
             row, grow = rows.get(f"queue={q}", {}), gauges.get(f"queue={q}", {})
@@ -245,5 +245,5 @@ def _active(alerts: Mapping[str, AlertState]) -> list[dict[str, Any]]:
         if state.status in ("pending", "firing"):
             rule, dimkey = split_key(key)
             out.append({"rule": rule, "status": state.status, "severity": state.severity,
-                        "value": state.value, "dimensions": kpi.parse_dimension_key(dimkey)})
+                        "value": state.value, "dimensions": parse_dimension_key(dimkey)})
     return out

@@ -10,6 +10,7 @@ group id). What is not a Faust concern lives beside it: where assigned partition
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import defaultdict
@@ -245,3 +246,18 @@ def _report_lag(app: faust.App, telemetry: WorkerTelemetry, topic: str, partitio
             telemetry.consumer_lag.labels(topic=topic, partition=str(partition)).set(lag)
     except Exception:  # lag is informative only; never let it stop the agent
         log.debug("no highwater for %s:%d", topic, partition)
+
+
+# The cyclic collector's young-generation threshold: a batch of 1,000 events allocates
+# hundreds of thousands of short-lived containers, and the default (700) ran a collection
+# every few events' worth (13% of the apply path's time in bench.profile_apply).
+GC_GEN0_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Collect less often, and never again look at what start-up built (the modules, the
+    app, the settings): ``gc.freeze`` moves it out of every later collection."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kpi.config import KpiConfig
 from streams.replay_point import ReplayPoint
 from streams.schema import SchemaConfig
-from windows.config import KpiConfig
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from streams.errors import DeadLetterUnavailable, InvalidEvent
+from streams.retry import pauses
 from streams.schema import RawMessage, SchemaConfig, validate_batch
 from streams.telemetry import WorkerTelemetry
 from windows.errors import StoreConflict, StoreReset, StoreRewound, StoreUnavailable
@@ -113,7 +114,7 @@ class BatchProcessor:
         from zero) and :class:`StoreRewound` (the store went back in time: the worker must
         seek back and re-apply)."""
         started = time.perf_counter()
-        backoff = 0.1
+        waits = pauses(0.1, 5.0)
         while True:
             try:
                 try:
@@ -127,6 +128,7 @@ class BatchProcessor:
                 break
             except RETRIABLE as exc:
                 # not acknowledged: the batch is retried until Redis and the DLQ take it
+                pause = next(waits)
                 self._telemetry.store_retries.labels(reason=exc.reason).inc()
                 if isinstance(exc, StoreUnavailable):
                     self._telemetry.store.down(exc.reason, exc.detail)
@@ -135,9 +137,8 @@ class BatchProcessor:
                         else "Redis"
                     log.warning("%s %s (%s); retrying in %.1fs", what,
                                 "busy" if isinstance(exc, StoreConflict) else "unavailable",
-                                exc.detail, backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                                exc.detail, pause)
+                await self._sleep(pause)
         self._telemetry.batch_seconds.observe(time.perf_counter() - started)
         self._telemetry.batch_events.observe(len(messages))
         if result.skipped_offsets:

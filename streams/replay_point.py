@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from windows.config import parse_duration_ms
+from kpi.config import parse_duration_ms
 
 TP = tuple[str, int]
 

@@ -14,6 +14,8 @@ import os
 import sys
 import time
 
+from streams.retry import doubling
+
 log = logging.getLogger(__name__)
 
 RESTARTS_ENV = "SUPPORT_WORKER_RESTARTS"
@@ -41,7 +43,7 @@ def backoff_s(restarts: int, since_last_s: float | None) -> float:
     within ten minutes of each other, so a lasting fault cannot make a tight loop."""
     if since_last_s is None or since_last_s > 600:
         return 0.0
-    return float(min(60, 2 ** min(restarts, 6)))
+    return doubling(restarts, 1.0, 60.0)
 
 
 def restart_in_place(reason: str, rewound: str = "") -> None:

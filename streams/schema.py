@@ -1,5 +1,5 @@
 """Event schema v1.1 (v1 plus ``ticket.status_changed``, docs/schema.md): raw Kafka bytes
-→ :class:`windows.events.Event`, or a precise reason.
+→ :class:`kpi.events.Event`, or a precise reason.
 
 Decoding happens here, inside the agent's ``try``, rather than in a Faust
 serializer: an exception raised by Faust's own deserializer stops the agent.
@@ -16,9 +16,7 @@ from typing import Any
 
 import orjson
 
-from streams.errors import InvalidEvent
-from streams.wire import DECODER, DecodeError, Wire
-from windows.events import (
+from kpi.events import (
     ACTORS,
     DIMENSIONS,
     EVENT_TYPES,
@@ -28,6 +26,8 @@ from windows.events import (
     Event,
     escape_reserved,
 )
+from streams.errors import InvalidEvent
+from streams.wire import DECODER, DecodeError, Wire
 from windows.plan import Record
 
 MAX_ID_LEN = 128

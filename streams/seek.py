@@ -23,6 +23,7 @@ from streams.config import StreamConfig
 from streams.health import StoreHealth
 from streams.replay_point import KafkaOffsets, lookup_offsets, lost_before_ms, start_offsets
 from streams.restart import rewinds_counted
+from streams.retry import pauses
 from windows.errors import StoreUnavailable
 from windows.writer import StoreOpening, WindowWriter
 
@@ -86,7 +87,7 @@ class WatermarkSeeker:
         """Open the store, waiting for as long as it is down, loading, read-only or full:
         the partitions stay where they are (nothing is consumed) and the worker is not
         ready meanwhile; exiting would only hand the same wait to another worker."""
-        backoff = 0.2
+        waits = pauses(0.2, MAX_BACKOFF_S)
         while True:
             try:
                 opening = await self._writer.open_store(pairs)
@@ -95,8 +96,7 @@ class WatermarkSeeker:
             except StoreUnavailable as exc:
                 self._health.down(exc.reason, f"while positioning the assigned partitions: "
                                   f"{exc.detail}")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                await asyncio.sleep(next(waits))
 
     async def _behind_kafka(self, opening: StoreOpening, pairs: Sequence[TP]
                             ) -> dict[TP, int | None]:

@@ -97,8 +97,8 @@ def preflight(plan: DemoPlan, env: dict[str, str]) -> tuple[dict[str, str], list
 
 def _check_floor(plan: DemoPlan) -> None:
     from devtools.simulate import incident_from_text
-    from windows.config import parse_duration_ms
-    from windows.errors import ConfigError
+    from kpi.config import parse_duration_ms
+    from kpi.errors import ConfigError
 
     try:
         parse_duration_ms(plan.history)

@@ -15,13 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.errors import RulesError
 from alerts.rules import Rule, Slo, parse_rules, parse_slos, read_rules_file
-from streams.config import KafkaAccess, StreamConfig
-from streams.replay_point import ReplayPoint
-from streams.schema import SchemaConfig
-from windows.calendars import NONE as NO_CALENDARS
-from windows.calendars import Calendars, load_calendars
-from windows.catalog import SERIES_PER_ROW, live_series_per_row
-from windows.config import (
+from kpi.calendars import NONE as NO_CALENDARS
+from kpi.calendars import Calendars, load_calendars
+from kpi.catalog import SERIES_PER_ROW, live_series_per_row
+from kpi.config import (
     ALL_DIMENSIONS,
     KpiConfig,
     dimension_sets_from_text,
@@ -30,8 +27,11 @@ from windows.config import (
     sla_targets_from_text,
     windows_from_text,
 )
-from windows.errors import ConfigError
-from windows.policies import NO_POLICIES, SlaPolicies, load_policies
+from kpi.errors import ConfigError, describe_errors
+from kpi.policies import NO_POLICIES, SlaPolicies, load_policies
+from streams.config import KafkaAccess, StreamConfig
+from streams.replay_point import ReplayPoint
+from streams.schema import SchemaConfig
 
 
 class SettingsError(Exception):
@@ -451,11 +451,7 @@ def load_settings(**overrides: object) -> Settings:
         s.kpi_config()
         return s
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = "SUPPORT_" + "_".join(str(p) for p in err["loc"]).upper()
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"{name}: {msg}")
+        lines = [f"SUPPORT_{'_'.join(loc).upper()}: {msg}" for loc, msg in describe_errors(exc)]
         if len(lines) == 1:  # the usual case: one line naming the variable
             raise SettingsError(f"invalid configuration: {lines[0]}") from None
         raise SettingsError("invalid configuration:\n" + "\n".join(f"  {x}" for x in lines)

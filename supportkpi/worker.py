@@ -7,7 +7,6 @@ and a publisher onto the alerts topic, the read side a registry and a wall model
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
@@ -23,11 +22,12 @@ from alerts.notify import HttpNotifier, Publisher
 from alerts.rules import Rule
 from alerts.runner import AlertRunner
 from alerts.store import AlertStore
+from kpi.config import dimensions_of
 from serve.http import build_app, serve_in_thread
 from serve.metrics import KpiCollector, PipelineCollector
 from serve.remote import OutOfProcessWall, Wall
 from serve.wall import WallModel
-from streams.app import Send, create_app, topic_sender
+from streams.app import Send, create_app, topic_sender, tune_gc
 from streams.errors import StreamError
 from streams.health import StoreHealth
 from streams.restart import restarts_so_far
@@ -38,7 +38,6 @@ from supportkpi import log_filter
 from supportkpi.preflight import kafka_unreachable
 from supportkpi.settings import Settings, SettingsError, load_alert_rules, redact_url
 from windows.clients import cluster_mismatch, connect, connect_async
-from windows.config import dimensions_of
 from windows.keys import Keys
 from windows.reader import WindowReader
 
@@ -189,20 +188,6 @@ def run_worker(settings: Settings) -> None:
     tune_gc()
     worker.execute_from_commandline()
 
-
-# The cyclic collector's young-generation threshold: a batch of 1,000 events allocates
-# hundreds of thousands of short-lived containers, and the default (700) ran a collection
-# every few events' worth (13% of the apply path's time in bench.profile_apply).
-GC_GEN0_THRESHOLD = 50_000
-
-
-def tune_gc() -> None:
-    """Collect less often, and never again look at what start-up built (the modules, the
-    app, the settings): ``gc.freeze`` moves it out of every later collection."""
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def bounded_worker(base: type[Any], timeout_s: float) -> type[Any]:

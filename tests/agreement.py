@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from windows.histogram import RELATIVE_ERROR
+from kpi.histogram import RELATIVE_ERROR
 
 Rows = Mapping[str, Mapping[str, float | None]]
 

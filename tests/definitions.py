@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from windows.config import FCR_DEFINITIONS, SERVICE_LEVEL_DEFINITIONS
+from kpi.config import FCR_DEFINITIONS, SERVICE_LEVEL_DEFINITIONS
 
 Step = tuple[str, float, dict[str, object]]  # type, seconds, extra fields
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 
-from devtools.oracle import partition_of
+from streams.arrival import partition_of
 
 QUEUES = ("billing", "technical", "sales")
 CHANNELS_T = ("email", "web")

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from windows.config import KpiConfig, windows_from_text
-from windows.events import Event
-from windows.policies import parse_policies
+from kpi.config import KpiConfig, windows_from_text
+from kpi.events import Event
+from kpi.policies import parse_policies
 
 POLICIES_TEXT = """
 policies:

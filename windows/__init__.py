@@ -1,11 +1,13 @@
-"""Rolling KPI windows in Redis.
+"""The KPI windows in Redis: the one key builder (:mod:`windows.keys`), the batch planning
+(:mod:`windows.plan`, pure: which records count and the script call they make), the writer
+(:mod:`windows.writer` with ``lua/apply_batch.lua``, ``lua/read_batch.lua``,
+``lua/admit_values.lua``), the reader that merges the partitions (:mod:`windows.reader`) and
+the Redis clients (:mod:`windows.clients`).
 
-This package owns the KPI arithmetic (pure functions in :mod:`windows.kpi`,
-:mod:`windows.histogram`, :mod:`windows.buckets`) and the thin Redis layers that
-write (:mod:`windows.writer`) and read (:mod:`windows.reader`) it. It never
-imports Faust: streams feed it normalized :class:`windows.events.Event` objects.
+The KPI arithmetic it stores is :mod:`kpi`'s; this package never imports Faust or a Kafka
+client: :mod:`streams` hands it validated records.
 """
 
-from windows._core import check_compiled
+from kpi._core import check_compiled
 
 check_compiled()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import yaml
-
 
 class WindowsStoreError(Exception):
     """Base error of the windows package; ``reason`` is a short, bounded label value."""
@@ -36,10 +32,6 @@ class StoreReset(WindowsStoreError):
     without its data. Writing on would count from zero; the worker must rebuild."""
 
 
-class ConfigError(WindowsStoreError, ValueError):
-    """The window configuration is inconsistent (e.g. a window not divisible into buckets)."""
-
-
 class StoreRewound(WindowsStoreError):
     """The store went back in time: its watermark of a partition is below an offset this
     worker already applied there (Redis restored from an older snapshot, or failed over to
@@ -55,14 +47,3 @@ class StoreRewound(WindowsStoreError):
         self.partition = partition
         self.store_last = store_last
         self.applied = applied
-
-
-def read_yaml(text: str, source: str) -> Any:
-    """A configuration file's YAML; a syntax error is one :class:`ConfigError` line
-    naming the file and where the parser stopped."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{source}: not valid YAML{where}") from None

@@ -4,7 +4,7 @@ script call (keys and arguments) that turns what Redis held into what it must ho
 :mod:`windows.writer` does the I/O around it (the read, the admission of new label values,
 the script call, the retries). This part runs per event and per changed conversation, so
 it is compiled with the KPI core (setup.py); its classes are plain classes for the reason
-given at :class:`windows.kpi.ConversationView`.
+given at :class:`kpi.conversation.ConversationView`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,21 @@ from collections.abc import Mapping, Sequence
 
 import orjson
 
-from windows import kpi
-from windows.config import KpiConfig
-from windows.events import Event
+from kpi.config import KpiConfig
+from kpi.conversation import (
+    ConversationView,
+    Folded,
+    LiveState,
+    contributions,
+    conversation_dims,
+    evaluate,
+)
+from kpi.deltas import Deltas, add_bucket_deltas
+from kpi.dims import cap_dims, dimension_key
+from kpi.events import Event
+from kpi.fold import fold
 from windows.keys import Keys
+from windows.ops import Ops
 
 # Expired conversations whose live-gauge counts one batch undoes at most (the rest wait
 # for the next batch).
@@ -75,7 +86,7 @@ class ConvState:
     __slots__ = ("_dims", "changed", "events", "folded", "ids", "new_count", "version")
 
     def __init__(self, version: str, events: list[Event], ids: set[str],
-                 folded: kpi.Folded | None = None) -> None:
+                 folded: Folded | None = None) -> None:
         self.version = version
         self.events = events
         self.ids = ids
@@ -87,7 +98,7 @@ class ConvState:
     def dims(self, cfg: KpiConfig) -> dict[str, str]:
         """Its labels after this batch's events (computed once: the cap reads them twice)."""
         if self._dims is None:
-            self._dims = kpi.conversation_dims(self.events, cfg, self.folded)
+            self._dims = conversation_dims(self.events, cfg, self.folded)
         return self._dims
 
 
@@ -96,8 +107,8 @@ class View:
 
     __slots__ = ("events", "folded", "ids", "live", "version", "view", "written_ms")
 
-    def __init__(self, version: str, view: kpi.ConversationView, live: kpi.LiveState,
-                 events: list[Event], ids: set[str], folded: kpi.Folded | None,
+    def __init__(self, version: str, view: ConversationView, live: LiveState,
+                 events: list[Event], ids: set[str], folded: Folded | None,
                  written_ms: int) -> None:
         self.version = version
         self.view = view
@@ -190,12 +201,12 @@ def decode_state(cid: str, raw: bytes | str | None) -> ConvState:
     folded = None
     if "f" in doc:  # [boundary t, rank, id, pending, [[dimension, value], ...]]
         t, rank, eid, pending, dims = doc["f"]
-        folded = kpi.Folded((t, rank, eid), pending, tuple((d, v) for d, v in dims))
+        folded = Folded((t, rank, eid), pending, tuple((d, v) for d, v in dims))
     events = [Event.from_compact(cid, row) for row in doc["e"]]
     return ConvState("", events, {e.event_id for e in events}, folded)
 
 
-def encode_state(events: Sequence[Event], folded: kpi.Folded | None) -> bytes:
+def encode_state(events: Sequence[Event], folded: Folded | None) -> bytes:
     doc: dict[str, object] = {"e": [e.to_compact() for e in events]}
     if folded is not None:
         doc["f"] = [*folded.boundary, folded.pending, [list(d) for d in folded.dims]]
@@ -269,127 +280,6 @@ def wanted_values(changed: Sequence[str], states: Mapping[str, ConvState],
     return wanted
 
 
-class Ops:
-    """Write operations of one script call, grouped so that the script makes one Redis call
-    per key where the command takes many members (ZADD, ZREM, HSET, SADD) and one per field
-    where it does not (HINCRBY: a batch's moves of one counter are summed first). Every key
-    they touch is listed once.
-
-    Grouping keeps the meaning of the ops in order: per key, removals run before additions
-    (a conversation leaves its old sets before it joins its new ones), increments are
-    summed (they commute), and a floored count takes its decrements before its increments
-    (one serial order of the batch's conversations, as good as any other). Redis time per
-    call, not per member, was most of a batch script's cost."""
-
-    def __init__(self, base: int) -> None:
-        self._base = base
-        self._index: dict[str, int] = {}
-        self.keys: list[str] = []
-        self.candidates: list[tuple[int, int, str, str, list[tuple[str, int, str, str]]]] = []
-        self.new_gauge_dims: set[tuple[str, str]] = set()
-        self.touched_live = False
-        self._incr: dict[int, dict[str, int]] = {}
-        self._floored: dict[int, dict[str, list[int]]] = {}
-        self._zadd: dict[int, list[str | int]] = {}
-        self._zrem: dict[int, list[str]] = {}
-        self._hset: dict[int, dict[str, str]] = {}
-        self._sadd: dict[int, list[str]] = {}
-        self._hmax: list[tuple[int, str, int]] = []
-        self._expire: dict[int, int] = {}
-        self._buckets: list[list[str | int]] = []
-
-    def _key_index(self, key: str) -> int:
-        i = self._index.get(key)
-        if i is None:
-            self.keys.append(key)
-            i = self._index[key] = self._base + len(self.keys)
-        return i
-
-    def incr(self, key: str, field: str, n: int) -> None:
-        """HINCRBY, summed over the batch."""
-        fields = self._incr.setdefault(self._key_index(key), {})
-        fields[field] = fields.get(field, 0) + n
-
-    def floored(self, key: str, field: str, n: int) -> None:
-        """A count that never goes below 0 (a store older than it did not count)."""
-        parts = self._floored.setdefault(self._key_index(key), {}).setdefault(field, [0, 0])
-        parts[0 if n < 0 else 1] += n
-
-    def zadd(self, key: str, score: int, member: str) -> None:
-        self._zadd.setdefault(self._key_index(key), []).extend((score, member))
-
-    def zrem(self, key: str, member: str) -> None:
-        self._zrem.setdefault(self._key_index(key), []).append(member)
-
-    def hset(self, key: str, field: str, value: str) -> None:
-        self._hset.setdefault(self._key_index(key), {})[field] = value
-
-    def sadd(self, key: str, member: str) -> None:
-        self._sadd.setdefault(self._key_index(key), []).append(member)
-
-    def hmax(self, key: str, field: str, value: int) -> None:
-        """HSET unless the stored value is larger (the newest time)."""
-        self._hmax.append((self._key_index(key), field, value))
-
-    def expire(self, key: str, ttl_ms: int) -> None:
-        """PEXPIRE after every write of the batch (the key exists by then)."""
-        i = self._key_index(key)
-        self._expire[i] = max(ttl_ms, self._expire.get(i, 0))
-
-    def op(self, code: str, key: str, a: str | int, b: str | int) -> tuple[str, int, str, str]:
-        """One op of an expiry candidate's undo list, run in order by the script (see
-        apply_batch.lua)."""
-        return (code, self._key_index(key), str(a), str(b))
-
-    def expired(self, conversation_key: str, live_dims_key: str, cid: str, entry: str,
-                undo: list[tuple[str, int, str, str]]) -> None:
-        """Undo ``entry`` (the live-gauge count of an expired conversation) if, when the
-        script runs, the conversation is still absent and its entry unchanged."""
-        self.candidates.append((self._key_index(conversation_key),
-                                self._key_index(live_dims_key), cid, entry, undo))
-
-    def bucket(self, key: str, ttl_ms: int, fields: dict[str, int]) -> None:
-        """All increments of one bucket hash (the bulk of a batch's writes), zeros left out
-        (a retraction can cancel an increment)."""
-        flat: list[str | int] = [self._key_index(key), ttl_ms]
-        for f, n in fields.items():
-            if n:
-                flat.append(f)
-                flat.append(n)
-        if len(flat) > 2:
-            self._buckets.append(flat)
-
-    def payload(self) -> bytes:
-        """The grouped ops as the script's JSON argument (see apply_batch.lua)."""
-        incr: list[list[str | int]] = []
-        for i, fields in self._incr.items():
-            flat: list[str | int] = [i]
-            for f, n in fields.items():
-                if n:
-                    flat.append(f)
-                    flat.append(n)
-            incr.append(flat)
-        hset: list[list[str | int]] = []
-        for i, values in self._hset.items():
-            row: list[str | int] = [i]
-            for f, v in values.items():
-                row.append(f)
-                row.append(v)
-            hset.append(row)
-        return orjson.dumps({
-            "r": [[i, *m] for i, m in self._zrem.items()],
-            "z": [[i, *m] for i, m in self._zadd.items()],
-            "h": incr,
-            "k": [[i, f, parts[0], parts[1]] for i, fs in self._floored.items()
-                  for f, parts in fs.items()],
-            "f": hset,
-            "s": [[i, *m] for i, m in self._sadd.items()],
-            "m": self._hmax,
-            "b": self._buckets,
-            "e": [[i, ttl] for i, ttl in self._expire.items()],
-        })
-
-
 class Batch:
     """One call of the batch script, and what to remember when it succeeds."""
 
@@ -397,7 +287,7 @@ class Batch:
 
     def __init__(self, keys: list[str], args: list[str | int | bytes],
                  new_gauge_dims: set[tuple[str, str]],
-                 views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]]) -> None:
+                 views: dict[str, tuple[ConversationView, LiveState]]) -> None:
         self.keys = keys
         self.args = args
         self.new_gauge_dims = new_gauge_dims
@@ -452,24 +342,24 @@ def build_batch(ctx: BatchContext, k: Keys, snap: Snapshot, plan: Plan) -> Batch
 
 
 def conversation_ops(ctx: BatchContext, k: Keys, changed: Sequence[str], snap: Snapshot,
-                     ops: Ops) -> dict[str, tuple[kpi.ConversationView, kpi.LiveState]]:
+                     ops: Ops) -> dict[str, tuple[ConversationView, LiveState]]:
     """Bucket increments and live-gauge moves of every changed conversation: the
     difference between its contribution before and after this batch."""
     cfg = ctx.cfg
-    views: dict[str, tuple[kpi.ConversationView, kpi.LiveState]] = {}
-    deltas: kpi.Deltas = {}
+    views: dict[str, tuple[ConversationView, LiveState]] = {}
+    deltas: Deltas = {}
     for cid in changed:
         st = snap.states[cid]
         view = ctx.views.get(cid)
-        before: kpi.ConversationView | None = None
-        before_live: kpi.LiveState | None = None
+        before: ConversationView | None = None
+        before_live: LiveState | None = None
         if view is not None and view.version == st.version:
             before, before_live = view.view, view.live
         elif len(st.events) > st.new_count:
-            before, before_live = kpi.evaluate(st.events[: len(st.events) - st.new_count],
+            before, before_live = evaluate(st.events[: len(st.events) - st.new_count],
                                                cfg, st.folded)
-        after, after_live = kpi.evaluate(st.events, cfg, st.folded)
-        kpi.add_bucket_deltas(deltas, before, after, cfg, snap.admitted)
+        after, after_live = evaluate(st.events, cfg, st.folded)
+        add_bucket_deltas(deltas, before, after, cfg, snap.admitted)
         gauge_ops(ctx, k, cid, before_live, after_live, snap.admitted, ops, snap.now_ms)
         folded = _fold(st, cfg)
         views[cid] = (folded if folded is not None else after, after_live)
@@ -485,18 +375,18 @@ def conversation_ops(ctx: BatchContext, k: Keys, changed: Sequence[str], snap: S
     return views
 
 
-def _fold(st: ConvState, cfg: KpiConfig) -> kpi.ConversationView | None:
-    """Bound a long conversation's state (:func:`windows.kpi.fold`) once its delta is
+def _fold(st: ConvState, cfg: KpiConfig) -> ConversationView | None:
+    """Bound a long conversation's state (:func:`kpi.fold.fold`) once its delta is
     computed; returns its view from now on (what the buckets hold of it apart from the
     folded response times), or None when it was not folded."""
     cap = cfg.max_conversation_events
     if not cap or len(st.events) <= cap:
         return None
-    kept, folded = kpi.fold(st.events, st.folded, cfg)
+    kept, folded = fold(st.events, st.folded, cfg)
     if folded is st.folded:
         return None
     st.events, st.folded, st.ids = kept, folded, {e.event_id for e in kept}
-    return kpi.contributions(kept, cfg, folded)
+    return contributions(kept, cfg, folded)
 
 
 def _pipeline_ops(k: Keys, ops: Ops, plan: Plan, now_ms: int) -> None:
@@ -519,7 +409,7 @@ def _overflow(changed: Sequence[str], states: Mapping[str, ConvState],
                 plan.count(f"overflow:{d}", states[cid].new_count)
 
 
-def live_entry(live: kpi.LiveState, dimkeys: Sequence[str]) -> str:
+def live_entry(live: LiveState, dimkeys: Sequence[str]) -> str:
     """What a conversation adds to the live gauges: open count, waiting and due sets per
     key, and the SLA policy targets running (older entries have only the first three)."""
     return orjson.dumps([int(live.open), int(live.waiting_since is not None), list(dimkeys),
@@ -547,14 +437,14 @@ def undo_live(k: Keys, cid: str, entry: str, ops: Ops) -> None:
     ops.expired(k.conversation(cid), k.live_dims, cid, entry, undo)
 
 
-def _gauge_keys(live: kpi.LiveState, admitted: Mapping[str, set[str]], cfg: KpiConfig
+def _gauge_keys(live: LiveState, admitted: Mapping[str, set[str]], cfg: KpiConfig
                 ) -> list[str]:
-    dims = kpi.cap_dims(dict(live.dims), admitted)
-    return [kpi.dimension_key(dims, ds) for ds in cfg.gauge_dimension_sets]
+    dims = cap_dims(dict(live.dims), admitted)
+    return [dimension_key(dims, ds) for ds in cfg.gauge_dimension_sets]
 
 
-def gauge_ops(ctx: BatchContext, k: Keys, cid: str, before: kpi.LiveState | None,
-              after: kpi.LiveState, admitted: Mapping[str, set[str]], ops: Ops,
+def gauge_ops(ctx: BatchContext, k: Keys, cid: str, before: LiveState | None,
+              after: LiveState, admitted: Mapping[str, set[str]], ops: Ops,
               now_ms: int) -> None:
     """Move the conversation's live-gauge count from ``before`` to ``after``, and keep its
     live entry (activity time and what it counts) so expiry can undo it."""
@@ -604,7 +494,7 @@ def gauge_ops(ctx: BatchContext, k: Keys, cid: str, before: kpi.LiveState | None
 
 
 def remember(views: Views, states: Mapping[str, ConvState],
-             written: dict[str, tuple[kpi.ConversationView, kpi.LiveState]], now_ms: int,
+             written: dict[str, tuple[ConversationView, LiveState]], now_ms: int,
              conversation_ttl_ms: int) -> None:
     """Keep each written conversation's computed view, keyed by the version the script
     just gave it, so the next batch need not recompute its "before". Entries go in write

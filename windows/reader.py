@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 
 import redis
 
-from windows import kpi, span
-from windows.calendar import business_ms
-from windows.catalog import within_key
-from windows.config import KpiConfig, WindowSpec
+from kpi import span
+from kpi.calendar import business_ms
+from kpi.config import KpiConfig, WindowSpec
+from kpi.dims import parse_dimension_key
+from kpi.kinds import within_key
+from kpi.policies import TARGET_NAMES
+from kpi.rows import fold_live, fold_rows, merge_fields, roll_up, summarize
 from windows.keys import Keys
-from windows.policies import TARGET_NAMES
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class WindowSnapshot:
     at_ms: int
     rows: Mapping[str, Mapping[str, float | None]]
     folded: int = 0  # dimension combinations folded into "other" by the series budget
-    # the event times the rows count: [from_ms, to_ms) (see windows.span); None: unknown
+    # the event times the rows count: [from_ms, to_ms) (see kpi.span); None: unknown
     from_ms: int | None = None
     to_ms: int | None = None
 
@@ -224,7 +226,7 @@ class WindowReader:
     def raw_window(self, window: WindowSpec, at_ms: int, newest_ms: int | None = None
                    ) -> tuple[dict[str, dict[str, int]], int, int]:
         """Bucket fields per dimension key over ``[at_ms − length, at_ms)``, merged over
-        buckets and partitions, and the event times they cover (``windows.span``)."""
+        buckets and partitions, and the event times they cover (``kpi.span``)."""
         parts = self.partitions()
         if newest_ms is None:
             newest_ms = self.newest_event_ms(parts)
@@ -240,7 +242,7 @@ class WindowReader:
         data = [{b: {_dec(f): int(v) for f, v in next(replies).items()} for b in wanted}
                 for _ in parts]
         hashes, lo, hi = span.assemble(plan, data)
-        return kpi.roll_up(kpi.merge_fields(hashes), self._cfg.dimension_sets), lo, hi
+        return roll_up(merge_fields(hashes), self._cfg.dimension_sets), lo, hi
 
     def window(self, window: WindowSpec, at_ms: int,
                newest_ms: int | None = None) -> WindowSnapshot:
@@ -250,8 +252,8 @@ class WindowReader:
         raw = {dk: f for dk, f in raw_all.items() if any(f.values())}
         folded = 0
         if self._max_rows is not None and len(raw) > self._max_rows:
-            raw, folded = kpi.fold_rows(raw, self._max_rows)
-        rows = {dk: kpi.summarize(fields) for dk, fields in raw.items()}
+            raw, folded = fold_rows(raw, self._max_rows)
+        rows = {dk: summarize(fields) for dk, fields in raw.items()}
         return WindowSnapshot(window=window, at_ms=at_ms, rows=rows, folded=folded,
                               from_ms=lo, to_ms=hi)
 
@@ -331,13 +333,13 @@ class WindowReader:
                 **self._business_oldest(dk, oldest_ms, at_ms),
             }
         if self._max_rows is not None and len(out) > self._max_rows:
-            return kpi.fold_live(out, self._max_rows)
+            return fold_live(out, self._max_rows)
         return out, 0
 
     def _business_oldest(self, dimkey: str, oldest_ms: float, at_ms: int) -> dict[str, float]:
         """The oldest wait in business hours, for a row of one queue with a calendar: the
         oldest by the clock is the oldest in business hours too (one calendar per row)."""
-        queue = kpi.parse_dimension_key(dimkey).get("queue")
+        queue = parse_dimension_key(dimkey).get("queue")
         cal = self._cfg.calendar_for(queue) if queue is not None else None
         if cal is None:
             return {}

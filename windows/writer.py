@@ -1,7 +1,7 @@
 """Thin async I/O layer that applies one partition's batch to Redis.
 
 Read (one pipelined round trip) → compute with the pure functions of
-:mod:`windows.kpi` → write with one atomic Lua script (second round trip). If the
+:mod:`kpi.conversation` → write with one atomic Lua script (second round trip). If the
 script reports that a watermark or conversation moved in between, the whole batch is
 recomputed from a fresh read: correctness never depends on there being one writer.
 """
@@ -31,7 +31,7 @@ from redis.exceptions import (  # type: ignore[attr-defined]  # the stubs lack O
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from windows.config import KpiConfig
+from kpi.config import KpiConfig
 from windows.errors import StoreConflict, StoreReset, StoreRewound, StoreUnavailable
 from windows.keys import Keys
 from windows.plan import (

@@ -23,7 +23,7 @@
 -- ARGV[6]  nc  (number of conversations)
 -- ARGV[7]  conversation TTL (ms)
 -- then nc pairs: expected version ("" = absent), new state JSON
--- then one JSON object of ops, grouped by kind and key (see windows/writer.py _Ops), each
+-- then one JSON object of ops, grouped by kind and key (see windows/ops.py Ops), each
 -- entry a flat array beginning with a key index into KEYS:
 --   r: [i, member, ...]            ZREM KEYS[i] members
 --   z: [i, score, member, ...]     ZADD KEYS[i] score member ...

@@ -14,7 +14,7 @@ from alerts.notify import HttpNotifier
 from alerts.rules import parse_rules
 from alerts.runner import AlertRunner
 from devtools.services import ServiceConfig
-from windows.config import KpiConfig, windows_from_text
+from kpi.config import KpiConfig, windows_from_text
 from windows.keys import Keys
 from windows.reader import WindowReader
 

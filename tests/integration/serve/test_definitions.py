@@ -18,13 +18,13 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, generate_latest
 
 from devtools.services import ServiceConfig
+from kpi.config import FCR_DEFINITIONS, SERVICE_LEVEL_DEFINITIONS
 from serve.metrics import KpiCollector
 from streams.schema import SchemaConfig, validate
 from supportkpi.settings import load_settings
 from tests.definitions import CASES, event_docs, expected_row
 from tests.replay_check import cli, rows_from_json, seen
 from tests.support import WorkerProcess, parse, sample, scrape, wait_for
-from windows.config import FCR_DEFINITIONS, SERVICE_LEVEL_DEFINITIONS
 from windows.keys import Keys
 from windows.reader import WindowReader
 from windows.writer import Record, WindowWriter

@@ -13,9 +13,9 @@ import time
 import redis.asyncio as aioredis
 
 from devtools.services import ServiceConfig
+from kpi.events import Event
 from supportkpi.settings import load_settings
 from tests.replay_check import cli, rows_from_json
-from windows.events import Event
 from windows.keys import Keys
 from windows.writer import Record, WindowWriter
 

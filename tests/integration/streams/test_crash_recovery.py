@@ -15,11 +15,12 @@ from kafka import KafkaProducer
 from devtools import oracle
 from devtools import simulate as sim
 from devtools.services import ServiceConfig
+from kpi.conversation import contributions
+from kpi.deltas import BucketDeltas, bucket_deltas, merge_bucket_deltas
+from kpi.events import Event
 from supportkpi.settings import load_settings
 from tests.agreement import diff_rows
 from tests.support import WorkerProcess, parse, sample, scrape, wait_for
-from windows import kpi
-from windows.events import Event
 from windows.keys import Keys
 from windows.reader import WindowReader
 
@@ -57,9 +58,9 @@ def expected_buckets(
     for e in events:
         ev = validate(json.dumps(e).encode(), SchemaConfig(), lambda: 2**62)
         by_conv[ev.conversation_id].append(ev)
-    total: kpi.BucketDeltas = {}
+    total: BucketDeltas = {}
     for evs in by_conv.values():
-        kpi.merge_bucket_deltas(total, kpi.bucket_deltas(None, kpi.contributions(evs, cfg), cfg))
+        merge_bucket_deltas(total, bucket_deltas(None, contributions(evs, cfg), cfg))
     return {f"b:{res}:{start}": {f: n for f, n in fields.items() if n}
             for (res, start), fields in total.items() if any(fields.values())}
 

@@ -16,8 +16,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from devtools.services import ServiceConfig
+from kpi.histogram import RELATIVE_ERROR
 from tests.support import WorkerProcess, parse, promtool_check_metrics, sample, scrape, wait_for
-from windows.histogram import RELATIVE_ERROR
 
 pytestmark = pytest.mark.integration
 

@@ -64,9 +64,10 @@ def case_ordered(n: int = 12) -> list[dict[str, object]]:
 def oracle_late(lines: list[dict[str, object]], partitions: int) -> int:
     """The batch oracle's count of events the worker drops as late in this order."""
     from devtools import oracle
+    from streams.arrival import partition_of
     from supportkpi.settings import load_settings
 
-    msgs = [("tickets", oracle.partition_of(str(d["conversation_id"]).encode(), partitions),
+    msgs = [("tickets", partition_of(str(d["conversation_id"]).encode(), partitions),
              json.dumps(d).encode()) for d in lines]
     return oracle.accept(msgs, load_settings().kpi_config()).late
 

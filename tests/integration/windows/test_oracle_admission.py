@@ -13,9 +13,9 @@ import redis.asyncio as aioredis
 
 from devtools import oracle
 from devtools.services import ServiceConfig
+from kpi.config import KpiConfig, windows_from_text
 from streams.schema import SchemaConfig, validate
 from tests.agreement import diff_rows
-from windows.config import KpiConfig, windows_from_text
 from windows.keys import Keys
 from windows.reader import WindowReader
 from windows.writer import Record, WindowWriter

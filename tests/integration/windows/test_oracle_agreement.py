@@ -17,15 +17,15 @@ from hypothesis import strategies as st
 
 from devtools import oracle
 from devtools.services import ServiceConfig
+from kpi.calendars import parse_calendars
+from kpi.config import KpiConfig
+from kpi.policies import parse_policies
 from streams.errors import InvalidEvent
 from streams.schema import SchemaConfig, validate
 from supportkpi.settings import load_settings
 from tests.agreement import diff_rows
 from tests.histories import history
-from windows.calendars import parse_calendars
-from windows.config import KpiConfig
 from windows.keys import Keys
-from windows.policies import parse_policies
 from windows.reader import WindowReader
 from windows.writer import Record, WindowWriter
 

@@ -14,10 +14,10 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from devtools.services import ServiceConfig
+from kpi.config import KpiConfig, windows_from_text
 from streams.processor import BatchProcessor, RawMessage
 from streams.schema import SchemaConfig
 from streams.telemetry import WorkerTelemetry
-from windows.config import KpiConfig, windows_from_text
 from windows.keys import Keys
 from windows.writer import WindowWriter
 

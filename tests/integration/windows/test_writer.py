@@ -10,9 +10,9 @@ import redis
 import redis.asyncio as aioredis
 
 from devtools.services import ServiceConfig
-from windows import kpi
-from windows.config import KpiConfig, windows_from_text
-from windows.events import Event
+from kpi.config import KpiConfig, windows_from_text
+from kpi.conversation import contributions
+from kpi.events import Event
 from windows.keys import Keys
 from windows.reader import WindowReader
 from windows.writer import Record, WindowWriter
@@ -129,7 +129,7 @@ def test_concurrent_writers_equal_sequential(services: ServiceConfig, ns: str) -
     expected: Counter[str] = Counter()
     for cid in convs:
         evs = [e for e in events + surveys if e.conversation_id == cid]
-        for (_, metric), n in kpi.contributions(evs, CFG).items.items():
+        for (_, metric), n in contributions(evs, CFG).items.items():
             expected[f"*|{metric}"] += n
     got = {f"*|{m}": v for m, v in read_all(services, ns)["*"].items() if v}
     assert got == {k: v for k, v in expected.items() if v}
@@ -327,7 +327,7 @@ def test_oldest_waiting_in_business_hours_follows_the_queue_calendar(
     which mixes queues."""
     import dataclasses
 
-    from windows.calendars import parse_calendars
+    from kpi.calendars import parse_calendars
 
     cals = parse_calendars("""
 calendars:

@@ -7,11 +7,12 @@ import json
 from collections import Counter
 from collections.abc import Callable
 
+from kpi.config import KpiConfig, windows_from_text
+from kpi.conversation import contributions
+from kpi.events import Event
+from kpi.rows import summarize
 from streams.schema import SchemaConfig, validate
 from tests.support import ROOT
-from windows import kpi
-from windows.config import KpiConfig, windows_from_text
-from windows.events import Event
 
 Doc = dict[str, object]
 
@@ -37,9 +38,9 @@ def kpi_row(normalize: Callable[[Doc], list[Doc]], docs: list[Doc]) -> dict[str,
     fields: Counter[str] = Counter()
     cfg = KpiConfig(windows=windows_from_text("1h"))
     for events in by_conversation.values():  # the arithmetic is per conversation
-        for (_t, metric), n in kpi.contributions(events, cfg).items.items():
+        for (_t, metric), n in contributions(events, cfg).items.items():
             fields[metric] += n
-    return kpi.summarize(fields)
+    return summarize(fields)
 
 
 def reason(normalize: Callable[[Doc], list[Doc]], doc: Doc) -> str:

@@ -1,5 +1,5 @@
 """A read side with fixed contents, so the collectors, the wall model, the HTTP server and
-the query tables can be tested without Redis. Rows are real summaries (``kpi.summarize``)
+the query tables can be tested without Redis. Rows are real summaries (``summarize``)
 of hand-written bucket fields; the Redis-backed reader is tested in tests/integration/."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from alerts.state import AlertState
-from windows import histogram, kpi
-from windows.config import KpiConfig, WindowSpec, windows_from_text
+from kpi import histogram
+from kpi.config import KpiConfig, WindowSpec, windows_from_text
+from kpi.rows import summarize
 from windows.reader import PipelineStats, ReadTime, WindowSnapshot, read_time
 
 CFG = KpiConfig(windows=windows_from_text("5m,1h"))
@@ -25,8 +26,8 @@ TECH = {"vol_created": 1}
 
 def rows() -> dict[str, dict[str, float | None]]:
     total = {k: BILLING.get(k, 0) + TECH.get(k, 0) for k in {*BILLING, *TECH}}
-    return {"*": kpi.summarize(total), "queue=billing": kpi.summarize(BILLING),
-            "queue=tech": kpi.summarize(TECH)}
+    return {"*": summarize(total), "queue=billing": summarize(BILLING),
+            "queue=tech": summarize(TECH)}
 
 
 GAUGES: dict[str, dict[str, float | None]] = {

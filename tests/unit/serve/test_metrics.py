@@ -7,10 +7,10 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 
 from alerts.state import AlertState
+from kpi import catalog
 from serve.metrics import KpiCollector, PipelineCollector
 from tests.support import parse, promtool_check_metrics, sample
 from tests.unit.serve.fixed import CFG, NOW_MS, FixedAlerts, FixedReader
-from windows import catalog
 
 
 def scrape(alerts: FixedAlerts | None = None) -> str:

@@ -6,9 +6,9 @@ import json
 import re
 
 from alerts.state import AlertState
+from kpi.catalog import COLUMNS as CATALOG_COLUMNS
 from serve.query import COLUMNS, alert_table, render
 from tests.unit.serve.fixed import CFG, GAUGES, NOW_MS, rows
-from windows.catalog import COLUMNS as CATALOG_COLUMNS
 from windows.reader import WindowSnapshot
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from alerts.rules import parse_rules
 from alerts.state import AlertState
+from kpi.catalog import QUEUE_COLUMNS, TILES
 from serve.wall import WallModel
 from tests.unit.serve.fixed import CFG, NOW_MS, FixedAlerts, FixedReader
-from windows.catalog import QUEUE_COLUMNS, TILES
 
 RULES = parse_rules("""
 rules:
@@ -81,8 +81,8 @@ def test_a_value_on_few_samples_is_greyed_with_its_count() -> None:
 def test_calendars_and_policies_put_business_hours_and_sla_achievement_on_the_wall() -> None:
     import dataclasses
 
+    from kpi.calendars import parse_calendars
     from tests.sla_cases import POLICIES
-    from windows.calendars import parse_calendars
 
     cals = parse_calendars("""
 calendars: {emea: {timezone: Europe/Berlin, hours: {mon: ["09:00-17:00"]}}}

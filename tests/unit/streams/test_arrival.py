@@ -7,8 +7,8 @@ import json
 import random
 
 from devtools import oracle
+from kpi.config import KpiConfig, windows_from_text
 from streams.arrival import LateCounter, count_late, partition_of
-from windows.config import KpiConfig, windows_from_text
 
 H = 3_600_000
 

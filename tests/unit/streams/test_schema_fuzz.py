@@ -16,9 +16,9 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kpi.events import EVENT_TYPES, Event
 from streams.errors import REASONS, InvalidEvent
 from streams.schema import SchemaConfig, validate, validate_fields
-from windows.events import EVENT_TYPES, Event
 
 CFG = SchemaConfig(max_message_bytes=4096)
 NOW_MS = 1_800_000_000_000
