@@ -1,10 +1,12 @@
-"""Shared test configuration: hypothesis profiles (fixed seed in CI, larger locally), and
-no redis-server of a test outliving it."""
+"""Shared test configuration: hypothesis profiles (fixed seed in CI, larger locally), the
+run's shared Kafka and Redis stopped once every test is done (tests/services.py), and no
+redis-server of a test outliving it."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -27,3 +29,29 @@ def _stop_own_redis() -> Iterator[None]:
     for own in list(OWN_REDIS):
         own.kill()
         OWN_REDIS.discard(own)
+
+
+def run_root(config: pytest.Config) -> Path:
+    """The run's temporary directory, the same in the controller and every xdist worker
+    (a worker's own is a directory inside it)."""
+    base: Path = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    return base.parent if hasattr(config, "workerinput") else base
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or a run without xdist) stops the shared services once all its
+    workers are done with them."""
+    if hasattr(session.config, "workerinput"):
+        return
+    from tests.services import stop_shared_services
+
+    stop_shared_services(run_root(session.config))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests first: the end-to-end runs, then the tests with real servers, then the
+    many short unit tests, which fill the processes' last gaps (make test runs them in
+    parallel; a long test that starts last would finish last)."""
+    rank = {"e2e": 0, "integration": 1}
+    items.sort(key=lambda item: rank.get(item.path.relative_to(Path(__file__).parent).parts[0],
+                                         2))

@@ -15,13 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-from kafka import KafkaConsumer
-
 from devtools.services import ServiceConfig
 from streams.errors import InvalidEvent
 from streams.schema import SchemaConfig, validate
 from tests.agreement import diff_rows
-from tests.support import ROOT, WorkerProcess, parse, scrape, wait_for
+from tests.support import ROOT, WorkerProcess, parse, read_topic, scrape, wait_for
 
 WINDOWS = ("5m", "15m", "1h", "24h")
 
@@ -172,13 +170,8 @@ def invalid_lines(file: Path) -> list[bytes]:
 
 def dlq_records(services: ServiceConfig, topic: str) -> list[tuple[bytes, tuple[str, ...]]]:
     """(original bytes, (source topic, partition, offset)) of every DLQ message."""
-    c = KafkaConsumer(topic, bootstrap_servers=services.bootstrap,
-                      auto_offset_reset="earliest", consumer_timeout_ms=5_000)
-    try:
-        out = []
-        for m in c:
-            h = {k: v.decode() for k, v in m.headers}
-            out.append((m.value, (h["dlq.topic"], h["dlq.partition"], h["dlq.offset"])))
-        return out
-    finally:
-        c.close()
+    out = []
+    for m in read_topic(services.bootstrap, topic):
+        h = {k: v.decode() for k, v in m.headers}
+        out.append((m.value, (h["dlq.topic"], h["dlq.partition"], h["dlq.offset"])))
+    return out

@@ -48,6 +48,32 @@ def sample(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
 
 
+def read_topic(bootstrap: str, topic: str, timeout: float = 60) -> list[Any]:
+    """Every record of ``topic`` up to its end offsets as of the call (kafka-python
+    ``ConsumerRecord``s, each partition in order): what a test reads once the worker said it
+    wrote them, with no idle timeout to wait out."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
+        if not tps:
+            return []
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        end = c.end_offsets(tps)
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while any(c.position(tp) < end[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: not read to its end offsets {end} in {timeout}s")
+            for records in c.poll(timeout_ms=200).values():
+                out.extend(records)
+        return out
+    finally:
+        c.close()
+
+
 def wait_for(cond: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
     """Poll ``cond``; fails at once, with its log, when a started worker died meanwhile."""
     deadline = time.monotonic() + timeout

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support import ROOT, free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.bench_smoke]
 
 
 @pytest.mark.timeout(900)

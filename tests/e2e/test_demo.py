@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer
 
 from devtools.services import ServiceConfig, status
-from tests.support import ROOT, free_port, parse, sample, scrape, wait_for
+from tests.support import ROOT, free_port, parse, read_topic, sample, scrape, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -29,13 +28,7 @@ FLOOR = {"queue": "all", "channel": "all"}
 
 def _transitions(bootstrap: str) -> list[dict[str, object]]:
     """Every alert transition the worker published (the alerts topic), oldest first."""
-    consumer = KafkaConsumer("support.alerts", bootstrap_servers=bootstrap,
-                             auto_offset_reset="earliest", consumer_timeout_ms=5000,
-                             enable_auto_commit=False)
-    try:
-        docs = [json.loads(m.value) for m in consumer]
-    finally:
-        consumer.close()
+    docs = [json.loads(m.value) for m in read_topic(bootstrap, "support.alerts")]
     return sorted(docs, key=lambda d: str(d["at"]))
 
 

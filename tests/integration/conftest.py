@@ -1,36 +1,28 @@
 """Real Apache Kafka (KRaft) and redis-server for the integration tests.
 
-Started once per session by the project's own services module on free loopback ports,
-stopped at the end. Each test gets its own topics, consumer group and Redis key prefix.
+Started once per run by the project's own services module on free loopback ports (shared
+by the xdist workers, tests/services.py), stopped at the end. Each test gets its own
+topics, consumer group and Redis key prefix.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from devtools.services import ServiceConfig, down, up
-from tests.support import free_port
-
-# a SCRAM user of the broker's SASL_PLAINTEXT listener (tests of Kafka credentials)
-SCRAM_USER = ("kpi-worker", "scram-Secret-51d0")
+from devtools.services import ServiceConfig
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceConfig]:
-    state: Path = tmp_path_factory.mktemp("services")
-    cfg = ServiceConfig(state_dir=state, kafka_port=free_port(), controller_port=free_port(),
-                        redis_port=free_port(), sasl_port=free_port(),
-                        scram_users=(SCRAM_USER,), ssl_port=free_port())
-    up(cfg)
-    try:
-        yield cfg
-    finally:
-        down(cfg)
+def services(request: pytest.FixtureRequest) -> ServiceConfig:
+    """The run's shared Kafka and Redis (tests/services.py)."""
+    from tests.conftest import run_root
+    from tests.services import shared_services
+
+    return shared_services(run_root(request.config))
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from kafka import KafkaConsumer, TopicPartition
 from devtools.services import ServiceConfig, start_kafka, stop_kafka
 from tests.integration.intake import common
 from tests.replay_check import cli, counters, rows_from_json, seen
-from tests.support import ROOT, WorkerProcess, free_port, wait_for
+from tests.support import ROOT, WorkerProcess, free_port, read_topic, wait_for
 
 SECRET = "chatwoot-webhook-secret-3f9a"
 FIXTURES = sorted((ROOT / "tests/fixtures/connectors/chatwoot").glob("*.json"))
@@ -97,10 +97,8 @@ def test_chatwoot_webhooks_to_kpis_once_each(services: ServiceConfig, env: dict[
         c = counters(port)
         assert c["support_events_processed_total"] == MAPPED, c
         assert c["support_events_duplicate_total"] == 2, c
-        dlq = KafkaConsumer(env["SUPPORT_TOPIC_DLQ"], bootstrap_servers=services.bootstrap,
-                            auto_offset_reset="earliest", consumer_timeout_ms=5000)
-        reasons = [dict(m.headers)["dlq.reason"] for m in dlq]
-        dlq.close()
+        reasons = [dict(m.headers)["dlq.reason"]
+                   for m in read_topic(services.bootstrap, env["SUPPORT_TOPIC_DLQ"])]
         assert reasons == [b"not_json"]
         check_kpis(env)
         log = (tmp_path / "intake.log").read_text() + worker.log_text()

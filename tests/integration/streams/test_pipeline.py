@@ -17,7 +17,15 @@ from kafka.structs import OffsetAndMetadata
 
 from devtools.services import ServiceConfig
 from kpi.histogram import RELATIVE_ERROR
-from tests.support import WorkerProcess, parse, promtool_check_metrics, sample, scrape, wait_for
+from tests.support import (
+    WorkerProcess,
+    parse,
+    promtool_check_metrics,
+    read_topic,
+    sample,
+    scrape,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -203,10 +211,7 @@ def test_script_gives_exact_kpis_and_dlq(services: ServiceConfig, worker_env: di
         assert sample(probe, "support_redis_up") == 1
 
         # DLQ: original bytes, reason and source coordinates
-        c = KafkaConsumer(worker_env["SUPPORT_TOPIC_DLQ"], bootstrap_servers=services.bootstrap,
-                          auto_offset_reset="earliest", consumer_timeout_ms=10_000)
-        dlq = [m for _, m in zip(range(3), c, strict=False)]
-        c.close()
+        dlq = read_topic(services.bootstrap, worker_env["SUPPORT_TOPIC_DLQ"])
         assert len(dlq) == 3
         by_value = {m.value: dict(m.headers) for m in dlq}
         assert {v for _, v in INVALID} == set(by_value)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from devtools.services import ServiceConfig
-from tests.integration.conftest import SCRAM_USER
 from tests.replay_check import small_floor_through_worker
+from tests.services import SCRAM_USER
 from tests.support import worker_start_up_error
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer
 
 from devtools.services import ServiceConfig
-from tests.support import ROOT
+from tests.support import ROOT, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +35,7 @@ def test_replay_filters_and_routes(services: ServiceConfig, worker_env: dict[str
     assert "replayed 3 events" in proc.stderr and "1 outside --from/--to" in proc.stderr
 
     def read(topic: str) -> list[dict[str, object]]:
-        c = KafkaConsumer(topic, bootstrap_servers=services.bootstrap,
-                          auto_offset_reset="earliest", consumer_timeout_ms=5000)
-        out = [json.loads(m.value) for m in c]
-        c.close()
-        return out
+        return [json.loads(m.value) for m in read_topic(services.bootstrap, topic)]
 
     assert [e["event_id"] for e in read(worker_env["SUPPORT_TOPIC_TICKETS"])] == ["1"]
     assert [e["event_id"] for e in read(worker_env["SUPPORT_TOPIC_CHATS"])] == ["2", "3"]
