@@ -26,7 +26,7 @@ from streams.processor import BatchProcessor, RawMessage
 from streams.seek import OffsetsLookup, WatermarkSeeker
 from streams.supervise import Supervisor, rebuild, rewind
 from streams.telemetry import WorkerTelemetry
-from streams.transport import SCHEME
+from streams.transport import SCHEME, BatchConsumer
 from windows.clients import connect_async
 from windows.errors import StoreReset, StoreRewound
 from windows.keys import Keys
@@ -59,6 +59,8 @@ COALESCE_FETCHES = 8
 # waits for every buffered event to be acked) or a rebalance has to finish first.
 BUFFERED_FETCHES = 2 * COALESCE_FETCHES
 FETCH_RECORDS_PER_BATCH = 2
+# how often the commit bookkeeping's size is put on /metrics
+COMMIT_REPORT_S = 2.0
 
 
 class WatermarkSeekingApp(faust.App):
@@ -207,6 +209,13 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
 
     supervisor = Supervisor(writer, offsets, cfg.liveness_timeout, assigned, telemetry.store)
     app.timer(supervisor.interval_s, name="check_store_and_progress")(supervisor.check)
+
+    async def report_bookkeeping() -> None:
+        consumer = app.consumer
+        if isinstance(consumer, BatchConsumer):
+            telemetry.commit_backlog.set(consumer.bookkeeping())
+
+    app.timer(COMMIT_REPORT_S, name="report_commit_bookkeeping")(report_bookkeeping)
     return app
 
 

@@ -73,15 +73,30 @@ class WatermarkSeeker:
             starts = await self._replay_starts(opening, bare)
         elif not opening.created:
             starts = await self._behind_kafka(opening, pairs)
-        targets = {}
+        targets, applied = {}, {}
         for tp, pair, last in zip(mine, pairs, lasts, strict=True):
             target = last + 1 if last is not None else starts.get(pair, 0)
             if target is not None:
                 targets[tp] = target
+            if last is not None:
+                applied[tp] = last + 1
             log.info("assigned %s:%d → %s (Redis watermark %s, store epoch %s)", tp.topic,
                      tp.partition, f"seek to {target}" if target is not None
                      else "committed offset", last, opening.epoch)
         await consumer.seek_wait(targets)
+        await self._commit_applied(consumer, applied)
+
+    async def _commit_applied(self, consumer: Any, applied: dict[Any, int]) -> None:
+        """The group's commit follows the store: what Redis holds is committed now, not
+        only when the next record of the partition arrives (a restarted or rebalanced
+        worker on a quiet partition would leave its lag wrong for as long)."""
+        commit = getattr(consumer, "commit_applied", None)
+        if commit is None or not applied:
+            return
+        try:
+            await commit(applied)
+        except Exception as exc:  # informative only: the next batch's commit catches up
+            log.warning("could not commit the applied offsets after the seek: %s", exc)
 
     async def _open(self, pairs: Sequence[TP]) -> StoreOpening:
         """Open the store, waiting for as long as it is down, loading, read-only or full:

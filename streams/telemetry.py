@@ -66,6 +66,13 @@ class WorkerTelemetry:
             ["topic", "partition"],
             registry=registry,
         )
+        self.commit_backlog = Gauge(
+            "support_commit_backlog",
+            "Entries of this worker's commit bookkeeping: batches delivered and not yet "
+            "committed, and offsets Faust keeps for the other topics. Bounded by the stream "
+            "buffer whatever the uptime; a number that keeps growing means commits stopped.",
+            registry=registry,
+        )
         self.restarts = Gauge(
             "support_worker_restarts",
             "Times this worker restarted itself in place (store lost, no progress) since "

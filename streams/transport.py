@@ -10,11 +10,21 @@ of our own:
 
 * rebalances, seeks (``perform_seek``, our watermark seek), flow control and the stream
   buffer see ordinary messages;
-* the commit: Faust's drain loop marks the offsets below a batch's last one as a *gap*
-  (it does so for any jump in offsets), and a gap is only folded into the committed
-  offset once a message above it is acked. Acking the batch event therefore commits the
-  whole list, and nothing of it before the agent acked it. The Redis watermark stays the
-  truth of what was applied (streams.seek), as it was with per-record delivery.
+* the commit, but not Faust's bookkeeping of it. Faust commits the longest run of
+  consecutive offsets acked one by one from its committed offset, with the offsets it did
+  not deliver (a jump) filled in as *gaps*; batch events fit that badly
+  (faust/transport/consumer.py of faust-streaming 0.15.3: ``_drain_messages`` adds a gap
+  only ``if gap > 1 and r_offset:``, so after reading offset 0 the next batch leaves a hole;
+  our seek to the Redis watermark skips offsets it never delivers; and ``_new_offset``
+  returns ``None`` for good once ``min(acked) - committed > 1``, while every commit still
+  moves each gap into the ``_acked`` list one offset at a time and re-sorts it). The group's
+  commits then stopped after a rebalance or at offset 1, and the list grew without bound.
+  Here, for the batch topics, the delivered batch events are kept in order per partition
+  with whether each was acked (:class:`_Deliveries`); a commit takes the acked prefix and
+  commits its last offset + 1, so nothing of a batch is committed before the agent acked it,
+  everything acked is committed within one commit interval, and what is kept is what is in
+  flight (cleared at every seek and revocation). The Redis watermark stays the truth of what
+  was applied (streams.seek, which also commits it after seeking there).
 
 It also sets the consumer's fetch wait to :data:`FETCH_MAX_WAIT_MS` instead of Faust's fixed
 1.5 s (and :data:`FETCH_MIN_BYTES`, so that a live stream's fetches are worth a script
@@ -30,14 +40,16 @@ faust-streaming or aiokafka version it was not tested with, at start-up.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Mapping
 from importlib import metadata
 from typing import Any
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
-from faust.types.tuples import ConsumerMessage
+from faust.types.tuples import ConsumerMessage, ack_lock
+from mode.utils.futures import notify
 
 from streams.errors import StreamError
 from streams.schema import RawMessage
@@ -100,9 +112,122 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
+class _Deliveries:
+    """The batch events delivered on one partition since its last seek, oldest first, and
+    which of them the agent acked: what may be committed is the acked prefix."""
+
+    __slots__ = ("acked", "messages")
+
+    def __init__(self) -> None:
+        self.messages: deque[Message] = deque()
+        self.acked: set[int] = set()  # id() of the acked messages still in `messages`
+
+    def ack(self, message: Message) -> bool:
+        if any(m is message for m in self.messages):
+            self.acked.add(id(message))
+            return True
+        return False  # delivered before a seek: it is read (and applied) again
+
+    def committable(self) -> int | None:
+        """The offset to commit (the acked prefix's last + 1), dropping that prefix."""
+        last = None
+        while self.messages and id(self.messages[0]) in self.acked:
+            m = self.messages.popleft()
+            self.acked.discard(id(m))
+            last = m.offset
+        return None if last is None else last + 1
+
+
 class BatchConsumer(faust_aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deliveries: dict[TP, _Deliveries] = {}
+        deliver = self.callback  # the drain loop reads it when it starts
+
+        async def on_message(message: Message) -> None:
+            """Every message the drain loop hands on (not the ones it drops), in order."""
+            if message.topic in batch_topics(self.app):
+                self._deliveries.setdefault(message.tp, _Deliveries()).messages.append(message)
+            await deliver(message)
+
+        self.callback = on_message
+
     def _new_consumer_thread(self) -> BatchConsumerThread:
         return BatchConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def ack(self, message: Message) -> bool:
+        """A batch event acked by its agent; Faust's own ``ack`` for the other topics. An
+        event the stream skipped (the flow stopped for a rebalance, an older generation) is
+        acked without being applied, so it never counts toward a commit."""
+        if message.topic not in batch_topics(self.app):
+            return bool(super().ack(message))
+        with ack_lock:
+            if message.acked:
+                return False
+            message.acked = True
+            self._unacked_messages.discard(message)
+            try:
+                if not self.app.flow_control.is_active() \
+                        or message.generation_id != self.app.consumer_generation_id:
+                    return False
+                found = self._deliveries.get(message.tp)
+                if found is None or not found.ack(message):
+                    return False
+                self._acked[message.tp]  # lists the partition for commit()
+                self._n_acked += 1
+                return True
+            finally:
+                notify(self._waiting_for_ack)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        if tp.topic not in batch_topics(self.app):
+            return super()._new_offset(tp)
+        found = self._deliveries.get(tp)
+        return None if found is None else found.committable()
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        if tp.topic not in batch_topics(self.app):  # batch topics: nothing to fill in
+            await super()._add_gap(tp, offset_from, offset_to)
+
+    def bookkeeping(self) -> int:
+        """Entries of the commit bookkeeping: batch events delivered and not yet committed
+        (bounded by the stream buffer and the take), and what Faust keeps for the other
+        topics (acked offsets, gap intervals)."""
+        return (sum(len(d.messages) for d in self._deliveries.values())
+                + sum(len(v) for v in self._acked.values())
+                + sum(len(g) for g in self._gap.values()))
+
+    def _forget(self, tps: Iterable[Any]) -> None:
+        for tp in tps:
+            self._deliveries.pop(TP(tp.topic, tp.partition), None)
+
+    async def perform_seek(self) -> None:
+        self._deliveries.clear()
+        await super().perform_seek()
+
+    async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
+        self._forget(partitions)
+        await super().seek_wait(partitions)
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        self._forget([partition])
+        await super().seek(partition, offset)
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        self._forget(revoked)
+        await super().on_partitions_revoked(revoked)
+
+    async def commit_applied(self, offsets: Mapping[TP, int]) -> None:
+        """Commit offsets the store already holds (the watermark + 1 after a seek there),
+        where the group's commit is behind them: lag tools then show what is applied even
+        when no new record arrives on the partition."""
+        behind = {}
+        for tp, offset in offsets.items():
+            committed = self._committed_offset[tp]
+            if committed is None or offset > committed:
+                behind[tp] = offset
+        if behind and await self._commit(behind):
+            self._committed_offset.update(behind)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         """Faust's ``getmany`` (same flow, generation and active-partition checks), with
