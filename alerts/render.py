@@ -110,13 +110,28 @@ PIPELINE_RULES: list[dict[str, Any]] = [
     {"alert": "SupportRedisDown",
      "expr": "min(support_redis_up) == 0",
      "for": "1m", "labels": {"severity": "page"},
-     "annotations": {"summary": "The KPI exporter cannot read Redis."}},
+     "annotations": {"summary": "The KPI exporter cannot read Redis, or Redis does not take "
+                                "the workers' writes (down, loading, read-only, out of memory "
+                                "or evicting): nothing is counted meanwhile."}},
+    {"alert": "SupportStoreEvicting",
+     "expr": "max(support_redis_evicting) == 1",
+     "for": "30s", "labels": {"severity": "page"},
+     "annotations": {"summary": "Redis evicts the KPI store's keys (maxmemory-policy is not "
+                                "noeviction, or keys were evicted): the workers count nothing "
+                                "until it is noeviction again, then rebuild what was lost."}},
     {"alert": "SupportStoreIncomplete",
      "expr": "min by (window) (support_store_complete) == 0",
      "for": "2m", "labels": {"severity": "warning"},
      "annotations": {"summary": "The {{ $labels.window }} window lacks events: Redis lost its "
                                 "data and the rebuild does not reach back that far (see "
                                 "support_store_lost_before_timestamp_seconds)."}},
+    {"alert": "SupportStoreLostOffsets",
+     "expr": "max by (partition, first, last) (support_store_lost_offsets) > 0",
+     "labels": {"severity": "page"},
+     "annotations": {"summary": "Redis went back in time and Kafka no longer holds offsets "
+                                "{{ $labels.first }}..{{ $labels.last }} of "
+                                "{{ $labels.partition }}: those events are missing from the "
+                                "windows until they slide past the loss."}},
     {"alert": "Watchdog",
      "expr": "vector(1)",
      "labels": {"severity": "none"},

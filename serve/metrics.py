@@ -239,6 +239,12 @@ class PipelineCollector(_FamiliesCollector):
             "support_redis_up", "1 when the exporter could read Redis at this scrape and "
             "Redis takes writes; 0 when it is down, loading, a read-only replica or out of "
             "memory (the workers then wait, and nothing is dead-lettered for it).")
+        fam["evicting"] = GaugeMetricFamily(
+            "support_redis_evicting",
+            "1 while Redis would evict the store's keys (a maxmemory-policy other than "
+            "noeviction) or a worker refuses to write because keys were evicted: nothing is "
+            "counted until the policy is noeviction again (then a store that lost keys is "
+            "rebuilt from Kafka).")
         fam["rewinds"] = CounterMetricFamily(
             "support_store_rewinds",
             "Times the store was found behind what a worker had applied (Redis restored from "
@@ -263,6 +269,12 @@ class PipelineCollector(_FamiliesCollector):
             "support_event_clock_timestamp_seconds",
             "The event clock: the event-time watermark carried forward at wall-clock speed "
             "since it was applied (the wall clock on a live floor).")
+        fam["lost_offsets"] = GaugeMetricFamily(
+            "support_store_lost_offsets",
+            "Offsets of a partition the store lost (Redis restored or rolled back) that Kafka "
+            "no longer held when they were to be re-applied: events missing from the windows "
+            "until the longest window has slid past the loss.",
+            labels=["partition", "first", "last"])
         fam["lost_before"] = GaugeMetricFamily(
             "support_store_lost_before_timestamp_seconds",
             "Event time before which the windows may lack events since Redis lost its data "
@@ -304,7 +316,10 @@ class PipelineCollector(_FamiliesCollector):
         for field, off in sorted(stats.offsets.items()):
             topic, _, part = field.rpartition(":")
             fam["offset"].add_metric([topic, part], off)
-        fam["redis_up"].add_metric([], 0 if stats.unwritable or self._refused() else 1)
+        refused = self._refused()
+        fam["redis_up"].add_metric([], 0 if stats.unwritable or refused else 1)
+        fam["evicting"].add_metric([], int("evicts" in stats.unwritable
+                                           or refused in ("eviction_policy", "evicted_keys")))
         rt = self._reader.read_time(stats)
         fam["catching_up"].add_metric([], int(rt.catching_up))
         fam["event_clock"].add_metric([], rt.event_ms / 1000.0)
@@ -313,4 +328,8 @@ class PipelineCollector(_FamiliesCollector):
             fam["complete"].add_metric([w.name], int(stats.complete(w.length_ms, now_ms)))
         lost = stats.lost_before_ms
         fam["lost_before"].add_metric([], (now_ms if lost is None else lost) / 1000.0)
+        longest = max(w.length_ms for w in self._reader.config.windows)
+        if not stats.complete(longest, now_ms):
+            for field, first, last in stats.lost_ranges():
+                fam["lost_offsets"].add_metric([field, str(first), str(last)], last - first + 1)
         yield from fam.values()

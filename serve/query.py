@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import time as _time
 from collections.abc import Iterable, Mapping
 
 from alerts.state import AlertState
 from alerts.store import split_key
 from kpi import catalog
 from kpi.dims import parse_dimension_key
-from windows.reader import WindowSnapshot
+from windows.reader import PipelineStats, WindowSnapshot
 
 # (header, row key, unit) of the window table and of the live-queue table: the KPI catalog's
 COLUMNS = tuple((c.show.header, c.key, c.show.unit) for c in catalog.COLUMNS)
@@ -108,8 +109,6 @@ def gauge_json_lines(rows: Mapping[str, Mapping[str, float | None]], at_ms: int)
 def render(snap: WindowSnapshot, gauges: Mapping[str, Mapping[str, float | None]],
            as_json: bool) -> str:
     """What both `query` and `oracle` print: the window table, then the live queue."""
-    import time as _time
-
     if as_json:
         return "\n".join([*json_lines(snap), *gauge_json_lines(gauges, snap.at_ms)])
     def clock(ms: int) -> str:
@@ -123,6 +122,20 @@ def render(snap: WindowSnapshot, gauges: Mapping[str, Mapping[str, float | None]
              table(snap) if snap.rows else "(no data in this window)", ""]
     parts.append(gauge_table(gauges) if gauges else "(no open conversations)")
     return "\n".join(parts)
+
+
+def incomplete_note(stats: PipelineStats, window_ms: int, at_ms: int) -> str:
+    """What `query` says above a window that cannot hold every event sent in it ("" when it
+    can): Redis lost data, and the rebuild (or Kafka) does not reach back that far."""
+    if stats.complete(window_ms, at_ms):
+        return ""
+    lost = stats.lost_before_ms
+    when = ("the store has no data yet (rebuilding)" if not lost else
+            "it lacks events before "
+            + _time.strftime("%Y-%m-%d %H:%M:%S UTC", _time.gmtime(lost / 1000)))
+    ranges = "; ".join(f"{f} offsets {a}..{b}" for f, a, b in stats.lost_ranges())
+    return (f"INCOMPLETE: Redis lost data and {when}"
+            + (f" (Kafka no longer holds {ranges})" if ranges else ""))
 
 
 def alert_table(states: Mapping[str, AlertState], at_ms: int) -> str:

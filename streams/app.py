@@ -22,6 +22,7 @@ from faust.types import TP, ConsumerT, EventT, TopicT
 
 from streams.config import StreamConfig
 from streams.faults import Faults
+from streams.marks import MARK_INTERVAL_S, MarkWriter
 from streams.processor import BatchProcessor, RawMessage
 from streams.seek import OffsetsLookup, WatermarkSeeker
 from streams.supervise import Supervisor, rebuild, rewind
@@ -29,6 +30,7 @@ from streams.telemetry import WorkerTelemetry
 from streams.transport import SCHEME, BatchConsumer
 from windows.clients import connect_async
 from windows.errors import StoreReset, StoreRewound
+from windows.guard import EvictionGuard
 from windows.keys import Keys
 from windows.writer import WindowWriter
 
@@ -156,8 +158,8 @@ def _by_partition(events: Sequence[EventT], limit: int
 def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
                clock: Callable[[], float] = time.time) -> faust.App:
     app = _new_app(cfg)
-    writer = WindowWriter(connect_async(cfg.redis_url, **cfg.redis_options),
-                          Keys(cfg.key_prefix), cfg.kpi, clock)
+    client = connect_async(cfg.redis_url, **cfg.redis_options)
+    writer = WindowWriter(client, Keys(cfg.key_prefix), cfg.kpi, clock)
     processor = BatchProcessor(writer, FaustDeadLetterSink(raw_topic(app, cfg.topic_dlq)),
                                cfg.schema, clock, telemetry)
 
@@ -207,8 +209,13 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
         return {(tp.topic, tp.partition) for tp in app.consumer.assignment()
                 if tp.topic in cfg.input_topics}
 
-    supervisor = Supervisor(writer, offsets, cfg.liveness_timeout, assigned, telemetry.store)
+    supervisor = Supervisor(writer, offsets, cfg.liveness_timeout, assigned, telemetry.store,
+                            EvictionGuard(client, Keys(cfg.key_prefix), writer))
     app.timer(supervisor.interval_s, name="check_store_and_progress")(supervisor.check)
+
+    marks = MarkWriter(writer.applied_offsets, topic_sender(app, cfg.topic_marks),
+                       cfg.key_prefix)
+    app.timer(MARK_INTERVAL_S, name="mark_applied_offsets")(marks.tick)
 
     async def report_bookkeeping() -> None:
         consumer = app.consumer

@@ -67,6 +67,7 @@ class StreamConfig:
     topic_chats: str
     topic_dlq: str
     topic_alerts: str
+    topic_marks: str  # the store's applied offsets, marked outside it (streams.marks)
     kpi: KpiConfig
     schema: SchemaConfig
     redis_options: Mapping[str, Any] = field(default_factory=dict)

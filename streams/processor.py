@@ -1,9 +1,10 @@
 """Batch processing between Kafka and the windows, free of Faust so it can be tested alone.
 
 validate each message → send rejects to the DLQ (once: only offsets above the stored
-watermark) → apply the batch atomically. Nothing escapes: Redis outages back off and
-retry without acknowledging; any other exception falls back to one-by-one processing
-where the offending message is dead-lettered as ``processing_error``.
+watermark, and not again while their batch is retried) → apply the batch atomically.
+Nothing escapes: Redis outages back off and retry without acknowledging; any other
+exception falls back to one-by-one processing where the offending message is
+dead-lettered as ``processing_error``.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ class BatchProcessor:
         self._telemetry = telemetry
         self._sleep = sleep
         self._dlq_log = DeadLetterLog(clock)
+        # offsets of the batch being retried that are on the DLQ already: a batch retried
+        # ten times (Redis out of memory) dead-letters each bad message once
+        self._dead_lettered: dict[tuple[str, int], set[int]] = {}
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -125,6 +129,8 @@ class BatchProcessor:
                     log.exception("batch %s:%d failed; retrying one by one", topic, partition)
                     result = await self._one_by_one(topic, partition, messages)
                 self._telemetry.store.up()
+                # applied: its offsets are at or below the watermark now, never sent again
+                self._dead_lettered.pop((topic, partition), None)
                 break
             except RETRIABLE as exc:
                 # not acknowledged: the batch is retried until Redis and the DLQ take it
@@ -159,9 +165,11 @@ class BatchProcessor:
         if rejects:
             fresh = set(await self._writer.unapplied(topic, partition,
                                                      [m.offset for m, _ in rejects]))
+            sent = self._dead_lettered.setdefault((topic, partition), set())
             for m, err in rejects:
-                if m.offset in fresh:
+                if m.offset in fresh and m.offset not in sent:
                     await self._dead_letter(topic, partition, m, err)
+                    sent.add(m.offset)
         return await self._writer.apply(topic, partition, records)
 
     async def _one_by_one(

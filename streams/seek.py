@@ -21,6 +21,7 @@ from typing import Any
 
 from streams.config import StreamConfig
 from streams.health import StoreHealth
+from streams.marks import Mark, read_marks
 from streams.replay_point import KafkaOffsets, lookup_offsets, lost_before_ms, start_offsets
 from streams.restart import rewinds_counted
 from streams.retry import pauses
@@ -125,27 +126,45 @@ class WatermarkSeeker:
         except Exception as exc:  # cannot tell: the seek to the watermarks still heals
             log.debug("could not compare the store with the committed offsets: %s", exc)
             return {}
+        marks = await self._marks()
         starts: dict[TP, int | None] = {}
         lost: list[str] = []
         for pair, last in zip(pairs, opening.last_offsets, strict=True):
+            field = f"{pair[0]}:{pair[1]}"
+            mark = marks.get(field)
+            marked = mark.offset + 1 if mark is not None and mark.epoch == opening.epoch \
+                else None
             committed = offsets.committed.get(pair)
+            applied = max((o for o in (marked, committed) if o is not None), default=None)
             begin = offsets.beginning.get(pair, 0)
             resume = last + 1 if last is not None else begin
-            if committed is None or committed <= resume:
+            if applied is None or applied <= resume:
                 continue
             if last is None:
                 starts[pair] = begin
-            field = f"{pair[0]}:{pair[1]}"
-            log.warning("the store is behind Kafka on %s: the group committed offset %d, the "
-                        "store's watermark is %s (it went back in time); re-applying %d "
-                        "offsets from %d", field, committed, last, committed - resume, resume)
+            log.warning("the store is behind what was applied on %s: its watermark is %s, its "
+                        "mark says %s, the group committed %s (Redis went back in time: "
+                        "restored or rolled back); re-applying %d offsets from %d", field,
+                        last, mark.offset if mark is not None else "nothing", committed,
+                        applied - resume, resume)
             if field not in rewinds_counted():  # else counted before the restart
-                await self._count(field, committed - resume)
+                await self._count(field, applied - resume)
             if last is not None and last + 1 < begin:
                 lost.append(f"{field} offsets {last + 1}..{begin - 1}")
         if lost:
             await self._mark_lost(opening, lost)
         return starts
+
+    async def _marks(self) -> dict[str, Mark]:
+        """The store's marks (streams.marks); {} when they cannot be read now (the seek to
+        the watermarks still heals, it just goes unreported)."""
+        c = self._cfg
+        try:
+            return await asyncio.to_thread(read_marks, c.kafka.bootstrap, c.topic_marks,
+                                           c.key_prefix, c.kafka.kafka_python_options())
+        except Exception as exc:
+            log.warning("could not read the store's marks on %s: %s", c.topic_marks, exc)
+            return {}
 
     async def _count(self, field: str, offsets: int) -> None:
         try:

@@ -14,6 +14,7 @@ from streams.liveness import ProgressWatch
 from streams.restart import restart_in_place
 from streams.seek import OffsetsLookup
 from windows.errors import StoreReset, StoreRewound, StoreUnavailable
+from windows.guard import EvictionGuard
 from windows.writer import WindowWriter
 
 log = logging.getLogger(__name__)
@@ -38,21 +39,44 @@ async def rewind(writer: WindowWriter, exc: StoreRewound) -> None:
                      f"from Kafka (after {exc.store_last})", rewound=exc.partition)
 
 
+# health reasons the periodic check itself decides (and so may clear)
+CHECKED_REASONS = ("redis_unavailable", "eviction_policy", "evicted_keys")
+
+
 class Supervisor:
     def __init__(self, writer: WindowWriter, offsets: OffsetsLookup, timeout_s: float,
-                 assigned: Callable[[], set[TP]], health: StoreHealth) -> None:
+                 assigned: Callable[[], set[TP]], health: StoreHealth,
+                 guard: EvictionGuard | None = None) -> None:
         self._writer = writer
         self._offsets = offsets
         self._timeout_s = timeout_s
         self._assigned = assigned
         self._health = health
+        self._guard = guard
         self._watch = ProgressWatch(timeout_s)
 
     @property
     def interval_s(self) -> float:
         return min(5.0, self._timeout_s / 4) if self._timeout_s else 5.0
 
+    async def check_store(self) -> None:
+        """Whether the store can be written at all, even when no batch comes to find out: a
+        worker with no partitions (or an idle one) is not ready while Redis is down, and
+        one whose Redis evicts keys refuses to write (windows.guard)."""
+        if self._guard is None:
+            return
+        try:
+            refusal = await self._guard.check()
+        except StoreUnavailable as exc:
+            self._health.down(exc.reason, f"the periodic check: {exc.detail}")
+            return
+        if refusal is not None:
+            self._health.down(*refusal)
+        elif not self._health.ok and self._health.reason in CHECKED_REASONS:
+            self._health.up()
+
     async def check(self) -> None:
+        await self.check_store()
         try:
             await self._writer.check_epoch()
             await self._writer.check_rewound()

@@ -14,6 +14,9 @@ from streams.errors import StreamError
 
 log = logging.getLogger(__name__)
 
+# the marks topic keeps the newest mark of each partition (streams.marks)
+COMPACTED = {"cleanup.policy": "compact", "segment.ms": str(3_600_000)}
+
 
 def ensure_topics(cfg: StreamConfig) -> list[str]:
     """Create input, DLQ, alert and connectors' raw topics; returns the names that were
@@ -27,8 +30,10 @@ def ensure_topics(cfg: StreamConfig) -> list[str]:
     try:
         existing = set(admin.list_topics())
         raw = [t for _, t in cfg.connectors]
-        wanted = [cfg.topic_tickets, cfg.topic_chats, cfg.topic_dlq, cfg.topic_alerts, *raw]
-        new = [NewTopic(t, cfg.topic_partitions if t in (*cfg.input_topics, *raw) else 1, 1)
+        wanted = [cfg.topic_tickets, cfg.topic_chats, cfg.topic_dlq, cfg.topic_alerts,
+                  cfg.topic_marks, *raw]
+        new = [NewTopic(t, cfg.topic_partitions if t in (*cfg.input_topics, *raw) else 1, 1,
+                        topic_configs=COMPACTED if t == cfg.topic_marks else {})
                for t in wanted if t not in existing]
         if new:
             with contextlib.suppress(TopicAlreadyExistsError):

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     topic_chats: str = "support.chats"
     topic_dlq: str = "support.dlq"
     topic_alerts: str = "support.alerts"
+    topic_marks: str = Field("support.marks", description="Compacted topic of the store's "
+                             "applied offsets, by which a Redis restored or rolled back while "
+                             "no worker ran is noticed at start-up")
     topic_partitions: int = Field(4, ge=1, le=1024)
     windows: str = Field("5m,15m,1h,24h", description="Sliding windows, comma separated")
     buckets_per_window: int = Field(60, ge=1, le=1440)
@@ -313,7 +316,8 @@ class Settings(BaseSettings):
             app_id=self.app_id, kafka=self.kafka_access(), redis_url=self.redis_url,
             key_prefix=self.key_prefix, topic_tickets=self.topic_tickets,
             topic_chats=self.topic_chats, topic_dlq=self.topic_dlq,
-            topic_alerts=self.topic_alerts, kpi=self.kpi_config(),
+            topic_alerts=self.topic_alerts, topic_marks=self.topic_marks,
+            kpi=self.kpi_config(),
             schema=self.schema_config(), redis_options=self.redis_options(),
             topic_partitions=self.topic_partitions, data_dir=self.data_dir,
             session_timeout=self.session_timeout, batch_max=self.batch_max,

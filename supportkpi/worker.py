@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
+import redis
 from prometheus_client import CollectorRegistry
 
 from alerts.notify import HttpNotifier, Publisher
@@ -37,7 +38,7 @@ from streams.transport import check_supported
 from supportkpi import log_filter
 from supportkpi.preflight import kafka_unreachable
 from supportkpi.settings import Settings, SettingsError, load_alert_rules, redact_url
-from windows.clients import cluster_mismatch, connect, connect_async
+from windows.clients import cluster_mismatch, connect, connect_async, eviction_policy
 from windows.keys import Keys
 from windows.reader import WindowReader
 
@@ -49,6 +50,13 @@ def _reader(settings: Settings) -> WindowReader:
     return WindowReader(connect(settings.redis_url, **settings.redis_options()),
                         Keys(settings.key_prefix), settings.kpi_config(), time.time,
                         **settings.read_options())
+
+
+def store_answers(reader: WindowReader) -> bool:
+    try:
+        return bool(reader.client.ping())
+    except (redis.RedisError, OSError):
+        return False
 
 
 def build_registry(settings: Settings, reader: WindowReader, alerts: AlertStore,
@@ -161,10 +169,21 @@ def run_worker(settings: Settings) -> None:
                                 socket_connect_timeout=settings.redis_timeout)
     if mismatch:
         raise SettingsError(f"SUPPORT_REDIS_URL ({redact_url(settings.redis_url)}) {mismatch}")
+    policy = eviction_policy(settings.redis_url, settings.redis_cluster,
+                             socket_timeout=settings.redis_timeout,
+                             socket_connect_timeout=settings.redis_timeout)
+    if policy:
+        raise SettingsError(
+            f"Redis at {redact_url(settings.redis_url)} has maxmemory-policy {policy}: it "
+            "evicts the store's keys and the KPIs would go silently wrong; set "
+            "maxmemory-policy noeviction on it (CONFIG SET maxmemory-policy noeviction, or the "
+            "managed service's parameter) and give it the memory docs/operations.md sizes")
     stream = settings.stream_config()
     reader = _reader(settings)
     alerts = AlertStore(reader.client, Keys(settings.key_prefix))
     health = StoreHealth()
+    if not store_answers(reader):  # not ready until the store answers (the periodic check
+        health.down("redis_unavailable", "at start-up")  # says when it does)
     registry = build_registry(settings, reader, alerts, rules, health)
     telemetry = WorkerTelemetry(registry, health)
     telemetry.restarts.set(restarts_so_far())

@@ -48,6 +48,25 @@ def cluster_mismatch(url: str, cluster: bool, **options: Any) -> str:
     return ""
 
 
+def eviction_policy(url: str, cluster: bool, **options: Any) -> str:
+    """The store's Redis ``maxmemory-policy`` when it evicts keys on any master ("" when it
+    is ``noeviction``, or Redis cannot be asked now: the worker then waits for it, and its
+    periodic check looks again, windows.guard)."""
+    try:
+        if cluster:
+            nodes: redis.RedisCluster = redis.RedisCluster.from_url(url, **options)
+            with nodes:
+                replies = list(nodes.info("memory", target_nodes=redis.RedisCluster.PRIMARIES)
+                               .values())
+        else:
+            with redis.Redis.from_url(url, **options) as client:
+                replies = [client.info("memory")]
+    except redis.RedisError:
+        return ""
+    policies = {str(r.get("maxmemory_policy", "noeviction")) for r in replies}
+    return next((p for p in sorted(policies) if p != "noeviction"), "")
+
+
 def _credentials_problem(exc: redis.RedisError) -> str:
     """A refusal that no waiting heals, in words that say what to change ("" for other
     errors)."""

@@ -58,6 +58,19 @@ class PipelineStats:
         lost = self.lost_before_ms
         return lost is not None and (lost == 0 or at_ms - window_ms >= lost)
 
+    def lost_ranges(self) -> list[tuple[str, int, int]]:
+        """(partition, first, last) of the offsets the store lost that Kafka no longer held
+        when it was rebuilt (``topic:partition offsets first..last``, streams.seek)."""
+        if self.store.get("epoch") != self.epoch:
+            return []
+        out = []
+        for part in (self.store.get("lost_ranges") or "").split(";"):
+            field, _, span = part.strip().partition(" offsets ")
+            first, _, last = span.partition("..")
+            if field and first.isdigit() and last.isdigit():
+                out.append((field, int(first), int(last)))
+        return out
+
 
 @dataclass(frozen=True)
 class ReadTime:
@@ -126,6 +139,9 @@ def unwritable(memory: Mapping[str, object], replication: Mapping[str, object]) 
     used = int(memory.get("used_memory", 0) or 0)  # type: ignore[call-overload]
     if limit and used >= limit and memory.get("maxmemory_policy") == "noeviction":
         return f"out of memory ({used} of {limit} bytes, noeviction)"
+    policy = memory.get("maxmemory_policy")
+    if policy not in (None, "noeviction"):
+        return f"maxmemory-policy {policy} evicts the store's keys (windows.guard)"
     return ""
 
 

@@ -105,7 +105,7 @@ def store_state_error(exc: BaseException) -> StoreUnavailable | None:
 
 
 @contextlib.contextmanager
-def _store_call() -> Iterator[None]:
+def store_call() -> Iterator[None]:
     """Turn redis-py's errors about the store's state into :class:`StoreUnavailable`."""
     try:
         yield
@@ -155,6 +155,27 @@ class WindowWriter:
         self._applied: dict[str, int] = {}
         # conversation id -> what it was after our last write (LRU)
         self._views: Views = OrderedDict()
+        # (reason, detail) while the store must not be written (windows.guard: it evicts)
+        self._refusal: tuple[str, str] | None = None
+
+    def refuse(self, refusal: tuple[str, str] | None) -> None:
+        """Refuse every batch and opening with ``StoreUnavailable(detail, reason)`` until
+        called with None (:class:`windows.guard.EvictionGuard`)."""
+        self._refusal = refusal
+
+    def applied_offsets(self) -> tuple[str | None, dict[str, int]]:
+        """The epoch this writer writes into and the last offset it applied per partition
+        field, in that epoch (what it marks outside the store, streams.marks)."""
+        return self._epoch, dict(self._applied)
+
+    @property
+    def refusal(self) -> tuple[str, str] | None:
+        return self._refusal
+
+    def _check_refused(self) -> None:
+        if self._refusal is not None:
+            reason, detail = self._refusal
+            raise StoreUnavailable(detail, reason=reason)
 
     async def last_offset(self, topic: str, partition: int) -> int | None:
         """Last offset applied for a partition."""
@@ -168,7 +189,7 @@ class WindowWriter:
     async def _watermarks(self, fields: Sequence[str]) -> list[int | None]:
         if not fields:
             return []
-        with _store_call():
+        with store_call():
             pipe = self._redis.pipeline(transaction=False)
             for f in fields:
                 pipe.hget(self._keys.of(f).offsets, f)
@@ -184,10 +205,11 @@ class WindowWriter:
         a cluster, its node was flushed or failed over empty): it is rebuilt, and named in
         ``lost``. A copy of an older epoch marks leftovers of a store that was lost: they
         are deleted before the partition is rebuilt."""
+        self._check_refused()
         fields = [Keys.partition_field(t, p) for t, p in partitions]
         candidate = f"{int(self._clock())}-{uuid.uuid4().hex[:8]}"
         shared = self._keys
-        with _store_call():
+        with store_call():
             pipe = self._redis.pipeline(transaction=False)
             pipe.get(shared.epoch)  # a read: a full (OOM) or read-only store still opens
             for f in fields:
@@ -235,7 +257,7 @@ class WindowWriter:
         """Mark the partition's slot as written in ``epoch``, then register it (two slots,
         so two calls: a crash in between leaves a copy, and the next opening registers)."""
         k = self._keys.of(pfield)
-        with _store_call():
+        with store_call():
             found: bytes | str | None = await self._redis.set(  # type: ignore[assignment]
                 k.epoch, epoch, nx=True, get=True)  # GET: the old value, None when set
             if found is not None and as_text(found) != epoch:
@@ -249,7 +271,7 @@ class WindowWriter:
         log.warning("partition %s holds data of %s, not of epoch %s: deleting it before "
                     "rebuilding", pfield, f"epoch {copy!r}" if copy else "no epoch",
                     self._epoch)
-        with _store_call():
+        with store_call():
             batch: list[bytes | str] = []
             async for key in self._redis.scan_iter(match=f"{k.tag}:*", count=1000):
                 batch.append(key)
@@ -265,7 +287,7 @@ class WindowWriter:
         if self._epoch is None:
             return
         slots = sorted({self._keys.of(f).epoch: f for f in self._claimed}.items())
-        with _store_call():
+        with store_call():
             pipe = self._redis.pipeline(transaction=False)
             pipe.get(self._keys.epoch)
             for key, _f in slots:
@@ -321,7 +343,7 @@ class WindowWriter:
         """Count a rewind in the partition's own counters (they went back in time too, so
         this counts what happened since the rollback)."""
         stats = self._keys.of(pfield).stats
-        with _store_call():
+        with store_call():
             pipe = self._redis.pipeline(transaction=False)
             pipe.hincrby(stats, f"rewind:{pfield}", 1)
             pipe.hincrby(stats, f"rewound:{pfield}", max(0, offsets))
@@ -331,7 +353,7 @@ class WindowWriter:
                              lost_ranges: str = "") -> None:
         """Record where this epoch's data starts, for the exporter's completeness gauges
         (and which offset ranges it lacks, when Kafka no longer had them)."""
-        with _store_call():
+        with store_call():
             await self._redis.hset(self._keys.store_info, mapping={
                 "epoch": epoch, "created_ms": int(self._clock() * 1000),
                 "replay_from": replay_from, "lost_before_ms": lost_before_ms,
@@ -342,8 +364,9 @@ class WindowWriter:
 
         A partition not opened by :meth:`open_store` is opened here; one that lost its data
         cannot be rebuilt from inside a batch, so that raises :class:`StoreReset`."""
+        self._check_refused()
         pfield = Keys.partition_field(topic, partition)
-        with _store_call():
+        with store_call():
             if pfield not in self._claimed:
                 opening = await self.open_store([(topic, partition)])
                 if opening.lost:

@@ -25,7 +25,7 @@ def query(window_names: tuple[str, ...], ats: tuple[str, ...], as_json: bool,
     import redis as redis_lib
 
     from alerts.store import AlertStore
-    from serve.query import alert_table, render
+    from serve.query import alert_table, incomplete_note, render
     from windows.clients import connect
     from windows.keys import Keys
     from windows.reader import WindowReader
@@ -46,9 +46,15 @@ def query(window_names: tuple[str, ...], ats: tuple[str, ...], as_json: bool,
         if not times:
             rt = reader.read_time()
             times = [(rt.window_end_ms, rt.live_ms)]
+        stats = reader.stats()
         for at_ms, live_ms in times:
             gauges = reader.gauges(live_ms)
-            out += [render(reader.window(w, at_ms), gauges, as_json) for w in specs]
+            for w in specs:
+                note = incomplete_note(stats, w.length_ms, at_ms)
+                if note and as_json:  # stderr beside JSON lines, compared line by line
+                    click.echo(f"window {w.name}: {note}", err=True)
+                out.append(render(reader.window(w, at_ms), gauges, as_json)
+                           + ("" if as_json or not note else f"\n{note}"))
         alert_states = AlertStore(client, Keys(s.key_prefix)).read()
     except redis_lib.RedisError as exc:
         raise click.ClickException(f"cannot read Redis at {redact_url(s.redis_url)}: "

@@ -150,12 +150,18 @@ def test_two_workers_then_one_dies(services: ServiceConfig, worker_env: dict[str
     port = int(env["SUPPORT_METRICS_PORT"])
     a = start_worker(env, tmp_path / "a.log")
     b = start_worker(env_b, tmp_path / "b.log")
+    replay = None
     try:
-        time.sleep(8)  # both in the group, partitions split
-        cli(env, "replay", str(file), *IN_FILE_ORDER)
+        wait_for(lambda: "assigned" in a.log_text() and "assigned" in b.log_text(), 60,
+                 "both in the group, partitions split")
+        # paced (the hour in 15 s): unpaced, both workers could apply the whole history
+        # between the third seen and the kill, and nothing would move
+        replay = cli_background(env, tmp_path / "replay.log", "replay", str(file),
+                                *IN_FILE_ORDER, "--speed", "240")
         wait_seen(env, n // 3, "a third seen")
         b.kill()
         at_kill = seen(port)
+        assert replay.wait(120) == 0, (tmp_path / "replay.log").read_text()[-2000:]
         finish_and_check(services, env, file, n, end, a, exact_dlq=False)
         assert at_kill < n, "b died after the end: nothing moved"
         assert "seek to" in a.log_text()
@@ -165,6 +171,8 @@ def test_two_workers_then_one_dies(services: ServiceConfig, worker_env: dict[str
         assert seen(port) == n  # its return re-applies nothing
         compare_with_oracle(env, file, [str(end + 60)], order="file")
     finally:
+        if replay is not None:
+            replay.kill()
         a.stop()
         b.stop()
 

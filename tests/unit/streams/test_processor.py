@@ -147,6 +147,20 @@ def test_store_faults_are_retried_and_never_dead_letter_good_messages(fault: Exc
     assert metric(tel, "support_store_retries_total", reason=reason) == 2
 
 
+def test_a_batch_retried_ten_times_dead_letters_its_bad_message_once() -> None:
+    """Redis out of memory for ten attempts: the bad message was on the DLQ after the first
+    (its write comes before the script's), and the retries do not send it again."""
+    proc, writer, dlq, tel = make()
+    writer.failures = [StoreUnavailable("OOM", reason="redis_out_of_memory")] * 10
+    result = run(proc.process("t", 0, [msg(0, event(0)), msg(1, b"{bad"), msg(2, event(2))]))
+    assert writer.calls == 11 and result.applied == 2
+    assert [h["dlq.offset"] for _, _, h in dlq.sent] == [b"1"]
+    assert metric(tel, "support_store_retries_total", reason="redis_out_of_memory") == 10
+    # and the next batch's bad message is sent (the record of the applied one is gone)
+    run(proc.process("t", 0, [msg(3, b"{bad again")]))
+    assert [h["dlq.offset"] for _, _, h in dlq.sent] == [b"1", b"3"]
+
+
 def test_a_failing_dlq_is_retried_like_an_outage_and_the_batch_stays_unacknowledged() -> None:
     proc, _writer, dlq, tel = make()
     dlq.fail_next = 1
