@@ -42,6 +42,16 @@ CHAT_TYPES = frozenset(
 SURVEY_TYPES = frozenset({"survey.csat", "survey.nps", "survey.ces"})
 EVENT_TYPES = TICKET_TYPES | CHAT_TYPES | SURVEY_TYPES
 
+# The event types' codes in stored conversation states: append only, a stored state
+# outlives a release
+TYPES_BY_CODE: tuple[str, ...] = (
+    "ticket.created", "ticket.assigned", "ticket.message", "ticket.escalated",
+    "ticket.solved", "ticket.reopened", "ticket.closed", "ticket.status_changed",
+    "chat.started", "chat.message", "chat.handoff", "chat.transferred", "chat.ended",
+    "survey.csat", "survey.nps", "survey.ces",
+)
+TYPE_CODES: dict[str, int] = {t: i for i, t in enumerate(TYPES_BY_CODE)}
+
 START_TYPES = frozenset({"ticket.created", "chat.started"})
 MESSAGE_TYPES = frozenset({"ticket.message", "chat.message"})
 COMPLETE_TYPES = frozenset({"ticket.solved", "chat.ended"})
@@ -145,30 +155,25 @@ class Event:
     def sort_key(self) -> tuple[int, int, str]:
         return self._key
 
-    def to_compact(self) -> list[object]:
-        """Compact list form stored in the conversation state in Redis."""
-        return [
-            self.event_id,
-            self.type,
-            self.t_ms,
-            self.channel,
-            self.queue,
-            self.team,
-            self.priority,
-            self.actor,
-            self.score,
-            self.agent_id,
-            *((self.status,) if self.status is not None else ()),  # v1.1 events only
-        ]
+    def to_compact(self, base_ms: int = 0) -> list[object]:
+        """The compact row stored in a conversation's state in Redis: the type as its code
+        (:data:`TYPE_CODES`), the time relative to ``base_ms`` (the state's first event),
+        and no trailing empty fields (most events say only who spoke)."""
+        row: list[object] = [self.event_id, TYPE_CODES[self.type], self.t_ms - base_ms,
+                             self.channel, self.queue, self.team, self.priority, self.actor,
+                             self.score, self.agent_id, self.status]
+        while row[-1] is None:
+            row.pop()
+        return row
 
     @classmethod
-    def from_compact(cls, conversation_id: str, row: list[object]) -> Event:
-        eid, typ, t, ch, q, tm, pr, actor, score, agent = row[:10]
-        status = row[10] if len(row) > 10 else None
+    def from_compact(cls, conversation_id: str, row: list[object], base_ms: int = 0) -> Event:
+        padded = [*row, *((None,) * (11 - len(row)))]
+        eid, typ, t, ch, q, tm, pr, actor, score, agent, status = padded[:11]
         return cls(
             event_id=str(eid),
-            type=str(typ),
-            t_ms=int(t),  # type: ignore[call-overload]
+            type=TYPES_BY_CODE[typ] if isinstance(typ, int) else str(typ),
+            t_ms=base_ms + int(t),  # type: ignore[call-overload]
             conversation_id=conversation_id,
             channel=ch,  # type: ignore[arg-type]
             queue=q,  # type: ignore[arg-type]

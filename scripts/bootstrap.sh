@@ -42,7 +42,7 @@ if [[ ! -f $stamp ]]; then
   .venv/bin/pip install -q -e '.[dev]'
   rm -f .venv/.installed-*
   touch "$stamp"
-elif ! .venv/bin/python -c "import sys; from kpi._core import stale_sources; sys.exit(bool(stale_sources()))"; then
+elif ! .venv/bin/python -c "import sys; from kpi._core import stale_sources; sys.exit(bool(stale_sources()))" 2>/dev/null; then
   # a compiled source changed since the last build (setup.py): build it again
   echo "bootstrap: rebuilding the KPI core ($build_mode)"
   .venv/bin/pip install -q --no-deps -e .

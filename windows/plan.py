@@ -172,16 +172,16 @@ def read_states(cached: Mapping[str, View], uncached: Sequence[str],
                 expired_raw: Sequence[bytes | None]
                 ) -> tuple[dict[str, ConvState], dict[str, str]]:
     """The batch's conversations (cached ones from their views, the others as read:
-    ``conv_raw`` holds version and state of each in turn), and the live-gauge entries
-    to undo: of the conversations read whose state expired (``live_raw``, one each) and of
-    other expired candidates (``expired_raw``: id and entry in turn; read_batch.lua)."""
+    ``conv_raw`` holds each one's stored value, ``<version>|<state>``), and the live-gauge
+    entries to undo: of the conversations read whose state expired (``live_raw``, one
+    each) and of other expired candidates (``expired_raw``: id and entry in turn;
+    read_batch.lua)."""
     states = {cid: cached_state(view) for cid, view in cached.items()}
     stale: dict[str, str] = {}
     for i, cid in enumerate(uncached):
-        v, raw, entry = conv_raw[2 * i], conv_raw[2 * i + 1], live_raw[i]
-        st = states[cid] = decode_state(cid, raw)
-        st.version = as_text(v) if v else ""
-        if not v and entry:  # its state expired while it still counted in the gauges
+        stored, entry = conv_raw[i], live_raw[i]
+        states[cid] = decode_state(cid, stored)
+        if not stored and entry:  # its state expired while it still counted in the gauges
             stale[cid] = as_text(entry)
     for i in range(0, len(expired_raw), 2):
         cid_raw, entry = expired_raw[i], expired_raw[i + 1]
@@ -193,23 +193,30 @@ def read_states(cached: Mapping[str, View], uncached: Sequence[str],
     return states, stale
 
 
-def decode_state(cid: str, raw: bytes | str | None) -> ConvState:
-    """A conversation's stored state (its ``s`` field), "" version filled in by the caller."""
-    if not raw:
+def decode_state(cid: str, stored: bytes | str | None) -> ConvState:
+    """A conversation's stored value, ``<version>|<state>`` (absent: a new conversation,
+    version "")."""
+    if not stored:
         return ConvState("", [], set())
-    doc = orjson.loads(raw)
+    raw = stored if isinstance(stored, bytes) else stored.encode()
+    version, _, state = raw.partition(b"|")
+    # [first event's time, [events relative to it], folded part or absent]
+    doc = orjson.loads(state)
+    base = int(doc[0])
     folded = None
-    if "f" in doc:  # [boundary t, rank, id, pending, [[dimension, value], ...]]
-        t, rank, eid, pending, dims = doc["f"]
+    if len(doc) > 2:  # [boundary t, rank, id, pending, [[dimension, value], ...]]
+        t, rank, eid, pending, dims = doc[2]
         folded = Folded((t, rank, eid), pending, tuple((d, v) for d, v in dims))
-    events = [Event.from_compact(cid, row) for row in doc["e"]]
-    return ConvState("", events, {e.event_id for e in events}, folded)
+    events = [Event.from_compact(cid, row, base) for row in doc[1]]
+    return ConvState(version.decode(), events, {e.event_id for e in events}, folded)
 
 
 def encode_state(events: Sequence[Event], folded: Folded | None) -> bytes:
-    doc: dict[str, object] = {"e": [e.to_compact() for e in events]}
+    """The state part of a conversation's stored value (the script adds the version)."""
+    base = min((e.t_ms for e in events), default=0)
+    doc: list[object] = [base, [e.to_compact(base) for e in events]]
     if folded is not None:
-        doc["f"] = [*folded.boundary, folded.pending, [list(d) for d in folded.dims]]
+        doc.append([*folded.boundary, folded.pending, [list(d) for d in folded.dims]])
     return orjson.dumps(doc)
 
 

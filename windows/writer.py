@@ -61,6 +61,12 @@ EXPIRY_GRACE_MS = 1_000
 REWIND_RECHECKS_S = (0.2, 0.5, 1.0, 2.0)
 
 
+# The store's layout, the first part of every epoch: a store of another layout (an epoch
+# without it) is not read but rebuilt, in a new epoch (2: conversations as one string
+# "<version>|<compact state>" instead of a hash, 2026-12)
+LAYOUT = "L2."
+
+
 def load_lua(name: str) -> str:
     return resources.files("windows").joinpath("lua", name).read_text(encoding="utf-8")
 
@@ -207,7 +213,7 @@ class WindowWriter:
         are deleted before the partition is rebuilt."""
         self._check_refused()
         fields = [Keys.partition_field(t, p) for t, p in partitions]
-        candidate = f"{int(self._clock())}-{uuid.uuid4().hex[:8]}"
+        candidate = f"{LAYOUT}{int(self._clock())}-{uuid.uuid4().hex[:8]}"
         shared = self._keys
         with store_call():
             pipe = self._redis.pipeline(transaction=False)
@@ -218,6 +224,13 @@ class WindowWriter:
                 pipe.hget(self._keys.of(f).offsets, f)
             res = await pipe.execute()
             created = False
+            if res[0] is not None and not as_text(res[0]).startswith(LAYOUT):
+                log.warning("the store %s was written by an earlier version (epoch %s, "
+                            "conversation states in another layout): starting a new epoch; "
+                            "its partitions are rebuilt from the replay point",
+                            self._keys.prefix, as_text(res[0]))
+                await self._redis.delete(shared.epoch)
+                res[0] = None
             if res[0] is None:  # none yet: create it, unless another worker just did
                 res[0] = await self._redis.set(shared.epoch, candidate, nx=True, get=True)
                 created = res[0] is None

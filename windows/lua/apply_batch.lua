@@ -11,7 +11,9 @@
 -- KEYS[2]  event watermark hash  field ARGV[1] -> highest accepted occurred_at (ms)
 -- KEYS[3]  stats hash            pipeline counters and maxima
 -- KEYS[4]  store epoch string    must equal ARGV[5]
--- KEYS[5 .. 4+nc]               conversation hashes: v (version), s (state JSON)
+-- KEYS[5 .. 4+nc]               conversations: strings "<version>|<state JSON>" (one key
+--                               each: a small hash with a state longer than 64 bytes is a
+--                               full hash table in Redis, ~250 bytes more per conversation)
 -- KEYS[5+nc ..]                 keys the ops below refer to by index (buckets, gauges, sets,
 --                               and the conversation keys of expiry candidates)
 --
@@ -68,10 +70,13 @@ end
 local nc = tonumber(ARGV[6])
 local conv_ttl = tonumber(ARGV[7])
 local a = 8
+local function version(key)  -- "" when the conversation has no state
+  local stored = redis.call("GET", key)
+  if stored == false then return "" end
+  return string.match(stored, "^(%d+)|") or ""
+end
 for i = 1, nc do
-  local v = redis.call("HGET", KEYS[4 + i], "v")
-  if v == false then v = "" end
-  if v ~= ARGV[a + 2 * (i - 1)] then
+  if version(KEYS[4 + i]) ~= ARGV[a + 2 * (i - 1)] then
     return {0, "conversation", i}
   end
 end
@@ -151,10 +156,9 @@ end
 
 -- write: the conversations (version + 1 over the one checked above), then the ops
 for i = 1, nc do
-  local key = KEYS[4 + i]
   local v = ARGV[a + 2 * (i - 1)]
-  redis.call("HSET", key, "s", ARGV[a + 2 * (i - 1) + 1], "v", (tonumber(v) or 0) + 1)
-  redis.call("PEXPIRE", key, conv_ttl)
+  redis.call("SET", KEYS[4 + i], ((tonumber(v) or 0) + 1) .. "|" .. ARGV[a + 2 * (i - 1) + 1],
+             "PX", conv_ttl)
 end
 local ops = cjson.decode(ARGV[ops_at])
 for _, r in ipairs(ops.r) do

@@ -9,7 +9,7 @@
 -- KEYS[3]  event watermark hash     field ARGV[1] -> highest accepted occurred_at (ms)
 -- KEYS[4]  live sorted set          conversations scored by their last write (ms)
 -- KEYS[5]  live-dims hash           conversation id -> what it counts in the live gauges
--- KEYS[6 ..]                        conversation hashes (v, s) of the conversations asked for
+-- KEYS[6 ..]                        the conversations asked for (strings "<version>|<state>")
 --
 -- ARGV[1]  partition field "<topic>:<partition>"
 -- ARGV[2]  expiry cutoff (ms): live members scored at or below it are candidates
@@ -17,7 +17,7 @@
 -- ARGV[4 ..] the ids of the conversations asked for, in the order of their keys
 --
 -- Returns {epoch or false, last offset or false, event watermark or false,
---          {v, s, v, s, ...} per conversation asked for,
+--          {stored value or false} per conversation asked for,
 --          {live-dims entry or false} per conversation asked for,
 --          {candidate id, live-dims entry or false, ...}}
 
@@ -27,9 +27,7 @@ local ewm = redis.call("HGET", KEYS[3], ARGV[1])
 
 local states = {}
 for i = 6, #KEYS do
-  local v = redis.call("HMGET", KEYS[i], "v", "s")
-  states[#states + 1] = v[1]
-  states[#states + 1] = v[2]
+  states[#states + 1] = redis.call("GET", KEYS[i])
 end
 
 -- the live-dims entries of the conversations asked for, in pieces below Lua's unpack limit

@@ -406,3 +406,30 @@ def test_batches_of_several_partitions_at_once_on_a_new_writer(services: Service
     assert run(go()) == [4, 4, 4, 4]
     fields = read_all(services, ns)["queue=billing"]
     assert (fields["done_n"], fields["csat_pos"], fields["fcr_n"]) == (4, 4, 4)
+
+
+def test_a_store_of_an_earlier_layout_is_rebuilt_not_read(services: ServiceConfig,
+                                                          ns: str) -> None:
+    """Conversation states were hashes before layout 2: a store whose epoch does not name
+    the layout is started afresh (its partitions rebuilt from the replay point), never read
+    with the new commands (WRONGTYPE) nor counted on."""
+    from windows.writer import LAYOUT
+
+    client = redis.Redis.from_url(services.redis_url)
+    keys = Keys(ns)
+    client.set(keys.epoch, "1700000000-0ldepoch")
+    client.set(keys.of("tickets:0").epoch, "1700000000-0ldepoch")
+    client.hset(keys.partitions, "tickets:0", "1700000000-0ldepoch")
+    client.hset(keys.of("tickets:0").offsets, "tickets:0", 41)
+    client.hset(keys.of("tickets:0").conversation("T1"), mapping={"v": 1, "s": "{}"})
+
+    async def go() -> None:
+        w = await _writer(services, ns)
+        opened = await w.open_store([("tickets", 0)])
+        assert opened.created and opened.epoch.startswith(LAYOUT)
+        assert opened.last_offsets == [None]  # rebuilt from the replay point
+        assert not client.exists(keys.of("tickets:0").conversation("T1"))  # leftovers gone
+        await w.apply("tickets", 0, [Record(0, event=SCRIPT[0])])
+
+    run(go())
+    assert read_all(services, ns)["*"]["vol_created"] == 1
