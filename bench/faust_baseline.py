@@ -18,8 +18,11 @@ import time
 
 import faust
 
-from streams.app import BUFFERED_FETCHES, COALESCE_FETCHES, PassThrough
+from streams.app import PassThrough
+from streams.config import MemoryPlan
 from streams.transport import SCHEME
+
+PLAN = MemoryPlan()  # the worker's defaults (its budget's sizes)
 
 
 def main() -> None:
@@ -31,7 +34,7 @@ def main() -> None:
                     value_serializer="raw", key_serializer="raw", web_enabled=False,
                     datadir=datadir, consumer_auto_offset_reset="earliest",
                     topic_replication_factor=1,
-                    stream_buffer_maxsize=BUFFERED_FETCHES if batch else 4096,
+                    stream_buffer_maxsize=PLAN.buffered_fetches if batch else 4096,
                     topic_disable_leader=True)  # the leader-topic fetch stall (see streams/app.py)
     if batch:
         app.batch_topics = frozenset(topics)  # type: ignore[attr-defined]
@@ -61,7 +64,7 @@ def main() -> None:
     @app.agent(src)
     async def drop(stream):  # type: ignore[no-untyped-def]
         if batch:
-            async for events in stream.take_events(COALESCE_FETCHES, within=0.2):
+            async for events in stream.take_events(PLAN.coalesce_fetches, within=0.2):
                 arrived()
                 k = 0
                 for ev in events:

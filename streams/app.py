@@ -53,14 +53,11 @@ class FaustDeadLetterSink:
         await fut
 
 
-# Fetched record lists joined into one agent batch at most (each is one partition's share of
-# one fetch): at a high rate the take fills at once, at a low one ``batch_within`` ends it.
-COALESCE_FETCHES = 8
-# The stream buffer holds fetched lists, not records: two coalesced batches' worth. With at
-# most FETCH_RECORDS_PER_BATCH × batch_max records per fetch, that bounds what a stop (Faust
-# waits for every buffered event to be acked) or a rebalance has to finish first.
-BUFFERED_FETCHES = 2 * COALESCE_FETCHES
-FETCH_RECORDS_PER_BATCH = 2
+# How many fetched record lists one take joins (each is one partition's share of one fetch:
+# at a high rate the take fills at once, at a low one ``batch_within`` ends it), how many a
+# stream buffer holds, and how many records a fetch returns: cfg.memory (sized by the
+# memory budget, streams.config.memory_plan), which also bounds what a stop (Faust waits
+# for every buffered event to be acked) or a rebalance has to finish first.
 # how often the commit bookkeeping's size is put on /metrics
 COMMIT_REPORT_S = 2.0
 
@@ -118,8 +115,8 @@ def _new_app(cfg: StreamConfig) -> WatermarkSeekingApp:
         broker_commit_interval=1.0,
         broker_session_timeout=cfg.session_timeout,
         broker_heartbeat_interval=min(3.0, cfg.session_timeout / 3),
-        stream_buffer_maxsize=BUFFERED_FETCHES,
-        broker_max_poll_records=FETCH_RECORDS_PER_BATCH * cfg.batch_max,
+        stream_buffer_maxsize=cfg.memory.buffered_fetches,
+        broker_max_poll_records=cfg.memory.fetch_records,
         producer_acks=-1,
         topic_allow_declare=True,
         broker_credentials=cfg.kafka.faust_credentials(),
@@ -159,7 +156,8 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
                clock: Callable[[], float] = time.time) -> faust.App:
     app = _new_app(cfg)
     client = connect_async(cfg.redis_url, **cfg.redis_options)
-    writer = WindowWriter(client, Keys(cfg.key_prefix), cfg.kpi, clock)
+    writer = WindowWriter(client, Keys(cfg.key_prefix), cfg.kpi, clock,
+                          view_cache=cfg.memory.view_cache)
     processor = BatchProcessor(writer, FaustDeadLetterSink(raw_topic(app, cfg.topic_dlq)),
                                cfg.schema, clock, telemetry)
 
@@ -247,7 +245,7 @@ def _consumer(cfg: StreamConfig, handle: Callable[[Sequence[EventT]], Awaitable[
               ) -> Callable[[Any], Awaitable[None]]:
     """An agent body (one per topic): coalesced fetched batches, handled in arrival order."""
     async def consume(stream: Any) -> None:
-        async for events in stream.take_events(COALESCE_FETCHES, cfg.batch_within):
+        async for events in stream.take_events(cfg.memory.coalesce_fetches, cfg.batch_within):
             await handle(events)
 
     return consume

@@ -56,6 +56,42 @@ class KafkaAccess:
 
 
 @dataclass(frozen=True)
+class MemoryPlan:
+    """How much a worker holds at once, so that its memory fits a budget
+    (``SUPPORT_MEMORY_BUDGET_MB``, sized by :func:`memory_plan`): records fetched and
+    buffered before their batch, the fetched lists one take joins, and the conversations
+    whose computed view it keeps (windows.writer)."""
+
+    view_cache: int = 40_000  # conversations
+    buffered_fetches: int = 8  # fetched record lists a stream buffer holds (per topic)
+    coalesce_fetches: int = 4  # fetched record lists one take joins
+    fetch_records: int = 8_000  # records one fetch returns at most
+
+
+# What the budget pays for before anything is buffered or cached: the interpreter, Faust,
+# aiokafka and the libraries, the HTTP read side and a wall process' share (measured idle:
+# docs/benchmarks.md, "Worker memory"), and a batch of each agent being applied.
+BASE_MB = 200
+# a cached conversation view (events, ids, contribution, live state; tracemalloc) and a
+# buffered record (the raw bytes, its tuple, and what validation makes of it), with margin
+VIEW_BYTES = 3_500
+RECORD_BYTES = 1_500
+
+
+def memory_plan(budget_mb: int, batch_max: int) -> MemoryPlan:
+    """The sizes that keep a worker within ``budget_mb``: what is left after the base
+    goes half to the view cache and half to records in flight (two agents, each with a
+    stream buffer and a take of fetched lists of at most two batches each)."""
+    spare = max(0, budget_mb - BASE_MB) * 1024 * 1024
+    fetch = 2 * batch_max
+    lists = max(2, int(spare / 2 / RECORD_BYTES / fetch / 2))  # per agent: buffer + take
+    coalesce = max(1, min(8, lists // 3))
+    return MemoryPlan(view_cache=max(1_000, int(spare / 2 / VIEW_BYTES)),
+                      buffered_fetches=max(1, min(16, lists - coalesce)),
+                      coalesce_fetches=coalesce, fetch_records=fetch)
+
+
+@dataclass(frozen=True)
 class StreamConfig:
     """Everything the Faust app, its agents and its timers need."""
 
@@ -76,6 +112,7 @@ class StreamConfig:
     session_timeout: float = 10.0
     batch_max: int = 4000
     batch_within: float = 0.2
+    memory: MemoryPlan = field(default_factory=MemoryPlan)
     replay_point: ReplayPoint = field(default_factory=lambda: ReplayPoint("earliest"))
     liveness_timeout: float = 120.0
     test_crash_at: str = ""  # test-only fault injection (streams.faults)

@@ -29,7 +29,7 @@ from kpi.config import (
 )
 from kpi.errors import ConfigError, describe_errors
 from kpi.policies import NO_POLICIES, SlaPolicies, load_policies
-from streams.config import KafkaAccess, StreamConfig
+from streams.config import KafkaAccess, StreamConfig, memory_plan
 from streams.replay_point import ReplayPoint
 from streams.schema import SchemaConfig
 
@@ -128,6 +128,10 @@ class Settings(BaseSettings):
                                  "call or connection attempt counts as failed (then retried)")
     batch_max: int = Field(4000, ge=1, description="Max events per batch (one script call)")
     batch_within: float = Field(0.2, gt=0, description="Max seconds to wait filling a batch")
+    memory_budget_mb: int = Field(
+        512, ge=256, le=65_536, description="Memory a worker may use (MiB): sizes its record "
+        "buffers and its cache of conversation views so that it stays within it in a "
+        "catch-up; give the container this plus headroom (docs/operations.md, Sizing)")
     session_timeout: float = Field(10.0, ge=6, le=300, description="Seconds before a dead "
                                    "worker's partitions move to a live one")
     replay_from: str = Field("earliest", description="Where windows are rebuilt from when "
@@ -323,7 +327,8 @@ class Settings(BaseSettings):
             session_timeout=self.session_timeout, batch_max=self.batch_max,
             batch_within=self.batch_within, replay_point=self.replay_point(),
             liveness_timeout=self.liveness_timeout, test_crash_at=self.test_crash_at,
-            connectors=self.connector_topics())
+            connectors=self.connector_topics(),
+            memory=memory_plan(self.memory_budget_mb, self.batch_max))
 
     def read_options(self) -> dict[str, Any]:
         """How the read side tells time (windows.reader.ReadTime) and its series budget:

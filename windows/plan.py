@@ -33,8 +33,9 @@ from windows.ops import Ops
 # Expired conversations whose live-gauge counts one batch undoes at most (the rest wait
 # for the next batch).
 EXPIRED_PER_BATCH = 200
-# Conversations whose computed view this worker remembers (LRU)
-VIEW_CACHE = 100_000
+# Conversations whose computed view this worker remembers (LRU), unless told otherwise
+# (the worker sizes it by its memory budget, streams.config.memory_plan)
+VIEW_CACHE = 40_000
 
 
 class Record:
@@ -502,7 +503,7 @@ def gauge_ops(ctx: BatchContext, k: Keys, cid: str, before: LiveState | None,
 
 def remember(views: Views, states: Mapping[str, ConvState],
              written: dict[str, tuple[ConversationView, LiveState]], now_ms: int,
-             conversation_ttl_ms: int) -> None:
+             conversation_ttl_ms: int, cap: int = VIEW_CACHE) -> None:
     """Keep each written conversation's computed view, keyed by the version the script
     just gave it, so the next batch need not recompute its "before". Entries go in write
     order; the oldest leave when the cache is full or when their state has expired in
@@ -515,6 +516,6 @@ def remember(views: Views, states: Mapping[str, ConvState],
     expired_before = now_ms - conversation_ttl_ms
     while views:
         oldest = next(iter(views.values()))
-        if len(views) <= VIEW_CACHE and oldest.written_ms >= expired_before:
+        if len(views) <= cap and oldest.written_ms >= expired_before:
             break
         views.popitem(last=False)

@@ -36,6 +36,7 @@ from windows.errors import StoreConflict, StoreReset, StoreRewound, StoreUnavail
 from windows.keys import Keys
 from windows.plan import (
     EXPIRED_PER_BATCH,
+    VIEW_CACHE,
     ApplyResult,
     BatchContext,
     Record,
@@ -140,8 +141,10 @@ class WindowWriter:
         keys: Keys,
         cfg: KpiConfig,
         clock: Callable[[], float],
+        view_cache: int = VIEW_CACHE,
     ) -> None:
         self._redis = client
+        self._view_cache = view_cache  # conversations whose computed view it keeps
         self._keys = keys
         self._cfg = cfg
         self._clock = clock
@@ -434,7 +437,7 @@ class WindowWriter:
             if outcome[0] == "ok":
                 self._known_gauge_dims |= batch.new_gauge_dims
                 remember(self._views, snap.states, batch.views, snap.now_ms,
-                         self._cfg.conversation_ttl_ms)
+                         self._cfg.conversation_ttl_ms, self._view_cache)
                 self._applied[pfield] = max(self._applied.get(pfield, -1), plan.new_last)
                 return plan.result
             for cid in cids:  # someone else wrote (or our cache was stale): read fresh
