@@ -16,12 +16,61 @@ Verify = Callable[[Mapping[str, str], bytes, float], bool]
 
 
 @dataclass(frozen=True)
+class Context:
+    """What a vendor mapping needs besides the payload, the same on the webhook path and in
+    ``import``, so that both derive one identity for each conversation, event and queue:
+
+    * ``account``: an optional namespace in the conversation ids (``SUPPORT_<VENDOR>_
+      ACCOUNT``, ``import --account``), for more than one account of a vendor in one store;
+      a webhook payload naming another account is refused (``wrong_account``);
+    * ``queues``: queue names by the vendor's ids (``"group:360001" → "billing"``, from
+      ``SUPPORT_QUEUES`` or the vendor's groups/inboxes/teams list given to ``import``); an
+      id without a name is the queue ``group-360001``, whichever path saw it;
+    * ``received_at``: when the intake received the delivery (epoch seconds), the time of
+      an event whose body carries none (a Freshdesk rule without a time placeholder).
+    """
+
+    account: str = ""
+    queues: Mapping[str, str] = field(default_factory=dict)
+    received_at: float | None = None
+
+    def key(self, conversation: Any) -> str:
+        """A conversation's id after the vendor name: the vendor's own id, namespaced by the
+        account when one is configured."""
+        return f"{self.account}:{conversation}" if self.account else str(conversation)
+
+    def queue(self, kind: str, vendor_id: Any, name: Any = None) -> str:
+        """A queue by the vendor's id (``kind`` is ``group``, ``inbox`` or ``team``): its
+        configured name, else ``<kind>-<id>``; a payload that names the queue but gives no
+        id (a Freshdesk rule's ``{{ticket.group.name}}``) keeps that name."""
+        if vendor_id not in (None, "", 0, "0"):
+            return self.queues.get(f"{kind}:{vendor_id}") or f"{kind}-{vendor_id}"
+        return str(name or "")
+
+    def check_account(self, found: Any, where: str) -> None:
+        """Refuse a payload of another account than the configured one (none configured:
+        any account is this store's)."""
+        if self.account and found not in (None, "") and str(found) != self.account:
+            raise ConnectorError("wrong_account", f"{where} is of account {found}, not "
+                                                  f"{self.account} (SUPPORT_<VENDOR>_ACCOUNT)")
+
+
+NO_CONTEXT = Context()
+
+
+def seconds(at: str) -> str:
+    """An RFC 3339 time cut to the second: the part of an event id that names a moment the
+    webhook and the export both know (one says ``...:10.631Z``, the other ``...:10Z``)."""
+    return at[:19] + "Z"
+
+
+@dataclass(frozen=True)
 class Vendor:
     """One helpdesk: how its payloads map, which conversation a payload is about (the
     Kafka key of its raw topic, so one conversation stays in order), and its signature."""
 
     name: str
-    normalize: Callable[[Doc], list[Doc]]
+    normalize: Callable[[Doc, Context], list[Doc]]
     conversation_of: Callable[[Doc], str | None]
     # secret → a verifier for the vendor's signing scheme
     verifier: Callable[[str], Verify]
@@ -75,17 +124,24 @@ def event(vendor: str, event_id: str, typ: str, conversation: str, occurred_at: 
 @dataclass
 class Imported:
     """What an export maps to: the events, what was dropped (nothing a KPI needs) and
-    why, and what was refused (cannot be mapped) and why."""
+    why, what was refused (cannot be mapped) and why, and what was mapped from less than
+    the vendor's event (a time taken as an upper bound), so the summary says so."""
 
     events: list[Doc] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     refused: dict[str, int] = field(default_factory=dict)
+    approximated: dict[str, int] = field(default_factory=dict)
+
+    def approximate(self, what: str) -> None:
+        self.approximated[what] = self.approximated.get(what, 0) + 1
 
     def skip(self, what: str) -> None:
         self.skipped[what] = self.skipped.get(what, 0) + 1
 
-    def refuse(self, err: ConnectorError) -> None:
-        self.refused[err.reason] = self.refused.get(err.reason, 0) + 1
+    def refuse(self, err: ConnectorError | str) -> None:
+        """Count a record that cannot be mapped, by its reason code or by what it lacks."""
+        what = err.reason if isinstance(err, ConnectorError) else err
+        self.refused[what] = self.refused.get(what, 0) + 1
 
 
 def map_whole(records: Iterable[Doc], mapper: Callable[[Doc, Imported], None]) -> Imported:
@@ -100,8 +156,10 @@ def map_whole(records: Iterable[Doc], mapper: Callable[[Doc, Imported], None]) -
             out.refuse(err)
             continue
         out.events += one.events
-        for what, n in one.skipped.items():
-            out.skipped[what] = out.skipped.get(what, 0) + n
+        for mine, theirs in ((out.skipped, one.skipped),
+                             (out.approximated, one.approximated)):
+            for what, n in theirs.items():
+                mine[what] = mine.get(what, 0) + n
     return out
 
 

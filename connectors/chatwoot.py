@@ -1,11 +1,17 @@
 """Chatwoot (open source) account webhooks → schema v1.
 
-Events (https://www.chatwoot.com/docs/product/others/webhook-events): the conversation
-object for ``conversation_created`` / ``conversation_status_changed`` /
-``conversation_updated``, the message object for ``message_created`` / ``message_updated``.
-A conversation is keyed by its ``display_id`` (the number agents see; the message
-payload carries only that) within its account. An email inbox makes it a ticket,
-every other inbox a chat.
+What Chatwoot really sends (its ``WebhookListener`` and ``EventDataPresenter``; captures in
+tests/fixtures/connectors/real/chatwoot): ``conversation_created`` /
+``conversation_status_changed`` / ``conversation_updated`` post the conversation itself at
+the top level, with **no account** (``messages[0].account_id`` at most) and no inbox name
+(``inbox_id`` only); ``message_created`` / ``message_updated`` post the message, with
+``conversation``, ``inbox {id, name}``, ``account {id, name}`` and ``sender``. A
+conversation's ``id`` is the number agents see (the display id) in both.
+
+So a conversation is ``chatwoot:<id>`` (``chatwoot:<account>:<id>`` with
+``SUPPORT_CHATWOOT_ACCOUNT``), never built from an account only some payloads carry, and
+its queue is its inbox by id (``inbox-<id>``, or the name ``SUPPORT_QUEUES`` gives it) on
+every payload and in ``import``. An email inbox makes it a ticket, every other inbox a chat.
 """
 
 from __future__ import annotations
@@ -13,13 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 from connectors import signatures
-from connectors.base import Doc, Vendor, event, iso, need
+from connectors.base import Context, Doc, Vendor, event, iso, need, seconds
 from connectors.errors import ConnectorError
 
 NAME = "chatwoot"
 # Chatwoot priorities → the schema's; Chatwoot's "medium" is the default "normal"
 PRIORITY = {"low": "low", "medium": "normal", "high": "high", "urgent": "urgent"}
 ACTIVITY = ("activity", 2)  # system notes ("Conversation was resolved by ...")
+INCOMING = ("incoming", 0)
 
 
 def _channel(conversation: Doc) -> str:
@@ -28,27 +35,39 @@ def _channel(conversation: Doc) -> str:
     return {"webwidget": "chat", "": "chat"}.get(name, name)
 
 
-def _conversation_key(conversation: Doc, account: Any) -> str:
+def _id(conversation: Doc) -> Any:
     cid = conversation.get("display_id", conversation.get("id"))
     if cid is None:
-        raise ConnectorError("missing_field", "conversation has no display_id or id")
-    return f"{account}:{cid}"
+        raise ConnectorError("missing_field", "conversation has no id")
+    return cid
 
 
 def _account(doc: Doc, conversation: Doc) -> Any:
+    """The account a payload names, where it names one (message payloads do; conversation
+    payloads only through a message they hold)."""
     acc = doc.get("account")
-    return (acc or {}).get("id") if isinstance(acc, dict) else \
-        conversation.get("account_id", doc.get("account_id", "0"))
+    if isinstance(acc, dict) and acc.get("id") is not None:
+        return acc["id"]
+    for source in (conversation, doc):
+        if source.get("account_id") is not None:
+            return source["account_id"]
+    messages = conversation.get("messages") or []
+    return messages[0].get("account_id") if messages and isinstance(messages[0], dict) \
+        else None
 
 
-def _labels(conversation: Doc, doc: Doc) -> dict[str, str]:
+def key_of(doc: Doc, conversation: Doc, ctx: Context) -> str:
+    ctx.check_account(_account(doc, conversation), "the Chatwoot payload")
+    return ctx.key(_id(conversation))
+
+
+def labels(conversation: Doc, ctx: Context, inbox: Any = None) -> dict[str, str]:
     meta = conversation.get("meta") or {}
     team = meta.get("team") or conversation.get("team") or {}
-    inbox = doc.get("inbox") or {}
-    queue = inbox.get("name") if isinstance(inbox, dict) else None
-    if not queue and conversation.get("inbox_id") is not None:
-        queue = f"inbox-{conversation['inbox_id']}"
-    return {"channel": _channel(conversation), "queue": queue or "",
+    box = inbox if isinstance(inbox, dict) else {}
+    inbox_id = conversation.get("inbox_id", box.get("id"))
+    return {"channel": _channel(conversation),
+            "queue": ctx.queue("inbox", inbox_id, box.get("name")),
             "team": team.get("name", "") if isinstance(team, dict) else "",
             "priority": PRIORITY.get(str(conversation.get("priority") or ""), "")}
 
@@ -61,34 +80,33 @@ def conversation_of(doc: Doc) -> str | None:
     conversation = doc.get("conversation") if "conversation" in doc else doc
     if not isinstance(conversation, dict):
         return None
-    try:
-        return _conversation_key(conversation, _account(doc, conversation))
-    except ConnectorError:
-        return None
+    cid = conversation.get("display_id", conversation.get("id"))
+    return None if cid is None else str(cid)
 
 
-def _created(doc: Doc) -> list[Doc]:
+def created(doc: Doc, ctx: Context) -> list[Doc]:
     """A ticket is created; a chat starts, and joins the human queue at once unless a bot
     has it (Chatwoot opens a bot's conversation as "pending")."""
-    key = _conversation_key(doc, _account(doc, doc))
+    key = key_of(doc, doc, ctx)
     at = iso(doc.get("created_at") or doc.get("timestamp"), "conversation")
     if _kind(doc) == "ticket":
-        return [event(NAME, f"{key}:created", "ticket.created", key, at, **_labels(doc, doc))]
-    out = [event(NAME, f"{key}:created", "chat.started", key, at, **_labels(doc, doc))]
+        return [event(NAME, f"{key}:created", "ticket.created", key, at, **labels(doc, ctx))]
+    out = [event(NAME, f"{key}:created", "chat.started", key, at, **labels(doc, ctx))]
     if doc.get("status", "open") == "open":
         out.append(event(NAME, f"{key}:queued", "chat.handoff", key, at))
     return out
 
 
-def _status(doc: Doc) -> list[Doc]:
+def status_changed(doc: Doc, ctx: Context, at: str | None = None) -> list[Doc]:
     """Resolved ends it; pending → open is the bot handing a chat to a human (Chatwoot's
     "pending" is a bot's conversation); open after resolved reopens a ticket; pending
-    and snoozed on a ticket are the schema's pending and on_hold."""
-    key = _conversation_key(doc, _account(doc, doc))
+    and snoozed on a ticket are the schema's pending and on_hold. The event id names the
+    status and the second it changed, which the import finds in the activity messages."""
+    key = key_of(doc, doc, ctx)
     kind, status = _kind(doc), str(need(doc, "status", "conversation"))
     previous = _previous_status(doc)
-    at = iso(doc.get("updated_at") or doc.get("timestamp"), "status change")
-    eid = f"{key}:status:{status}:{at}"
+    at = at or iso(doc.get("updated_at") or doc.get("timestamp"), "status change")
+    eid = f"{key}:status:{status}:{seconds(at)}"
     if status == "resolved":
         return [event(NAME, eid, "ticket.solved" if kind == "ticket" else "chat.ended", key, at)]
     if kind == "chat":
@@ -101,55 +119,69 @@ def _status(doc: Doc) -> list[Doc]:
 
 
 def _previous_status(doc: Doc) -> str | None:
+    """``changed_attributes`` is a list of one-key objects: ``[{"status": {"previous_value":
+    …, "current_value": …}}, …]``."""
     for change in doc.get("changed_attributes") or []:
         if isinstance(change, dict) and isinstance(change.get("status"), dict):
             return change["status"].get("previous_value")
     return None
 
 
-def _message(doc: Doc) -> list[Doc]:
-    """Incoming is the customer; outgoing an agent, or the bot when an agent bot sent it;
-    private notes and activity messages are not conversation; a submitted CSAT survey
-    (``message_updated`` of an ``input_csat`` message) is the rating."""
-    conversation = doc.get("conversation") or {}
-    key = _conversation_key(conversation, _account(doc, conversation))
-    mid = need(doc, "id", "message")
-    at = iso(doc.get("created_at"), "message")
+def actor_of(message: Doc) -> str:
+    """Incoming is the customer; outgoing a teammate's (sender type ``user``) is an agent,
+    an agent bot's, a template's or a campaign's (no user) the bot."""
+    if message.get("message_type") in INCOMING:
+        return "customer"
+    sender = message.get("sender")
+    kind = str((sender.get("type") if isinstance(sender, dict) else None)
+               or message.get("sender_type") or "").lower()
+    return "agent" if kind == "user" else "bot"
+
+
+def _csat(doc: Doc, key: str, mid: Any) -> list[Doc]:
     rating = (((doc.get("content_attributes") or {}).get("submitted_values") or {})
               .get("csat_survey_response") or {}).get("rating")
+    if rating is None:
+        return []
+    return [event(NAME, f"{key}:csat:{mid}", "survey.csat", key,
+                  iso(doc.get("updated_at") or doc.get("created_at"), "survey"), score=rating)]
+
+
+def message(doc: Doc, ctx: Context) -> list[Doc]:
+    """A message of the conversation, as its webhook posts it: private notes and activity
+    messages are not conversation; a submitted CSAT survey (``message_updated`` of an
+    ``input_csat`` message) is the rating."""
+    conversation = doc.get("conversation") or {}
+    key = key_of(doc, conversation, ctx)
+    mid = need(doc, "id", "message")
     if doc.get("content_type") == "input_csat":
-        if rating is None:
-            return []
-        return [event(NAME, f"{key}:csat:{mid}", "survey.csat", key,
-                      iso(doc.get("updated_at") or doc.get("created_at"), "survey"),
-                      score=rating)]
+        return _csat(doc, key, mid)
     if doc.get("event") == "message_updated" or doc.get("private") or \
             doc.get("message_type") in ACTIVITY:
         return []
-    sender = doc.get("sender") or {}
-    incoming = doc.get("message_type") in ("incoming", 0)
-    actor = "customer" if incoming else (
-        "agent" if sender.get("type") == "user" else "bot")
-    return [event(NAME, f"{key}:message:{mid}", f"{_kind(conversation)}.message", key, at,
-                  actor=actor,
-                  agent_id=str(sender.get("id")) if actor == "agent" and sender.get("id")
-                  else None)]
+    actor = actor_of(doc)
+    sender = doc.get("sender")
+    agent = (sender.get("id") if isinstance(sender, dict) else None) or doc.get("sender_id")
+    return [event(NAME, f"{key}:message:{mid}", f"{_kind(conversation)}.message", key,
+                  iso(doc.get("created_at"), "message"), actor=actor,
+                  agent_id=str(agent) if actor == "agent" and agent else None,
+                  **labels(conversation, ctx, doc.get("inbox")))]
 
 
-HANDLERS = {"conversation_created": _created, "conversation_status_changed": _status,
-            "message_created": _message, "message_updated": _message}
+HANDLERS = {"conversation_created": created, "conversation_status_changed": status_changed,
+            "message_created": message, "message_updated": message}
 # sent by Chatwoot, nothing a KPI needs
 SKIPPED = frozenset({"conversation_updated", "contact_created", "contact_updated",
                      "webwidget_triggered", "conversation_typing_on", "conversation_typing_off"})
 
 
-def normalize(doc: Doc) -> list[Doc]:
+def normalize(doc: Doc, ctx: Context) -> list[Doc]:
     name = doc.get("event")
     if name in SKIPPED:
         return []
     if name not in HANDLERS:
         raise ConnectorError("unknown_payload", f"not a Chatwoot webhook event: {name!r}")
-    return HANDLERS[str(name)](doc)
+    return HANDLERS[str(name)](doc, ctx)
 
 
 VENDOR = Vendor(NAME, normalize, conversation_of, signatures.chatwoot,

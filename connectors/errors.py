@@ -8,6 +8,8 @@ REASONS: tuple[str, ...] = (
     "unknown_payload",    # not an event the vendor sends (wrong webhook pointed here?)
     "missing_field",      # an event it maps lacks the id or time it needs
     "bad_timestamp",      # a time it cannot read
+    "wrong_account",      # another account's payload than the configured one
+    "needs_setting",      # the vendor did not send what a KPI needs: the detail says what to set
 )
 
 

@@ -1,25 +1,31 @@
 """Freshdesk automation webhooks → schema v1.
 
-Freshdesk sends a webhook from an automation rule's "Trigger webhook" action, and the
-admin composes its body. The monitor reads the body the way Freshdesk's Simple content
-names its fields: a ``freshdesk_webhook`` object with ``ticket_id``, ``ticket_status``,
-``ticket_priority``, ``ticket_source``, ``ticket_group_name``, ``ticket_created_at`` and
-``ticket_updated_at`` (https://support.freshdesk.com/support/solutions/articles/
-132589-using-webhooks-in-automation-rules). One rule per trigger adds the one field the
-rule knows and Freshdesk has no placeholder for: ``kpi_event``, what happened
-(docs/connectors.md has the body to paste).
+Freshdesk sends a webhook from an automation rule's "Trigger webhook" action, and the admin
+composes its body; what real rules send (captures in tests/fixtures/connectors/real/
+freshdesk): a ``freshdesk_webhook`` object of quoted placeholders (every value a string)
+whose ``triggered_event`` says what happened, in Freshdesk's own non-JSON notation:
+``{ticket_action:created}``, ``{status:{from:4,to:6}}`` (status numbers),
+``{note_type:public}``, ``{priority:{from:3,to:1}}``. A rule of docs/connectors.md may add
+``kpi_event`` instead (replies have no ``triggered_event``: "Reply is sent", "Customer
+replies" rules). The bodies carry no time unless the rule adds one (``ticket_updated_at``):
+the time is then when the intake received the delivery, which Freshdesk sends as the rule
+fires.
 
 Freshdesk does not sign webhooks, so the rule sends the shared secret in a custom
-``X-Support-Kpi-Token`` header. A delivery's id is the ticket, the event and the ticket's
-update time. A retry repeats the body, so it is a duplicate, not a new event.
+``X-Support-Kpi-Token`` header. Freshdesk sends no id of a reply or note: an event's id is
+the ticket, what happened and its second, which the import derives from the API's records
+alike, so history imported over live webhooks counts once. The queue is the group:
+``ticket_group_name`` as the rule gives it, and the import names groups by id the same way
+(``SUPPORT_QUEUES``, or the groups export among its files).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from connectors import signatures
-from connectors.base import Doc, Vendor, event, iso, need
+from connectors.base import Context, Doc, Vendor, event, iso, need, seconds
 from connectors.errors import ConnectorError
 
 NAME = "freshdesk"
@@ -33,37 +39,67 @@ SOURCE = {"email": "email", "portal": "web", "phone": "voice", "chat": "chat",
           8: "mobile", 9: "web", 10: "email", 11: "web", 12: "web", 13: "chat"}
 PRIORITY = {"low": "low", "medium": "normal", "high": "high", "urgent": "urgent",
             1: "low", 2: "normal", 3: "high", 4: "urgent"}
-# Freshdesk statuses (names and API v2 numbers) → the schema's status events.
+# Freshdesk statuses (names and API v2 numbers; 6 and up are an account's own, the common
+# ones "Waiting on Customer" and "Waiting on Third Party") → the schema's
 STATUS = {"open": "open", "pending": "pending", "waiting on customer": "pending",
           "waiting on third party": "on_hold", "resolved": "resolved", "closed": "closed",
           2: "open", 3: "pending", 4: "resolved", 5: "closed", 6: "pending", 7: "on_hold"}
+DONE = ("resolved", "closed")
 EVENTS = ("ticket_created", "agent_reply", "customer_reply", "status_changed",
           "ticket_reopened")
+# what triggered_event says, by its key (a value adds ":<value>": note_type:public)
+KNOWN = (*EVENTS, "status", "priority")
+# {status:{from:4,to:6}}, {ticket_action:created}, {note_type:public}
+TRIGGERED = re.compile(r"^\{(\w+):(?:\{from:([^,}]*),to:([^}]*)\}|([^}]*))\}$")
 
 
-def labels(ticket: Doc, prefix: str = "ticket_") -> dict[str, Any]:
-    """Channel, priority and queue (the group) of a webhook's ticket fields (prefix
-    ``ticket_``) or of an API v2 ticket (no prefix, numbers for source and priority)."""
-    def code(name: str) -> Any:
-        v = ticket.get(prefix + name)
-        return v.strip().lower() if isinstance(v, str) else v
-
-    group = ticket.get(prefix + "group_name") or ticket.get(prefix + "group_id")
-    return {"channel": SOURCE.get(code("source"), ""),
-            "priority": PRIORITY.get(code("priority"), ""),
-            "queue": (f"group-{group}" if isinstance(group, int) else str(group or ""))}
+def _code(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return int(text) if text.isdigit() else text
+    return value
 
 
-def status_events(status: Any, eid: str, key: str, at: str) -> list[Doc]:
-    """A Freshdesk status (a name or an API v2 number) as schema events."""
-    mapped = STATUS.get(status.strip().lower() if isinstance(status, str) else status)
+def labels(ticket: Doc, ctx: Context, prefix: str = "ticket_") -> dict[str, Any]:
+    """Channel, priority and queue of a webhook's ticket fields (prefix ``ticket_``) or of
+    an API v2 ticket (no prefix, numbers for source and priority, the group by id)."""
+    return {"channel": SOURCE.get(_code(ticket.get(prefix + "source")), ""),
+            "priority": PRIORITY.get(_code(ticket.get(prefix + "priority")), ""),
+            "queue": ctx.queue("group", ticket.get(prefix + "group_id"),
+                               ticket.get(prefix + "group_name"))}
+
+
+def status_events(status: Any, key: str, at: str, previous: Any = None) -> list[Doc]:
+    """A Freshdesk status (a name or a number) as schema events; from resolved or closed to
+    anything else it is a reopen."""
+    mapped, before = STATUS.get(_code(status)), STATUS.get(_code(previous))
     if mapped is None:
-        raise ConnectorError("unknown_payload", f"unknown Freshdesk status {status!r}")
+        raise ConnectorError("unknown_payload", f"unknown Freshdesk status {status!r} (an "
+                             "account's own status: name it Waiting on Customer or Waiting "
+                             "on Third Party, or send its meaning in kpi_event)")
+    eid = f"{key}:status:{mapped}:{seconds(at)}"
     if mapped == "resolved":
         return [event(NAME, eid, "ticket.solved", key, at)]
     if mapped == "closed":
         return [event(NAME, eid, "ticket.closed", key, at)]
-    return [event(NAME, eid, "ticket.status_changed", key, at, status=mapped)]
+    out = [event(NAME, f"{key}:reopened:{seconds(at)}", "ticket.reopened", key, at)] \
+        if before in DONE else []
+    return [*out, event(NAME, eid, "ticket.status_changed", key, at, status=mapped)]
+
+
+def reply(key: str, at: str, customer: bool, agent: Any = None) -> Doc:
+    """A reply or public note: its id is the ticket, who wrote and the second."""
+    actor = "customer" if customer else "agent"
+    return event(NAME, f"{key}:reply:{actor}:{seconds(at)}", "ticket.message", key, at,
+                 actor=actor, agent_id=None if customer or agent is None else str(agent))
+
+
+def created(key: str, at: str, fields: dict[str, Any], description: bool) -> list[Doc]:
+    out = [event(NAME, f"{key}:created", "ticket.created", key, at, **fields)]
+    if description:  # the ticket's description is the customer's first message
+        out.append(event(NAME, f"{key}:description", "ticket.message", key, at,
+                         actor="customer"))
+    return out
 
 
 def _ticket(doc: Doc) -> Doc:
@@ -78,30 +114,45 @@ def conversation_of(doc: Doc) -> str | None:
     ticket = doc.get("freshdesk_webhook")
     if not isinstance(ticket, dict) or ticket.get("ticket_id") in (None, ""):
         return None
-    return f"{ticket.get('account', '0')}:{ticket['ticket_id']}"
+    return str(ticket["ticket_id"])
 
 
-def normalize(doc: Doc) -> list[Doc]:
+def _what(ticket: Doc) -> tuple[str, Any, Any]:
+    """What happened: (kind, from, to) of ``triggered_event``, or ``kpi_event``."""
+    if ticket.get("kpi_event"):
+        return str(ticket["kpi_event"]), None, ticket.get("ticket_status")
+    found = TRIGGERED.match(str(ticket.get("triggered_event") or "").replace(" ", ""))
+    if found is None:
+        raise ConnectorError(
+            "needs_setting", "a Freshdesk rule body needs \"triggered_event\": "
+            "\"{{triggered_event}}\" or a \"kpi_event\" (docs/connectors.md, Freshdesk); "
+            f"this one has {', '.join(sorted(ticket))[:200]}")
+    name, before, after, value = found.groups()
+    return (f"{name}:{value}", None, None) if value is not None else (name, before, after)
+
+
+def normalize(doc: Doc, ctx: Context) -> list[Doc]:
     ticket = _ticket(doc)
-    kind = need(ticket, "kpi_event", "Freshdesk webhook")
-    if kind not in EVENTS:
-        raise ConnectorError("unknown_payload", f"kpi_event {kind!r} is none of "
-                                                f"{', '.join(EVENTS)}")
-    key = f"{ticket.get('account', '0')}:{need(ticket, 'ticket_id', 'Freshdesk webhook')}"
-    if kind == "ticket_created":
-        at = iso(need(ticket, "ticket_created_at", "ticket_created"), "ticket_created")
-        return [event(NAME, f"{key}:created", "ticket.created", key, at, **labels(ticket)),
-                event(NAME, f"{key}:description", "ticket.message", key, at,
-                      actor="customer")]
-    at = iso(need(ticket, "ticket_updated_at", kind), kind)
-    eid = f"{key}:{kind}:{at}"
-    if kind == "agent_reply":
-        return [event(NAME, eid, "ticket.message", key, at, actor="agent")]
+    ctx.check_account(ticket.get("account"), "the Freshdesk webhook")
+    kind, before, after = _what(ticket)
+    if kind not in KNOWN and not kind.startswith(("note_type:", "ticket_action:")):
+        raise ConnectorError("unknown_payload", f"Freshdesk event {kind!r} is none of "
+                                                f"{', '.join(EVENTS)} nor a triggered_event")
+    key = ctx.key(need(ticket, "ticket_id", "Freshdesk webhook"))
+    if kind in ("ticket_created", "ticket_action:created"):
+        at = iso(ticket.get("ticket_created_at") or ctx.received_at, "ticket_created")
+        return created(key, at, labels(ticket, ctx), description=True)
+    at = iso(ticket.get("ticket_updated_at") or ctx.received_at, kind)
+    if kind in ("agent_reply", "note_type:public"):
+        return [reply(key, at, customer=False)]
     if kind == "customer_reply":
-        return [event(NAME, eid, "ticket.message", key, at, actor="customer")]
+        return [reply(key, at, customer=True)]
     if kind == "ticket_reopened":
-        return [event(NAME, eid, "ticket.reopened", key, at)]
-    return status_events(need(ticket, "ticket_status", kind), eid, key, at)
+        return [event(NAME, f"{key}:reopened:{seconds(at)}", "ticket.reopened", key, at)]
+    if kind in ("status_changed", "status"):
+        return status_events(after if after is not None else
+                             need(ticket, "ticket_status", kind), key, at, before)
+    return []  # private notes, priority changes, updates: nothing a KPI needs
 
 
 VENDOR = Vendor(NAME, normalize, conversation_of, signatures.shared_secret(TOKEN_HEADER),

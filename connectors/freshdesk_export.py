@@ -12,20 +12,26 @@ Freshdesk has no event log, so the history is read from what its API keeps
   ticket's ``conversations``): ``incoming`` is the customer's, otherwise an agent's reply
   or public note (Freshdesk counts both as responses); a private note is not conversation;
 - a satisfaction rating (``GET /api/v2/surveys/satisfaction_ratings``): the
-  ``default_question`` answer on Freshdesk's scale (103 … -103) as a 1–5 CSAT score.
+  ``default_question`` answer on Freshdesk's scale (103 … -103) as a 1–5 CSAT score;
+- groups (``GET /api/v2/groups``): the queues' names, as the webhooks' rules name them.
 
-The API keeps only the latest resolve and reopen of a ticket, so a reopened ticket's
-earlier resolve is lost: its reopen is skipped and counted as such.
+The API keeps only a ticket's latest resolve and reopen: a reopened ticket (``stats.
+reopened_at``) is reopened then, and its first resolve, which the API no longer has, is
+taken at that moment (the latest it can have been), so its resolution time is an upper
+bound and its reopen counts. Ids are the webhooks' (the ticket, what happened and its
+second: Freshdesk gives a reply no id on the webhook), so history imported over live
+webhooks counts once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
-from connectors.base import Doc, Imported, event, iso, items, map_whole, need
+from connectors.base import Context, Doc, Imported, event, iso, items, map_whole, need
 from connectors.errors import ConnectorError
-from connectors.freshdesk import NAME, labels, status_events
+from connectors.freshdesk import NAME, created, labels, reply, status_events
 
 OUTBOUND = 10  # an outbound email: the agent wrote first, no customer message opens it
 # Freshdesk's answer values (3-, 5- and 7-point scales share them) → a 1–5 score
@@ -33,44 +39,41 @@ RATING = {103: 5, 102: 4, 101: 4, 100: 3, -101: 2, -102: 2, -103: 1}
 WAITING = (3, 6, 7)  # pending and the "waiting on" statuses
 
 
-def _ticket(t: Doc, account: str, out: Imported) -> None:
-    key = f"{account}:{need(t, 'id', 'ticket')}"
+def _ticket(t: Doc, ctx: Context, out: Imported) -> None:
+    key = ctx.key(need(t, "id", "ticket"))
     at = iso(t.get("created_at"), "ticket")
-    out.events.append(event(NAME, f"{key}:created", "ticket.created", key, at,
-                            **labels(t, prefix="")))
-    if t.get("source") != OUTBOUND:
-        out.events.append(event(NAME, f"{key}:description", "ticket.message", key, at,
-                                actor="customer"))
+    out.events += created(key, at, labels(t, ctx, prefix=""),
+                          description=t.get("source") != OUTBOUND)
     stats = t.get("stats") or {}
+    if stats.get("reopened_at"):
+        when = iso(stats["reopened_at"], "stats.reopened_at")
+        # the first resolve is gone from the API: it was at the reopen at the latest
+        out.events += status_events(4, key, when) + status_events(2, key, when, previous=4)
+        out.approximate("first resolve of a reopened ticket (at its reopen: the API keeps "
+                        "only the latest resolve)")
     for field, status in (("resolved_at", 4), ("closed_at", 5)):
         if stats.get(field):
             when = iso(stats[field], f"stats.{field}")
-            out.events += status_events(status, f"{key}:{field}:{when}", key, when)
+            out.events += status_events(status, key, when)
     if t.get("status") in WAITING and stats.get("pending_since"):
         when = iso(stats["pending_since"], "stats.pending_since")
-        out.events += status_events(t["status"], f"{key}:pending_since:{when}", key, when)
-    if stats.get("reopened_at"):
-        out.skip("reopened_at (the API keeps no earlier resolve)")
+        out.events += status_events(t["status"], key, when)
     for c in t.get("conversations") or []:
-        _conversation({**c, "ticket_id": c.get("ticket_id", t["id"])}, account, out)
+        _conversation({**c, "ticket_id": c.get("ticket_id", t["id"])}, ctx, out)
 
 
-def _conversation(c: Doc, account: str, out: Imported) -> None:
-    key = f"{account}:{need(c, 'ticket_id', 'conversation')}"
-    cid = need(c, "id", "conversation")
+def _conversation(c: Doc, ctx: Context, out: Imported) -> None:
+    key = ctx.key(need(c, "ticket_id", "conversation"))
+    need(c, "id", "conversation")
     if c.get("private"):
         out.skip("private_note")
         return
-    at = iso(c.get("created_at"), "conversation")
-    incoming = bool(c.get("incoming"))
-    out.events.append(event(NAME, f"{key}:conversation:{cid}", "ticket.message", key, at,
-                            actor="customer" if incoming else "agent",
-                            agent_id=None if incoming or c.get("user_id") is None
-                            else str(c["user_id"])))
+    out.events.append(reply(key, iso(c.get("created_at"), "conversation"),
+                            customer=bool(c.get("incoming")), agent=c.get("user_id")))
 
 
-def _rating(r: Doc, account: str, out: Imported) -> None:
-    key = f"{account}:{need(r, 'ticket_id', 'satisfaction rating')}"
+def _rating(r: Doc, ctx: Context, out: Imported) -> None:
+    key = ctx.key(need(r, "ticket_id", "satisfaction rating"))
     answer: Any = (r.get("ratings") or {}).get("default_question")
     if answer not in RATING:
         out.skip("rating without a default_question answer")
@@ -87,15 +90,38 @@ def _kind(doc: Doc) -> str:
         return "conversation"
     if "requester_id" in doc or "stats" in doc or {"status", "created_at"} <= doc.keys():
         return "ticket"
-    raise ConnectorError("unknown_payload", "neither a Freshdesk ticket, conversation nor "
-                                            "satisfaction rating")
+    if {"id", "name"} <= doc.keys() and ("agent_ids" in doc or "unassigned_for" in doc
+                                         or "description" in doc):
+        return "group"
+    raise ConnectorError("unknown_payload", "neither a Freshdesk ticket, conversation, "
+                                            "satisfaction rating nor group")
 
 
 MAPPERS = {"ticket": _ticket, "conversation": _conversation, "rating": _rating}
+UNNAMED = ("tickets whose group has no name (group-<id>) where the webhooks' rules name it "
+           "(ticket_group_name): add the groups export, GET /api/v2/groups, or SUPPORT_QUEUES")
 
 
-def normalize_export(docs: Iterable[Any], account: str = "0") -> Imported:
+def normalize_export(docs: Iterable[Any], ctx: Context) -> Imported:
     """Every ticket, conversation and rating of the files (JSON arrays as the API
-    returns them, search pages under ``results``, or one record per line)."""
-    return map_whole(items(docs, "results"),
-                     lambda doc, one: MAPPERS[_kind(doc)](doc, account, one))
+    returns them, search pages under ``results``, or one record per line); the groups
+    among them name the queues."""
+    records = list(items(docs, "results"))
+    kinds = []
+    for doc in records:
+        try:
+            kinds.append(_kind(doc))
+        except ConnectorError:
+            kinds.append("other")
+    names = {f"group:{d['id']}": str(d["name"])
+             for d, k in zip(records, kinds, strict=True) if k == "group"}
+    ctx = replace(ctx, queues={**names, **ctx.queues})
+    out = map_whole((d for d, k in zip(records, kinds, strict=True) if k != "group"),
+                    lambda doc, one: MAPPERS[_kind(doc)](doc, ctx, one))
+    unnamed = sum(1 for d, k in zip(records, kinds, strict=True) if k == "ticket"
+                  and d.get("group_id") and f"group:{d['group_id']}" not in ctx.queues)
+    if unnamed:
+        out.skipped[UNNAMED] = unnamed
+    if names:
+        out.skip(f"group records (named {len(names)} queues)")
+    return out

@@ -1,10 +1,18 @@
 """Intercom conversation webhooks (notification_event, ``conversation.*`` topics) → schema v1.
 
 A notification (https://developers.intercom.com/docs/references/2.11/webhooks/webhook-models)
-carries ``topic`` and the conversation as ``data.item``: its ``source`` (the opening
-message), ``state``, ``priority``, ``team_assignee_id``, ``conversation_rating`` and the
-new ``conversation_parts``. Each part has its own id, so a part seen again in a later
-notification (or a retried delivery) is a duplicate, not a new message.
+carries ``topic`` and the conversation as ``data.item``. Two models are in use, and both map:
+
+* the current one (API 2.x): the opening message as ``source`` (its ``author``),
+  ``team_assignee_id``, ``priority``, ``conversation_rating``;
+* the older one, which apps on older API versions still receive: the opening message as
+  ``conversation_message``, the customer as ``user``, ``assignee`` instead of the ids.
+
+The new ``conversation_parts`` carry each part with its own id, so a part seen again in a
+later notification (a reply-and-assign fires both ``conversation.admin.replied`` and
+``conversation.admin.assigned`` with the same part) or in the export is one message. A
+part with a body is a message whatever its type (an ``assignment`` written as a reply is
+the teammate's first response); a bot's comment is the bot's, never a first response.
 """
 
 from __future__ import annotations
@@ -12,11 +20,13 @@ from __future__ import annotations
 from typing import Any
 
 from connectors import signatures
-from connectors.base import Doc, Vendor, event, iso, need
+from connectors.base import Context, Doc, Vendor, event, iso, need
 from connectors.errors import ConnectorError
 
 NAME = "intercom"
 CUSTOMER = ("user", "lead", "contact")
+# parts with a body that are not written to the customer
+NOT_MESSAGES = ("note", "note_and_reopen", "close")
 CHANNEL = {"conversation": "chat", "email": "email", "facebook": "social",
            "twitter": "social", "whatsapp": "social", "instagram": "social", "sms": "sms",
            "phone_call": "voice"}
@@ -34,7 +44,7 @@ def conversation_of(doc: Doc) -> str | None:
         cid = _item(doc).get("id")
     except ConnectorError:
         return None
-    return f"{doc.get('app_id', '0')}:{cid}" if cid else None
+    return str(cid) if cid else None
 
 
 def _actor(author: Any) -> str:
@@ -42,23 +52,24 @@ def _actor(author: Any) -> str:
     return "customer" if kind in CUSTOMER else "agent" if kind == "admin" else "bot"
 
 
-def _labels(item: Doc) -> dict[str, Any]:
-    team = item.get("team_assignee_id")
-    source = item.get("source") or {}
-    return {"channel": CHANNEL.get(str(source.get("type") or ""), "chat"),
-            "queue": f"team-{team}" if team else "",
+def _labels(item: Doc, ctx: Context) -> dict[str, Any]:
+    source = item.get("source") or item.get("conversation_message") or {}
+    kind = str(source.get("type") or "")
+    return {"channel": CHANNEL.get(kind, "chat"),
+            "queue": ctx.queue("team", item.get("team_assignee_id")),
             "priority": "high" if item.get("priority") == "priority" else "normal"}
 
 
 def parts(item: Doc, key: str) -> list[Doc]:
-    """Comments are messages; a close ends the chat; notes, assignments, opens and
-    snoozes are not conversation."""
+    """Comments are messages, and so is any other part written to the customer (an
+    assignment with a body: a reply-and-assign); a close ends the chat; notes, bare
+    assignments, opens and snoozes are not conversation."""
     out = []
     for part in (item.get("conversation_parts") or {}).get("conversation_parts") or []:
         kind = part.get("part_type")
         at = iso(part.get("created_at"), "conversation part")
         pid = need(part, "id", "conversation part")
-        if kind == "comment":
+        if kind == "comment" or (kind not in NOT_MESSAGES and part.get("body")):
             actor = _actor(part.get("author"))
             author_id = (part.get("author") or {}).get("id")
             out.append(event(NAME, f"{key}:part:{pid}", "chat.message", key, at, actor=actor,
@@ -69,12 +80,13 @@ def parts(item: Doc, key: str) -> list[Doc]:
     return out
 
 
-def opened(item: Doc, key: str) -> list[Doc]:
+def opened(item: Doc, key: str, ctx: Context) -> list[Doc]:
     """A customer's conversation starts and waits for a teammate at once; its opening
-    message is the customer's first."""
+    message (``source``, or ``conversation_message`` in the older model) is the customer's
+    first."""
     at = iso(item.get("created_at"), "conversation")
-    source = item.get("source") or {}
-    out = [event(NAME, f"{key}:created", "chat.started", key, at, **_labels(item))]
+    source = item.get("source") or item.get("conversation_message") or {}
+    out = [event(NAME, f"{key}:created", "chat.started", key, at, **_labels(item, ctx))]
     if _actor(source.get("author")) == "customer":
         out += [event(NAME, f"{key}:queued", "chat.handoff", key, at),
                 event(NAME, f"{key}:source", "chat.message", key, at, actor="customer")]
@@ -91,20 +103,22 @@ def rating(item: Doc, key: str) -> list[Doc]:
 
 TOPICS = {"conversation.user.created", "conversation.admin.single.created",
           "conversation.user.replied", "conversation.admin.replied",
+          "conversation.operator.replied", "conversation.admin.assigned",
           "conversation.admin.closed", "conversation.rating.added"}
 
 
-def normalize(doc: Doc) -> list[Doc]:
+def normalize(doc: Doc, ctx: Context) -> list[Doc]:
     if doc.get("type") != "notification_event":
         raise ConnectorError("unknown_payload", f"not an Intercom notification: type "
                                                 f"{doc.get('type')!r}")
     topic = str(doc.get("topic") or "")
     if topic not in TOPICS:
-        return []  # assignments, notes, snoozes, tags, contacts: nothing a KPI needs
+        return []  # notes, snoozes, tags, contacts: nothing a KPI needs
+    ctx.check_account(doc.get("app_id"), "the Intercom notification")
     item = _item(doc)
-    key = f"{doc.get('app_id', '0')}:{need(item, 'id', 'conversation')}"
+    key = ctx.key(need(item, "id", "conversation"))
     if topic.endswith(".created"):
-        return opened(item, key) + parts(item, key)
+        return opened(item, key, ctx) + parts(item, key)
     if topic == "conversation.rating.added":
         return rating(item, key)
     return parts(item, key)

@@ -14,28 +14,43 @@ conversation for its replies.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from connectors import intercom
-from connectors.base import Doc, Imported, items, map_whole, need
+from connectors.base import Context, Doc, Imported, items, map_whole, need
 from connectors.errors import ConnectorError
 
 
-def _conversation(item: Doc, account: str) -> list[Doc]:
+def _conversation(item: Doc, ctx: Context) -> list[Doc]:
+    if item.get("type") == "conversation_part" and item.get("conversation_id") is not None:
+        # a part on its own (connector tools export the parts one per record)
+        key = ctx.key(item["conversation_id"])
+        return intercom.parts({"conversation_parts": {"conversation_parts": [item]}}, key)
     if item.get("type", "conversation") != "conversation":
-        raise ConnectorError("unknown_payload", f"not an Intercom conversation: type "
-                                                f"{item.get('type')!r}")
-    key = f"{account}:{need(item, 'id', 'conversation')}"
-    return intercom.opened(item, key) + intercom.parts(item, key) + \
+        raise ConnectorError("unknown_payload", f"not an Intercom conversation or "
+                                                f"conversation part: type {item.get('type')!r}"
+                                                " (tickets are not mapped)")
+    key = ctx.key(need(item, "id", "conversation"))
+    return intercom.opened(item, key, ctx) + intercom.parts(item, key) + \
         intercom.rating(item, key)
 
 
-def normalize_export(docs: Iterable[Any], account: str = "0") -> Imported:
-    """Every conversation of the files; ``account`` is the Intercom app id (the webhooks'
-    ``app_id``), so imported and live conversations share ids."""
+def normalize_export(docs: Iterable[Any], ctx: Context) -> Imported:
+    """Every conversation of the files (conversation ids as on the webhooks); teams
+    (``GET /teams``) among them name the queues."""
+    records = list(items(docs, "conversations", "teams"))
+    names = {f"team:{t['id']}": str(t["name"]) for t in records
+             if t.get("type") == "team" and t.get("id") is not None and t.get("name")}
+    ctx = replace(ctx, queues={**names, **ctx.queues})
+
     def whole(doc: Doc, one: Imported) -> None:
-        one.events += _conversation(doc, account)
-        if not (doc.get("conversation_parts") or {}).get("conversation_parts"):
+        one.events += _conversation(doc, ctx)
+        if doc.get("type", "conversation") == "conversation" and \
+                not (doc.get("conversation_parts") or {}).get("conversation_parts"):
             one.skip("conversation without parts (a list page: retrieve it)")
 
-    return map_whole(items(docs, "conversations"), whole)
+    out = map_whole((r for r in records if r.get("type") != "team"), whole)
+    if names:
+        out.skip(f"team records (named {len(names)} queues)")
+    return out

@@ -15,13 +15,13 @@ from connectors import (
     zendesk,
     zendesk_export,
 )
-from connectors.base import Imported, Vendor
+from connectors.base import Context, Imported, Vendor
 
 VENDORS: dict[str, Vendor] = {v.name: v for v in (chatwoot.VENDOR, freshdesk.VENDOR,
                                                  intercom.VENDOR, zendesk.VENDOR)}
 
-# vendor → its history mapper: (export documents, account id) → the events, sorted or not
-IMPORTS: dict[str, Callable[[Iterable[Any], str], Imported]] = {
+# vendor → its history mapper: (export documents, context) → the events, sorted or not
+IMPORTS: dict[str, Callable[[Iterable[Any], Context], Imported]] = {
     "chatwoot": chatwoot_export.normalize_export,
     "freshdesk": freshdesk_export.normalize_export,
     "intercom": intercom_export.normalize_export,

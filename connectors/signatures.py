@@ -12,6 +12,12 @@ from connectors.base import Verify
 MAX_AGE_S = 300.0  # a signed timestamp older (or newer) than this is a replay
 
 
+def _same(got: str, want: bytes) -> bool:
+    """A header against the expected value in constant time, as bytes: a header with
+    characters outside ASCII is simply wrong (``compare_digest`` raises on such a str)."""
+    return hmac.compare_digest(got.encode("utf-8", "replace"), want)
+
+
 def _fresh(timestamp: str, now_s: float) -> bool:
     try:
         return abs(now_s - float(timestamp)) <= MAX_AGE_S
@@ -27,8 +33,8 @@ def zendesk(secret: str) -> Verify:
     def verify(headers: Mapping[str, str], body: bytes, now_s: float) -> bool:
         ts = headers.get("x-zendesk-webhook-signature-timestamp", "")
         got = headers.get("x-zendesk-webhook-signature", "")
-        want = base64.b64encode(hmac.digest(key, ts.encode() + body, "sha256")).decode()
-        return bool(ts) and hmac.compare_digest(got, want) and _fresh_iso(ts, now_s)
+        want = base64.b64encode(hmac.digest(key, ts.encode() + body, "sha256"))
+        return bool(ts) and _same(got, want) and _fresh_iso(ts, now_s)
 
     return verify
 
@@ -49,8 +55,8 @@ def intercom(secret: str) -> Verify:
     key = secret.encode()
 
     def verify(headers: Mapping[str, str], body: bytes, now_s: float) -> bool:
-        want = "sha1=" + hmac.new(key, body, hashlib.sha1).hexdigest()
-        return hmac.compare_digest(headers.get("x-hub-signature", ""), want)
+        want = b"sha1=" + hmac.new(key, body, hashlib.sha1).hexdigest().encode()
+        return _same(headers.get("x-hub-signature", ""), want)
 
     return verify
 
@@ -62,9 +68,10 @@ def chatwoot(secret: str) -> Verify:
 
     def verify(headers: Mapping[str, str], body: bytes, now_s: float) -> bool:
         ts = headers.get("x-chatwoot-timestamp", "")
-        want = "sha256=" + hmac.new(key, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-        return bool(ts) and hmac.compare_digest(headers.get("x-chatwoot-signature", ""),
-                                                want) and _fresh(ts, now_s)
+        want = b"sha256=" + hmac.new(key, ts.encode("utf-8", "replace") + b"." + body,
+                                     hashlib.sha256).hexdigest().encode()
+        return bool(ts) and _same(headers.get("x-chatwoot-signature", ""), want) \
+            and _fresh(ts, now_s)
 
     return verify
 
@@ -74,7 +81,7 @@ def shared_secret(header: str) -> Callable[[str], Verify]:
     as a custom header configured on the webhook, compared in constant time."""
     def make(secret: str) -> Verify:
         def verify(headers: Mapping[str, str], body: bytes, now_s: float) -> bool:
-            return hmac.compare_digest(headers.get(header, ""), secret)
+            return _same(headers.get(header, ""), secret.encode())
 
         return verify
 

@@ -1,9 +1,18 @@
-"""Zendesk event webhooks (``zen:event-type:ticket.*`` and messaging) → schema v1.
+"""Zendesk webhooks → schema v1: event-subscribed webhooks (``zen:event-type:ticket.*`` and
+messaging) and trigger webhooks (a trigger's custom JSON body).
 
-The envelope (https://developer.zendesk.com/api-reference/webhooks/event-types/
-webhook-event-types/): ``id`` (the event's own id), ``type``, ``time``, ``account_id``,
-``subject`` (``zen:ticket:<id>``), ``detail`` (the ticket: group_id, priority,
-via.channel, ...) and ``event`` (what changed). A ticket's group is its queue.
+An event webhook's envelope (https://developer.zendesk.com/api-reference/webhooks/
+event-types/webhook-event-types/): ``id`` (the event's own id), ``type``, ``time``,
+``account_id``, ``subject`` (``zen:ticket:<id>``), ``detail`` (the ticket: group_id,
+priority, via.channel, status; ids as strings, status in capitals) and ``event`` (what
+changed). A trigger's body is whatever the admin wrote: it maps when it says what happened
+(``kpi_event``) with the placeholders docs/connectors.md gives, and is refused otherwise
+with what to add, since a body without them cannot tell a creation from a comment.
+
+Ids are those the export has too, so history imported over live webhooks counts once: a
+ticket is ``zendesk:<ticket id>``, a comment ``…:comment:<comment id>``, a status change
+``…:status:<status>:<second>``, a creation ``…:created``; its queue is its group by id
+(``group-<id>``, or the name ``SUPPORT_QUEUES`` gives it).
 """
 
 from __future__ import annotations
@@ -11,57 +20,59 @@ from __future__ import annotations
 from typing import Any
 
 from connectors import signatures
-from connectors.base import Doc, Vendor, event, iso, need
+from connectors.base import Context, Doc, Vendor, event, iso, need, seconds
 from connectors.errors import ConnectorError
 
 NAME = "zendesk"
 PREFIX = "zen:event-type:"
 CHANNEL = {"web": "web", "email": "email", "chat": "chat", "native_messaging": "chat",
            "api": "api", "voice": "voice", "mobile": "mobile", "facebook": "social",
-           "twitter": "social", "whatsapp": "social", "instagram_dm": "social"}
+           "twitter": "social", "whatsapp": "social", "instagram_dm": "social",
+           "mail": "email", "web_form": "web", "web_service": "api", "closed_ticket": "email",
+           "phone": "voice", "messaging": "chat"}
+# Zendesk's good/bad satisfaction → a 1–5 CSAT score (4 and up is satisfied)
+CSAT = {"good": 5, "bad": 1, "good_with_comment": 5, "bad_with_comment": 1}
 
 
 def conversation_of(doc: Doc) -> str | None:
-    ticket = _ticket_id(doc)
-    return f"{doc.get('account_id', '0')}:{ticket}" if ticket else None
+    return _ticket_id(doc)
 
 
 def _ticket_id(doc: Doc) -> str | None:
+    """The ticket of an event webhook (``subject``, else ``detail.id``) or of a trigger's
+    body (``ticket_id``, under ``support_kpi`` in the documented body)."""
     subject = str(doc.get("subject") or "")
     if subject.startswith("zen:ticket:"):
         return subject.removeprefix("zen:ticket:")
-    detail = doc.get("detail") or {}
-    return str(detail["id"]) if isinstance(detail, dict) and detail.get("id") else None
+    detail = doc.get("detail")
+    if isinstance(detail, dict) and detail.get("id") not in (None, ""):
+        return str(detail["id"])
+    inner = doc.get("support_kpi")
+    body: Doc = inner if isinstance(inner, dict) else doc
+    return str(body["ticket_id"]) if body.get("ticket_id") not in (None, "") else None
 
 
-def _labels(detail: Doc) -> dict[str, Any]:
-    via = (detail.get("via") or {}).get("channel") if isinstance(detail.get("via"), dict) \
-        else detail.get("via.channel")
-    group = detail.get("group_id")
-    return {"channel": CHANNEL.get(str(via or "").lower(), str(via or "").lower()),
-            "queue": f"group-{group}" if group not in (None, "", "0", 0) else "",
-            "priority": str(detail.get("priority") or "").lower()}
-
-
-def _comment(doc: Doc, key: str, at: str) -> list[Doc]:
-    """A public comment by staff is an agent reply, by anyone else the customer's message;
-    a private comment is an internal note, not conversation."""
-    comment = (doc.get("event") or {}).get("comment") or {}
-    if not comment.get("is_public", True):
-        return []
-    author = comment.get("author") or {}
-    staff = bool(author.get("is_staff"))
-    return [event(NAME, str(need(doc, "id", "event")), "ticket.message", key, at,
-                  actor="agent" if staff else "customer",
-                  agent_id=str(author.get("id")) if staff and author.get("id") else None)]
+def labels(fields: Doc, ctx: Context) -> dict[str, Any]:
+    """Channel, queue (the group) and priority of a ticket's fields, however they come:
+    ``via.channel`` or ``via`` (a name or ``{channel}``), ``group_id``, ``priority``."""
+    via = fields.get("via")
+    channel = (via.get("channel") if isinstance(via, dict) else via) or \
+        fields.get("via.channel") or ""
+    name = str(channel).lower().replace(" ", "_")
+    return {"channel": CHANNEL.get(name, name),
+            "queue": ctx.queue("group", fields.get("group_id"), fields.get("group")),
+            "priority": str(fields.get("priority") or "").lower()}
 
 
 # Zendesk statuses the v1.1 status event carries (solved, closed and reopen have events)
 STATUS = {"pending": "pending", "hold": "on_hold", "open": "open"}
 
 
-def status_events(current: str, previous: str, eid: str, key: str, at: str) -> list[Doc]:
-    """A Zendesk status change (webhook or export, lower-case) as schema events."""
+def status_events(current: str, previous: str, key: str, at: str) -> list[Doc]:
+    """A Zendesk status change (webhook, trigger or export; any case) as schema events,
+    with the id every path gives it: the status and the second it changed."""
+    current, previous = current.lower(), previous.lower()
+    eid = f"{key}:status:{current}:{seconds(at)}"
     if current == "solved":
         return [event(NAME, eid, "ticket.solved", key, at)]
     if current == "closed":
@@ -73,46 +84,105 @@ def status_events(current: str, previous: str, eid: str, key: str, at: str) -> l
     return [event(NAME, eid, "ticket.status_changed", key, at, status=STATUS[current])]
 
 
-def _status(doc: Doc, key: str, at: str) -> list[Doc]:
-    change = doc.get("event") or {}
-    return status_events(str(change.get("current") or "").lower(),
-                         str(change.get("previous") or "").lower(),
-                         str(need(doc, "id", "event")), key, at)
+def comment(key: str, comment_id: Any, at: str, staff: bool, author: Any) -> Doc:
+    return event(NAME, f"{key}:comment:{comment_id}", "ticket.message", key, at,
+                 actor="agent" if staff else "customer",
+                 agent_id=str(author) if staff and author not in (None, "") else None)
+
+
+def csat(key: str, score: str, at: str) -> list[Doc]:
+    rating = CSAT.get(score.strip().lower())
+    return [] if rating is None else [
+        event(NAME, f"{key}:csat:{seconds(at)}", "survey.csat", key, at, score=rating)]
+
+
+def _comment_added(doc: Doc, key: str, at: str) -> list[Doc]:
+    """A public comment by staff is an agent reply, by anyone else the customer's message;
+    a private comment is an internal note, not conversation."""
+    c = (doc.get("event") or {}).get("comment") or {}
+    if not c.get("is_public", True):
+        return []
+    author = c.get("author") or {}
+    return [comment(key, c.get("id") or need(doc, "id", "event"), at,
+                    bool(author.get("is_staff")), author.get("id"))]
 
 
 def _messaging(doc: Doc, key: str, at: str) -> list[Doc]:
     """A messaging (chat) message: an end user's is the customer's, an agent's a reply,
-    a trigger's or the system's (AI agents) the bot's."""
-    actor = ((doc.get("event") or {}).get("actor") or {})
+    a trigger's or the system's (the answer bot, AI agents) the bot's."""
+    ev = doc.get("event") or {}
+    actor = ev.get("actor") or {}
     kind = {"end_user": "customer", "agent": "agent"}.get(str(actor.get("type")), "bot")
-    return [event(NAME, str(need(doc, "id", "event")), "ticket.message", key, at, actor=kind,
+    mid = (ev.get("message") or {}).get("id") or need(doc, "id", "event")
+    return [event(NAME, f"{key}:message:{mid}", "ticket.message", key, at, actor=kind,
                   agent_id=str(actor.get("id")) if kind == "agent" else None)]
 
 
-def normalize(doc: Doc) -> list[Doc]:
-    typ = str(doc.get("type") or "")
-    if not typ.startswith(PREFIX):
-        raise ConnectorError("unknown_payload", f"not a Zendesk event webhook: type {typ!r}")
-    name = typ.removeprefix(PREFIX)
+def _event_webhook(doc: Doc, ctx: Context) -> list[Doc]:
+    name = str(doc.get("type")).removeprefix(PREFIX)
     ticket = _ticket_id(doc)
     if ticket is None:
         if name.startswith(("ticket.", "messaging_ticket.")):
             raise ConnectorError("missing_field", f"{name} has no ticket (subject)")
         return []  # user, organization, article events: nothing a KPI needs
-    key = f"{doc.get('account_id', '0')}:{ticket}"
-    at = iso(doc.get("time"), name)
+    ctx.check_account(doc.get("account_id"), "the Zendesk event")
+    key, at = ctx.key(ticket), iso(doc.get("time"), name)
+    detail: Doc = doc["detail"] if isinstance(doc.get("detail"), dict) else {}
+    change: Doc = doc["event"] if isinstance(doc.get("event"), dict) else {}
     if name == "ticket.created":
-        detail = doc.get("detail") or {}
-        return [event(NAME, str(need(doc, "id", "event")), "ticket.created", key,
+        return [event(NAME, f"{key}:created", "ticket.created", key,
                       iso(detail.get("created_at") or doc.get("time"), name),
-                      **_labels(detail))]
+                      **labels(detail, ctx))]
     if name == "ticket.comment_added":
-        return _comment(doc, key, at)
+        return _comment_added(doc, key, at)
     if name == "ticket.status_changed":
-        return _status(doc, key, at)
+        return status_events(str(change.get("current") or ""),
+                             str(change.get("previous") or ""), key, at)
     if name == "messaging_ticket.message_added":
         return _messaging(doc, key, at)
+    if "satisfaction" in name:  # a satisfaction rating event, where the account sends one
+        return csat(key, str(change.get("current") or change.get("score") or ""), at)
     return []  # priority, group, tags, ... changes: the labels stay those at creation
+
+
+TRIGGER_EVENTS = ("ticket_created", "agent_reply", "customer_reply", "status_changed",
+                  "csat")
+
+
+def _trigger(doc: Doc, ctx: Context) -> list[Doc]:
+    """A trigger's body, as docs/connectors.md gives it: ``support_kpi`` with
+    ``kpi_event`` and the ticket's placeholders (times ``…_with_timestamp``)."""
+    inner = doc.get("support_kpi")
+    body: Doc = inner if isinstance(inner, dict) else doc
+    kind = body.get("kpi_event")
+    if kind not in TRIGGER_EVENTS:
+        raise ConnectorError(
+            "needs_setting", "a Zendesk trigger body maps only with \"kpi_event\" (one of "
+            f"{', '.join(TRIGGER_EVENTS)}), \"ticket_id\" and the time placeholders of "
+            "docs/connectors.md (Zendesk, triggers); this one has "
+            f"{', '.join(sorted(map(str, body)))[:200]}")
+    key = ctx.key(need(body, "ticket_id", "the trigger body"))
+    if kind == "ticket_created":
+        at = iso(need(body, "created_at", "ticket_created"), "ticket_created")
+        return [event(NAME, f"{key}:created", "ticket.created", key, at, **labels(body, ctx))]
+    at = iso(body.get("updated_at") or ctx.received_at, str(kind))
+    if kind in ("agent_reply", "customer_reply"):
+        agent = kind == "agent_reply"
+        return [event(NAME, f"{key}:{kind}:{seconds(at)}", "ticket.message", key, at,
+                      actor="agent" if agent else "customer")]
+    if kind == "csat":
+        return csat(key, str(need(body, "satisfaction", "csat")), at)
+    return status_events(str(need(body, "status", "status_changed")),
+                         str(body.get("previous_status") or ""), key, at)
+
+
+def normalize(doc: Doc, ctx: Context) -> list[Doc]:
+    if str(doc.get("type") or "").startswith(PREFIX):
+        return _event_webhook(doc, ctx)
+    if "type" in doc and "ticket_id" not in doc and "support_kpi" not in doc:
+        raise ConnectorError("unknown_payload", f"not a Zendesk webhook: type "
+                                                f"{doc.get('type')!r}")
+    return _trigger(doc, ctx)
 
 
 VENDOR = Vendor(NAME, normalize, conversation_of, signatures.zendesk,

@@ -1,82 +1,160 @@
-"""Zendesk's Incremental Ticket Event Export (``GET /api/v2/incremental/ticket_events
-?include=comment_events``) → schema v1, for ``support-kpi import zendesk``.
+"""Zendesk's ticket history → schema v1, for ``support-kpi import zendesk``.
 
-Each ticket event is one update (an audit) at ``timestamp`` with its ``child_events``:
-``Create`` children carry the new ticket's fields (``status``, ``priority``,
-``group_id``, ``requester_id``), ``Change`` children one field's new value and
-``previous_value``, ``Comment`` children (the comment_events sideload) the comment with
-``author_id`` and ``public``
-(https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/).
+The files may hold any of (https://developer.zendesk.com/api-reference/ticketing/
+ticket-management/incremental_exports/):
+
+* ticket events (``GET /api/v2/incremental/ticket_events?include=comment_events``): one
+  update at ``timestamp`` with its ``child_events`` (``Create`` children carry the new
+  ticket's fields, ``Change`` children one field's new value and ``previous_value`` —
+  ``status``, ``satisfaction_score`` — and ``Comment`` children the comment with
+  ``author_id`` and ``public``);
+* ticket audits (``GET /api/v2/tickets/{id}/audits``, ``…/ticket_audits``): the same
+  update as ``events`` with ``type`` and ``field_name``/``value``;
+* tickets (``GET /api/v2/incremental/tickets``): ``requester_id``, ``group_id``, ``via``
+  and ``created_at`` of tickets created before the exported range;
+* satisfaction ratings (``GET /api/v2/satisfaction_ratings``): good or bad;
+* groups (``GET /api/v2/groups``): the queues' names.
+
 A comment is the customer's when its author is the ticket's requester, an agent's
-otherwise; so the mapper remembers each ticket's requester across the export.
+otherwise; a requester is known from the ticket's creation or from the tickets among the
+files, and a comment on a ticket whose requester is unknown is refused (counted, with what
+to add), never guessed. Satisfaction (good/bad) is a CSAT response of 5 or 1. Ids are the
+webhooks' (see connectors.zendesk), so history imported over live webhooks counts once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from connectors.base import Doc, Imported, event, iso, items
+from connectors.base import Context, Doc, Imported, event, iso, items
 from connectors.errors import ConnectorError
-from connectors.zendesk import status_events
+from connectors.zendesk import NAME, comment, csat, labels, status_events
 
-NAME = "zendesk"
-# the export's "via" names → the channel labels of the webhooks
-VIA = {"mail": "email", "web_form": "web", "web_service": "api", "api": "api", "chat": "chat",
-       "native_messaging": "chat", "voice": "voice", "closed_ticket": "email"}
+ENDS = ("solved", "closed")
+UNKNOWN_REQUESTER = ("comment on a ticket whose requester is unknown (its creation is not "
+                     "in the files: add the tickets export, GET /api/v2/incremental/tickets)")
 
 
 @dataclass
 class ExportMapper:
-    """Stateful over one export: a ticket's requester and labels, from its creation."""
+    """Stateful over one export: each ticket's requester, from its creation or the
+    tickets among the files."""
 
-    account: str = "0"
+    ctx: Context
     requesters: dict[str, str] = field(default_factory=dict)
-    skipped: dict[str, int] = field(default_factory=dict)
+    out: Imported = field(default_factory=Imported)
+    # tickets whose record says solved or closed: (status, updated_at), and those whose
+    # end the files' updates hold
+    done: dict[str, tuple[str, str]] = field(default_factory=dict)
+    ended: set[str] = field(default_factory=set)
 
-    def map(self, te: Doc) -> list[Doc]:
-        ticket = te.get("ticket_id")
+    def ticket(self, t: Doc) -> None:
+        """A ticket record: its requester, and its creation (the id the ticket event's
+        creation has too, so both in the files count once)."""
+        key = self.ctx.key(t["id"])
+        if t.get("requester_id") is not None:
+            self.requesters[key] = str(t["requester_id"])
+        if t.get("created_at"):
+            self.out.events.append(event(NAME, f"{key}:created", "ticket.created", key,
+                                         iso(t["created_at"], "ticket"),
+                                         **labels(t, self.ctx)))
+        status = str(t.get("status") or "").lower()
+        if status in ENDS and t.get("updated_at"):
+            self.done[key] = (status, iso(t["updated_at"], "ticket"))
+
+    def close_unended(self) -> None:
+        """A ticket the tickets export says is solved or closed, whose solve no update in
+        the files holds (the tickets export alone): ended at its last update, the latest
+        it can have been, rather than left waiting (and breaching) for ever."""
+        for key, (status, at) in self.done.items():
+            if key not in self.ended:  # a closed ticket was solved first
+                for ended in ENDS[:ENDS.index(status) + 1]:
+                    self.out.events += status_events(ended, "", key, at)
+                self.out.approximate(f"{status} at the ticket record's updated_at (no "
+                                     "status change in the files: add the ticket events)")
+
+    def rating(self, r: Doc) -> None:
+        """A satisfaction rating record (``GET /api/v2/satisfaction_ratings``): good or bad
+        is a response; offered and unoffered are none yet."""
+        key = self.ctx.key(r["ticket_id"])
+        found = csat(key, str(r.get("score") or ""), iso(r.get("updated_at")
+                                                       or r.get("created_at"), "rating"))
+        self.out.events += found
+        if not found:
+            self.out.skip(f"satisfaction {r.get('score')} (not a rating)")
+
+    def update(self, te: Doc) -> None:
+        ticket, children = te.get("ticket_id"), _children(te)
         if ticket is None or te.get("id") is None:
             raise ConnectorError("missing_field", "ticket event has no id or ticket_id")
-        key = f"{self.account}:{ticket}"
-        children = te.get("child_events") or []
         if not children:  # metric events (SLA, agent work time): no child events
-            self._skip(str(te.get("type") or te.get("event_type") or "no_child_events"))
-            return []
+            self.out.skip("ticket metrics (figures, not events)" if "reopens" in te else
+                          str(te.get("type") or te.get("event_type") or "no_child_events"))
+            return
+        key = self.ctx.key(ticket)
         at = iso(te.get("timestamp") or te.get("created_at"), "ticket event")
-        out: list[Doc] = []
         creates = [c for c in children if c.get("event_type") == "Create"]
         if creates:
             fields = {k: v for c in creates for k, v in c.items()}
-            self.requesters[key] = str(fields.get("requester_id") or te.get("updater_id"))
-            out.append(event(NAME, f"export:{te['id']}:create", "ticket.created", key, at,
-                             **_labels(fields)))
+            self.requesters[key] = str(fields.get("requester_id") or te.get("updater_id")
+                                       or te.get("author_id"))
+            self.out.events.append(event(NAME, f"{key}:created", "ticket.created", key, at,
+                                         **labels(fields, self.ctx)))
         for child in children:
-            out += self._child(child, key, at)
-        return out
+            self._child(child, key, at)
 
-    def _child(self, child: Doc, key: str, at: str) -> list[Doc]:
-        kind, cid = child.get("event_type"), child.get("id")
+    def _child(self, child: Doc, key: str, at: str) -> None:
+        kind = child.get("event_type")
         if kind == "Comment":
-            if not child.get("public", True):
-                self._skip("private_comment")
-                return []
-            customer = str(child.get("author_id")) == self.requesters.get(key)
-            return [event(NAME, f"export:{cid}", "ticket.message", key,
-                          iso(child.get("created_at"), "comment") if child.get("created_at")
-                          else at, actor="customer" if customer else "agent",
-                          agent_id=None if customer else str(child.get("author_id")))]
-        if kind == "Change" and "status" in child:
-            return status_events(str(child["status"]).lower(),
-                                 str(child.get("previous_value") or "").lower(),
-                                 f"export:{cid}", key, at)
-        if kind not in ("Create",):
-            self._skip(f"{kind}:{_field(child)}" if kind == "Change" else str(kind))
-        return []
+            self._comment(child, key, at)
+        elif kind == "Change" and "status" in child:
+            self.out.events += status_events(str(child["status"]),
+                                             str(child.get("previous_value") or ""), key, at)
+            if str(child["status"]).lower() in ENDS:
+                self.ended.add(key)
+        elif kind == "Change" and "satisfaction_score" in child:
+            found = csat(key, str(child["satisfaction_score"] or ""), at)
+            self.out.events += found
+            if not found:
+                self.out.skip(f"satisfaction {child['satisfaction_score']} (not a rating)")
+        elif kind != "Create":
+            self.out.skip(f"{kind}:{_field(child)}" if kind == "Change" else str(kind))
 
-    def _skip(self, what: str) -> None:
-        self.skipped[what] = self.skipped.get(what, 0) + 1
+    def _comment(self, child: Doc, key: str, at: str) -> None:
+        if not child.get("public", True):
+            self.out.skip("private_comment")
+            return
+        requester = self.requesters.get(key)
+        if requester is None:
+            self.out.refuse(UNKNOWN_REQUESTER)
+            return
+        author = str(child.get("author_id"))
+        self.out.events.append(comment(key, child.get("id"), iso(child["created_at"], "comment")
+                                       if child.get("created_at") else at,
+                                       author != requester, author))
+
+
+def _children(te: Doc) -> list[Doc]:
+    """A ticket event's children; an audit's ``events`` in the same shape (``field_name``
+    and ``value`` as the field's key and value); a comment record (the comment events one
+    per record, as connector tools export them) as its own child."""
+    if te.get("child_events") is not None:
+        return list(te["child_events"])
+    if te.get("event_type") == "Comment":
+        return [te]
+    out = []
+    for e in te.get("events") or []:
+        kind = e.get("type")
+        if kind in ("Create", "Change") and e.get("field_name"):
+            out.append({"id": e.get("id"), "event_type": kind, e["field_name"]: e.get("value"),
+                        "previous_value": e.get("previous_value")})
+        elif kind == "Comment":
+            out.append({**e, "event_type": "Comment"})
+        elif kind:
+            out.append({"id": e.get("id"), "event_type": kind})
+    return out
 
 
 def _field(child: Doc) -> str:
@@ -84,32 +162,48 @@ def _field(child: Doc) -> str:
     return next((k for k in child if k not in known), "?")
 
 
-def _labels(fields: dict[str, Any]) -> dict[str, Any]:
-    via = fields.get("via")
-    channel = (via.get("channel") if isinstance(via, dict) else via) or ""
-    group = fields.get("group_id")
-    name = str(channel).lower().replace(" ", "_")
-    return {"channel": VIA.get(name, name),
-            "queue": f"group-{group}" if group else "",
-            "priority": str(fields.get("priority") or "").lower()}
+def _kind(doc: Doc) -> str:
+    if "score" in doc and "ticket_id" in doc:
+        return "rating"
+    if "requester_id" in doc and "id" in doc and "ticket_id" not in doc:
+        return "ticket"
+    if {"id", "name"} <= doc.keys() and "ticket_id" not in doc and "url" in doc:
+        return "group"
+    if doc.keys() & {"child_events", "events", "ticket_id", "timestamp"}:
+        return "update"  # a ticket event, an audit, or a metric event (no children)
+    return "other"
 
 
-def normalize_export(docs: Iterable[Any], account: str = "0") -> Imported:
-    """Every ticket event of the export, mapped in time order (the export may come in
-    any order; a comment needs its ticket's requester, known from the creation)."""
-    def when(te: Doc) -> tuple[str, int]:
+def _when(doc: Doc) -> tuple[int, str]:
+    """Tickets first (they say who the requester is), then updates in time order."""
+    try:
+        at = iso(doc.get("timestamp") or doc.get("created_at") or doc.get("time"), "record")
+    except ConnectorError:
+        at = ""
+    return (0 if _kind(doc) == "ticket" else 1, at)
+
+
+def normalize_export(docs: Iterable[Any], ctx: Context) -> Imported:
+    """Every record of the files, mapped in time order (the files may come in any order; a
+    comment needs its ticket's requester)."""
+    records = list(items(docs, "ticket_events", "audits", "tickets", "groups"))
+    names = {f"group:{g['id']}": str(g["name"]) for g in records if _kind(g) == "group"}
+    mapper = ExportMapper(replace(ctx, queues={**names, **ctx.queues}))
+    for doc in sorted(records, key=_when):
+        kind = _kind(doc)
         try:
-            return iso(te.get("timestamp") or te.get("created_at") or te.get("time"),
-                       "ticket event"), int(te.get("id") or 0)
-        except ConnectorError:
-            return "", 0
-
-    mapper = ExportMapper(account=account)
-    out: list[Doc] = []
-    refused: dict[str, int] = {}
-    for te in sorted(items(docs, "ticket_events"), key=when):
-        try:
-            out += mapper.map(te)
+            if kind == "ticket":
+                mapper.ticket(doc)
+            elif kind == "rating":
+                mapper.rating(doc)
+            elif kind == "update":
+                mapper.update(doc)
+            elif kind == "other":
+                raise ConnectorError("unknown_payload", "not a Zendesk ticket event, audit, "
+                                                        "ticket or group")
         except ConnectorError as err:
-            refused[err.reason] = refused.get(err.reason, 0) + 1
-    return Imported(out, mapper.skipped, refused)
+            mapper.out.refuse(err)
+    mapper.close_unended()
+    if names:
+        mapper.out.skip(f"group records (named {len(names)} queues)")
+    return mapper.out

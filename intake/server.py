@@ -4,7 +4,9 @@ vendor's raw topic, answer 200 only once the broker acknowledged it.
 401 for a bad or missing signature (nothing is written), 404 for a vendor that is not
 configured, 413 past the body limit, 503 while Kafka does not take the write (the vendor
 retries; the event ids derive from the vendor's ids, so a retry that did land counts
-once). Mapping happens later, in the worker's normalizer agents: a payload the mapping
+once), 400 for a signed body that is not a JSON object (written all the same, so the
+worker dead-letters it, and the vendor's delivery log shows the failure). Every answer is
+JSON. Mapping happens later, in the worker's normalizer agents: a payload the mapping
 cannot read is dead-lettered there with its reason, never lost here. No secret, header
 value or body is ever logged.
 """
@@ -47,6 +49,15 @@ def _key(vendor: Vendor, body: bytes) -> bytes | None:
     return cid.encode() if cid else None
 
 
+def _unreadable(body: bytes) -> str:
+    """Why a body is no webhook payload at all ("" when it is a JSON object)."""
+    try:
+        load(body)
+    except ConnectorError as err:
+        return err.detail
+    return ""
+
+
 def make_app(endpoints: Mapping[str, Endpoint], sink: RawSink, *, max_body: int,
              ack_timeout_s: float, clock: Callable[[], float]) -> web.Application:
     counts: dict[tuple[str, int], int] = {}
@@ -57,7 +68,11 @@ def make_app(endpoints: Mapping[str, Endpoint], sink: RawSink, *, max_body: int,
         if ep is None:
             return _answer(counts, name, 404, f"no connector {name!r} is configured "
                            f"(SUPPORT_CONNECTORS: {', '.join(endpoints) or 'none'})")
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _answer(counts, name, 413, f"body over {max_body} bytes "
+                           "(SUPPORT_INTAKE_MAX_BODY)")
         headers = {k.lower(): v for k, v in request.headers.items()}
         if not ep.verify(headers, body, clock()):
             log.warning("%s webhook refused: bad or missing signature (%s)", name,
@@ -71,6 +86,12 @@ def make_app(endpoints: Mapping[str, Endpoint], sink: RawSink, *, max_body: int,
                         "%s (%s); answering 503 so the vendor retries", name, ep.topic,
                         type(exc).__name__)
             return _answer(counts, name, 503, "Kafka unavailable; retry later")
+        unreadable = _unreadable(body)
+        if unreadable:  # kept (the worker dead-letters it), and the vendor's log shows it
+            log.warning("%s webhook is not a JSON object (%s): kept for the DLQ, answered "
+                        "400", name, unreadable)
+            return _answer(counts, name, 400, f"{unreadable}: the delivery was kept for "
+                           "the dead-letter topic")
         return _answer(counts, name, 200, "accepted")
 
     async def stats(_request: web.Request) -> web.Response:

@@ -226,6 +226,7 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
 
 def _normalizers(app: faust.App, cfg: StreamConfig, telemetry: WorkerTelemetry) -> None:
     """One agent per configured helpdesk: its raw topic → the input topics."""
+    from connectors.base import NO_CONTEXT
     from connectors.registry import VENDORS
     from streams.normalize import normalizer
 
@@ -238,7 +239,8 @@ def _normalizers(app: faust.App, cfg: StreamConfig, telemetry: WorkerTelemetry) 
 
     for vendor, topic in cfg.connectors:
         app.agent(raw_topic(app, topic), name=f"normalize_{vendor}")(normalizer(
-            VENDORS[vendor], produce, dlq.send, cfg.topic_tickets, cfg.topic_chats, telemetry))
+            VENDORS[vendor], cfg.contexts.get(vendor, NO_CONTEXT), produce, dlq.send,
+            cfg.topic_tickets, cfg.topic_chats, telemetry))
 
 
 def _consumer(cfg: StreamConfig, handle: Callable[[Sequence[EventT]], Awaitable[None]]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connectors.base import Context
 from kpi.config import KpiConfig
 from streams.replay_point import ReplayPoint
 from streams.schema import SchemaConfig
@@ -116,8 +117,10 @@ class StreamConfig:
     replay_point: ReplayPoint = field(default_factory=lambda: ReplayPoint("earliest"))
     liveness_timeout: float = 120.0
     test_crash_at: str = ""  # test-only fault injection (streams.faults)
-    # (vendor, raw topic) of each helpdesk connector whose payloads the worker normalizes
+    # (vendor, raw topic) of each helpdesk connector whose payloads the worker normalizes,
+    # and what each vendor's mapping needs besides a payload (account, queue names)
     connectors: tuple[tuple[str, str], ...] = ()
+    contexts: Mapping[str, Context] = field(default_factory=dict)
 
     @property
     def input_topics(self) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from streams.arrival import LateCounter, count_late, time_order
 from streams.config import KafkaAccess
-from streams.schema import parse_occurred_at
+from streams.schema import BACKFILL_HEADER, parse_occurred_at
 
 
 @dataclass(frozen=True)
@@ -154,9 +154,12 @@ def order_history(file: Path, topics: InputTopics, partitions: dict[str, int],
 
 
 def send(producer: Any, lines: Iterable[Line], speed: float, total: int,
-         desc: str = "replay") -> dict[str, int]:
+         desc: str = "replay", backfill: bool = False) -> dict[str, int]:
     """Produce ``lines`` in order, paced by event time at ``speed`` (0: at once), with a
-    progress bar; the count sent per topic."""
+    progress bar; the count sent per topic. A ``backfill`` is marked as such
+    (:data:`streams.schema.BACKFILL_HEADER`): the worker applies it however old, into a
+    pipeline whose live traffic is newer."""
+    headers = [(BACKFILL_HEADER, b"1")] if backfill else None
     from tqdm import tqdm
 
     sent: dict[str, int] = {}
@@ -170,7 +173,7 @@ def send(producer: Any, lines: Iterable[Line], speed: float, total: int,
                 delay = started + (line.t_ms - first_t) / 1000.0 / speed - time.time()
                 if delay > 0:
                     time.sleep(delay)
-            producer.send(line.topic, key=line.key, value=line.raw)
+            producer.send(line.topic, key=line.key, value=line.raw, headers=headers)
             sent[line.topic] = sent.get(line.topic, 0) + 1
     return sent
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
-from connectors.base import Vendor, load
+from connectors.base import Context, Vendor, load
 from connectors.errors import ConnectorError
 from streams.telemetry import WorkerTelemetry
 
@@ -35,8 +36,11 @@ def route(doc: dict[str, Any], tickets: str, chats: str, default: str) -> str:
         else default
 
 
-def normalizer(vendor: Vendor, produce: Produce, dead_letter: DeadLetter, tickets: str,
-               chats: str, telemetry: WorkerTelemetry) -> Callable[[Any], Awaitable[None]]:
+def normalizer(vendor: Vendor, ctx: Context, produce: Produce, dead_letter: DeadLetter,
+               tickets: str, chats: str, telemetry: WorkerTelemetry
+               ) -> Callable[[Any], Awaitable[None]]:
+    """The agent of one vendor's raw topic. A payload's record time is when the intake
+    received it (its producer stamps it then): the time of an event whose body has none."""
     default = chats if vendor.topic == "chats" else tickets
     payloads = telemetry.connector_payloads
 
@@ -45,7 +49,7 @@ def normalizer(vendor: Vendor, produce: Produce, dead_letter: DeadLetter, ticket
             m = event.message
             value = m.value if isinstance(m.value, bytes) else bytes(m.value or b"")
             try:
-                docs = vendor.normalize(load(value))
+                docs = vendor.normalize(load(value), replace(ctx, received_at=m.timestamp))
             except ConnectorError as err:
                 await dead_letter(m.key, value, [
                     ("dlq.reason", err.reason.encode()),

@@ -48,26 +48,36 @@ class SchemaConfig:
     )
 
 
+# A Kafka header that marks a history imported into a live pipeline (``import``, ``replay
+# --backfill``): its events are applied however old, where live traffic's stragglers past
+# SUPPORT_ALLOWED_LATENESS are dropped (windows.plan.plan_records)
+BACKFILL_HEADER = "support-backfill"
+
+
 class RawMessage:
     """One Kafka record as the processor needs it (built once per record, by the transport:
     a plain compiled class, where a named tuple's constructor runs interpreted)."""
 
-    __slots__ = ("key", "offset", "value")
+    __slots__ = ("backfill", "key", "offset", "value")
 
-    def __init__(self, offset: int, key: bytes | None, value: bytes) -> None:
+    def __init__(self, offset: int, key: bytes | None, value: bytes,
+                 backfill: bool = False) -> None:
         self.offset = offset
         self.key = key
         self.value = value
+        self.backfill = backfill  # history sent as such (BACKFILL_HEADER): never late
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, RawMessage) and (self.offset, self.key, self.value) == (
-            other.offset, other.key, other.value)
+        return isinstance(other, RawMessage) and (
+            self.offset, self.key, self.value, self.backfill) == (
+            other.offset, other.key, other.value, other.backfill)
 
     def __hash__(self) -> int:
-        return hash((self.offset, self.key, self.value))
+        return hash((self.offset, self.key, self.value, self.backfill))
 
     def __repr__(self) -> str:
-        return f"RawMessage({self.offset!r}, {self.key!r}, {self.value!r})"
+        return (f"RawMessage({self.offset!r}, {self.key!r}, {self.value!r}"
+                f"{', backfill=True' if self.backfill else ''})")
 
 
 def validate_batch(messages: Sequence[RawMessage], cfg: SchemaConfig,
@@ -88,7 +98,8 @@ def validate_batch(messages: Sequence[RawMessage], cfg: SchemaConfig,
         err = forced.get(m.offset) if forced else None
         if err is None:
             try:
-                records.append(Record(m.offset, validate(m.value, cfg, at_batch_start)))
+                records.append(Record(m.offset, validate(m.value, cfg, at_batch_start),
+                                      backfill=m.backfill))
                 continue
             except InvalidEvent as exc:
                 err = exc

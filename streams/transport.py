@@ -52,7 +52,7 @@ from faust.types.tuples import ConsumerMessage, ack_lock
 from mode.utils.futures import notify
 
 from streams.errors import StreamError
-from streams.schema import RawMessage
+from streams.schema import BACKFILL_HEADER, RawMessage
 
 SCHEME = "kafka-batch"
 # the versions this transport was tested with (its internals are theirs)
@@ -91,9 +91,14 @@ def batch_topics(app: Any) -> frozenset[str]:
     return frozenset(getattr(app, "batch_topics", ()))
 
 
+def _is_backfill(headers: Any) -> bool:
+    return bool(headers) and any(k == BACKFILL_HEADER for k, _ in headers)
+
+
 def _batch_message(tp: TP, records: list[Any], generation_id: int) -> ConsumerMessage:
     last = records[-1]
-    items = tuple(RawMessage(r.offset, r.key, r.value if r.value is not None else b"")
+    items = tuple(RawMessage(r.offset, r.key, r.value if r.value is not None else b"",
+                             _is_backfill(r.headers))
                   for r in records)
     size = sum(r.serialized_value_size for r in records)
     ts = last.timestamp / 1000.0 if last.timestamp is not None else None

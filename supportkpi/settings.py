@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.errors import RulesError
 from alerts.rules import Rule, Slo, parse_rules, parse_slos, read_rules_file
+from connectors.base import Context
 from kpi.calendars import NONE as NO_CALENDARS
 from kpi.calendars import Calendars, load_calendars
 from kpi.catalog import SERIES_PER_ROW, live_series_per_row
@@ -32,6 +33,7 @@ from kpi.policies import NO_POLICIES, SlaPolicies, load_policies
 from streams.config import KafkaAccess, StreamConfig, memory_plan
 from streams.replay_point import ReplayPoint
 from streams.schema import SchemaConfig
+from supportkpi.queues import load_queues
 
 
 class SettingsError(Exception):
@@ -191,6 +193,14 @@ class Settings(BaseSettings):
                             "serves its /webhooks/<vendor>")
     topic_raw_prefix: str = Field("support.raw", description="Raw webhook topics: "
                                   "<prefix>.<vendor>")
+    queues: Path | None = Field(None, description="YAML naming the helpdesks' queues by "
+                                "their ids (docs/connectors.md); unnamed: group-<id>")
+    chatwoot_account: str = Field("", description="Namespace of Chatwoot's conversation "
+                                  "ids (its account id), for more than one account in a store")
+    zendesk_account: str = Field("", description="Namespace of Zendesk's ticket ids")
+    freshdesk_account: str = Field("", description="Namespace of Freshdesk's ticket ids")
+    intercom_account: str = Field("", description="Namespace of Intercom's conversation "
+                                  "ids (its app id)")
     chatwoot_webhook_secret: SecretStr | None = Field(
         None, description="The Chatwoot webhook's secret (X-Chatwoot-Signature)")
     freshdesk_webhook_secret: SecretStr | None = Field(
@@ -221,6 +231,13 @@ class Settings(BaseSettings):
         """(vendor, raw topic) of each configured connector."""
         return tuple((n, f"{self.topic_raw_prefix}.{n}") for n in _names(self.connectors))
 
+    def connector_context(self, vendor: str) -> Context:
+        """What the vendor's mapping needs besides the payload (connectors.base.Context):
+        its account namespace and the queue names of SUPPORT_QUEUES."""
+        names = load_queues(self.queues).get(vendor, {}) if self.queues else {}
+        return Context(account=str(getattr(self, f"{vendor}_account", "") or ""),
+                       queues=names)
+
     def webhook_secrets(self) -> dict[str, str]:
         """Each configured connector's secret; a connector without one is a start-up error
         of the intake (an unsigned endpoint would take anyone's events)."""
@@ -233,6 +250,13 @@ class Settings(BaseSettings):
                                     "signatures are checked with")
             out[name] = secret.get_secret_value()
         return out
+
+    @field_validator("queues")
+    @classmethod
+    def _queues(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            load_queues(v)
+        return v
 
     @field_validator("calendars")
     @classmethod
@@ -328,6 +352,7 @@ class Settings(BaseSettings):
             batch_within=self.batch_within, replay_point=self.replay_point(),
             liveness_timeout=self.liveness_timeout, test_crash_at=self.test_crash_at,
             connectors=self.connector_topics(),
+            contexts={name: self.connector_context(name) for name, _ in self.connector_topics()},
             memory=memory_plan(self.memory_budget_mb, self.batch_max))
 
     def read_options(self) -> dict[str, Any]:

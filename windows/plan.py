@@ -41,13 +41,14 @@ VIEW_CACHE = 40_000
 class Record:
     """One Kafka message of a batch, already validated (``event``) or rejected (``reason``)."""
 
-    __slots__ = ("event", "offset", "reason")
+    __slots__ = ("backfill", "event", "offset", "reason")
 
-    def __init__(self, offset: int, event: Event | None = None, reason: str | None = None
-                 ) -> None:
+    def __init__(self, offset: int, event: Event | None = None, reason: str | None = None,
+                 backfill: bool = False) -> None:
         self.offset = offset
         self.event = event
         self.reason = reason
+        self.backfill = backfill  # history sent as such: applied however old
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Record) and (self.offset, self.event, self.reason) == (
@@ -250,9 +251,10 @@ def plan_records(records: Sequence[Record], states: Mapping[str, ConvState],
             result.duplicates += 1
             plan.count("duplicate:event_id")
             continue
-        if (plan.ewm is not None and e.t_ms < plan.ewm - lateness_ms) or (
+        if (not r.backfill and plan.ewm is not None and e.t_ms < plan.ewm - lateness_ms) or (
                 st.folded is not None and e.sort_key() <= st.folded.boundary):
-            # older than the watermark allows, or than a long conversation's folded part
+            # older than the watermark allows (unless it is a backfill), or than a long
+            # conversation's folded part (which nothing can be placed in exactly)
             result.late += 1
             plan.count(f"late:{e.type}")
             continue

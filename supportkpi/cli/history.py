@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -30,9 +31,14 @@ from supportkpi.cli.common import KAFKA_OPTION, input_topics, parse_time, produc
               help="Send even when, in the order sent, the worker will drop events as late "
                    "(SUPPORT_ALLOWED_LATENESS); without it such a replay is refused before "
                    "anything is sent.")
+@click.option("--backfill", is_flag=True,
+              help="Send it as history into a pipeline that is already live: the worker "
+                   "applies its events however old (none is dropped as late behind the live "
+                   "traffic), each once (their ids).")
 @KAFKA_OPTION
 def replay(file: Path, speed: float, from_: str | None, to: str | None, order: str,
-           sort_limit: int, accept_late: bool, kafka_bootstrap: str | None) -> None:
+           sort_limit: int, accept_late: bool, backfill: bool,
+           kafka_bootstrap: str | None) -> None:
     """Produce a JSONL (optionally .gz) event file to Kafka, in event-time order.
 
     Tickets go to the tickets topic, chats to the chats topic, surveys follow their
@@ -54,8 +60,10 @@ def replay(file: Path, speed: float, from_: str | None, to: str | None, order: s
         history = order_history(file, input_topics(s), partitions,
                                 s.kpi_config().allowed_lateness_ms,
                                 by_time=order == "time" and total <= sort_limit, lo=lo, hi=hi)
-        _say_late(file, history, order, total, sort_limit, accept_late, s.allowed_lateness)
-        sent = send(out, history.lines, speed, total - history.skipped)
+        if not backfill:  # a backfill is never late
+            _say_late(file, history, order, total, sort_limit, accept_late,
+                      s.allowed_lateness)
+        sent = send(out, history.lines, speed, total - history.skipped, backfill=backfill)
         out.flush()
     except KeyboardInterrupt:
         click.echo("interrupted; flushing what was sent", err=True)
@@ -66,7 +74,8 @@ def replay(file: Path, speed: float, from_: str | None, to: str | None, order: s
     detail = ", ".join(f"{k}: {v}" for k, v in sorted(sent.items()))
     click.echo(f"replayed {sum(sent.values())} events ({detail}) in "
                f"{'time' if history.sorted else 'file'} order; {history.skipped} outside "
-               f"--from/--to; the worker drops {history.late} as late", err=True)
+               f"--from/--to; " + ("sent as a backfill: none is late" if backfill else
+                                   f"the worker drops {history.late} as late"), err=True)
 
 
 def _say_late(file: Path, history: Ordered, order: str, total: int, sort_limit: int,
@@ -92,17 +101,21 @@ def _say_late(file: Path, history: Ordered, order: str, total: int, sort_limit: 
 @click.argument("vendor", type=click.Choice(sorted(IMPORTS)))
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--account", default="0", show_default=True,
-              help="The vendor account id (Zendesk's account_id, Chatwoot's account id, "
-                   "Intercom's app id), so imported conversations and live webhooks share "
-                   "conversation ids.")
+@click.option("--account", default=None,
+              help="The namespace of the conversation ids, as the webhooks' "
+                   "SUPPORT_<VENDOR>_ACCOUNT (its default): imported conversations and live "
+                   "webhooks share ids. Leave it unset with one account of the vendor.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the schema v1 events as JSON lines here instead of producing them.")
 @KAFKA_OPTION
-def import_(vendor: str, files: tuple[Path, ...], account: str, out: Path | None,
+def import_(vendor: str, files: tuple[Path, ...], account: str | None, out: Path | None,
             kafka_bootstrap: str | None) -> None:
     """Import a helpdesk's history export: map it to schema v1, sort it by event time and
     produce it (or write it with --out), with a summary of what was skipped and why.
+
+    It is sent as a backfill: into a pipeline whose webhooks are already live, its events
+    are applied however old, and each event the webhooks delivered too counts once (the
+    ids are the same on both paths; docs/connectors.md says where a vendor cannot match).
 
     A .json file is one API response (a page, an object or an array); a .jsonl file one
     record per line. The files may come in any order: the history is sorted.
@@ -122,8 +135,10 @@ def import_(vendor: str, files: tuple[Path, ...], account: str, out: Path | None
     from connectors.files import ExportFileError, read_documents
     from streams.history import InputTopics, events_as_lines, send
 
+    ctx = settings().connector_context(vendor)
     try:
-        imported = IMPORTS[vendor](read_documents(files), account)
+        imported = IMPORTS[vendor](read_documents(files), replace(ctx, account=account)
+                                   if account is not None else ctx)
     except ExportFileError as exc:
         raise click.ClickException(str(exc)) from None
     if out is not None:
@@ -135,7 +150,7 @@ def import_(vendor: str, files: tuple[Path, ...], account: str, out: Path | None
         lines = events_as_lines(imported.events, input_topics(s))
         sink = producer(s, linger_ms=10, batch_size=256 * 1024)
         try:
-            send(sink, lines, 0.0, len(lines), desc=f"import {vendor}")
+            send(sink, lines, 0.0, len(lines), desc=f"import {vendor}", backfill=True)
             sink.flush()
         finally:
             sink.close()
@@ -146,4 +161,6 @@ def import_(vendor: str, files: tuple[Path, ...], account: str, out: Path | None
 
     click.echo(f"imported {len(lines)} events to {where} in event-time order; skipped "
                f"(nothing a KPI needs): {counts(imported.skipped)}; refused (cannot be "
-               f"mapped): {counts(imported.refused)}", err=True)
+               f"mapped): {counts(imported.refused)}"
+               + (f"; approximated (an upper bound): {counts(imported.approximated)}"
+                  if imported.approximated else ""), err=True)

@@ -92,7 +92,7 @@ def test_chatwoot_webhooks_to_kpis_once_each(services: ServiceConfig, env: dict[
             assert post(intake_port, payload(f)) == 200, f
         for _ in range(2):  # Chatwoot retried the agent's reply: three deliveries in all
             assert post(intake_port, payload(FIXTURES[2])) == 200
-        assert post(intake_port, b"not json at all") == 200  # landed; the mapping rejects it
+        assert post(intake_port, b"not json at all") == 400  # kept for the DLQ, and said
         wait_for(lambda: seen(port) == MAPPED + 2, 60, "every mapped event seen")
         c = counters(port)
         assert c["support_events_processed_total"] == MAPPED, c

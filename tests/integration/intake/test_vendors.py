@@ -104,6 +104,7 @@ def test_vendor_webhooks_to_kpis_once_each(services: ServiceConfig, worker_env: 
 
 
 def _events_of(vendor: str, body: bytes) -> list[dict[str, object]]:
+    from connectors.base import Context
     from connectors.registry import VENDORS
 
-    return VENDORS[vendor].normalize(json.loads(body))
+    return VENDORS[vendor].normalize(json.loads(body), Context())

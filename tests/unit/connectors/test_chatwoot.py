@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.chatwoot import normalize
+from connectors import chatwoot
+from connectors.base import Context, Doc
 from tests.unit.connectors import common
+
+CTX = Context()
+
+
+def normalize(doc: Doc, ctx: Context = CTX) -> list[Doc]:
+    return chatwoot.normalize(doc, ctx)
 
 
 def payloads() -> list[dict[str, object]]:
@@ -28,7 +35,7 @@ def test_the_documented_conversation_maps_to_these_events() -> None:
         ("chat.ended", None, "2020-03-04T01:47:38Z"),
         ("survey.csat", None, "2020-03-04T01:48:10Z"),
     ]
-    assert {e["conversation_id"] for e in out} == {"chatwoot:1:1"}
+    assert {e["conversation_id"] for e in out} == {"chatwoot:1"}
     assert out[0] | {} == {**out[0], "channel": "chat", "queue": "inbox-1", "team": "billing",
                            "priority": "high"}
     assert out[3]["agent_id"] == "7" and out[5]["score"] == 5

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from connectors import signatures
-from connectors.freshdesk import TOKEN_HEADER, normalize
+from connectors import freshdesk, signatures
+from connectors.base import Context, Doc
+from connectors.freshdesk import TOKEN_HEADER
 from tests.unit.connectors import common
+
+CTX = Context()
+
+
+def normalize(doc: Doc, ctx: Context = CTX) -> list[Doc]:
+    return freshdesk.normalize(doc, ctx)
 
 
 def payloads() -> list[dict[str, object]]:
@@ -27,7 +34,7 @@ def test_the_rules_bodies_map_to_these_events() -> None:
         ("ticket.solved", None, "11:00:00")]
     assert (out[0]["channel"], out[0]["priority"], out[0]["queue"]) == \
         ("email", "normal", "Billing")
-    assert {e["conversation_id"] for e in out} == {"freshdesk:0:1001"}
+    assert {e["conversation_id"] for e in out} == {"freshdesk:1001"}
     assert len({e["event_id"] for e in out}) == len(out)
 
 
@@ -52,8 +59,9 @@ def test_the_token_is_the_rules_custom_header() -> None:
 
 @pytest.mark.parametrize(("doc", "reason"), [
     ({"ticket": {"id": 1}}, "unknown_payload"),
-    ({"freshdesk_webhook": {"ticket_id": 1}}, "missing_field"),
+    ({"freshdesk_webhook": {"ticket_id": 1}}, "needs_setting"),  # no triggered_event
     ({"freshdesk_webhook": {"ticket_id": 1, "kpi_event": "tagged"}}, "unknown_payload"),
+    ({"freshdesk_webhook": {"ticket_id": 1, "kpi_event": "agent_reply"}}, "missing_field"),
     ({"freshdesk_webhook": {"ticket_id": 1, "kpi_event": "agent_reply",
                             "ticket_updated_at": "yesterday"}}, "bad_timestamp"),
     ({"freshdesk_webhook": {"ticket_id": 1, "kpi_event": "status_changed",

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from connectors import chatwoot_export, freshdesk_export, intercom, intercom_export
+from connectors.base import Context
 from connectors.registry import IMPORTS
 from tests.support import ROOT
 from tests.unit.connectors import common
@@ -35,7 +36,7 @@ def test_freshdesk_tickets_conversations_and_ratings() -> None:
     """Ticket 20 (email, 08:00): answered 08:30, a private note, the customer back 09:15,
     answered 09:45, resolved 10:00, rated 103 (the top answer, 5). Ticket 21 (chat,
     09:00): answered 09:10, pending since 09:50."""
-    out = freshdesk_export.normalize_export(export("freshdesk"), "0")
+    out = freshdesk_export.normalize_export(export("freshdesk"), Context())
     assert story(out.events) == sorted([
         ("08:00:00", "ticket.created", ""), ("08:00:00", "ticket.message", "customer"),
         ("08:30:00", "ticket.message", "agent"), ("09:15:00", "ticket.message", "customer"),
@@ -45,11 +46,12 @@ def test_freshdesk_tickets_conversations_and_ratings() -> None:
         ("09:10:00", "ticket.message", "agent"),
         ("09:50:00", "ticket.status_changed", "pending")])
     created = {e["conversation_id"]: e for e in out.events if e["type"] == "ticket.created"}
-    assert (created["freshdesk:0:20"]["channel"], created["freshdesk:0:20"]["priority"],
-            created["freshdesk:0:20"]["queue"]) == ("email", "normal", "group-7000001")
-    assert (created["freshdesk:0:21"]["channel"], created["freshdesk:0:21"]["priority"]) == \
+    assert (created["freshdesk:20"]["channel"], created["freshdesk:20"]["priority"],
+            created["freshdesk:20"]["queue"]) == ("email", "normal", "group-7000001")
+    assert (created["freshdesk:21"]["channel"], created["freshdesk:21"]["priority"]) == \
         ("chat", "high")
-    assert out.skipped == {"private_note": 1} and out.refused == {}
+    assert out.skipped == {"private_note": 1, freshdesk_export.UNNAMED: 2}
+    assert out.refused == {}
     row = kpis(out.events)
     assert (row["frt_count"], row["frt_mean_seconds"]) == (2, 1200)  # 1800 and 600
     assert (row["response_count"], row["response_mean_seconds"]) == (3, 1400)
@@ -62,7 +64,7 @@ def test_chatwoot_conversations_with_their_messages() -> None:
     resolved 10:10 by an activity message; rated 5. Email 40 (09:00): answered 09:40,
     resolved 10:00, the customer back 10:30, reopened 10:31, answered 10:45, resolved
     11:00."""
-    out = chatwoot_export.normalize_export(export("chatwoot"), "3")
+    out = chatwoot_export.normalize_export(export("chatwoot"), Context(account="3"))
     assert story(out.events) == sorted([
         ("10:00:00", "chat.started", ""), ("10:00:00", "chat.handoff", ""),
         ("10:00:00", "chat.message", "customer"), ("10:01:30", "chat.message", "agent"),
@@ -83,16 +85,16 @@ def test_chatwoot_conversations_with_their_messages() -> None:
 
 
 def test_chatwoot_import_keeps_the_webhooks_message_ids() -> None:
-    out = chatwoot_export.normalize_export(export("chatwoot"), "3")
+    out = chatwoot_export.normalize_export(export("chatwoot"), Context(account="3"))
     assert "chatwoot:3:41:message:4101" in {e["event_id"] for e in out.events}
 
 
 def test_intercom_conversations_are_the_webhooks_events() -> None:
     """The first conversation is the one the webhook fixtures deliver: its import is
     exactly their events, ids included, so overlapping history counts once."""
-    out = intercom_export.normalize_export(export("intercom"), "ut3ltzbq")
-    hooks = [e for p in common.payloads("intercom") for e in intercom.normalize(p)]
-    first = [e for e in out.events if e["conversation_id"] == "intercom:ut3ltzbq:215469"]
+    out = intercom_export.normalize_export(export("intercom"), Context())
+    hooks = [e for p in common.payloads("intercom") for e in intercom.normalize(p, Context())]
+    first = [e for e in out.events if e["conversation_id"] == "intercom:215469"]
     assert sorted(first, key=lambda e: e["event_id"]) == \
         sorted({e["event_id"]: e for e in hooks}.values(), key=lambda e: e["event_id"])
     row = kpis(out.events)
@@ -107,12 +109,12 @@ def test_any_order_of_files_and_records_maps_the_same(vendor: str) -> None:
         d if isinstance(d, list) else d.get("ticket_events") or (d.get("data") or {}).get(
             "payload") or d.get("conversations") or [d])]
     assert len(records) >= 2
-    account = {"chatwoot": "3", "intercom": "ut3ltzbq"}.get(vendor, "0")
-    want = sorted(json.dumps(e, sort_keys=True) for e in IMPORTS[vendor](docs, account).events)
+    ctx = Context(account={"chatwoot": "3"}.get(vendor, ""))
+    want = sorted(json.dumps(e, sort_keys=True) for e in IMPORTS[vendor](docs, ctx).events)
     rng = random.Random(7)
     for _ in range(5):
         rng.shuffle(records)
-        got = IMPORTS[vendor]([list(records)], account).events
+        got = IMPORTS[vendor]([list(records)], ctx).events
         assert sorted(json.dumps(e, sort_keys=True) for e in got) == want
 
 
@@ -126,7 +128,7 @@ def test_any_order_of_files_and_records_maps_the_same(vendor: str) -> None:
 ])
 def test_a_record_it_cannot_map_is_refused_with_a_reason(vendor: str, doc: dict[str, Any],
                                                          reason: str) -> None:
-    out = IMPORTS[vendor]([doc], "0")
+    out = IMPORTS[vendor]([doc], Context())
     assert (out.events, out.refused) == ([], {reason: 1})
 
 

@@ -11,9 +11,15 @@ import json
 
 import pytest
 
-from connectors import signatures
-from connectors.intercom import normalize
+from connectors import intercom, signatures
+from connectors.base import Context, Doc
 from tests.unit.connectors import common
+
+CTX = Context()
+
+
+def normalize(doc: Doc, ctx: Context = CTX) -> list[Doc]:
+    return intercom.normalize(doc, ctx)
 
 
 def payloads() -> list[dict[str, object]]:

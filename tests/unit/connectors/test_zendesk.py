@@ -10,9 +10,15 @@ import hmac
 
 import pytest
 
-from connectors import signatures
-from connectors.zendesk import normalize
+from connectors import signatures, zendesk
+from connectors.base import Context, Doc
 from tests.unit.connectors import common
+
+CTX = Context()
+
+
+def normalize(doc: Doc, ctx: Context = CTX) -> list[Doc]:
+    return zendesk.normalize(doc, ctx)
 
 
 def payloads() -> list[dict[str, object]]:
@@ -27,8 +33,8 @@ def test_the_documented_ticket_maps_to_these_events() -> None:
         ("ticket.message", "agent"),  # the private note is not conversation
         ("ticket.status_changed", "pending"), ("ticket.message", "customer"),
         ("ticket.message", "agent"), ("ticket.solved", None)]
-    assert out[0] == {"event_id": "zendesk:01JQMQH7ZZ0000000000000001",
-                      "type": "ticket.created", "conversation_id": "zendesk:21825834:141",
+    assert out[0] == {"event_id": "zendesk:141:created",
+                      "type": "ticket.created", "conversation_id": "zendesk:141",
                       "occurred_at": "2025-02-11T14:32:00Z", "channel": "chat",
                       "queue": "group-360001", "priority": "normal"}
     assert out[1]["occurred_at"] == "2025-02-11T14:32:05.254571Z"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from connectors.base import Context
 from connectors.zendesk_export import normalize_export
 from tests.support import ROOT
 from tests.unit.connectors import common
@@ -18,7 +19,7 @@ PAGE = ROOT / "tests/fixtures/connectors/zendesk_export/page1.json"
 def test_the_export_maps_in_time_order_with_the_kpis_worked_out() -> None:
     doc = json.loads(PAGE.read_text())
     assert "developer.zendesk.com" in doc["source"]
-    imported = normalize_export([doc["payload"]], account="example")
+    imported = normalize_export([doc["payload"]], Context(account="example"))
     times = [e["occurred_at"] for e in imported.events]
     assert times == sorted(times)
     assert [e["type"] for e in imported.events if e["conversation_id"].endswith(":156")] == [
@@ -35,5 +36,5 @@ def test_the_export_maps_in_time_order_with_the_kpis_worked_out() -> None:
 
 
 def test_a_ticket_event_without_ids_is_refused_and_counted() -> None:
-    imported = normalize_export([{"ticket_events": [{"timestamp": 1601357459}]}])
+    imported = normalize_export([{"ticket_events": [{"timestamp": 1601357459}]}], Context())
     assert imported.events == [] and imported.refused == {"missing_field": 1}

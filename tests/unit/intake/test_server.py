@@ -60,7 +60,7 @@ BODY = json.dumps({"event": "message_created", "id": 2,
 def test_200_only_once_the_sink_has_it_keyed_by_conversation() -> None:
     sink = Sink()
     assert answers(sink, ("/webhooks/chatwoot", BODY, signed(BODY)))[0][0] == 200
-    assert sink.written == [("raw.chatwoot", b"1:1", BODY)]
+    assert sink.written == [("raw.chatwoot", b"1", BODY)]  # the conversation (display_id)
 
 
 def test_refusals_write_nothing() -> None:

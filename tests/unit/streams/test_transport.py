@@ -20,7 +20,7 @@ from streams.processor import RawMessage
 
 def record(offset: int, value: bytes | None = b"{}") -> Any:
     return SimpleNamespace(offset=offset, key=b"k", value=value, timestamp=1_700_000_000_123,
-                           timestamp_type=0, serialized_value_size=len(value or b""))
+                           timestamp_type=0, serialized_value_size=len(value or b""), headers=[])
 
 
 def test_a_fetched_list_becomes_one_message_at_its_last_offset() -> None:
