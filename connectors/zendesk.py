@@ -168,6 +168,8 @@ def _trigger(doc: Doc, ctx: Context) -> list[Doc]:
     at = iso(body.get("updated_at") or ctx.received_at, str(kind))
     if kind in ("agent_reply", "customer_reply"):
         agent = kind == "agent_reply"
+        if body.get("comment_id") not in (None, ""):  # the id the events and export give
+            return [comment(key, body["comment_id"], at, agent, None)]
         return [event(NAME, f"{key}:{kind}:{seconds(at)}", "ticket.message", key, at,
                       actor="agent" if agent else "customer")]
     if kind == "csat":

@@ -79,3 +79,15 @@ def test_a_reopen_and_events_a_kpi_does_not_need() -> None:
     assert normalize({**base, "type": "zen:event-type:ticket.tags_changed"}) == []
     assert normalize({"type": "zen:event-type:user.active_changed", "id": "u",
                       "subject": "zen:user:6596848315901"}) == []
+
+
+def test_a_trigger_reply_with_its_comment_id_is_the_events_comment() -> None:
+    """A trigger body that sends the latest comment's id gives the reply the id the event
+    webhooks and the export give it (so an import over it counts once); without one, the
+    reply's id is its ticket, kind and second."""
+    body = {"kpi_event": "agent_reply", "ticket_id": "5", "updated_at": "2026-01-01T00:00:07Z"}
+    with_id = zendesk.normalize({"support_kpi": {**body, "comment_id": "77"}}, Context())
+    without = zendesk.normalize({"support_kpi": {**body, "comment_id": ""}}, Context())
+    assert [e["event_id"] for e in with_id + without] == [
+        "zendesk:5:comment:77", "zendesk:5:agent_reply:2026-01-01T00:00:07Z"]
+    assert {e["actor"] for e in with_id + without} == {"agent"}

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from kpi.errors import ConfigError
 from supportkpi.settings import SettingsError, load_settings
+from tests.support import ROOT
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,3 +31,15 @@ def test_unknown_dimension(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUPPORT_DIMENSIONS", "all,region")
     with pytest.raises(SettingsError, match="SUPPORT_DIMENSIONS"):
         load_settings()
+
+
+def test_the_shipped_queue_names_load_and_name_both_paths() -> None:
+    """deploy/queues.yml as SUPPORT_QUEUES: ids as text whatever YAML made of them, one
+    context for the webhooks and import; a mistake is one line naming the file and key."""
+    from supportkpi.queues import parse_queues
+    from supportkpi.settings import Settings
+
+    ctx = Settings(queues=ROOT / "deploy/queues.yml").connector_context("zendesk")
+    assert ctx.queue("group", 360001) == "Billing" and ctx.queue("group", 9) == "group-9"
+    with pytest.raises(ConfigError, match=r"q.yml: zendesk.grop"):
+        parse_queues("zendesk: {grop: {1: a}}", "q.yml")
