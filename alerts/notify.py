@@ -3,6 +3,7 @@ Alertmanager's v2 API, and an optional plain webhook."""
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -33,12 +34,23 @@ def shown(url: str) -> str:
 
 
 def _scrub(text: str, url: str) -> str:
-    """``text`` (an error message) without the secrets of ``url``."""
+    """``text`` (an error message, or a receiver's answer that may echo the request's
+    ``Authorization`` header) without the secrets of ``url``."""
     parts = urlsplit(url)
-    for secret in (url, parts.password, parts.query, parts.username):
+    userinfo = f"{parts.username or ''}:{parts.password or ''}"
+    basic = base64.b64encode(userinfo.encode()).decode() if parts.password else ""
+    for secret in (url, basic, parts.password, parts.query, parts.username):
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def api_url(base: str, path: str) -> str:
+    """``path`` under a base URL that may carry a query string (a token some proxies in
+    front of Alertmanager want) or a fragment: the path goes before them, not after."""
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path,
+                       parts.query, ""))
 
 
 class HttpNotifier:
@@ -47,7 +59,7 @@ class HttpNotifier:
 
     def __init__(self, alertmanager_url: str | None, webhook_url: str | None,
                  timeout_s: float = 5.0) -> None:
-        self._am = alertmanager_url.rstrip("/") if alertmanager_url else None
+        self._am = alertmanager_url or None
         self._hook = webhook_url
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
@@ -58,7 +70,7 @@ class HttpNotifier:
     async def alertmanager(self, alerts: list[dict[str, Any]]) -> None:
         if not self._am or not alerts:
             return
-        await self._post(f"{self._am}/api/v2/alerts", alerts)
+        await self._post(api_url(self._am, "/api/v2/alerts"), alerts)
 
     async def webhook(self, doc: dict[str, Any]) -> None:
         if self._hook:

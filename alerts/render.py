@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from alerts.rules import PLACEHOLDER, BurnRate, Rule, Slo
+from alerts.rules import PLACEHOLDER, BurnRate, Rule, Slo, format_value
 from kpi.config import ALL_DIMENSIONS
 
 
@@ -44,11 +44,19 @@ def _line(rule: Rule) -> str:
     """``{threshold}`` in a Prometheus annotation: while hysteresis holds a firing alert
     (its value back past the threshold but not yet past ``clear``) the clear line, which
     is what it has to cross to resolve, as the in-stream summary says."""
+    threshold = format_value(rule.threshold, rule.unit)
     if rule.clear is None:
-        return f"{rule.threshold:g}"
+        return threshold
     op = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}[rule.comparison]
-    return (f"{{{{ if {op} $value {float(rule.threshold)!r} }}}}{rule.threshold:g}"
-            f"{{{{ else }}}}{rule.clear:g}{{{{ end }}}}")
+    return (f"{{{{ if {op} $value {float(rule.threshold)!r} }}}}{threshold}"
+            f"{{{{ else }}}}{format_value(rule.clear, rule.unit)}{{{{ end }}}}")
+
+
+# how a rendered annotation prints {value}: as the in-stream text does (alerts.rules.
+# format_value), with Prometheus' template functions
+VALUE = {"duration": "{{ $value | humanizeDuration }}",
+         "ratio": "{{ $value | humanizePercentage }}",
+         "number": "{{ $value | printf \"%.4g\" }}"}
 
 
 def _annotation(text: str, rule: Rule) -> str:
@@ -58,7 +66,7 @@ def _annotation(text: str, rule: Rule) -> str:
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
         if name == "value":
-            return "{{ $value | printf \"%.4g\" }}"
+            return VALUE[rule.unit]
         if name in literal:
             return literal[name]
         return "{{ $labels.%s }}" % name  # noqa: UP031 - Go template braces
@@ -80,14 +88,31 @@ def rule_expr(rule: Rule, label_dims: Sequence[str]) -> str:
         value = (f"(max by ({by}) ({stat.metric}{plain}) / "
                  f"max by ({by}) ({stat.divide_by}{plain}))")
     on = f"on({by})"
+    firing = f'max by ({by}) (ALERTS{{alertname="{rule.name}",alertstate="firing"}})'
     cond = f"{value} {rule.comparison} {rule.threshold:g}"
     if rule.clear is not None:
-        cond = (f"({cond}) or ({value} {rule.comparison} {rule.clear:g} and {on} "
-                f'ALERTS{{alertname="{rule.name}",alertstate="firing"}})')
+        cond = f"({cond}) or ({value} {rule.comparison} {rule.clear:g} and {on} {firing})"
+    present = value
     if rule.min_samples and stat.samples_metric:
-        cond = (f"({cond}) and {on} (max by ({by}) ({stat.samples_metric}{plain}) "
-                f">= {rule.min_samples})")
+        enough = f"(max by ({by}) ({stat.samples_metric}{plain}) >= {rule.min_samples})"
+        cond = f"({cond}) and {on} {enough}"
+        present = f"({value} and {on} {enough})"
+    if rule.no_data == "keep":
+        # no data keeps a firing alert firing, as the in-stream state machine does
+        # (alerts.state): one truth whichever path pages. Its value is NaN, which the
+        # annotation reads as "no data now" (NaN is the one value not equal to itself).
+        cond = f"({cond}) or ({firing} * NaN unless {on} {present})"
     return f"({cond}) unless on() (max(support_catching_up) > 0)"
+
+
+def _no_data(text: str, rule: Rule) -> str:
+    """An annotation that reads as the in-stream one when the value is absent (NaN: a
+    firing alert kept through no data)."""
+    if rule.no_data != "keep":
+        return text
+    where = ", ".join(f"{d}={{{{ $labels.{d} }}}}" for d in rule.per) or "the floor"
+    return (f"{{{{ if eq $value $value }}}}{text}{{{{ else }}}}{rule.name} ({where}): "
+            "no data now, nothing to measure{{ end }}")
 
 
 PIPELINE_RULES: list[dict[str, Any]] = [
@@ -161,7 +186,7 @@ def burn_expr(slo: Slo, pair: BurnRate, label_dims: Sequence[str]) -> str:
     return f"({cond}) unless on() (max(support_catching_up) > 0)"
 
 
-def _slo_summary(slo: Slo, pair: BurnRate) -> str:
+def _slo_text(text: str, slo: Slo, pair: BurnRate) -> str:
     literal = {"objective": f"{slo.objective:g}", "long": pair.long, "short": pair.short,
                "factor": f"{pair.factor:g}", "slo": slo.name, "severity": pair.severity}
 
@@ -171,7 +196,7 @@ def _slo_summary(slo: Slo, pair: BurnRate) -> str:
             return "{{ $value | printf \"%.3g\" }}"
         return literal.get(name) or "{{ $labels.%s }}" % name  # noqa: UP031 - Go braces
 
-    return PLACEHOLDER.sub(sub, slo.summary)
+    return PLACEHOLDER.sub(sub, text)
 
 
 def slo_rules(slos: Sequence[Slo], window_dims: Sequence[str]) -> list[dict[str, Any]]:
@@ -186,7 +211,9 @@ def slo_rules(slos: Sequence[Slo], window_dims: Sequence[str]) -> list[dict[str,
                 "for": pair.for_,
                 "labels": {"severity": pair.severity, "long_window": pair.long,
                            "short_window": pair.short, **slo.labels},
-                "annotations": {"summary": _slo_summary(slo, pair)}})
+                "annotations": {"summary": _slo_text(slo.summary, slo, pair),
+                                **{k: _slo_text(v, slo, pair)
+                                   for k, v in slo.annotations.items()}}})
     return out
 
 
@@ -199,9 +226,11 @@ def render(rules: Sequence[Rule], window_dims: Sequence[str], gauge_dims: Sequen
         if r.for_ms:
             item["for"] = r.for_
         item["labels"] = {"severity": r.severity, **r.labels}
-        item["annotations"] = {"summary": _annotation(r.summary, r)}
+        item["annotations"] = {"summary": _no_data(_annotation(r.summary, r), r)}
         if r.description:
             item["annotations"]["description"] = _annotation(r.description, r)
+        for name, text in r.annotations.items():
+            item["annotations"][name] = _annotation(text, r)
         kpi_rules.append(item)
     groups: list[dict[str, Any]] = [{"name": "support-kpi", "rules": kpi_rules}]
     if slos:

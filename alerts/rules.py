@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from alerts import catalog
 from alerts.errors import RulesError
 from kpi.config import ALL_DIMENSIONS, parse_duration_ms
-from kpi.durations import duration_name
+from kpi.durations import duration_name, human_duration
 from kpi.errors import ConfigError, describe_errors, read_yaml
 from kpi.kinds import Statistic, within_key
 
@@ -25,6 +25,67 @@ _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_LABELS = frozenset({"alertname", "severity", "alertstate"})
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # {name} in summaries and descriptions
 TEMPLATE_FIELDS = {"value", "threshold", "window", "rule", "severity", *ALL_DIMENSIONS}
+# the rendered rules every deployment gets (alerts.render.PIPELINE_RULES): a rule of the
+# same name would be one alert to Alertmanager, and silencing one would silence both
+BUILT_IN_NAMES = frozenset({"SupportPipelineSilent", "SupportEventsStale", "SupportConsumerLag",
+                            "SupportRedisDown", "SupportStoreEvicting", "SupportStoreIncomplete",
+                            "SupportStoreLostOffsets", "Watchdog"})
+# annotations with their own fields
+OWN_ANNOTATIONS = frozenset({"summary", "description"})
+_SEVERITY = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _check_name(v: str) -> str:
+    if not _NAME.match(v):
+        raise ValueError("must be letters, digits and underscores (a Prometheus alert name)")
+    if v in BUILT_IN_NAMES:
+        raise ValueError(f"{v!r} is a built-in rule of the rendered rules (alerts render): "
+                         "pick another name")
+    return v
+
+
+def _check_severity(v: str) -> str:
+    if not _SEVERITY.match(v):
+        raise ValueError(f"severity {v!r} must be a non-empty word (page, warning, ticket): "
+                         "Alertmanager routes on it")
+    return v
+
+
+def _check_labels(v: dict[str, str], own: set[str]) -> dict[str, str]:
+    for name in v:
+        if name in RESERVED_LABELS or name in own:
+            raise ValueError(f"label {name!r} is set by the rule itself and cannot be "
+                             "overridden")
+        if not _LABEL.match(name):
+            raise ValueError(f"label {name!r} is not a Prometheus label name")
+    return v
+
+
+def _check_template(v: str, fields: set[str]) -> str:
+    for name in PLACEHOLDER.findall(v):
+        if name not in fields:
+            raise ValueError(f"unknown placeholder {{{name}}}; use {sorted(fields)}")
+    return v
+
+
+def _check_dims_used(per: list[str], *texts: tuple[str, str]) -> None:
+    """A dimension placeholder needs the dimension among ``per``: otherwise the
+    in-stream text would print ``{queue}`` as is and Prometheus an empty string."""
+    for field, text in texts:
+        stray = sorted(n for n in PLACEHOLDER.findall(text)
+                       if n in ALL_DIMENSIONS and n not in per)
+        if stray:
+            raise ValueError(f"{field}: {{{stray[0]}}} is not one of the rule's dimensions "
+                             f"(per: {per}): it would print as is")
+
+
+def format_value(value: float, unit: str) -> str:
+    """A value as a page says it: durations in human units, ratios as percentages."""
+    if unit == "duration":
+        return human_duration(value)
+    if unit == "ratio":
+        return f"{value * 100:.3g}%"
+    return f"{value:.4g}"
 
 
 class Rule(BaseModel):
@@ -49,12 +110,29 @@ class Rule(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     summary: str = "{rule}: {value} {comparison} {threshold}"
     description: str = ""
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="more annotations (runbook_url, dashboard, ...), "
+        "templated like the summary, on both paths")
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("must be letters, digits and underscores (a Prometheus alert name)")
+        return _check_name(v)
+
+    @field_validator("severity")
+    @classmethod
+    def _severity(cls, v: str) -> str:
+        return _check_severity(v)
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, text in v.items():
+            if name in OWN_ANNOTATIONS:
+                raise ValueError(f"annotation {name!r} has its own field: write {name}: …")
+            if not _LABEL.match(name):
+                raise ValueError(f"annotation {name!r} is not a Prometheus label name")
+            _check_template(text, TEMPLATE_FIELDS | {"comparison"})
         return v
 
     @field_validator("for_")
@@ -79,10 +157,7 @@ class Rule(BaseModel):
     @field_validator("summary", "description")
     @classmethod
     def _template(cls, v: str) -> str:
-        for name in PLACEHOLDER.findall(v):
-            if name not in TEMPLATE_FIELDS | {"comparison"}:
-                raise ValueError(f"unknown placeholder {{{name}}}; use {sorted(TEMPLATE_FIELDS)}")
-        return v
+        return _check_template(v, TEMPLATE_FIELDS | {"comparison"})
 
     @field_validator("threshold", "clear")
     @classmethod
@@ -95,13 +170,7 @@ class Rule(BaseModel):
     @field_validator("labels")
     @classmethod
     def _labels(cls, v: dict[str, str]) -> dict[str, str]:
-        for name in v:
-            if name in RESERVED_LABELS:
-                raise ValueError(f"label {name!r} is set by the rule itself and cannot be "
-                                 "overridden")
-            if not _LABEL.match(name):
-                raise ValueError(f"label {name!r} is not a Prometheus label name")
-        return v
+        return _check_labels(v, set())
 
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
@@ -131,10 +200,22 @@ class Rule(BaseModel):
         if taken:
             raise ValueError(f"labels {sorted(taken)} would override the alert's own "
                              "window or dimension labels")
+        _check_dims_used(self.per, ("summary", self.summary),
+                         ("description", self.description),
+                         *(("annotations." + k, v) for k, v in self.annotations.items()))
         if self.no_data is None:
             # an empty queue resolves a live-gauge alert; a quiet window keeps a real problem
             self.no_data = "resolve" if live else "keep"
         return self
+
+    @property
+    def unit(self) -> str:
+        """How its values read: ``duration`` (seconds), ``ratio`` or ``number``."""
+        stat = catalog.lookup(self.kpi, self.statistic)[0]
+        if self.statistic == "ratio":
+            return "ratio"
+        return "duration" if "_seconds" in stat.metric and self.statistic != "count" \
+            else "number"
 
     @property
     def for_ms(self) -> int:
@@ -168,7 +249,7 @@ class BurnRate(BaseModel):
 
     long: str
     short: str
-    factor: float = Field(gt=0)
+    factor: float = Field(gt=0, allow_inf_nan=False)
     severity: str = "page"
     for_: str = Field("2m", alias="for")
 
@@ -177,6 +258,11 @@ class BurnRate(BaseModel):
     def _for(cls, v: str) -> str:
         parse_duration_ms(v)
         return v
+
+    @field_validator("severity")
+    @classmethod
+    def _severity(cls, v: str) -> str:
+        return _check_severity(v)
 
     @model_validator(mode="after")
     def _ordered(self) -> BurnRate:
@@ -200,10 +286,25 @@ class Slo(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     summary: str = ("{slo}: the error budget burns {value}x too fast over {long} and {short} "
                     "(objective {objective})")
+    annotations: dict[str, str] = Field(default_factory=dict, description="more "
+                                        "annotations (runbook_url, ...), templated alike")
 
     _name = field_validator("name")(Rule._name.__func__)  # type: ignore[attr-defined]
     _per = field_validator("per")(Rule._per.__func__)  # type: ignore[attr-defined]
-    _labels = field_validator("labels")(Rule._labels.__func__)  # type: ignore[attr-defined]
+
+    @model_validator(mode="after")
+    def _own_labels(self) -> Slo:
+        """Its labels cannot take the ones each rendered alert sets (the dimensions, the
+        window pair, severity): two alerts would then carry the same labels."""
+        _check_labels(self.labels, {*self.per, "long_window", "short_window", "severity"})
+        for name, text in self.annotations.items():
+            if name in OWN_ANNOTATIONS or not _LABEL.match(name):
+                raise ValueError(f"annotation {name!r}: not a label name other than "
+                                 "summary and description")
+            _check_template(text, _SLO_FIELDS)
+        _check_dims_used(self.per, ("summary", self.summary),
+                         *(("annotations." + k, v) for k, v in self.annotations.items()))
+        return self
 
     @field_validator("kpi")
     @classmethod
@@ -215,10 +316,7 @@ class Slo(BaseModel):
     @field_validator("summary")
     @classmethod
     def _template(cls, v: str) -> str:
-        for name in PLACEHOLDER.findall(v):
-            if name not in _SLO_FIELDS:
-                raise ValueError(f"unknown placeholder {{{name}}}; use {sorted(_SLO_FIELDS)}")
-        return v
+        return _check_template(v, _SLO_FIELDS)
 
     @property
     def stat(self) -> Statistic:

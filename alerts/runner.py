@@ -17,12 +17,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 
 import redis.asyncio as aioredis
 
 from alerts.evaluator import Observation, observe
 from alerts.notify import HttpNotifier, Publisher, iso
-from alerts.rules import Rule, render_template
+from alerts.rules import Rule, format_value, render_template
 from alerts.state import AlertState, Transition, past, step
 from alerts.store import AsyncAlertStore, split_key
 from windows.keys import Keys
@@ -53,7 +54,7 @@ class AlertRunner:
     def __init__(self, rules: Sequence[Rule], reader: WindowReader, client: aioredis.Redis,
                  keys: Keys, clock: Callable[[], float], publish: Publisher,
                  notifier: HttpNotifier, *, interval_s: float = 5.0, resend_s: float = 60.0,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, public_url: str = "") -> None:
         self.rules = list(rules)
         self._by_name = {r.name: r for r in rules}
         self._reader = reader
@@ -67,6 +68,7 @@ class AlertRunner:
         self._interval_ms = int(interval_s * 1000)
         self._resend_ms = int(resend_s * 1000)
         self.owner = owner or uuid.uuid4().hex
+        self._public_url = public_url.rstrip("/")
         self.leader = False
         self.catching_up = False
 
@@ -173,16 +175,20 @@ class AlertRunner:
         r = obs.rule
         if value is None:
             where = ", ".join(f"{k}={v}" for k, v in obs.dims.items()) or "the floor"
+            values = {"window": r.window or "now", "rule": r.name, "severity": r.severity,
+                      **obs.dims}
             return {"summary": f"{r.name} ({where}): no data now, nothing to measure",
-                    "description": ""}
+                    "description": "",
+                    **{k: render_template(v, values) for k, v in r.annotations.items()}}
         line = r.threshold
         if firing and r.clear is not None and not past(r.comparison, value, r.threshold):
             line = r.clear
-        values = {"value": f"{value:.4g}", "threshold": f"{line:g}",
+        values = {"value": format_value(value, r.unit), "threshold": format_value(line, r.unit),
                   "window": r.window or "now", "rule": r.name, "severity": r.severity,
                   "comparison": r.comparison, **obs.dims}
         return {"summary": render_template(r.summary, values),
-                "description": render_template(r.description, values)}
+                "description": render_template(r.description, values),
+                **{k: render_template(v, values) for k, v in r.annotations.items()}}
 
     def _document(self, obs: Observation, tr: Transition) -> dict[str, Any]:
         r = obs.rule
@@ -196,9 +202,19 @@ class AlertRunner:
     def _am_alert(self, obs: Observation, starts_ms: int, ends_ms: int,
                   value: float | None, firing: bool) -> dict[str, Any]:
         r = obs.rule
-        return {"labels": alert_labels(r, obs.dims),
-                "annotations": self._annotations(obs, value, firing),
-                "startsAt": iso(starts_ms), "endsAt": iso(ends_ms)}
+        doc = {"labels": alert_labels(r, obs.dims),
+               "annotations": self._annotations(obs, value, firing),
+               "startsAt": iso(starts_ms), "endsAt": iso(ends_ms)}
+        if self._public_url:
+            doc["generatorURL"] = generator_url(self._public_url, r, obs.dims)
+        return doc
+
+
+def generator_url(base: str, rule: Rule, dims: Mapping[str, str]) -> str:
+    """Where an alert's row is seen: the wall at the rule's window (the live gauges' "now"
+    on the shortest window), with its dimensions, so a page links to what it is about."""
+    query = {"window": rule.window or "", "rule": rule.name, **dims}
+    return f"{base}/wall?" + urlencode({k: v for k, v in query.items() if v})
 
 
 def alert_labels(rule: Rule, dims: Mapping[str, str]) -> dict[str, str]:

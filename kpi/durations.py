@@ -25,3 +25,21 @@ def duration_name(ms: int) -> str:
         if ms and ms % _UNIT_MS[unit] == 0:
             return f"{ms // _UNIT_MS[unit]}{unit}"
     return f"{ms}ms"
+
+
+def human_duration(seconds: float) -> str:
+    """A duration as a page should say it: ``"400 d"``, ``"2 h 13 min"``, ``"4 min 10 s"``,
+    ``"45 s"``, ``"0.4 s"`` (the two largest units, the smaller dropped when zero or when
+    the larger alone says it: from 10 days, 10 hours, 10 minutes)."""
+    if seconds < 0:
+        return "-" + human_duration(-seconds)
+    if seconds < 10:
+        return f"{seconds:.1f} s".replace(".0 s", " s")
+    total = round(seconds)
+    for big, size, small, small_size in (("d", 86_400, "h", 3600), ("h", 3600, "min", 60),
+                                         ("min", 60, "s", 1)):
+        if total >= size:
+            n, rest = divmod(total, size)
+            part = rest // small_size
+            return f"{n} {big}" if n >= 10 or not part else f"{n} {big} {part} {small}"
+    return f"{total} s"

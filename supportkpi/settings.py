@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     alert_rules: Path | None = Field(None, description="Alert rules YAML (deploy/alerts.yml)")
     alertmanager_url: str | None = Field(None, description="Alertmanager base URL")
     alert_webhook_url: str | None = Field(None, description="Plain webhook for transitions")
+    public_url: str = Field("", description="Where people open the wall (e.g. "
+                            "https://kpi.example.com): the generator URL of in-stream "
+                            "alerts; default http://<metrics host>:<metrics port>")
     alert_interval: float = Field(5.0, gt=0, le=300, description="Seconds between evaluations")
     alert_resend: float = Field(60.0, gt=0, description="Re-send firing alerts this often (s)")
 

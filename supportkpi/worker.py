@@ -136,7 +136,9 @@ def add_alert_timer(app: faust.App, settings: Settings, rules: Sequence[Rule],
         Keys(settings.key_prefix), time.time,
         json_publisher(topic_sender(app, settings.topic_alerts)),
         HttpNotifier(settings.alertmanager_url, settings.alert_webhook_url),
-        interval_s=settings.alert_interval, resend_s=settings.alert_resend)
+        interval_s=settings.alert_interval, resend_s=settings.alert_resend,
+        public_url=settings.public_url
+        or f"http://{settings.metrics_host}:{settings.metrics_port}")
 
     async def evaluate_alerts() -> None:
         try:

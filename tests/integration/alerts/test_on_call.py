@@ -256,3 +256,102 @@ def test_no_credential_of_an_alert_url_reaches_the_log(
     log = worker.log_text()
     for secret in ("Am-Pass-7f3", "Hook-Pass-9c1", "Tok-Query-5e8", "am-user:", "hook:Hook"):
         assert secret not in log, secret
+
+
+QUIET_RULES = """
+rules:
+  - name: FcrQuietLow
+    kpi: fcr
+    statistic: ratio
+    window: 30s
+    per: [queue]
+    comparison: "<"
+    threshold: 0.5
+    min_samples: 3
+    severity: page
+    summary: "FCR in {queue} is {value}"
+"""
+
+
+def touched(n: int, queue: str, replies: int, tag: str) -> list[dict[str, object]]:
+    """``n`` tickets solved now after ``replies`` agent replies (two: not resolved at
+    first contact), each a second or so ago."""
+    now, out = time.time(), []
+    for i in range(n):
+        cid = f"{queue}-{tag}-{i}"
+        out.append({"event_id": f"{cid}-c", "type": "ticket.created", "occurred_at": now - 8,
+                    "conversation_id": cid, "queue": queue, "channel": "email"})
+        for r in range(replies):
+            if r:
+                out.append({"event_id": f"{cid}-m{r}", "type": "ticket.message",
+                            "occurred_at": now - 6 + r, "conversation_id": cid,
+                            "actor": "customer"})
+            out.append({"event_id": f"{cid}-r{r}", "type": "ticket.message",
+                        "occurred_at": now - 5 + r, "conversation_id": cid, "actor": "agent",
+                        "agent_id": "a1"})
+        out.append({"event_id": f"{cid}-s", "type": "ticket.solved", "occurred_at": now - 1,
+                    "conversation_id": cid})
+    return out
+
+
+def test_a_window_going_quiet_pages_once_whichever_paths_run(
+        services: ServiceConfig, worker_env: dict[str, str], receiver: Receiver,
+        tmp_path: Path) -> None:
+    """FCR below 50% fires on both paths (in-stream re-sending every 3 s, Prometheus with
+    the rendered rule) into one Alertmanager; then its 30 s window goes quiet: no data.
+    Both keep the alert firing (one truth for no data), so the receiver gets one firing
+    notification and no resolve while it is quiet, then one resolve when FCR is healthy
+    again. Before, Prometheus resolved on absence while the evaluator kept re-sending:
+    Alertmanager flipped about once a minute."""
+    rules, rendered = tmp_path / "alerts.yml", tmp_path / "rendered.yml"
+    rules.write_text(QUIET_RULES)
+    env = {**worker_env, "SUPPORT_WINDOWS": "30s,1h", "SUPPORT_ALERT_RULES": str(rules),
+           "SUPPORT_ALERT_INTERVAL": str(INTERVAL_S), "SUPPORT_ALERT_RESEND": "3"}
+    render(env, rules, rendered)
+    am_url, am = start_alertmanager(tmp_path, receiver)
+    env["SUPPORT_ALERTMANAGER_URL"] = am_url
+    port = int(env["SUPPORT_METRICS_PORT"])
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    prom_url, prom = start_prometheus(tmp_path, port, rendered, am_url, interval="2s")
+    try:
+        wait_for(lambda: sample(parse(scrape(port)), "support_redis_up") == 1, 60, "worker up")
+        produce(services.bootstrap, env["SUPPORT_TOPIC_TICKETS"], touched(4, "billing", 2, "a"))
+
+        def state() -> float | None:
+            return sample(parse(scrape(port, "support_alert_state")), "support_alert_state",
+                          rule="FcrQuietLow", severity="page", queue="billing")
+
+        wait_for(lambda: state() == 2, 60, "in-stream alert firing", interval=0.2)
+        wait_for(lambda: bool(prom_firing(prom_url, "FcrQuietLow")), 60,
+                 "Prometheus alert firing", interval=0.5)
+
+        def fcr() -> float | None:
+            return sample(parse(scrape(port, "support_fcr_ratio")), "support_fcr_ratio",
+                          window="30s", queue="billing", channel="all")
+
+        wait_for(lambda: fcr() is None, 60, "the 30 s window quiet (no FCR series)")
+        quiet_until = time.monotonic() + 30
+        while time.monotonic() < quiet_until:  # ten re-sends, fifteen evaluations
+            assert state() == 2, "in-stream alert left firing while quiet"
+            assert prom_firing(prom_url, "FcrQuietLow"), "Prometheus resolved on no data"
+            time.sleep(1)
+        quiet = receiver.groups("FcrQuietLow")
+        assert [n["status"] for n in quiet] == ["firing"], quiet
+        firing = prom_firing(prom_url, "FcrQuietLow")[0]
+        assert "no data now" in firing["annotations"]["summary"], firing
+
+        produce(services.bootstrap, env["SUPPORT_TOPIC_TICKETS"], touched(4, "billing", 1, "b"))
+        wait_for(lambda: state() == 0, 60, "in-stream alert resolved", interval=0.2)
+        wait_for(lambda: not prom_firing(prom_url, "FcrQuietLow"), 60,
+                 "Prometheus alert resolved", interval=0.5)
+        wait_for(lambda: any(n["status"] == "resolved"
+                             for n in receiver.groups("FcrQuietLow")), 30, "the resolve")
+        time.sleep(3)  # a late flip would arrive by now
+        assert [n["status"] for n in receiver.groups("FcrQuietLow")] == \
+            ["firing", "resolved"], receiver.groups("FcrQuietLow")
+    finally:
+        prom.terminate()
+        am.terminate()
+        worker.stop()
+        prom.wait(20)
+        am.wait(20)

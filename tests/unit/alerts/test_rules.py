@@ -91,6 +91,18 @@ rules:
      "rule FcrLow, field labels: label 'severity' is set by the rule itself"),
     (RATIO.replace("threshold: 0.6}", "threshold: 0.6, labels: {window: 5m}}"),
      "rule FcrLow, field (rule): labels ['window'] would override"),
+    (GOOD.replace("name: FrtHigh", "name: Watchdog"),
+     "rule Watchdog, field name: 'Watchdog' is a built-in rule of the rendered rules"),
+    (GOOD.replace("name: FrtHigh", "name: SupportRedisDown"),
+     "field name: 'SupportRedisDown' is a built-in rule"),
+    (GOOD + '    severity: ""\n', "rule FrtHigh, field severity: severity '' must be a "
+                                   "non-empty word"),
+    (GOOD.replace("per: [queue]", "per: []") + '    summary: "FRT in {queue} is {value}"\n',
+     "rule FrtHigh, field (rule): summary: {queue} is not one of the rule's dimensions"),
+    (GOOD + "    annotations: {summary: x}\n",
+     "rule FrtHigh, field annotations: annotation 'summary' has its own field"),
+    (GOOD + '    annotations: {runbook_url: "x/{team}"}\n',
+     "field (rule): annotations.runbook_url: {team} is not one of the rule's dimensions"),
 ])
 def test_rules_that_cannot_work_are_refused_with_one_line(text: str, expect: str) -> None:
     message = error_of(text, windows=["1h", "15m"], dimension_sets=[(), ("queue",)],
@@ -189,6 +201,13 @@ def slo_error(text: str, **kw: object) -> str:
     return str(info.value)
 
 
+def test_the_built_in_names_are_the_rendered_built_in_rules() -> None:
+    from alerts.render import PIPELINE_RULES
+    from alerts.rules import BUILT_IN_NAMES
+
+    assert {r["alert"] for r in PIPELINE_RULES} == BUILT_IN_NAMES
+
+
 def test_slos_parse_and_their_mistakes_are_one_line() -> None:
     (o,) = parse_slos(SLO)
     assert (o.burn_rates[0].severity, o.burn_rates[0].for_) == ("page", "2m")
@@ -199,6 +218,15 @@ def test_slos_parse_and_their_mistakes_are_one_line() -> None:
         (("short: 5m", "short: 2h"), "must be shorter than long 1h"),
         (("factor: 14.4", "factor: 0"), "field burn_rates.0.factor"),
         (("per: [queue]", "per: [region]"), "slo ReplyBurn, field per"),
+        (("factor: 14.4", "factor: .inf"), "field burn_rates.0.factor"),
+        (("factor: 14.4}", "factor: 14.4, severity: ''}"), "field burn_rates.0.severity"),
+        (("per: [queue]", "per: [queue]\n    labels: {queue: x}"),
+         "label 'queue' is set by the rule itself"),
+        (("per: [queue]", "per: [queue]\n    labels: {long_window: 6h}"),
+         "label 'long_window' is set by the rule itself"),
+        (("per: [queue]", "per: []\n    summary: 'burn in {queue}'"),
+         "summary: {queue} is not one of the rule's dimensions"),
+        (("name: ReplyBurn", "name: Watchdog"), "'Watchdog' is a built-in rule"),
     ]:
         assert says in slo_error(SLO.replace(*change)), change
     assert "rule ReplyBurn, field burn_rates.long: '1h' is not a configured window" in \

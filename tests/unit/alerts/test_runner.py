@@ -4,9 +4,12 @@ observations, and the notifier against a real HTTP server on loopback."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import logging
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
@@ -77,7 +80,7 @@ def test_pending_then_firing_then_resolved_with_documents_and_alertmanager_pushe
     fired = [d for d in pushes if d["endsAt"] > d["startsAt"]]
     assert fired[0]["labels"] == {"alertname": "EscalationHigh", "severity": "page",
                                   "team": "tier1", "queue": "billing", "window": "15m"}
-    assert fired[0]["annotations"]["summary"] == "billing: escalation 0.7 over 0.5"
+    assert fired[0]["annotations"]["summary"] == "billing: escalation 70% over 50%"
     assert pushes[-1]["endsAt"] == "1970-01-01T00:00:15Z"  # the resolve ends it now
     assert states[key].status == "ok"
 
@@ -164,11 +167,11 @@ def test_summaries_held_by_hysteresis_name_the_clear_line() -> None:
     r = AlertRunner(FCR, None, aioredis.Redis(), Keys("unit"), lambda: 0.0,  # type: ignore[arg-type]
                     lambda _d: None, HttpNotifier(None, None), resend_s=0.001)  # type: ignore[arg-type, return-value]
     out = r.evaluate(fcr_obs(0.5), {}, 0)
-    assert out.published[-1]["summary"] == "FCR in billing is 0.5 (below 0.6)"
+    assert out.published[-1]["summary"] == "FCR in billing is 50% (below 60%)"
     held = r.evaluate(fcr_obs(0.62), out.changed, 5 * S)
     assert held.published == []
     assert held.to_alertmanager[0]["annotations"]["summary"] == \
-        "FCR in billing is 0.62 (below 0.65)"
+        "FCR in billing is 62% (below 65%)"
 
 
 def test_no_data_is_never_printed_as_a_number() -> None:
@@ -207,3 +210,60 @@ def test_on_the_event_clock_history_is_evaluated_at_its_own_time() -> None:
     read = r._read()
     assert read is not None and not r.catching_up
     assert read[0] == year_ago + 1000  # the event clock: last event + time since applied
+
+
+def test_a_query_string_stays_a_query_and_an_echoed_credential_stays_out_of_the_log(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An Alertmanager URL behind a proxy that wants ``?token=``: the API path goes before
+    the query. A receiver that echoes the request's Authorization header in its error
+    body: the warning line carries neither the password nor its base64 form."""
+    seen: list[str] = []
+
+    async def alerts(req: web.Request) -> web.Response:
+        seen.append(str(req.rel_url))
+        return web.Response(status=200)
+
+    async def echo(req: web.Request) -> web.Response:
+        return web.Response(status=401, text=f"denied {req.headers.get('Authorization')}")
+
+    async def go() -> None:
+        app = web.Application()
+        app.router.add_post("/am/api/v2/alerts", alerts)
+        app.router.add_post("/echo", echo)
+        runner_ = web.AppRunner(app)
+        await runner_.setup()
+        port = free_port()
+        await web.TCPSite(runner_, "127.0.0.1", port).start()
+        await HttpNotifier(f"http://127.0.0.1:{port}/am/?token=T0k", None).alertmanager(
+            [{"labels": {"alertname": "X"}}])
+        await HttpNotifier(None, f"http://ops:S3cret-pw@127.0.0.1:{port}/echo").webhook({})
+        await runner_.cleanup()
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(go())
+    assert seen == ["/am/api/v2/alerts?token=T0k"]
+    text = caplog.text
+    assert "answered 401" in text
+    assert "S3cret-pw" not in text and base64.b64encode(b"ops:S3cret-pw").decode() not in text
+
+
+def test_values_read_as_people_read_them_and_a_page_links_to_its_row() -> None:
+    """A duration in human units, a ratio as a percentage; the runbook annotation on
+    the page; the generator URL is the wall at the rule's window and row."""
+    rules = parse_rules("""
+rules:
+  - {name: OldestWaitingTooOld, kpi: oldest_waiting, statistic: value, per: [queue],
+     comparison: ">", threshold: 1800, summary: "{queue} has waited {value} (over {threshold})",
+     annotations: {runbook_url: "https://wiki/runbooks/oldest#{queue}"}}
+""")
+    runner = AlertRunner(rules, None, aioredis.Redis(), Keys("t"),  # type: ignore[arg-type]
+                         lambda: 0.0,
+                         lambda _d: None, HttpNotifier(None, None),  # type: ignore[arg-type, return-value]
+                         public_url="https://kpi.example/")
+    obs = observe(rules, {}, {"queue=billing": {"oldest_waiting_seconds": 34_567_796.0}})
+    out = runner.evaluate(obs, {}, 1_000)
+    alert = out.to_alertmanager[0]
+    assert alert["annotations"]["summary"] == "billing has waited 400 d (over 30 min)"
+    assert alert["annotations"]["runbook_url"] == "https://wiki/runbooks/oldest#billing"
+    assert alert["generatorURL"] == \
+        "https://kpi.example/wall?rule=OldestWaitingTooOld&queue=billing"
