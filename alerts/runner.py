@@ -107,7 +107,8 @@ class AlertRunner:
         for name in {r.window for r in self.rules if r.window}:
             windows[name] = self._reader.window(self._reader.config.window(name),
                                                 t.window_end_ms).rows
-        gauges = self._reader.gauges(t.live_ms) if any(r.live for r in self.rules) else {}
+        gauges = self._reader.gauges(t.live_ms, own_clocks=True) \
+            if any(r.live for r in self.rules) else {}
         now = t.event_ms if t.event_windows else int(self._clock() * 1000)
         return now, windows, gauges
 

@@ -274,9 +274,10 @@ def gauge_rows(facts: Iterable[Facts], at_ms: int,
     # Every dimension key with a conversation is live: the oracle is compared right after a
     # replay, when every conversation was written within the conversation TTL. An empty
     # queue of a live key reads 0 everywhere.
+    lo = at_ms - cfg.live_horizon_ms  # older waits and due times: history, not live work
     for key, a in acc.items():
-        since: list[int] = a["since"]  # type: ignore[assignment]
-        deadlines: list[int] = a["deadlines"]  # type: ignore[assignment]
+        since: list[int] = [t for t in a["since"] if t >= lo]  # type: ignore[union-attr]
+        deadlines: list[int] = [d for d in a["deadlines"] if d >= lo]  # type: ignore[union-attr]
         out[key] = {
             "open": a["open"],  # type: ignore[dict-item]
             "waiting": len(since),

@@ -88,6 +88,14 @@ class KpiConfig:
     dims_cache: dict[tuple[str, ...], Any] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False)
 
+    @property
+    def live_horizon_ms(self) -> int:
+        """How far back a wait or a due time can lie and still be live work: the
+        conversation TTL. A live conversation idle that long has expired; one whose open
+        state only history left (a backfill, a replay of last year) is not live either,
+        on the first live event or ever after (docs/alerts.md, "History never pages")."""
+        return self.conversation_ttl_ms
+
     def __post_init__(self) -> None:
         if self.fcr_definition not in FCR_DEFINITIONS:
             raise ConfigError(f"unknown FCR definition {self.fcr_definition!r}; "

@@ -119,11 +119,11 @@ class KpiCollector(_FamiliesCollector):
             # the live sets right after the read time, before the (slow) windows: ages are
             # measured to the clock read with them, so a first batch landing mid-scrape of
             # a year-old history cannot be aged by the wall clock
-            gauges, live_folded = self._reader.live(t.live_ms)
+            gauges, live_folded = self._reader.live(t.live_ms, own_clocks=True)
             again = self._reader.read_time()
             if again.live_ms < t.live_ms:  # the first batch of a history landed meanwhile
                 t = again
-                gauges, live_folded = self._reader.live(t.live_ms)
+                gauges, live_folded = self._reader.live(t.live_ms, own_clocks=True)
             snapshots = self._reader.all_windows(t.window_end_ms)
             alerts = self._alerts.read() if self._alerts and self._alert_rules else {}
         except (redis.RedisError, OSError) as exc:

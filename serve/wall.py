@@ -106,7 +106,7 @@ class WallModel:
                 return cached
         pipeline = self._reader.stats()
         t = self._reader.read_time(pipeline)
-        live = _Live(self._clock(), pipeline, t, self._reader.gauges(t.live_ms),
+        live = _Live(self._clock(), pipeline, t, self._reader.gauges(t.live_ms, own_clocks=True),
                      self._alerts.read())
         with self._lock:
             self._shared = live
@@ -194,7 +194,7 @@ class WallModel:
         with self._lock:
             if self._live_book.has(t.live_ms):
                 return  # one gauge read per 5-minute point, not per call
-        gfloor = self._reader.gauges(t.live_ms).get("*", {})
+        gfloor = self._reader.gauges(t.live_ms, own_clocks=True).get("*", {})
         with self._lock:
             self._live_book.record(t.live_ms, gfloor)
 

@@ -277,21 +277,50 @@ class WindowReader:
         newest = self.newest_event_ms()
         return [self.window(w, at_ms, newest) for w in self._cfg.windows]
 
-    def gauges(self, at_ms: int) -> dict[str, dict[str, float | None]]:
-        return self.live(at_ms)[0]
+    def gauges(self, at_ms: int, *, own_clocks: bool = False
+               ) -> dict[str, dict[str, float | None]]:
+        return self.live(at_ms, own_clocks=own_clocks)[0]
 
-    def live(self, at_ms: int) -> tuple[dict[str, dict[str, float | None]], int]:
+    def live(self, at_ms: int, *, own_clocks: bool = False
+             ) -> tuple[dict[str, dict[str, float | None]], int]:
         """Live queue gauges per gauge dimension key, as of ``at_ms`` for ages and breaches,
         merged over the partitions, within the series budget (and how many rows it folded
         into "other").
 
         A live dimension key (a conversation with state carries its labels) has a row even
         when its queue is empty: 0 open, 0 waiting, 0 breaching and 0 s oldest waiting, so
-        an empty queue reads 0, not "no data"."""
+        an empty queue reads 0, not "no data". ``own_clocks`` (``at_ms`` is the read
+        clock's ``live_ms``): a wait that began after ``at_ms`` (its partition's input is
+        ahead of the slowest one) is aged by its own partition's clock, never 0."""
         parts = self.partitions()
+        dimkeys, known, opens, running = self._counts(parts)
+        queues = self._queues(parts, dimkeys, at_ms, own_clocks)
         horizons = self._cfg.horizons
-        pipe = self._redis.pipeline(transaction=False)
+        out: dict[str, dict[str, float | None]] = {}
+        for dk, (waiting, oldest_ms, age_ms, breaching, *at_risk) in sorted(queues.items()):
+            if not opens.get(dk, 0) and not waiting and dk not in known:
+                continue
+            out[dk] = {
+                "open": opens.get(dk, 0),
+                "waiting": waiting,
+                "oldest_waiting_seconds": age_ms / 1000.0 if waiting else 0.0,
+                "breaching": breaching,
+                "at_risk": at_risk[-1],
+                **{within_key("at_risk", name): n
+                   for (name, _), n in zip(horizons, at_risk, strict=True)},
+                **{f"sla_running_{t}": running[t].get(dk, 0) for t in TARGET_NAMES},
+                **self._business_oldest(dk, oldest_ms, at_ms),
+            }
+        if self._max_rows is not None and len(out) > self._max_rows:
+            return fold_live(out, self._max_rows)
+        return out, 0
+
+    def _counts(self, parts: Sequence[Keys]) -> tuple[list[list[str]], set[str], dict[str, int],
+                                                      dict[str, dict[str, int]]]:
+        """Each partition's gauge dimension keys; the keys with live conversations; the
+        open and running-target counts per key, merged."""
         per = 3 + len(TARGET_NAMES)
+        pipe = self._redis.pipeline(transaction=False)
         for k in parts:
             pipe.smembers(k.gauge_dims)
             pipe.hgetall(k.known_counts)
@@ -299,6 +328,7 @@ class WindowReader:
             for target in TARGET_NAMES:
                 pipe.hgetall(k.running(target))
         first = pipe.execute()
+        self.reads += len(first)
         dimkeys = [sorted(_dec(d) for d in first[per * i]) for i in range(len(parts))]
         known = {_dec(d) for i in range(len(parts)) for d, v in first[per * i + 1].items()
                  if int(v) > 0}
@@ -311,46 +341,67 @@ class WindowReader:
                 counts = running[target]
                 for d, v in first[per * i + 3 + j].items():
                     counts[_dec(d)] = counts.get(_dec(d), 0) + int(v)
+        return dimkeys, known, opens, running
+
+    def _queues(self, parts: Sequence[Keys], dimkeys: Sequence[Sequence[str]], at_ms: int,
+                own_clocks: bool) -> dict[str, list[float]]:
+        """Dimension key → [waiting, oldest since ms, oldest age ms, breaching, at risk per
+        horizon...], merged over the partitions."""
+        horizons = self._cfg.horizons
+        # history cannot page: a wait or a due time older than the live horizon (the
+        # conversation TTL, which a live conversation's state outlives only by activity)
+        # is from events history left open, not live work
+        lo = at_ms - self._cfg.live_horizon_ms
         pipe = self._redis.pipeline(transaction=False)
         for k, dks in zip(parts, dimkeys, strict=True):
             for dk in dks:
-                pipe.zcard(k.waiting(dk))
-                pipe.zrange(k.waiting(dk), 0, 0, withscores=True)
-                pipe.zcount(k.due(dk), "-inf", f"({at_ms}")
+                pipe.zcount(k.waiting(dk), lo, "+inf")
+                pipe.zrangebyscore(k.waiting(dk), lo, "+inf", start=0, num=1, withscores=True)
+                pipe.zcount(k.due(dk), lo, f"({at_ms}")
                 for _, ms in horizons:
                     pipe.zcount(k.due(dk), at_ms, f"({at_ms + ms}")
         res = iter(pipe.execute())
         each = 3 + len(horizons)
-        self.reads += len(first) + each * sum(map(len, dimkeys))
-        # dimension key → [waiting, oldest ms, breaching, at risk per horizon...]
+        self.reads += each * sum(map(len, dimkeys))
         queues: dict[str, list[float]] = {}
-        for dks in dimkeys:
+        ahead: list[tuple[str, Keys, float]] = []  # waits that began after at_ms
+        for k, dks in zip(parts, dimkeys, strict=True):
             for dk in dks:
                 got = [next(res) for _ in range(each)]
-                q = queues.setdefault(dk, [0, float("inf"), *([0] * (each - 2))])
+                q = queues.setdefault(dk, [0, float("inf"), 0.0, *([0] * (each - 2))])
                 q[0] += got[0]
-                q[1] = min(q[1], got[1][0][1]) if got[1] else q[1]
+                if got[1]:
+                    since = got[1][0][1]
+                    q[1] = min(q[1], since)
+                    if since > at_ms and own_clocks:
+                        ahead.append((dk, k, since))
+                    q[2] = max(q[2], at_ms - since)
                 for i in range(2, each):
-                    q[i] += got[i]
-        out: dict[str, dict[str, float | None]] = {}
-        for dk, (waiting, oldest_ms, breaching, *at_risk) in sorted(queues.items()):
-            if not opens.get(dk, 0) and not waiting and dk not in known:
-                continue
-            out[dk] = {
-                "open": opens.get(dk, 0),
-                "waiting": waiting,
-                "oldest_waiting_seconds": max(0.0, (at_ms - oldest_ms) / 1000.0)
-                if oldest_ms != float("inf") else 0.0,
-                "breaching": breaching,
-                "at_risk": at_risk[-1],
-                **{within_key("at_risk", name): n
-                   for (name, _), n in zip(horizons, at_risk, strict=True)},
-                **{f"sla_running_{t}": running[t].get(dk, 0) for t in TARGET_NAMES},
-                **self._business_oldest(dk, oldest_ms, at_ms),
-            }
-        if self._max_rows is not None and len(out) > self._max_rows:
-            return fold_live(out, self._max_rows)
-        return out, 0
+                    q[i + 1] += got[i]
+        if ahead:
+            clocks = self._partition_clocks([k for _dk, k, _s in ahead])
+            for dk, k, since in ahead:
+                queues[dk][2] = max(queues[dk][2], clocks[k.partition] - since)
+        return queues
+
+    def _partition_clocks(self, parts: Sequence[Keys]) -> dict[str, int]:
+        """Each partition's own event clock: its inputs' newest event times, carried on at
+        wall-clock speed since each was applied; the furthest ahead (the input a wait on
+        it came from has at least its own wait's start)."""
+        unique = {k.partition: k for k in parts}
+        pipe = self._redis.pipeline(transaction=False)
+        for k in unique.values():
+            pipe.hgetall(k.event_watermarks)
+            pipe.hgetall(k.applied_at)
+        replies = pipe.execute()
+        self.reads += len(replies)
+        now_ms = int(self._clock() * 1000)
+        out = {}
+        for i, partition in enumerate(unique):
+            inputs = _inputs([replies[2 * i]], [replies[2 * i + 1]])
+            out[partition] = max((min(now_ms, ev + max(0, now_ms - applied))
+                                  for ev, applied in inputs.values()), default=0)
+        return out
 
     def _business_oldest(self, dimkey: str, oldest_ms: float, at_ms: int) -> dict[str, float]:
         """The oldest wait in business hours, for a row of one queue with a calendar: the

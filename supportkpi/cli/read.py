@@ -48,7 +48,7 @@ def query(window_names: tuple[str, ...], ats: tuple[str, ...], as_json: bool,
             times = [(rt.window_end_ms, rt.live_ms)]
         stats = reader.stats()
         for at_ms, live_ms in times:
-            gauges = reader.gauges(live_ms)
+            gauges = reader.gauges(live_ms, own_clocks=not ats)
             for w in specs:
                 note = incomplete_note(stats, w.length_ms, at_ms)
                 if note and as_json:  # stderr beside JSON lines, compared line by line

@@ -186,6 +186,26 @@ def test_a_replay_of_year_old_history_never_pages(
         up = get_json(f"{prom_url}/api/v1/query?query=max(support_catching_up)")
         assert up["data"]["result"][0]["value"][1] == "1"  # type: ignore[index]
         assert "paused while the worker catches up" in worker.log_text()
+
+        # then live traffic resumes: one ticket now. What the old history left open is not
+        # live work (older than the live horizon): no waiting, breaching or oldest from it,
+        # on the first live event or after, and nothing pages
+        produce(services.bootstrap, env["SUPPORT_TOPIC_TICKETS"], created(1, "live"))
+        wait_for(lambda: sample(parse(scrape(port)), "support_catching_up") == 0, 60,
+                 "live again")
+        for _ in range(10):  # ten evaluations of both paths
+            s = parse(scrape(port))
+            waits = {dict(labels).get("queue"): v for (name, labels), v in s.items()
+                     if name == "support_waiting_conversations"
+                     and dict(labels).get("channel") == "all"}
+            assert waits.get("all") == 1 and waits.get("live") == 1, waits
+            oldest = [v for (name, _l), v in s.items()
+                      if name == "support_oldest_waiting_seconds"]
+            assert max(oldest) < 300, max(oldest)
+            assert not [v for (name, _l), v in s.items()
+                        if name == "support_sla_breaching_conversations" and v], "breaching"
+            time.sleep(1)
+        assert receiver.notifications == []
     finally:
         if replay is not None:
             replay.kill()
