@@ -10,10 +10,11 @@ Stream semantics the oracle reproduces on purpose, because they decide which eve
 count: arrival order per Kafka topic and partition (default murmur2 partitioner on the
 conversation id), the first copy of an ``event_id`` wins, an event older than its topic
 partition's highest accepted time minus the allowed lateness is dropped as late, a
-dimension admits its first ``max_dimension_values`` distinct values in arrival order and
-labels the rest ``other`` (the stream admits per batch: a label a conversation carries
-only in the middle of one batch is never admitted there, here it is, so histories that
-fill the cap should give their labels on the first event), and a window's edges fall on
+dimension shows the ``max_dimension_values`` values whose earliest conversation began
+first (ties by value) and labels the rest ``other`` (the stream records a conversation's
+labels per batch: a label it carries only in the middle of one batch is not recorded
+there, here it is, so histories that fill the cap should give their labels on the first
+event), and a window's edges fall on
 the finest bucket boundary (``[T − W, T)`` rounded inwards to it, the end left at ``T``
 when nothing at or after ``T`` was accepted).
 
@@ -66,6 +67,8 @@ def accept(messages: Iterable[tuple[str, int, bytes]], cfg: KpiConfig,
     seen: set[tuple[str, str]] = set()
     highest: dict[tuple[str, int], int] = {}
     so_far: dict[str, Labels] = defaultdict(Labels)
+    began: dict[str, int] = {}  # conversation → its earliest accepted event time
+    first: dict[str, dict[str, int]] = {d: {} for d in out.admitted}  # value → earliest
     for topic, partition, raw in messages:
         try:
             e = validate(raw, schema, now_ms)
@@ -83,9 +86,12 @@ def accept(messages: Iterable[tuple[str, int, bytes]], cfg: KpiConfig,
         seen.add((e.conversation_id, e.event_id))
         out.events.append(e)
         labels = so_far[e.conversation_id].add(e)
-        for d, values in out.admitted.items():  # while the dimension has room
-            if labels[d] not in values and len(values) < cfg.max_dimension_values:
-                values.add(labels[d])
+        t0 = began[e.conversation_id] = min(began.get(e.conversation_id, e.t_ms), e.t_ms)
+        for d, times in first.items():
+            times[labels[d]] = min(times.get(labels[d], t0), t0)
+    for d, times in first.items():  # the earliest values, whatever order they came in
+        ranked = sorted(times.items(), key=lambda vt: (vt[1], vt[0]))
+        out.admitted[d] = {v for v, _t in ranked[:cfg.max_dimension_values]}
     return out
 
 

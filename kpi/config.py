@@ -89,6 +89,24 @@ class KpiConfig:
         default_factory=dict, init=False, compare=False, repr=False, hash=False)
 
     @property
+    def capped_dimensions(self) -> list[str]:
+        """The dimensions whose values are capped (the agent's has an allow-list)."""
+        dims: list[str] = []
+        for ds in (*self.dimension_sets, *self.gauge_dimension_sets):
+            for d in ds:
+                if d != "agent" and d not in dims:
+                    dims.append(d)
+        return dims
+
+    @property
+    def stored_values_cap(self) -> int:
+        """Values of a dimension stored under their own label, store-wide (first come):
+        the guard against a label flood. The read side shows the ``max_dimension_values``
+        earliest of them (:func:`kpi.dims.admitted_values`); ten times as many are kept so
+        that the choice does not depend on which partition stored a value first."""
+        return 10 * self.max_dimension_values
+
+    @property
     def live_horizon_ms(self) -> int:
         """How far back a wait or a due time can lie and still be live work: the
         conversation TTL. A live conversation idle that long has expired; one whose open

@@ -26,3 +26,19 @@ def parse_dimension_key(key: str) -> dict[str, str]:
     if key == "*":
         return {}
     return dict(part.split("=", 1) for part in key.split(","))
+
+
+def admitted_values(first_seen: Mapping[str, int], cap: int) -> set[str]:
+    """The values of a dimension that get their own row: the ``cap`` whose first event
+    time is earliest (ties by value), a function of the events alone, whatever order the
+    partitions were applied in."""
+    return {v for v, _t in sorted(first_seen.items(), key=lambda kv: (kv[1], kv[0]))[:cap]}
+
+
+def relabel(dimkey: str, admitted: Mapping[str, Set[str]] | None) -> str:
+    """A dimension key with the values outside the admitted sets as ``other``."""
+    if not admitted or dimkey == "*":
+        return dimkey
+    dims = parse_dimension_key(dimkey)
+    capped = cap_dims(dims, admitted)
+    return dimkey if capped == dims else ",".join(f"{d}={v}" for d, v in capped.items())

@@ -4,10 +4,10 @@ rolled up, kept within the series budget, and summarized into KPI values."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 
 from kpi import catalog
-from kpi.dims import dimension_key, parse_dimension_key
+from kpi.dims import cap_dims, dimension_key, parse_dimension_key
 from kpi.events import OTHER
 
 
@@ -90,11 +90,13 @@ def merge_fields(hashes: Iterable[Mapping[str, int]]) -> dict[str, dict[str, int
 
 
 def roll_up(stored: Mapping[str, Mapping[str, int]],
-            dimension_sets: Sequence[Sequence[str]]) -> dict[str, dict[str, int]]:
-    """Rows of every configured dimension set, summed from the stored finest combination."""
+            dimension_sets: Sequence[Sequence[str]],
+            admitted: Mapping[str, Set[str]] | None = None) -> dict[str, dict[str, int]]:
+    """Rows of every configured dimension set, summed from the stored finest combination,
+    values outside ``admitted`` (:func:`kpi.dims.admitted_values`) summed as ``other``."""
     out: dict[str, dict[str, int]] = defaultdict(dict)
     for dimkey, fields in stored.items():
-        dims = parse_dimension_key(dimkey)
+        dims = cap_dims(parse_dimension_key(dimkey), admitted)
         for ds in dimension_sets:
             if any(d not in dims for d in ds):
                 continue

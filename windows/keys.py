@@ -160,8 +160,15 @@ class Keys:
         return f"{self.shared_tag}:store"
 
     def dimension_values(self, dimension: str) -> str:
-        """Set of admitted values of a dimension (the cardinality cap, store-wide)."""
+        """Set of the values of a dimension stored under their own label (the store's
+        guard against a label flood, store-wide; past it: ``other`` at write)."""
         return f"{self.shared_tag}:dimvals:{dimension}"
+
+    def first_seen(self, dimension: str) -> str:
+        """Hash value → the earliest first event time (ms) of a conversation carrying it:
+        the read side labels the ``max_dimension_values`` earliest, so which values get
+        their own row is a function of the events, not of which partition ran first."""
+        return f"{self.shared_tag}:firstseen:{dimension}"
 
     @property
     def alert_states(self) -> str:

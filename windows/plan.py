@@ -290,6 +290,29 @@ def wanted_values(changed: Sequence[str], states: Mapping[str, ConvState],
     return wanted
 
 
+def first_seen_updates(changed: Sequence[str], states: Mapping[str, ConvState],
+                       admitted: Mapping[str, set[str]], first: Mapping[str, Mapping[str, int]],
+                       cfg: KpiConfig) -> dict[str, dict[str, int]]:
+    """Values of capped dimensions (stored under their own label) the batch's
+    conversations carry earlier than the store knows: each value's earliest first event
+    time of a conversation carrying it (the read side's admission, :func:`kpi.dims.
+    admitted_values`)."""
+    out: dict[str, dict[str, int]] = {}
+    for cid in changed:
+        st = states[cid]
+        if not st.events:
+            continue
+        t0 = min(e.t_ms for e in st.events)
+        dims = st.dims(cfg)
+        for d, members in admitted.items():
+            v = dims[d]
+            known = first.get(d, {}).get(v)
+            if v in members and (known is None or t0 < known):
+                mine = out.setdefault(d, {})
+                mine[v] = min(t0, mine.get(v, t0))
+    return out
+
+
 class Batch:
     """One call of the batch script, and what to remember when it succeeds."""
 

@@ -15,7 +15,7 @@ import redis
 from kpi import span
 from kpi.calendar import business_ms
 from kpi.config import KpiConfig, WindowSpec
-from kpi.dims import parse_dimension_key
+from kpi.dims import admitted_values, parse_dimension_key, relabel
 from kpi.kinds import within_key
 from kpi.policies import TARGET_NAMES
 from kpi.rows import fold_live, fold_rows, merge_fields, roll_up, summarize
@@ -239,7 +239,8 @@ class WindowReader:
         self.reads += len(replies)
         return max(replies) if replies else None
 
-    def raw_window(self, window: WindowSpec, at_ms: int, newest_ms: int | None = None
+    def raw_window(self, window: WindowSpec, at_ms: int, newest_ms: int | None = None,
+                   admitted: Mapping[str, set[str]] | None = None
                    ) -> tuple[dict[str, dict[str, int]], int, int]:
         """Bucket fields per dimension key over ``[at_ms − length, at_ms)``, merged over
         buckets and partitions, and the event times they cover (``kpi.span``)."""
@@ -258,11 +259,27 @@ class WindowReader:
         data = [{b: {_dec(f): int(v) for f, v in next(replies).items()} for b in wanted}
                 for _ in parts]
         hashes, lo, hi = span.assemble(plan, data)
-        return roll_up(merge_fields(hashes), self._cfg.dimension_sets), lo, hi
+        if admitted is None:
+            admitted = self.admitted()
+        return roll_up(merge_fields(hashes), self._cfg.dimension_sets, admitted), lo, hi
 
-    def window(self, window: WindowSpec, at_ms: int,
-               newest_ms: int | None = None) -> WindowSnapshot:
-        raw_all, lo, hi = self.raw_window(window, at_ms, newest_ms)
+    def admitted(self) -> dict[str, set[str]]:
+        """Per capped dimension, the values shown under their own label: the
+        ``max_dimension_values`` with the earliest first event time (the rest, and values
+        the store's guard stored as ``other``, read as ``other``)."""
+        dims = self._cfg.capped_dimensions
+        pipe = self._redis.pipeline(transaction=False)
+        for d in dims:
+            pipe.hgetall(self._keys.first_seen(d))
+        replies = pipe.execute()
+        self.reads += len(replies)
+        return {d: admitted_values({_dec(v): int(t) for v, t in r.items()},
+                                   self._cfg.max_dimension_values)
+                for d, r in zip(dims, replies, strict=True)}
+
+    def window(self, window: WindowSpec, at_ms: int, newest_ms: int | None = None,
+               admitted: Mapping[str, set[str]] | None = None) -> WindowSnapshot:
+        raw_all, lo, hi = self.raw_window(window, at_ms, newest_ms, admitted)
         # a dimension key whose fields all went back to zero (a retraction, a conversation
         # that changed labels) holds nothing: it is not a row
         raw = {dk: f for dk, f in raw_all.items() if any(f.values())}
@@ -274,8 +291,8 @@ class WindowReader:
                               from_ms=lo, to_ms=hi)
 
     def all_windows(self, at_ms: int) -> list[WindowSnapshot]:
-        newest = self.newest_event_ms()
-        return [self.window(w, at_ms, newest) for w in self._cfg.windows]
+        newest, admitted = self.newest_event_ms(), self.admitted()
+        return [self.window(w, at_ms, newest, admitted) for w in self._cfg.windows]
 
     def gauges(self, at_ms: int, *, own_clocks: bool = False
                ) -> dict[str, dict[str, float | None]]:
@@ -293,8 +310,9 @@ class WindowReader:
         clock's ``live_ms``): a wait that began after ``at_ms`` (its partition's input is
         ahead of the slowest one) is aged by its own partition's clock, never 0."""
         parts = self.partitions()
-        dimkeys, known, opens, running = self._counts(parts)
-        queues = self._queues(parts, dimkeys, at_ms, own_clocks)
+        admitted = self.admitted()
+        dimkeys, known, opens, running = self._counts(parts, admitted)
+        queues = self._queues(parts, dimkeys, at_ms, own_clocks, admitted)
         horizons = self._cfg.horizons
         out: dict[str, dict[str, float | None]] = {}
         for dk, (waiting, oldest_ms, age_ms, breaching, *at_risk) in sorted(queues.items()):
@@ -315,10 +333,11 @@ class WindowReader:
             return fold_live(out, self._max_rows)
         return out, 0
 
-    def _counts(self, parts: Sequence[Keys]) -> tuple[list[list[str]], set[str], dict[str, int],
-                                                      dict[str, dict[str, int]]]:
-        """Each partition's gauge dimension keys; the keys with live conversations; the
-        open and running-target counts per key, merged."""
+    def _counts(self, parts: Sequence[Keys], admitted: Mapping[str, set[str]]
+                ) -> tuple[list[list[str]], set[str], dict[str, int], dict[str, dict[str, int]]]:
+        """Each partition's gauge dimension keys (as stored); the keys with live
+        conversations; the open and running-target counts per key, merged, the keys as
+        shown (values outside ``admitted`` as ``other``)."""
         per = 3 + len(TARGET_NAMES)
         pipe = self._redis.pipeline(transaction=False)
         for k in parts:
@@ -330,21 +349,23 @@ class WindowReader:
         first = pipe.execute()
         self.reads += len(first)
         dimkeys = [sorted(_dec(d) for d in first[per * i]) for i in range(len(parts))]
-        known = {_dec(d) for i in range(len(parts)) for d, v in first[per * i + 1].items()
-                 if int(v) > 0}
+        known = {relabel(_dec(d), admitted) for i in range(len(parts))
+                 for d, v in first[per * i + 1].items() if int(v) > 0}
         opens: dict[str, int] = {}
         running: dict[str, dict[str, int]] = {t: {} for t in TARGET_NAMES}
         for i in range(len(parts)):
             for d, v in first[per * i + 2].items():
-                opens[_dec(d)] = opens.get(_dec(d), 0) + int(v)
+                dk = relabel(_dec(d), admitted)
+                opens[dk] = opens.get(dk, 0) + int(v)
             for j, target in enumerate(TARGET_NAMES):
                 counts = running[target]
                 for d, v in first[per * i + 3 + j].items():
-                    counts[_dec(d)] = counts.get(_dec(d), 0) + int(v)
+                    dk = relabel(_dec(d), admitted)
+                    counts[dk] = counts.get(dk, 0) + int(v)
         return dimkeys, known, opens, running
 
     def _queues(self, parts: Sequence[Keys], dimkeys: Sequence[Sequence[str]], at_ms: int,
-                own_clocks: bool) -> dict[str, list[float]]:
+                own_clocks: bool, admitted: Mapping[str, set[str]]) -> dict[str, list[float]]:
         """Dimension key → [waiting, oldest since ms, oldest age ms, breaching, at risk per
         horizon...], merged over the partitions."""
         horizons = self._cfg.horizons
@@ -368,13 +389,14 @@ class WindowReader:
         for k, dks in zip(parts, dimkeys, strict=True):
             for dk in dks:
                 got = [next(res) for _ in range(each)]
-                q = queues.setdefault(dk, [0, float("inf"), 0.0, *([0] * (each - 2))])
+                shown = relabel(dk, admitted)
+                q = queues.setdefault(shown, [0, float("inf"), 0.0, *([0] * (each - 2))])
                 q[0] += got[0]
                 if got[1]:
                     since = got[1][0][1]
                     q[1] = min(q[1], since)
                     if since > at_ms and own_clocks:
-                        ahead.append((dk, k, since))
+                        ahead.append((shown, k, since))
                     q[2] = max(q[2], at_ms - since)
                 for i in range(2, each):
                     q[i + 1] += got[i]

@@ -44,6 +44,7 @@ from windows.plan import (
     Views,
     as_text,
     build_batch,
+    first_seen_updates,
     plan_records,
     read_states,
     remember,
@@ -64,8 +65,9 @@ REWIND_RECHECKS_S = (0.2, 0.5, 1.0, 2.0)
 
 # The store's layout, the first part of every epoch: a store of another layout (an epoch
 # without it) is not read but rebuilt, in a new epoch (2: conversations as one string
-# "<version>|<compact state>" instead of a hash, 2026-12)
-LAYOUT = "L2."
+# "<version>|<compact state>" instead of a hash; 3: each stored label value's first-seen
+# time, which decides the values shown under their own label; 2026-12)
+LAYOUT = "L3."
 
 
 def load_lua(name: str) -> str:
@@ -152,6 +154,7 @@ class WindowWriter:
         self._claimed: set[str] = set()  # partitions whose slot carries that epoch
         self._script = client.register_script(load_lua("apply_batch.lua"))
         self._admit_script = client.register_script(load_lua("admit_values.lua"))
+        self._first_script = client.register_script(load_lua("first_seen.lua"))
         self._read_script = client.register_script(load_lua("read_batch.lua"))
         self.script_calls = 0
         self._known_gauge_dims: set[tuple[str, str]] = set()  # (partition, dimension key)
@@ -159,6 +162,10 @@ class WindowWriter:
         # only grow, and a value admitted by another worker since is simply asked for again
         # (the admission script answers with it)
         self._admitted: dict[str, set[str]] | None = None
+        # each stored value's earliest first event time, as the store holds it (read with
+        # the admitted values; a value reported earlier by another worker is just sent
+        # again, and the minimum stays)
+        self._first: dict[str, dict[str, int]] = {}
         # partition field → the last offset this worker applied there, in this epoch: a
         # store watermark below it means the store went back in time
         self._applied: dict[str, int] = {}
@@ -265,6 +272,7 @@ class WindowWriter:
             self._views.clear()
             self._known_gauge_dims.clear()
             self._admitted = None
+            self._first = {}
             self._applied.clear()
             self._claimed.clear()
             self._epoch = epoch
@@ -395,12 +403,7 @@ class WindowWriter:
         return [o for o in offsets if last is None or o > last]
 
     def _capped_dimensions(self) -> list[str]:
-        dims: list[str] = []
-        for ds in (*self._cfg.dimension_sets, *self._cfg.gauge_dimension_sets):
-            for d in ds:
-                if d != "agent" and d not in dims:
-                    dims.append(d)
-        return dims
+        return self._cfg.capped_dimensions
 
     async def _apply(self, topic: str, partition: int, records: Sequence[Record]) -> ApplyResult:
         """Read → plan (pure) → write, until the script accepts the batch: a conflict means
@@ -426,6 +429,10 @@ class WindowWriter:
                     if new:
                         log.info("new %s values admitted: %s", d, new)
                     snap.admitted[d] |= granted
+            firsts = first_seen_updates(changed, snap.states, snap.admitted, self._first,
+                                        self._cfg)
+            if firsts:
+                await self._record_first_seen(firsts)
             assert self._epoch is not None
             ctx = BatchContext(self._cfg, pfield, self._epoch, self._views,
                                self._known_gauge_dims)
@@ -457,10 +464,13 @@ class WindowWriter:
             pipe = self._redis.pipeline(transaction=False)
             for d in capped:
                 pipe.smembers(self._keys.dimension_values(d))
-            read = {d: {as_text(v) for v in vals}
-                    for d, vals in zip(capped, await pipe.execute(), strict=True)}
+                pipe.hgetall(self._keys.first_seen(d))
+            replies = await pipe.execute()
+            read = {d: {as_text(v) for v in replies[2 * i]} for i, d in enumerate(capped)}
+            first = {d: {as_text(v): int(t) for v, t in replies[2 * i + 1].items()}
+                     for i, d in enumerate(capped)}
             if self._admitted is None:  # (a batch of another partition may have read it since)
-                self._admitted = read
+                self._admitted, self._first = read, first
         cached = {cid: self._views[cid] for cid in cids if cid in self._views}
         uncached = [cid for cid in cids if cid not in cached]
         now_ms = int(self._clock() * 1000)
@@ -479,10 +489,21 @@ class WindowWriter:
         sets are shared by every partition, so they are outside the batch's slot)."""
         dims = sorted(wanted)
         keys = [self._keys.dimension_values(d) for d in dims]
-        args: list[str | int] = [self._cfg.max_dimension_values,
+        args: list[str | int] = [self._cfg.stored_values_cap,
                                  *(json.dumps(wanted[d]) for d in dims)]
         replies = await self._admit_script(keys=keys, args=args)
         return {d: set(json.loads(r) or []) for d, r in zip(dims, replies, strict=True)}
+
+    async def _record_first_seen(self, firsts: dict[str, dict[str, int]]) -> None:
+        """Lower the store's first-seen times (a minimum, store-wide and atomic) and
+        remember what it holds now."""
+        dims = sorted(firsts)
+        replies = await self._first_script(
+            keys=[self._keys.first_seen(d) for d in dims],
+            args=[json.dumps({v: str(t) for v, t in firsts[d].items()}) for d in dims])
+        for d, r in zip(dims, replies, strict=True):
+            stored = json.loads(r) or {}
+            self._first.setdefault(d, {}).update({v: int(t) for v, t in stored.items()})
 
     async def _eval(self, keys: list[str], args: list[str | int | bytes]) -> tuple[str, str]:
         """("ok", "") or what moved: ("epoch" | "offset" | "conversation", detail)."""

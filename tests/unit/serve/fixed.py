@@ -58,11 +58,13 @@ class FixedReader:
     def all_windows(self, at_ms: int) -> list[WindowSnapshot]:
         return [self.window(w, at_ms) for w in CFG.windows]
 
-    def gauges(self, at_ms: int) -> dict[str, dict[str, float | None]]:
+    def gauges(self, at_ms: int, *, own_clocks: bool = False
+               ) -> dict[str, dict[str, float | None]]:
         self.gauges_at.append(at_ms)
         return GAUGES
 
-    def live(self, at_ms: int) -> tuple[dict[str, dict[str, float | None]], int]:
+    def live(self, at_ms: int, *, own_clocks: bool = False
+             ) -> tuple[dict[str, dict[str, float | None]], int]:
         return self.gauges(at_ms), 0
 
     def stats(self) -> PipelineStats:
