@@ -18,9 +18,10 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from kpi.errors import ConfigError
+from serve import exposition
 from serve.feed import WallFeed
 from serve.remote import Wall
 from serve.scrape import ScrapeCache
@@ -86,7 +87,7 @@ def build_app(registry: CollectorRegistry, wall: Wall,
     answers 503 with it, for orchestrators' readiness checks. Every wall viewer shares
     one snapshot per window and push interval; at most ``max_streams`` live streams. A
     slow full scrape is shared for ``metrics_cache_s`` (:mod:`serve.scrape`)."""
-    cache = ScrapeCache(lambda: generate_latest(registry), metrics_cache_s)
+    cache = ScrapeCache(lambda: exposition.render(registry.collect()), metrics_cache_s)
 
     async def metrics(req: web.Request) -> web.Response:
         # ?name[]=support_redis_up&name[]=... collects only the collectors that export those
@@ -95,7 +96,7 @@ def build_app(registry: CollectorRegistry, wall: Wall,
         age = 0.0
         if names:
             body = await asyncio.get_running_loop().run_in_executor(
-                None, generate_latest, registry.restricted_registry(names))
+                None, exposition.render, registry.restricted_registry(names).collect())
         else:
             body, age = await cache.body()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST,

@@ -28,6 +28,7 @@ from kpi.config import KpiConfig
 from kpi.dims import parse_dimension_key
 from kpi.events import ALL
 from kpi.kinds import within_key
+from serve.exposition import RowLabels, TextFamily
 from windows.reader import WindowReader, WindowSnapshot
 
 log = logging.getLogger(__name__)
@@ -91,25 +92,22 @@ class KpiCollector(_FamiliesCollector):
     # -- families -----------------------------------------------------------
 
     def _families(self) -> dict[str, Any]:
-        L = self._labels
         fam: dict[str, Any] = {}
         for d in SUMMARIES:
-            fam[d.metric] = Metric(d.metric, d.help, "summary")
+            fam[d.metric] = TextFamily(d.metric, d.help, "summary")
         for g in catalog.LIVE:
-            fam[g.metric] = GaugeMetricFamily(
-                g.metric, g.help, labels=[*self._gdims, *(["within"] if g.within else [])])
-        fam["alert"] = GaugeMetricFamily(
+            fam[g.metric] = TextFamily(g.metric, g.help, "gauge")
+        fam["alert"] = TextFamily(
             "support_alert_state", "Alert state per rule and dimensions: 0 ok, 1 pending, "
-            "2 firing.", labels=["rule", "severity", *self._alert_dims])
+            "2 firing.", "gauge")
         for m in (*GAUGES, *EXTRAS):
-            fam[m.metric] = GaugeMetricFamily(m.metric, m.help, labels=L)
+            fam[m.metric] = TextFamily(m.metric, m.help, "gauge")
         name, doc = catalog.VOLUME_EXPORT
-        fam["volume"] = GaugeMetricFamily(name, doc, labels=[*L, "kind"])
-        fam["folded"] = GaugeMetricFamily(
+        fam["volume"] = TextFamily(name, doc, "gauge")
+        fam["folded"] = TextFamily(
             "support_series_folded",
             "Dimension combinations folded into 'other' by the series budget "
-            "(SUPPORT_MAX_SERIES), per window ('live' for the live gauges).",
-            labels=["window"])
+            "(SUPPORT_MAX_SERIES), per window ('live' for the live gauges).", "gauge")
         return fam
 
     def collect(self) -> Iterator[Metric]:
@@ -132,28 +130,29 @@ class KpiCollector(_FamiliesCollector):
             return
         for snap in snapshots:
             self._add_window(fam, snap)
-            fam["folded"].add_metric([snap.window.name], snap.folded)
-        fam["folded"].add_metric(["live"], live_folded)
+            fam["folded"].add(RowLabels(["window"], [snap.window.name]).plain, snap.folded)
+        fam["folded"].add(RowLabels(["window"], ["live"]).plain, live_folded)
         for dimkey in sorted(gauges):
             parsed = parse_dimension_key(dimkey)
-            glabels = [parsed.get(d, ALL) for d in self._gdims]
+            glabels = RowLabels(self._gdims, [parsed.get(d, ALL) for d in self._gdims])
             row = gauges[dimkey]
             for g in catalog.LIVE:
                 if g.within:
                     for name, _ in self._horizons:
                         gv = row.get(within_key(g.key, name))
                         if gv is not None:
-                            fam[g.metric].add_metric([*glabels, name], float(gv))
+                            fam[g.metric].add(glabels.extra("within", name), float(gv))
                 elif (gv := row.get(g.key)) is not None:
-                    fam[g.metric].add_metric(glabels, float(gv))
+                    fam[g.metric].add(glabels.plain, float(gv))
         for key, state in sorted(alerts.items()):
             rule, dimkey = split_key(key)
             if rule not in self._alert_rules:
                 continue
             dims = parse_dimension_key(dimkey)
-            fam["alert"].add_metric([rule, state.severity,
-                                     *(dims.get(d, ALL) for d in self._alert_dims)],
-                                    STATE_VALUE[state.status])
+            labels = RowLabels(["rule", "severity", *self._alert_dims],
+                               [rule, state.severity, *(dims.get(d, ALL)
+                                                        for d in self._alert_dims)])
+            fam["alert"].add(labels.plain, STATE_VALUE[state.status])
         yield from fam.values()
 
     def _add_window(self, fam: dict[str, Any], snap: WindowSnapshot) -> None:
@@ -167,29 +166,28 @@ class KpiCollector(_FamiliesCollector):
             for m in (*GAUGES, *EXTRAS):
                 v = row.get(m.key)
                 if v is not None:
-                    fam[m.metric].add_metric(labels, float(v))
+                    fam[m.metric].add(labels.plain, float(v))
             for vol in VOLUMES:
-                fam["volume"].add_metric([*labels, vol.kind], float(row[vol.key] or 0))
+                fam["volume"].add(labels.extra("kind", vol.kind), float(row[vol.key] or 0))
 
-    def _label_values(self, window: str, dimkey: str) -> list[str] | None:
+    def _label_values(self, window: str, dimkey: str) -> RowLabels | None:
         try:
             parsed = parse_dimension_key(dimkey)
         except ValueError:
             return None
-        return [window, *(parsed.get(d, ALL) for d in self._dims)]
+        return RowLabels(self._labels, [window, *(parsed.get(d, ALL) for d in self._dims)])
 
-    def _add_summary(self, metric: Metric, labels: list[str],
+    def _add_summary(self, metric: TextFamily, labels: RowLabels,
                      row: Mapping[str, float | None], d: catalog.Duration) -> None:
         count = row.get(f"{d.key}_count") or 0
         if d.sparse and not count:
             return
-        names = dict(zip(self._labels, labels, strict=True))
         for q in d.quantiles:
             v = row.get(d.quantile_key(q))
             if v is not None:
-                metric.add_sample(metric.name, {**names, "quantile": f"{q:g}"}, float(v))
-        metric.add_sample(metric.name + "_sum", names, float(row.get(f"{d.key}_sum_seconds") or 0))
-        metric.add_sample(metric.name + "_count", names, float(count))
+                metric.add(labels.extra("quantile", f"{q:g}"), float(v))
+        metric.add(labels.plain, float(row.get(f"{d.key}_sum_seconds") or 0), "_sum")
+        metric.add(labels.plain, float(count), "_count")
 
 
 class PipelineCollector(_FamiliesCollector):

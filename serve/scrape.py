@@ -1,13 +1,18 @@
 """A slow /metrics render shared between scrapers and rendered ahead of the next scrape.
 
 A floor with many queues exports tens of thousands of series, and one render reads and
-sums thousands of bucket hashes (~35 µs per series here: 10k series take ~0.4 s). Each
+sums thousands of bucket hashes (~9 µs per series at 20,000 series here, about 0.2 s). Each
 Prometheus of an HA pair, and the wall's checks, would each pay for it, on the worker's
 interpreter lock. So when a render is slow (``slow_s``), scrapes within ``max_age_s`` of
 it get that render, and while scrapes keep coming the next one starts in the background
-early enough to be ready before the last one expires: a regular scraper never waits for
-a render and never sees one older than ``max_age_s``. A fast render (a small floor) is
-never cached: every scrape is fresh, exactly as without this.
+early enough to be ready before the last one expires. A render slower than that schedule
+allows (longer than half the max age: it then runs at half duty, not back to back) would
+make scrapes wait for it past the expiry; instead a scrape after the expiry gets the last
+one at once and a new one begins (if none is in flight), so it is older than
+``max_age_s`` by at most about a render's time (``X-Metrics-Age-Seconds`` says how
+old). So once a first render exists, no scraper ever waits for one: a scrape is served
+well inside any scrape timeout whatever the floor's size. A fast render (a small floor)
+is never cached: every scrape is fresh, exactly as without this.
 """
 
 from __future__ import annotations
@@ -42,8 +47,10 @@ class ScrapeCache:
         """The exposition and its age in seconds (0 for a render made for this scrape)."""
         now = self._last_request = self._clock()
         body = self._body
-        if (body is not None and self._max_age > 0 and self._took >= self._slow
-                and now - self._at < self._max_age):
+        if body is not None and self._max_age > 0 and self._took >= self._slow:
+            if now - self._at >= self._max_age and self._inflight is None:
+                # expired before the schedule's render began: begin it, serve this one
+                self._inflight = asyncio.ensure_future(self._do_render())
             self._render_ahead()
             return body, now - self._at
         body = await self._fresh()

@@ -102,7 +102,7 @@ def test_worker_alerts_through_topic_gauge_and_alertmanager(
         docs = transitions(services.bootstrap, alerts_topic)
         assert [d["state"] for d in docs] == ["pending", "firing"]
         assert docs[1]["dimensions"] == {"queue": "billing"} and docs[1]["value"] == 1.0
-        assert docs[1]["summary"] == "1 of billing conversations escalated over 5m"
+        assert docs[1]["summary"] == "100% of billing conversations escalated over 5m"
         wait_for(lambda: len(am_alerts(alertmanager)) == 1, 30, "alert in Alertmanager")
         (am,) = am_alerts(alertmanager)
         assert am["status"]["state"] == "active"  # type: ignore[index]

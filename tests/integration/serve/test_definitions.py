@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from devtools.services import ServiceConfig
 from kpi.config import FCR_DEFINITIONS, SERVICE_LEVEL_DEFINITIONS
+from serve.exposition import render
 from serve.metrics import KpiCollector
 from streams.schema import SchemaConfig, validate
 from supportkpi.settings import load_settings
@@ -82,7 +83,7 @@ def test_metrics_and_query_show_each_definition(services: ServiceConfig, ns: str
                           clock=lambda: AT / 1000)
     registry = CollectorRegistry()
     registry.register(KpiCollector(reader, cfg))
-    s = parse(generate_latest(registry).decode())
+    s = parse(render(registry.collect()).decode())
     labels = {"window": "2d", "queue": "billing", "channel": "all", "team": "all",
               "priority": "all"}
     on_metrics = {key: sample(s, metric, **labels) for key, metric in METRICS.items()}

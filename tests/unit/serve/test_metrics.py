@@ -4,10 +4,11 @@ clean ``promtool check metrics``."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from alerts.state import AlertState
 from kpi import catalog
+from serve.exposition import render
 from serve.metrics import KpiCollector, PipelineCollector
 from tests.support import parse, promtool_check_metrics, sample
 from tests.unit.serve.fixed import CFG, NOW_MS, FixedAlerts, FixedReader
@@ -20,7 +21,7 @@ def scrape(alerts: FixedAlerts | None = None) -> str:
                                    alert_dims=["queue"], alert_rules=["EscHigh"]))
     registry.register(PipelineCollector(reader,  # type: ignore[arg-type]
                                         topics=["tickets", "chats"]))
-    return generate_latest(registry).decode()
+    return render(registry.collect()).decode()
 
 
 def test_window_values_follow_their_definitions() -> None:
@@ -86,11 +87,11 @@ def test_while_catching_up_live_ages_are_measured_at_the_event_clock() -> None:
     registry = CollectorRegistry(auto_describe=True)
     registry.register(KpiCollector(reader, CFG))  # type: ignore[arg-type]
     registry.register(PipelineCollector(reader))  # type: ignore[arg-type]
-    s = parse(generate_latest(registry).decode())
+    s = parse(render(registry.collect()).decode())
     assert reader.gauges_at == [history + 1000]
     assert sample(s, "support_catching_up") == 1
     assert sample(s, "support_event_clock_timestamp_seconds") == (history + 1000) / 1000
     live = FixedReader()
     registry = CollectorRegistry(auto_describe=True)
     registry.register(PipelineCollector(live))  # type: ignore[arg-type]
-    assert sample(parse(generate_latest(registry).decode()), "support_catching_up") == 0
+    assert sample(parse(render(registry.collect()).decode()), "support_catching_up") == 0

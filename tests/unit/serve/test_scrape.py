@@ -65,3 +65,26 @@ def test_scrapes_keep_a_slow_render_ahead_and_idle_stops_it() -> None:
     # the first scrape waited for a render, the others were served one made ahead
     assert [age == 0.0 for _, age in served].count(True) == 1
     assert 3 <= rendered <= 8 and after_idle == 0
+
+
+def test_a_render_longer_than_the_schedule_never_holds_a_scraper() -> None:
+    """A render of 0.4 s against a max age of 0.5 s (it runs at half duty, so expiry comes
+    before the next render is done): after the first render, every scrape is answered at
+    once, with the last render and its age, never after waiting for a new one."""
+    render = Render(0.4)
+    cache = ScrapeCache(render, max_age_s=0.5, slow_s=0.05)
+
+    async def go() -> list[tuple[float, float]]:
+        await cache.body()  # the first waits: there is nothing to serve yet
+        waits = []
+        for _ in range(12):
+            t0 = time.monotonic()
+            _body, age = await cache.body()
+            waits.append((time.monotonic() - t0, age))
+            await asyncio.sleep(0.25)
+        return waits
+
+    waits = asyncio.run(go())
+    assert max(w for w, _ in waits) < 0.1, waits  # no scrape waited for a render
+    assert max(age for _, age in waits) < 0.5 + 0.4 + 0.4, waits  # stale by < a render
+    assert render.calls >= 3
