@@ -267,3 +267,32 @@ rules:
     assert alert["annotations"]["runbook_url"] == "https://wiki/runbooks/oldest#billing"
     assert alert["generatorURL"] == \
         "https://kpi.example/wall?rule=OldestWaitingTooOld&queue=billing"
+
+
+def test_the_shipped_sla_rules_hand_over_at_the_breach_in_stream() -> None:
+    """SlaBreachImminent firing on 25 conversations at risk; they breach: at the same
+    evaluation it resolves and SlaBreachingNow fires (no 'for'), so the page never goes
+    quiet while the SLA is breached (the rendered rules: promtool test)."""
+    from alerts.rules import load_rules
+    from tests.support import ROOT
+
+    rules = [r for r in load_rules(ROOT / "deploy/alerts.yml")
+             if r.name in ("SlaBreachImminent", "SlaBreachingNow")]
+    runner = AlertRunner(rules, None, aioredis.Redis(), Keys("t"),  # type: ignore[arg-type]
+                         lambda: 0.0, lambda _d: None,  # type: ignore[arg-type, return-value]
+                         HttpNotifier(None, None))
+    from kpi.kinds import within_key
+
+    soon = within_key("at_risk", "5m")
+    at_risk = {"queue=billing": {soon: 25.0},
+               "queue=billing,channel=email": {"breaching": 0.0}}
+    states: dict[str, AlertState] = {}
+    for now in (0, 60_000, 120_000, 180_000):  # past its 2m 'for'
+        out = runner.evaluate(observe(rules, {}, at_risk), states, now)
+        states = {**states, **out.changed}
+    assert states["SlaBreachImminent|queue=billing"].status == "firing"
+    breached = {"queue=billing": {soon: 0.0},
+                "queue=billing,channel=email": {"breaching": 25.0}}
+    out = runner.evaluate(observe(rules, {}, breached), states, 240_000)
+    moved = {(d["rule"], d["state"]) for d in out.published}
+    assert {("SlaBreachImminent", "resolved"), ("SlaBreachingNow", "firing")} <= moved, moved
