@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 import logging
@@ -212,8 +213,11 @@ def serve_in_thread(app: web.Application, host: str, port: int) -> threading.Thr
         try:
             loop.run_until_complete(runner.setup())
             loop.run_until_complete(web.TCPSite(runner, host, port).start())
-        except BaseException as exc:  # port taken: report to the caller
+        except BaseException as exc:  # port taken: report to the caller, leave nothing
             errors.append(exc)
+            with contextlib.suppress(Exception):  # the app's startup tasks (the sampler)
+                loop.run_until_complete(runner.cleanup())
+            loop.close()
             ready.set()
             return
         ready.set()

@@ -81,18 +81,29 @@ class OutOfProcessWall:
         self._windows = list(windows)
         self._timeout = timeout_s
         self._lock = threading.Lock()
-        self._pool = self._start()
+        # started at the first call: a worker that fails to start (its port taken) never
+        # spawned a helper to leave behind
+        self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
 
     def _start(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init, initargs=(self._factory, self._args))
+
+    def _running(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the wall's helper is closed")
+            if self._pool is None:
+                self._pool = self._start()
+            return self._pool
 
     @property
     def windows(self) -> list[str]:
         return self._windows
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        pool = self._pool
+        pool = self._running()
         try:
             return pool.submit(fn, *args).result(timeout=self._timeout)
         except BrokenProcessPool:
@@ -109,4 +120,11 @@ class OutOfProcessWall:
         self._call(_sample)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the helper now (a worker that stops, or fails to start, leaves none)."""
+        with self._lock:
+            self._closed, pool, self._pool = True, self._pool, None
+        if pool is not None:
+            processes = list(getattr(pool, "_processes", {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:  # one busy in a call would finish it first
+                proc.terminate()

@@ -110,6 +110,8 @@ def serve_http(settings: Settings, registry: CollectorRegistry, reader: WindowRe
                                   settings.metrics_cache),
                         settings.metrics_host, settings.metrics_port)
     except OSError as exc:
+        if isinstance(wall, OutOfProcessWall):
+            wall.close()
         raise SettingsError(
             f"cannot serve on {settings.metrics_host}:{settings.metrics_port} ({exc.strerror}): "
             "another process has the port; choose another with SUPPORT_METRICS_PORT "

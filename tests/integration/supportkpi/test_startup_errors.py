@@ -63,3 +63,46 @@ def test_wrong_or_missing_redis_password_is_one_line_naming_the_url(
             "or redis://USER:PASSWORD@…)"), none[-500:]
     finally:
         own.kill()
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Processes whose environment carries ``marker`` (a worker's and its children's)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3])
+def test_a_taken_metrics_port_ends_the_worker_and_its_children(
+        worker_env: dict[str, str], attempt: int) -> None:
+    """Another process holds SUPPORT_METRICS_PORT: the worker says so in one line and exits
+    non-zero at once, leaving no helper process behind (three times: the wall's helper
+    used to be starting when the bind failed, and the worker then never exited)."""
+    import socket
+    import time
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    marker = f"SUPPORT_TEST_MARK=taken-port-{worker_env['SUPPORT_KEY_PREFIX']}-{attempt}"
+    try:
+        started = time.monotonic()
+        out = worker_start_up_error({**worker_env, "SUPPORT_METRICS_PORT": str(port),
+                                     "SUPPORT_TEST_MARK": marker.split("=", 1)[1]},
+                                    timeout=60)
+        print(f"exited after {time.monotonic() - started:.1f} s")
+    finally:
+        holder.close()
+    lines = [ln for ln in out.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, out[-2000:]
+    assert lines[0].startswith(f"Error: cannot serve on 127.0.0.1:{port}") and \
+        "SUPPORT_METRICS_PORT" in lines[0], lines[0]
+    time.sleep(1)  # a child would outlive its parent by its shutdown
+    assert _processes_with(marker) == []
