@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import functools
 import json
+import math
 import os
 import platform
 import statistics
@@ -36,6 +37,8 @@ from kafka.admin import NewTopic
 from tqdm import tqdm
 
 from bench import wall_streams
+from bench.catch_up import CatchUp, catch_up
+from bench.catch_up import describe as describe_catch_up
 from bench.common import (
     CURVE_SETTINGS,
     ROOT,
@@ -113,6 +116,9 @@ def preload(svc: ServiceConfig, n: int, seed: int, topics: tuple[str, str]) -> i
 async def _ceiling(svc: ServiceConfig, topics: tuple[str, str], n: int,
                    box: float) -> Measure:
     from aiokafka import AIOKafkaConsumer
+    from msgspec import ValidationError
+
+    from streams.wire import DECODER
 
     c = AIOKafkaConsumer(*topics, bootstrap_servers=svc.bootstrap,
                          group_id=f"bench-ceiling-{uuid.uuid4().hex[:8]}",
@@ -127,7 +133,10 @@ async def _ceiling(svc: ServiceConfig, topics: tuple[str, str], n: int,
                 if seen == 0 and msgs:
                     t0, cpu0 = time.perf_counter(), time.process_time()
                 for m in msgs:
-                    json.loads(m.value)
+                    try:  # noqa: SIM105 - the worker's own decoder (streams.wire), no ctx manager
+                        DECODER.decode(m.value)
+                    except ValidationError:  # not the fast path's shape: still decoded
+                        pass
                 seen += len(msgs)
         return Measure(seen, time.perf_counter() - t0, time.process_time() - cpu0)
     finally:
@@ -268,8 +277,15 @@ def latency(svc: ServiceConfig, rate: int, seconds: float, tmp: Path,
                 time.sleep(0.2)
         time.sleep(WARM_UP_S)  # group join, assignment, seeks
         sent: dict[str, float] = {}
-        th = threading.Thread(target=_paced_produce, args=(svc, topics, rate, seconds, sent))
+        deliveries: list[tuple[str, int, float]] = []
+        th = threading.Thread(target=_paced_produce, args=(svc, topics, rate, seconds, sent),
+                              kwargs={"deliveries": deliveries})
         th.start()
+        steady_at = time.time() + STEADY_AFTER_S
+        per_event: list[float] = []
+        prober = threading.Thread(target=_visibility_probe,
+                                  args=(svc, ns, topics, th, deliveries, steady_at, per_event))
+        prober.start()
         cpu0, wall0 = _proc_cpu(proc.pid), time.perf_counter()
         samples: list[float] = []
         fulls: list[float] = []
@@ -299,16 +315,65 @@ def latency(svc: ServiceConfig, rate: int, seconds: float, tmp: Path,
             time.sleep(poll_s)
         th.join()
         worker_cpu = (_proc_cpu(proc.pid) - cpu0) / (time.perf_counter() - wall0)
-        log("latency samples in time order: " + " ".join(f"{x:.2f}" for x in samples[::10]))
+        prober.join()
         samples.sort()
+        per_event.sort()
+        achieved = _achieved(sent)
         return {"rate": rate, "seconds": seconds, "samples": len(samples),
-                "sent": sent.get("n", 0), "drain_s": drained, "achieved": _achieved(sent),
-                "p50": samples[len(samples) // 2], "p99": samples[int(len(samples) * 0.99)],
-                "max": samples[-1], "full_scrapes": len(fulls), "worker_cpu": worker_cpu,
+                "sent": sent.get("n", 0), "drain_s": drained, "achieved": achieved,
+                "events": len(per_event), "p50": _q(per_event, 0.5),
+                "p99": _q(per_event, 0.99), "max": per_event[-1] if per_event else math.nan,
+                "metrics_p50": _q(samples, 0.5), "metrics_p99": _q(samples, 0.99),
+                "full_scrapes": len(fulls), "worker_cpu": worker_cpu,
+                "cpu_per_million": worker_cpu / achieved * 1e6 if achieved else math.nan,
                 "scrape_p50": sorted(fulls)[len(fulls) // 2] if fulls else float("nan")}
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def _q(xs: list[float], q: float) -> float:
+    return xs[min(len(xs) - 1, int(len(xs) * q))] if xs else math.nan
+
+
+PROBE_EVERY_S = 0.005
+
+
+def _visibility_probe(svc: ServiceConfig, ns: str, topics: tuple[str, str],
+                      producer: Any, deliveries: list[tuple[str, int, float]],
+                      steady_at: float, out: list[float]) -> None:
+    """Each event's latency: from its send until the store's applied offset of its
+    partition reaches it (the batch script moves that offset in the same atomic call that
+    changes the windows, so every KPI of the event is visible then), read from Redis every
+    5 ms. Events sent before ``steady_at`` are left out (the run's start is not steady)."""
+    from collections import deque
+
+    client = redis.Redis.from_url(svc.redis_url)
+    fields = [f"{t}:{p}" for t in topics for p in range(READ_PARTITIONS)]
+    keys = Keys(ns)
+    pending: dict[str, deque[tuple[int, float]]] = {f: deque() for f in fields}
+    taken, give_up = 0, math.inf
+    while True:
+        while taken < len(deliveries):  # the producer's thread appends; we only read
+            field, offset, at = deliveries[taken]
+            pending.setdefault(field, deque()).append((offset, at))
+            taken += 1
+        pipe = client.pipeline(transaction=False)
+        for f in fields:
+            pipe.hget(keys.of(f).offsets, f)
+        applied = pipe.execute()
+        now = time.time()
+        for f, raw in zip(fields, applied, strict=True):
+            queue, top = pending[f], -1 if raw is None else int(raw)
+            while queue and queue[0][0] <= top:
+                _offset, at = queue.popleft()
+                if at >= steady_at:
+                    out.append(now - at)
+        if not producer.is_alive():
+            give_up = min(give_up, now + 30)
+            if (taken == len(deliveries) and not any(pending.values())) or now > give_up:
+                return
+        time.sleep(PROBE_EVERY_S)
 
 
 WARM_UP_S = 10.0
@@ -343,20 +408,27 @@ def _paced_events(rate: int, seconds: float, seed: int, rate_per_min: float | No
 
 def _paced_produce(svc: ServiceConfig, topics: tuple[str, str], rate: int, seconds: float,
                    sent: dict[str, float], seed: int = 9,
-                   rate_per_min: float | None = None) -> None:
+                   rate_per_min: float | None = None,
+                   deliveries: list[tuple[str, int, float]] | None = None) -> None:
     """Send simulated events at ``rate`` events/s for ``seconds``, ``occurred_at`` = send
     time (see :func:`_paced_events`).
 
     librdkafka (confluent-kafka) sends: ~4 µs of CPU per message here, where kafka-python
     took ~100 µs, which at 10,000 events/s was a core of the machine the worker measures
     runs on (and it fell short of the rate). Keys are partitioned as Java clients and Faust
-    do (murmur2), so a conversation lands where the worker expects it."""
+    do (murmur2), so a conversation lands where the worker expects it. ``deliveries``
+    collects each event's (topic:partition, offset, send time) as the broker confirms it:
+    the per-event latency probe finds when each one became visible in the store."""
     from confluent_kafka import Producer
 
     events = _paced_events(rate, seconds, seed, rate_per_min)[: int(rate * seconds) + 1]
     names = {"t": topics[0], "c": topics[1]}
     p = Producer({"bootstrap.servers": svc.bootstrap, "linger.ms": 5, "acks": 1,
                   "partitioner": "murmur2_random", "queue.buffering.max.messages": 1_000_000})
+
+    def delivered(at: float, err: Any, msg: Any) -> None:
+        if deliveries is not None and err is None:
+            deliveries.append((f"{msg.topic()}:{msg.partition()}", msg.offset(), at))
     t0 = sent["first"] = time.time()  # the clock starts at the first event
     i = 0
     while i < len(events):
@@ -370,9 +442,11 @@ def _paced_produce(svc: ServiceConfig, topics: tuple[str, str], rate: int, secon
         upto = min(len(events), int((now - t0) * rate) + 1)
         for topic, key, doc in events[i:upto]:
             doc["occurred_at"] = now
+            value = orjson.dumps(doc)
             while True:
                 try:
-                    p.produce(names[topic], orjson.dumps(doc), key)
+                    p.produce(names[topic], value, key,
+                              on_delivery=functools.partial(delivered, now))
                     break
                 except BufferError:  # the local queue is full: let it drain
                     p.poll(0.005)
@@ -651,6 +725,11 @@ def memory_curve(svc: ServiceConfig, rate: int, seconds: float, tmp: Path,
 # ------------------------------------------------------------------ report
 
 
+def per_round(all_: dict[str, list[Measure]], other: str) -> list[float]:
+    """Ours against ``other`` in each round (the rounds interleave the variants)."""
+    return [o.rate / x.rate for o, x in zip(all_["ours"], all_[other], strict=True)]
+
+
 def median(ms: list[Measure]) -> Measure:
     return sorted(ms, key=lambda m: m.rate)[len(ms) // 2]
 
@@ -669,7 +748,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs/benchmarks.md")
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--latency-rates", type=lambda v: [int(x) for x in v.split(",")],
-                    default=[2000, 10000], help="paced rates (events/s) of the latency runs, "
+                    default=[100, 500, 2000, 10000],
+                    help="paced rates (events/s) of the latency and CPU runs, "
                     "comma-separated")
     ap.add_argument("--latency-seconds", type=float, default=30.0)
     ap.add_argument("--only-latency", action="store_true", help="measure latency only")
@@ -739,6 +819,11 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
     log("read side")
     # ~5k, 10k, 20k and 50k series
     rc = read_cost(svc, [1, 5, 10, 29] if not args.quick else [1, 5])
+    log("worker memory in a catch-up (the preloaded day drained from the start)")
+    catch_ups = [catch_up(svc, topics, n, tmp, budget, box=60.0 if args.quick else 240.0)
+                 for budget in ([None] if args.quick else [384, None, 1024])]
+    for c in catch_ups:
+        log(f"  {describe_catch_up(c)}")
     log(f"memory curve: {args.curve_rate} events/s for {args.curve_seconds:g}s, scaled TTLs")
     curve = memory_curve(svc, args.curve_rate, args.curve_seconds, tmp)
     log(f"profile of the apply path ({args.profile_events} events)")
@@ -754,7 +839,8 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
                                   "python -m bench.run")
     args.redis_url = svc.redis_url
     sections = [render(args, n, med, results), render_more(lats, rc, mem),
-                render_curve(curve), render_targets(med, lats, rc, args),
+                render_catch_up(catch_ups),
+                render_curve(curve), render_targets(med, lats, rc, args, results),
                 render_profile(prof, med), longs, viewers]
     analysis = ROOT / "bench" / "analysis.md"
     if analysis.exists():  # the reasons behind the numbers, written by hand after a run
@@ -804,23 +890,32 @@ def render(args: argparse.Namespace, n: int, med: dict[str, Measure],
            all_: dict[str, list[Measure]]) -> str:
     o, b, c = med["ours"], med["baseline"], med["ceiling"]
     lines = [
-        "| variant | events/s (median) | rounds | events seen per round | CPU-s per million "
-        "events |",
+        "| variant | events/s: min / median / max | rounds (in order) | events seen per round "
+        "| CPU-s per million events (median round) |",
         "|---|---|---|---|---|",
     ]
-    for k, label in (("ceiling", "ceiling: raw aiokafka + JSON decode"),
+    for k, label in (("ceiling", "ceiling: raw aiokafka + the worker's decoder (msgspec into "
+                                 "`streams.wire.Wire`)"),
                      ("baseline", "baseline: plain Faust agent, decode and drop "
                       "(`take(1000, within=0.2)`, no leader topic)"),
                      ("faust_batch", "Faust ceiling: the batch transport, decode and drop"),
                      ("ours", "ours: the real worker (all KPIs, windows, dimensions, Lua)")):
-        rounds = ", ".join(f"{m.rate:,.0f}" for m in all_[k])
+        rates = [m.rate for m in all_[k]]
+        rounds = ", ".join(f"{r:,.0f}" for r in rates)
         seen = ", ".join(f"{m.events:,}" for m in all_[k])
-        lines.append(f"| {label} | {med[k].rate:,.0f} | {rounds} | {seen} | "
-                     f"{med[k].cpu_per_million:.1f} |")
+        lines.append(f"| {label} | {min(rates):,.0f} / {med[k].rate:,.0f} / {max(rates):,.0f} "
+                     f"| {rounds} | {seen} | {med[k].cpu_per_million:.1f} |")
+    vs_b = per_round(all_, "baseline")
+    vs_c = per_round(all_, "ceiling")
     lines += [
         "",
-        f"* ours / ceiling = **{o.rate / c.rate:.3f}** (target ≥ 0.15)",
-        f"* ours / baseline = **{o.rate / b.rate:.2f}** (target ≥ 3.0)",
+        "The variants run in interleaved rounds (round 1 of each, then round 2 of each, ...), "
+        "so a ratio is taken within a round, under the same conditions:",
+        "",
+        f"* ours / ceiling per round: {', '.join(f'{x:.3f}' for x in vs_c)} (target ≥ 0.15 "
+        "in every round)",
+        f"* ours / baseline per round: {', '.join(f'{x:.2f}' for x in vs_b)} (target ≥ 3.0 "
+        "in every round)",
         f"* Faust ceiling / baseline = {med['faust_batch'].rate / b.rate:.2f}; "
         f"Faust ceiling / raw ceiling = {med['faust_batch'].rate / c.rate:.2f}",
         f"* catch-up: ours drains a backlog at {o.rate:,.0f} events/s, so "
@@ -855,39 +950,45 @@ def render(args: argparse.Namespace, n: int, med: dict[str, Measure],
 def render_more(lats: list[dict[str, Any]], rc: list[dict[str, float]],
                 mem: dict[str, float]) -> str:
     seconds = lats[0]["seconds"]
-    lines = ["## Event-to-metric latency (steady state)", "",
+    lines = ["## Event-to-metric latency and CPU at floor rates (steady state)", "",
              f"A paced producer (librdkafka through confluent-kafka, ~4 µs of CPU per "
              "message, so it does not take the worker's core) sends a steady floor's mix "
              f"for {seconds:g} s, in groups due every {SEND_EVERY_S * 1000:g} ms, "
-             "`occurred_at` set at send time; the "
-             f"first {STEADY_AFTER_S:g} s are left out (the steady state). Every 0.1 s the "
-             "bench asks the worker for "
-             "`/metrics?name[]=support_last_event_timestamp_seconds` (the same atomic script "
-             "that changes the windows writes it, so when it is visible every KPI of that "
-             "event is); a sample is the age of the newest event visible (an upper bound of "
-             "that event's latency, including the poll). A full `/metrics` scrape runs every "
-             "5 s meanwhile, as a Prometheus would. *Drain* is the time from the producer's "
-             "last send until that event is visible; *sent at* is the rate the producer "
-             "really achieved; *worker CPU* is the worker's CPU time over the run's wall "
-             "time (1.0 = a whole core).", "",
+             "`occurred_at` set at send time; events sent in the first "
+             f"{STEADY_AFTER_S:g} s are left out (the steady state). **Per event**: the "
+             "broker's delivery report gives each event's partition and offset, and a probe "
+             f"reads the store's applied offset of every partition from Redis every "
+             f"{PROBE_EVERY_S * 1000:g} ms (the batch script moves it in the same atomic call "
+             "that changes the windows, so every KPI of an event is visible when its offset "
+             "is): an event's latency is from its send to the first probe that sees it "
+             "(so up to 5 ms high). Every event of the steady part is measured. The older "
+             "method is beside it: polling `/metrics?name[]=support_last_event_timestamp_"
+             "seconds` every 0.1 s for the newest event's age (about 10 samples a second: "
+             "its p99 is a few samples). A full `/metrics` scrape runs every 5 s meanwhile, "
+             "as a Prometheus would. *Drain* is the time from the producer's last send until "
+             "that event is visible; *sent at* is the rate the producer really achieved; "
+             "*worker CPU* is the worker's CPU time over the run's wall time (1.0 = a whole "
+             "core), and per million events at that rate.", "",
              "The same paced stream also went into a plain Faust agent that only decodes "
              "each event and notes its age on arrival (`bench/faust_latency.py`): Faust's "
              "own share of the latency, with no KPI work and no Redis.", "",
-             "| rate (events/s) | sent | sent at (events/s) | variant | samples | p50 | p99 | "
-             "max | drain | worker CPU | full scrape during the run (p50) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| rate (events/s) | sent | sent at (events/s) | variant | events measured | "
+             "p50 | p99 | max | newest-age poll p50 / p99 | drain | worker CPU | CPU-s per "
+             "million | full scrape (p50) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for lat in lats:
         b = lat["baseline"]
         lines += [
             f"| {lat['rate']:,} | {b['sent']:,.0f} | {b['achieved']:,.0f} | "
             "plain Faust agent (age on arrival) | "
             f"{b['events']:,.0f} | {b['p50']:.3f} s | {b['p99']:.3f} s | {b['max']:.3f} s | "
-            "– | – | – |",
+            "– | – | – | – | – |",
             f"| {lat['rate']:,} | {lat['sent']:,.0f} | {lat['achieved']:,.0f} | "
-            "ours (visible through /metrics) | "
-            f"{lat['samples']:.0f} | {lat['p50']:.3f} s | {lat['p99']:.3f} s | "
-            f"{lat['max']:.3f} s | {lat['drain_s']:.2f} s | {lat['worker_cpu']:.2f} | "
-            f"{lat['scrape_p50']:.3f} s |"]
+            "ours (visible in the store) | "
+            f"{lat['events']:,.0f} | {lat['p50']:.3f} s | {lat['p99']:.3f} s | "
+            f"{lat['max']:.3f} s | {lat['metrics_p50']:.3f} / {lat['metrics_p99']:.3f} s | "
+            f"{lat['drain_s']:.2f} s | {lat['worker_cpu']:.2f} | "
+            f"{lat['cpu_per_million']:.0f} | {lat['scrape_p50']:.3f} s |"]
     lines += ["",
              "## Read side: /metrics against exported series", "",
              "Synthetic floors with more queues (every dimension set of every window), written "
@@ -924,6 +1025,25 @@ def render_more(lats: list[dict[str, Any]], rc: list[dict[str, float]],
     return "\n".join(lines)
 
 
+def render_catch_up(runs: list[CatchUp]) -> str:
+    from supportkpi.settings import load_settings
+
+    default = load_settings().memory_budget_mb
+    lines = ["## Worker memory in a catch-up", "",
+             "The preloaded day drained from the start by one worker (`bench.catch_up`), its "
+             "RSS sampled every 0.25 s: a catch-up holds the most at once (full fetch and "
+             "stream buffers, the largest batches, a view cache filling fast). "
+             "`SUPPORT_MEMORY_BUDGET_MB` sizes those (`streams.config.memory_plan`); the peak "
+             "is what a container limit must cover.", "",
+             "| SUPPORT_MEMORY_BUDGET_MB | events | events/s | peak RSS | RSS at the end |",
+             "|---|---|---|---|---|"]
+    for c in runs:
+        budget = f"{c.budget_mb}" if c.budget_mb else f"{default} (default)"
+        lines.append(f"| {budget} | {c.events:,} | {c.rate:,.0f} | {c.peak_rss_mb:.0f} MiB | "
+                     f"{c.end_rss_mb:.0f} MiB |")
+    return "\n".join(lines) + "\n"
+
+
 def render_curve(curve: dict[str, Any]) -> str:
     lines = ["## Memory over time: TTLs keep it bounded", "",
              f"A steady {curve['rate']:,} events/s for {curve['seconds']:g} s (one simulated "
@@ -947,9 +1067,10 @@ def render_curve(curve: dict[str, Any]) -> str:
 
 
 def render_targets(med: dict[str, Measure], lats: list[dict[str, Any]],
-                   rc: list[dict[str, float]], args: argparse.Namespace) -> str:
+                   rc: list[dict[str, float]], args: argparse.Namespace,
+                   all_: dict[str, list[Measure]]) -> str:
     o, b, c = med["ours"], med["baseline"], med["ceiling"]
-    ratio = o.rate / b.rate
+    vs_b, vs_c = per_round(all_, "baseline"), per_round(all_, "ceiling")
     near10k = min(rc, key=lambda r: abs(r["series"] - 10_000))
     first, last = rc[0], rc[-1]
     per_series = [r["render_ms"] / r["series"] * 1000 for r in rc]
@@ -958,10 +1079,17 @@ def render_targets(med: dict[str, Measure], lats: list[dict[str, Any]],
         return "met" if ok else "**missed** (profile and reason below)"
 
     rows = [
-        ("ours ≥ 3.0 × the plain Faust agent", f"{ratio:.2f} × ({o.rate:,.0f} vs "
-         f"{b.rate:,.0f} events/s)", status(ratio >= 3.0)),
-        ("ours ≥ 15% of the raw ceiling", f"{o.rate / c.rate:.1%} ({o.rate:,.0f} vs "
-         f"{c.rate:,.0f} events/s)", status(o.rate / c.rate >= 0.15)),
+        ("ours ≥ 3.0 × the plain Faust agent in every round",
+         f"{min(vs_b):.2f}–{max(vs_b):.2f} × per round (medians {o.rate:,.0f} vs "
+         f"{b.rate:,.0f} events/s)", status(min(vs_b) >= 3.0)),
+        ("ours ≥ 15% of the raw ceiling (the worker's decoder) in every round",
+         f"{min(vs_c):.1%}–{max(vs_c):.1%} per round (medians {o.rate:,.0f} vs "
+         f"{c.rate:,.0f} events/s)", status(min(vs_c) >= 0.15)),
+        *[(f"CPU per event at {lat['rate']:,} events/s within 3 × the drain's",
+           f"{lat['cpu_per_million']:.0f} vs {o.cpu_per_million:.0f} CPU-s per million: "
+           f"{lat['cpu_per_million'] / o.cpu_per_million:.1f} ×",
+           status(lat["cpu_per_million"] <= 3 * o.cpu_per_million))
+          for lat in lats if lat["rate"] == 500],
         *[(f"steady-state p99 event-to-metric latency < {LATENCY_TARGETS.get(lat['rate'], 1.0):g}"
            f" s at {lat['rate']:,} events/s",
            f"p99 {lat['p99']:.2f} s (p50 {lat['p50']:.2f} s); {lat['sent']:,.0f} sent",
