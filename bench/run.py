@@ -374,7 +374,12 @@ def _visibility_probe(svc: ServiceConfig, ns: str, topics: tuple[str, str],
                     out.append(now - at)
         if not producer.is_alive():
             give_up = min(give_up, now + 30)
-            if (taken == len(deliveries) and not any(pending.values())) or now > give_up:
+            if taken == len(deliveries) and not any(pending.values()):
+                finished["at"] = now  # the last event became visible at this probe
+                return
+            if now > give_up:
+                left = {f: len(q) for f, q in pending.items() if q}
+                log(f"visibility probe gave up; events not seen in the store: {left}")
                 return
         time.sleep(PROBE_EVERY_S)
 
