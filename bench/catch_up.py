@@ -23,6 +23,7 @@ from pathlib import Path
 import redis
 
 from bench.common import ROOT, log, partition_hashes, rss_mb, worker_env
+from bench.preload import preload
 from devtools.services import ServiceConfig, up
 
 
@@ -76,8 +77,6 @@ def describe(c: CatchUp) -> str:
 
 
 def main() -> None:
-    from bench.run import preload
-
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)

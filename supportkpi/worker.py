@@ -36,7 +36,7 @@ from streams.telemetry import WorkerTelemetry
 from streams.topics import ensure_topics
 from streams.transport import check_supported
 from supportkpi import log_filter
-from supportkpi.preflight import kafka_unreachable
+from supportkpi.preflight import kafka_unreachable, port_taken
 from supportkpi.settings import Settings, SettingsError, load_alert_rules, redact_url
 from windows.clients import cluster_mismatch, connect, connect_async, eviction_policy
 from windows.keys import Keys
@@ -112,13 +112,17 @@ def serve_http(settings: Settings, registry: CollectorRegistry, reader: WindowRe
     except OSError as exc:
         if isinstance(wall, OutOfProcessWall):
             wall.close()
-        raise SettingsError(
-            f"cannot serve on {settings.metrics_host}:{settings.metrics_port} ({exc.strerror}): "
-            "another process has the port; choose another with SUPPORT_METRICS_PORT "
-            "(--metrics-port) or SUPPORT_METRICS_HOST") from None
+        raise _port_error(settings, exc.strerror) from None
     base = f"http://{settings.metrics_host}:{settings.metrics_port}"
     log.info("serving %s/metrics and the wall at %s/wall%s", base, base,
              " (token required)" if token else "")
+
+
+def _port_error(settings: Settings, why: str | None) -> SettingsError:
+    return SettingsError(
+        f"cannot serve on {settings.metrics_host}:{settings.metrics_port} ({why}): another "
+        "process has the port; choose another with SUPPORT_METRICS_PORT (--metrics-port) or "
+        "SUPPORT_METRICS_HOST")
 
 
 def json_publisher(send: Send) -> Publisher:
@@ -192,7 +196,8 @@ def run_worker(settings: Settings) -> None:
     telemetry = WorkerTelemetry(registry, health)
     telemetry.restarts.set(restarts_so_far())
     # a busy port is a start-up mistake: said before anything talks to Kafka
-    serve_http(settings, registry, reader, alerts, rules, telemetry.store)
+    if port_taken(settings.metrics_host, settings.metrics_port):
+        raise _port_error(settings, "Address already in use")
     unreachable = kafka_unreachable(settings.kafka_bootstrap)
     if unreachable:  # said now, not after half a minute of the client's retries
         raise SettingsError(f"{unreachable}: start Kafka, or set SUPPORT_KAFKA_BOOTSTRAP "
@@ -201,6 +206,9 @@ def run_worker(settings: Settings) -> None:
         ensure_topics(stream)
     except StreamError as exc:
         raise SettingsError(str(exc)) from None
+    # served once the topics exist: a client that waits for /metrics and then produces
+    # cannot have the broker auto-create an input topic with its default partition count
+    serve_http(settings, registry, reader, alerts, rules, telemetry.store)
     app = create_app(stream, telemetry)
     if rules:
         add_alert_timer(app, settings, rules, _reader(settings))
