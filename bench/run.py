@@ -733,6 +733,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only-streams", action="store_true",
                     help="measure only what 200 live wall streams cost, and update that "
                          "section of --out")
+    ap.add_argument("--only-scrape", action="store_true",
+                    help="measure only the read side (/metrics render against series, beside "
+                         "generate_latest), and update that section of --out")
     ap.add_argument("--round-seconds", type=float, default=45.0,
                     help="time box of one round: a variant consumes the preloaded history "
                          "from the start until it has seen every event or this long")
@@ -764,6 +767,8 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
             print(latency_baseline(svc, rate, args.latency_seconds, tmp))
             print(latency(svc, rate, args.latency_seconds, tmp))
         return 0
+    if args.only_scrape:
+        return _scrape_only(args, svc)
     topics = (f"bench{args.events}.tickets", f"bench{args.events}.chats")
     log(f"unlinked {forget_earlier_runs(svc):,} Redis keys of earlier bench runs")
     n = preload(svc, args.events, 42, topics)
@@ -849,18 +854,35 @@ def _streams_only(args: argparse.Namespace, svc: ServiceConfig, topics: tuple[st
     section = wall_streams.render(_viewers(svc, topics, n, tmp, args.rounds),
                                   " ".join(["python -m bench.run", *sys.argv[1:]])).strip()
     print(section)
-    if args.no_write or not args.out.exists():
-        return 0
-    old = args.out.read_text()
-    start = old.find("## Wall viewers")
+    if not args.no_write:
+        replace_section(args.out, "## Wall viewers", section)
+    return 0
+
+
+def _scrape_only(args: argparse.Namespace, svc: ServiceConfig) -> int:
+    """Re-measure the read side alone (``--only-scrape``) and put it in place of the old."""
+    log("read side")
+    rc = read_cost(svc, [1, 5, 10, 29] if not args.quick else [1, 5])
+    section = render_read_side(rc, " ".join(["python -m bench.run", *sys.argv[1:]]))
+    print(section)
+    if not args.no_write:
+        replace_section(args.out, "## Read side", section)
+    return 0
+
+
+def replace_section(out: Path, heading: str, section: str) -> None:
+    """Put ``section`` in place of the one starting with ``heading`` (appended if none)."""
+    if not out.exists():
+        return
+    old = out.read_text()
+    start = old.find(heading)
     if start < 0:
-        new = old.rstrip() + "\n\n" + section + "\n"
+        new = old.rstrip() + "\n\n" + section.strip() + "\n"
     else:
         end = old.find("\n## ", start + 3)
-        new = old[:start] + section + "\n" + (old[end:] if end >= 0 else "")
-    args.out.write_text(new)
-    log(f"wrote the wall viewers section of {args.out}")
-    return 0
+        new = old[:start] + section.strip() + "\n" + (old[end:] if end >= 0 else "")
+    out.write_text(new)
+    log(f"wrote the {heading[3:].lower()} section of {out}")
 
 
 def render(args: argparse.Namespace, n: int, med: dict[str, Measure],
@@ -967,8 +989,23 @@ def render_more(lats: list[dict[str, Any]], rc: list[dict[str, float]],
             f"{lat['max']:.3f} s | {lat['metrics_p50']:.3f} / {lat['metrics_p99']:.3f} s | "
             f"{lat['drain_s']:.2f} s | {lat['worker_cpu']:.2f} | "
             f"{lat['cpu_per_million']:.0f} | {lat['scrape_p50']:.3f} s |"]
-    lines += ["",
-             "## Read side: /metrics against exported series", "",
+    lines += ["", render_read_side(rc, None)]
+    lines += ["", "## Redis memory after the throughput runs (a 24h simulated history)", "",
+              f"* {mem['conversations']:,.0f} conversation states, "
+              f"{mem['bytes_per_conversation']:.0f} bytes each",
+              f"* {mem['bucket_keys']:,.0f} bucket hashes holding {mem['bucket_fields']:,.0f} "
+              f"fields, {mem['bytes_per_bucket_field']:.1f} bytes per field",
+              f"* used_memory {mem['used_memory_mb']:.0f} MiB (the {mem['namespaces']:.0f} rounds' "
+              "namespaces)", ""]
+    return "\n".join(lines)
+
+
+def render_read_side(rc: list[dict[str, float]], command: str | None) -> str:
+    lines = ["## Read side: /metrics against exported series", ""]
+    if command:  # measured alone, after the rest of this file
+        lines += [f"Command: `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+                  "; the rest of this file is from the run named at the top).", ""]
+    lines += [
              "Synthetic floors with more queues (every dimension set of every window), written "
              f"into {READ_PARTITIONS} partitions as the worker would (a scrape merges them); "
              "render = the worker's whole `/metrics` body in process (reading Redis, summing "
@@ -993,13 +1030,6 @@ def render_more(lats: list[dict[str, Any]], rc: list[dict[str, float]],
                      f"{r['redis_reads']:.0f} | {r['read_5m_ms']:.0f} ms | "
                      f"{r['read_15m_ms']:.0f} ms | {r['read_1h_ms']:.0f} ms | "
                      f"{r['read_24h_ms']:.0f} ms |")
-    lines += ["", "## Redis memory after the throughput runs (a 24h simulated history)", "",
-              f"* {mem['conversations']:,.0f} conversation states, "
-              f"{mem['bytes_per_conversation']:.0f} bytes each",
-              f"* {mem['bucket_keys']:,.0f} bucket hashes holding {mem['bucket_fields']:,.0f} "
-              f"fields, {mem['bytes_per_bucket_field']:.1f} bytes per field",
-              f"* used_memory {mem['used_memory_mb']:.0f} MiB (the {mem['namespaces']:.0f} rounds' "
-              "namespaces)", ""]
     return "\n".join(lines)
 
 
