@@ -202,20 +202,24 @@ class WindowReader:
         return sorted(scopes, key=lambda k: int(k.partition))
 
     def read_time(self, stats: PipelineStats | None = None) -> ReadTime:
-        """Now, by the read clock (two small round trips unless the stats were read)."""
+        """Now, by the read clock (two small round trips; the stats, when given, save
+        reading the counters again). The slowest input's clock is read either way: every
+        reader of live ages (the wall, /metrics, the alerts) must age them alike."""
         now_ms = int(self._clock() * 1000)
-        low_ms = None
-        if stats is None:
-            pipe = self._redis.pipeline(transaction=False)
-            for k in self.partitions():
+        pipe = self._redis.pipeline(transaction=False)
+        for k in self.partitions():
+            if stats is None:
                 pipe.hmget(k.stats, *_MAXIMA)
-                pipe.hgetall(k.event_watermarks)
-                pipe.hgetall(k.applied_at)
-            replies = pipe.execute()
-            self.reads += len(replies)
+            pipe.hgetall(k.event_watermarks)
+            pipe.hgetall(k.applied_at)
+        replies = pipe.execute()
+        self.reads += len(replies)
+        step = 3 if stats is None else 2
+        low_ms = low_watermark(now_ms, _inputs(replies[step - 2::step],
+                                               replies[step - 1::step]))
+        if stats is None:
             counters = merge_stats([dict(zip(_MAXIMA, map(int, raw), strict=True))
                                     for raw in replies[0::3] if None not in raw])
-            low_ms = low_watermark(now_ms, _inputs(replies[1::3], replies[2::3]))
         else:
             counters = dict(stats.counters)
         return read_time(now_ms, counters.get("last_event_ms"),

@@ -429,6 +429,8 @@ def test_a_replay_ages_waiting_conversations_to_the_input_furthest_behind(
     t = reader.read_time()
     assert t.event_ms == T0 + 1_200_000 + 1_000  # the leading input's clock
     assert t.live_ms == T0 + 1_000  # the input furthest behind
+    # the wall reads the clock with the stats it already has: the same clock
+    assert reader.read_time(reader.stats()).live_ms == T0 + 1_000
     assert reader.gauges(t.live_ms)["*"]["oldest_waiting_seconds"] == 1.0
     # once tickets:0 has been idle for ACTIVE_INPUT_MS it no longer holds the clock back
     idle = WindowReader(client, Keys(ns), cfg, lambda: now + 11.0, event_windows=True)
