@@ -1,6 +1,6 @@
 """The README demo command end to end, for ten simulated hours (played at 240x): the floor
-stays in a steady state, the incident pages exactly the alert it is meant to and that
-alert resolves, the KPIs are on /metrics, and Ctrl-C stops everything even when the
+stays in a steady state, the incident pages the alerts it is meant to (and nothing outside
+its queue) and they resolve, the KPIs are on /metrics, and Ctrl-C stops everything even when the
 demo's output goes through `tee`."""
 
 from __future__ import annotations
@@ -101,12 +101,25 @@ def test_ten_simulated_hours_steady_floor_one_incident_and_ctrl_c(tmp_path: Path
     # One CI run saw FcrLow (a warning) fire and resolve for sales. In five other floors
     # the oracle's lowest queue FCR was 0.61-0.74 and never held under 0.6 for 10 minutes,
     # so whether that was chance or the stream is not settled (see the stop's note).
+    # SlaBreachingNow pages without a `for` (a breach is a fact), so on the floors where
+    # more than 5 of technical's chats wait past their 2-minute target at once before
+    # giving up, the incident pages that too (one CI floor did): allowed for technical
+    # only, and it must resolve once technical is staffed again. Nothing else pages.
+    pages = [d for d in transitions if d["severity"] == "page"]
     fired = {(d["rule"], json.dumps(d["dimensions"], sort_keys=True))
-             for d in transitions if d["state"] == "firing" and d["severity"] == "page"}
-    assert fired == {("FirstResponseP90High", '{"queue": "technical"}')}, transitions
+             for d in pages if d["state"] == "firing"}
+    assert ("FirstResponseP90High", '{"queue": "technical"}') in fired, transitions
+    others = fired - {("FirstResponseP90High", '{"queue": "technical"}')}
+    assert all(rule == "SlaBreachingNow" and json.loads(dims)["queue"] == "technical"
+               for rule, dims in others), transitions
     states = [d["state"] for d in transitions if d["rule"] == "FirstResponseP90High"
               and d["state"] in ("firing", "resolved")]
     assert states == ["firing", "resolved"], transitions
+    for rule, dims in others:  # each breach page ends resolved
+        last = [d["state"] for d in pages if d["rule"] == rule
+                and json.dumps(d["dimensions"], sort_keys=True) == dims
+                and d["state"] in ("firing", "resolved")][-1]
+        assert last == "resolved", (rule, dims, transitions)
     # Ctrl-C stopped everything the demo started
     assert status(cfg) == {"kafka": False, "redis": False}
     with pytest.raises(OSError):

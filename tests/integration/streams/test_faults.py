@@ -345,8 +345,13 @@ def test_zombie_worker_changes_nothing(services: ServiceConfig, worker_env: dict
 
         def zombie_noticed() -> bool:
             woke = a.log_text()[mark:]
+            # a batch in flight is refused by the watermark check; one frozen between
+            # batches has nothing to refuse and only finds its membership gone (aiokafka
+            # then resets and rejoins without always logging a revocation: seen in CI)
             return any(s in woke for s in ("already applied; skipped", "conflicted",
-                                           "Revoking previously assigned"))
+                                           "Revoking previously assigned",
+                                           "resetting and re-joining group",
+                                           "Heartbeat session expired"))
 
         wait_for(zombie_noticed, 60, "the zombie refused its stale batch or lost its "
                  "partitions", interval=0.5)
