@@ -41,7 +41,7 @@ class Incident:
     ``[start_ms, end_ms)`` waits ``first_reply_s`` (uniform) for its first human reply, so
     its first-response p90 breaches deploy/alerts.yml's FirstResponseP90High while nobody
     waits past OldestWaitingTooOld's 30 minutes or the 1 h SLA; most chat customers give up
-    first (abandoned), but when more than 5 of the queue's chats wait past their 2-minute
+    first (abandoned), but when more than 15 of the queue's chats wait past their 2-minute
     target at once, SlaBreachingNow pages for the queue too (it has no ``for``)."""
 
     queue: str
