@@ -26,6 +26,7 @@ from streams.marks import MARK_INTERVAL_S, MarkWriter
 from streams.processor import BatchProcessor, RawMessage
 from streams.seek import OffsetsLookup, WatermarkSeeker
 from streams.supervise import Supervisor, rebuild, rewind
+from streams.take import take_batches
 from streams.telemetry import WorkerTelemetry
 from streams.transport import SCHEME, BatchConsumer
 from windows.clients import connect_async
@@ -53,11 +54,12 @@ class FaustDeadLetterSink:
         await fut
 
 
-# How many fetched record lists one take joins (each is one partition's share of one fetch:
-# at a high rate the take fills at once, at a low one ``batch_within`` ends it), how many a
-# stream buffer holds, and how many records a fetch returns: cfg.memory (sized by the
-# memory budget, streams.config.memory_plan), which also bounds what a stop (Faust waits
-# for every buffered event to be acked) or a rebalance has to finish first.
+# How many records one take joins (fetched lists, each one partition's share of one fetch:
+# at a high rate the take fills at once, at a low one ``batch_within`` ends it:
+# streams.take), how many lists a stream buffer holds, and how many records a fetch
+# returns: cfg.memory (sized by the memory budget, streams.config.memory_plan), which also
+# bounds what a stop (Faust waits for every buffered event to be acked) or a rebalance has
+# to finish first.
 # how often the commit bookkeeping's size is put on /metrics
 COMMIT_REPORT_S = 2.0
 
@@ -247,7 +249,8 @@ def _consumer(cfg: StreamConfig, handle: Callable[[Sequence[EventT]], Awaitable[
               ) -> Callable[[Any], Awaitable[None]]:
     """An agent body (one per topic): coalesced fetched batches, handled in arrival order."""
     async def consume(stream: Any) -> None:
-        async for events in stream.take_events(cfg.memory.coalesce_fetches, cfg.batch_within):
+        async for events in take_batches(stream, cfg.memory.take_lists,
+                                         cfg.memory.take_records, cfg.batch_within):
             await handle(events)
 
     return consume

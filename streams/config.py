@@ -65,9 +65,25 @@ class MemoryPlan:
 
     view_cache: int = 40_000  # conversations
     buffered_fetches: int = 8  # fetched record lists a stream buffer holds (per topic)
-    coalesce_fetches: int = 4  # fetched record lists one take joins
+    coalesce_fetches: int = 4  # full fetches' worth of records one take joins
     fetch_records: int = 8_000  # records one fetch returns at most
 
+    @property
+    def take_records(self) -> int:
+        """Records one take holds at most: ``coalesce_fetches`` full fetches' worth (a take
+        counts records, not lists: streams.take)."""
+        return self.coalesce_fetches * self.fetch_records
+
+    @property
+    def take_lists(self) -> int:
+        """Fetched lists one take joins at most: at a live rate, ``batch_within``'s worth of
+        small fetches from every partition of the topic."""
+        return TAKE_LISTS
+
+
+# a live stream's fetches return every FETCH_MAX_WAIT_MS (50 ms) for each of a topic's
+# partitions: 0.2 s of 16 partitions' is 64 lists
+TAKE_LISTS = 64
 
 # What the budget pays for before anything is buffered or cached: the interpreter, Faust,
 # aiokafka and the libraries, the HTTP read side and a wall process' share (measured idle:
