@@ -806,6 +806,12 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
                  for budget in ([None] if args.quick else [384, None, 1024])]
     for c in catch_ups:
         log(f"  {describe_catch_up(c)}")
+    from bench import backfill_memory
+
+    log("Redis after a backfill of a simulated day, against the same floor's steady state")
+    backfill = backfill_memory.render(
+        backfill_memory.run(svc.redis_url, hours=2.0 if args.quick else 24.0),
+        "python -m bench.run")
     log(f"memory curve: {args.curve_rate} events/s for {args.curve_seconds:g}s, scaled TTLs")
     curve = memory_curve(svc, args.curve_rate, args.curve_seconds, tmp)
     log(f"profile of the apply path ({args.profile_events} events)")
@@ -821,7 +827,7 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
                                   "python -m bench.run")
     args.redis_url = svc.redis_url
     sections = [render(args, n, med, results), render_more(lats, rc, mem),
-                render_catch_up(catch_ups),
+                render_catch_up(catch_ups), backfill,
                 render_curve(curve), render_targets(med, lats, rc, args, results),
                 render_profile(prof, med), longs, viewers]
     analysis = ROOT / "bench" / "analysis.md"

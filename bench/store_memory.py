@@ -26,6 +26,7 @@ import redis
 import redis.asyncio as aioredis
 
 from devtools import simulate as sim
+from kpi.config import KpiConfig
 from streams.schema import SchemaConfig, validate
 from supportkpi.settings import load_settings
 from windows.keys import Keys
@@ -50,15 +51,16 @@ class StoreMemory:
 
 
 def apply_floor(redis_url: str, ns: str, hours: float, rate: float, batch: int = 500,
-                partitions: int = 4) -> int:
-    """Apply a simulated floor ending now; how many events were applied."""
+                partitions: int = 4, cfg: KpiConfig | None = None) -> int:
+    """Apply a simulated floor ending now (with the settings' KPI config unless ``cfg``);
+    how many events were applied."""
     now = int(time.time() * 1000)
     events = sim.generate(sim.FloorParams(seed=11, rate_per_min=rate),
                           now - int(hours * 3_600_000), now)
     streams: dict[tuple[str, int], list[bytes]] = {}
     for topic, key, value in sim.route(events, "t", "c"):
         streams.setdefault((topic, zlib.crc32(key) % partitions), []).append(value)
-    cfg = load_settings().kpi_config()
+    cfg = cfg or load_settings().kpi_config()
     schema = SchemaConfig()
 
     async def run() -> None:

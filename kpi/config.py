@@ -208,6 +208,20 @@ class KpiConfig:
     def bucket_ttl_ms(self, bucket_ms: int) -> int:
         return self._bucket_ttls[bucket_ms]
 
+    def retire_after_ms(self, bucket_ms: int) -> int | None:
+        """How long after its start (event time) no window reads a bucket of this size any
+        more: the store retires it once a partition's clock passes that (windows.plan), so
+        a backfill does not keep a whole day of 5-s and 1-min buckets for their TTL. None
+        for the coarsest size, which keeps its TTL from the write: a replayed past stays
+        readable with ``query --at`` at that size for the retention."""
+        return self._retire_after.get(bucket_ms)
+
+    @cached_property
+    def _retire_after(self) -> dict[int, int]:
+        coarsest = max(self.resolutions_ms)
+        return {res: ttl - self.bucket_ttl_margin_ms
+                for res, ttl in self._bucket_ttls.items() if res != coarsest}
+
     @cached_property
     def _bucket_ttls(self) -> dict[int, int]:
         longest: dict[int, int] = {}

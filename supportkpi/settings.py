@@ -124,7 +124,8 @@ class Settings(BaseSettings):
     max_future_skew: str = Field("5m", description="Events further in the future go to the DLQ")
     conversation_ttl: str = Field("8d", description="Conversation state (dedupe ids) TTL")
     bucket_ttl_margin: str = Field("10m", description="Extra life of a bucket after the "
-                                   "longest window that reads it")
+                                   "longest window that reads it; how long a replayed "
+                                   "past stays readable at 5 s and 1 min")
     max_message_bytes: int = Field(65_536, ge=256)
     redis_timeout: float = Field(5.0, gt=0, le=120, description="Seconds before a Redis "
                                  "call or connection attempt counts as failed (then retried)")

@@ -351,6 +351,9 @@ def build_batch(ctx: BatchContext, k: Keys, snap: Snapshot, plan: Plan) -> Batch
     _overflow(changed, states, snap.admitted, plan, ctx.cfg)
     views = conversation_ops(ctx, k, changed, snap, ops)
     _pipeline_ops(k, ops, plan, snap.now_ms)
+    clock = plan.ewm if plan.ewm is not None else snap.ewm
+    if clock is not None:  # finer buckets no window reads at this clock any more
+        ops.retire(k.retiring, clock, ctx.cfg.bucket_ttl_margin_ms)
     ops.hmax(k.applied_at, ctx.pfield, snap.now_ms)
     keys = [k.offsets, k.event_watermarks, k.stats, k.epoch]
     for cid in changed:
@@ -403,8 +406,13 @@ def conversation_ops(ctx: BatchContext, k: Keys, changed: Sequence[str], snap: S
             ops.expire(key, 2 * cfg.conversation_ttl_ms)
     for res, starts in deltas.items():
         ttl = cfg.bucket_ttl_ms(res)
+        retire_after = cfg.retire_after_ms(res)
         for start, fields in starts.items():
-            ops.bucket(k.bucket(res, start), ttl, fields)
+            key = k.bucket(res, start)
+            ops.bucket(key, ttl, fields)
+            if retire_after is not None:
+                ops.zadd(k.retiring, start + retire_after, key)
+                ops.expire(k.retiring, ttl)
     return views
 
 

@@ -82,9 +82,11 @@ def export(from_: str, to: str, window_names: tuple[str, ...], every: str | None
     """Write the windows of a time range for reports: one record per window end, window
     and dimension combination, every KPI a column (CSV) or field (JSON lines).
 
-    The store keeps each bucket for the longest window plus SUPPORT_BUCKET_TTL_MARGIN
-    after it was written: export a live floor's recent past, or replay a history (read
-    on the event clock) and export it.
+    The store keeps the 24-min buckets (the 24h window's) for a day plus
+    SUPPORT_BUCKET_TTL_MARGIN after they were written, the finer ones for the margin once
+    the event clock is past their windows: export a live floor's recent past, or replay a
+    history (read on the event clock) and export it within the margin (raise it for a
+    long export of 5m or 1h windows).
     """
     import redis as redis_lib
     from tqdm import tqdm
