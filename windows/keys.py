@@ -72,12 +72,6 @@ class Keys:
         return f"{self._scoped()}:b:{bucket_ms}:{start_ms}"
 
     @property
-    def retiring(self) -> str:
-        """Sorted set of this partition's finer buckets, scored by the event time after
-        which no window reads them (windows.plan retires them as the clock passes)."""
-        return f"{self._scoped()}:retiring"
-
-    @property
     def offsets(self) -> str:
         """Hash ``<topic>:<partition>`` → last offset applied to the windows."""
         return f"{self._scoped()}:offsets"

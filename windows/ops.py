@@ -34,7 +34,6 @@ class Ops:
         self._hmax: list[tuple[int, str, int]] = []
         self._expire: dict[int, int] = {}
         self._buckets: list[list[str | int]] = []
-        self._retire: list[list[int]] = []
 
     def _key_index(self, key: str) -> int:
         i = self._index.get(key)
@@ -73,12 +72,6 @@ class Ops:
         """PEXPIRE after every write of the batch (the key exists by then)."""
         i = self._key_index(key)
         self._expire[i] = max(ttl_ms, self._expire.get(i, 0))
-
-    def retire(self, index_key: str, clock_ms: int, ttl_ms: int) -> None:
-        """The keys in sorted set ``index_key`` scored at or below ``clock_ms`` (buckets no
-        window reads any more): PEXPIRE ``ttl_ms`` unless they expire sooner, then out of
-        the index; after every write of the batch."""
-        self._retire.append([self._key_index(index_key), clock_ms, ttl_ms])
 
     def op(self, code: str, key: str, a: str | int, b: str | int) -> tuple[str, int, str, str]:
         """One op of an expiry candidate's undo list, run in order by the script (see
@@ -131,5 +124,4 @@ class Ops:
             "m": self._hmax,
             "b": self._buckets,
             "e": [[i, ttl] for i, ttl in self._expire.items()],
-            "t": self._retire,
         })

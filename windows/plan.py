@@ -349,11 +349,11 @@ def build_batch(ctx: BatchContext, k: Keys, snap: Snapshot, plan: Plan) -> Batch
     for cid, entry in sorted(snap.stale.items()):
         undo_live(k, cid, entry, ops)
     _overflow(changed, states, snap.admitted, plan, ctx.cfg)
-    views = conversation_ops(ctx, k, changed, snap, ops)
-    _pipeline_ops(k, ops, plan, snap.now_ms)
     clock = plan.ewm if plan.ewm is not None else snap.ewm
-    if clock is not None:  # finer buckets no window reads at this clock any more
-        ops.retire(k.retiring, clock, ctx.cfg.bucket_ttl_margin_ms)
+    deltas, views = conversation_ops(ctx, k, changed, snap, ops)
+    bucket_ops(ctx.cfg, k, deltas, clock, ops)
+    retire_ops(ctx.cfg, k, snap.ewm, clock, ops)
+    _pipeline_ops(k, ops, plan, snap.now_ms)
     ops.hmax(k.applied_at, ctx.pfield, snap.now_ms)
     keys = [k.offsets, k.event_watermarks, k.stats, k.epoch]
     for cid in changed:
@@ -378,9 +378,9 @@ def build_batch(ctx: BatchContext, k: Keys, snap: Snapshot, plan: Plan) -> Batch
 
 
 def conversation_ops(ctx: BatchContext, k: Keys, changed: Sequence[str], snap: Snapshot,
-                     ops: Ops) -> dict[str, tuple[ConversationView, LiveState]]:
-    """Bucket increments and live-gauge moves of every changed conversation: the
-    difference between its contribution before and after this batch."""
+                     ops: Ops) -> tuple[Deltas, dict[str, tuple[ConversationView, LiveState]]]:
+    """Bucket increments (returned) and live-gauge moves of every changed conversation:
+    the difference between its contribution before and after this batch."""
     cfg = ctx.cfg
     views: dict[str, tuple[ConversationView, LiveState]] = {}
     deltas: Deltas = {}
@@ -404,16 +404,48 @@ def conversation_ops(ctx: BatchContext, k: Keys, changed: Sequence[str], snap: S
         # that long, every count in the open hash is stale too
         for key in (k.live, k.live_dims, k.open_counts, k.known_counts):
             ops.expire(key, 2 * cfg.conversation_ttl_ms)
+    return deltas, views
+
+
+# bucket starts per size one batch retires at most: a drain's batch moves its partition's
+# clock by up to about an hour (720 five-second starts); past this, older buckets keep the
+# TTL of their write
+RETIRE_MAX = 2_000
+
+
+def bucket_ops(cfg: KpiConfig, k: Keys, deltas: Deltas, clock: int | None, ops: Ops) -> None:
+    """The bucket increments, each bucket with its TTL from this write; a 5-s or 1-min
+    bucket that no window reads at the partition's clock (a backfill's, or a late event's)
+    gets only the margin, so a backfill does not hold a day of them."""
+    margin = cfg.bucket_ttl_margin_ms
     for res, starts in deltas.items():
         ttl = cfg.bucket_ttl_ms(res)
-        retire_after = cfg.retire_after_ms(res)
+        after = cfg.retire_after_ms(res)
         for start, fields in starts.items():
-            key = k.bucket(res, start)
-            ops.bucket(key, ttl, fields)
-            if retire_after is not None:
-                ops.zadd(k.retiring, start + retire_after, key)
-                ops.expire(k.retiring, ttl)
-    return views
+            passed = after is not None and clock is not None and start + after <= clock
+            ops.bucket(k.bucket(res, start), margin if passed else ttl, fields)
+
+
+def retire_ops(cfg: KpiConfig, k: Keys, before: int | None, clock: int | None,
+               ops: Ops) -> None:
+    """Cut to the margin the 5-s and 1-min buckets that no window reads any more since the
+    partition's clock moved from ``before`` to ``clock``: a bucket ``[s, s + size)`` leaves
+    the longest window of its size (length ``L``) once the clock is past ``s + size + L``.
+    The keys are built here, so the script declares them (a PEXPIRE of a bucket never
+    written does nothing)."""
+    if before is None or clock is None or clock <= before:
+        return
+    margin = cfg.bucket_ttl_margin_ms
+    for res in cfg.resolutions_ms:
+        after = cfg.retire_after_ms(res)
+        if after is None:
+            continue
+        hi = clock - after  # starts at or below it are read by no window at ``clock``
+        lo = max(before - after, hi - RETIRE_MAX * res)  # retired by earlier batches
+        start = hi - hi % res
+        while start > lo:
+            ops.expire(k.bucket(res, start), margin)
+            start -= res
 
 
 def _fold(st: ConvState, cfg: KpiConfig) -> ConversationView | None:

@@ -38,12 +38,6 @@
 --   b: [i, ttl, field, n, ...]     a bucket: every field += n (one HMGET and one HSET), then
 --                                  PEXPIRE ttl
 --   e: [i, ttl]                    PEXPIRE KEYS[i] ttl, after every write
---   t: [i, clock, ttl]             retire: the keys in sorted set KEYS[i] scored at or
---                                  below clock (finer buckets no window reads any more at
---                                  the partition's clock) get PEXPIRE ttl unless they
---                                  expire sooner, and leave the set; after every write.
---                                  Their names come from the set: same hash tag, same slot
---                                  (not in KEYS, so called with pcall: see below)
 -- run in that order: per key, removals before additions. Integers are JSON numbers,
 -- written with %d (exact below 2^53; a batch's delta is far smaller, and a stored value
 -- past 15 digits takes HINCRBY instead).
@@ -209,20 +203,6 @@ for _, b in ipairs(ops.b) do
 end
 for _, e in ipairs(ops.e) do
   redis.call("PEXPIRE", KEYS[e[1]], e[2])
-end
-for _, t in ipairs(ops.t) do
-  local index = KEYS[t[1]]
-  local done = redis.call("ZRANGEBYSCORE", index, "-inf", string.format("%d", t[2]))
-  for _, key in ipairs(done) do
-    -- pcall: a key not declared in KEYS that a resharding already moved to another node
-    -- (its slot is the index's) is an error reply, not an abort after this batch's writes;
-    -- such a bucket keeps the TTL of its write
-    local left = redis.pcall("PTTL", key)
-    if type(left) == "number" and left > t[3] then
-      redis.pcall("PEXPIRE", key, t[3])
-    end
-  end
-  call_many("ZREM", index, done, 1)
 end
 
 redis.call("HSET", KEYS[1], field, ARGV[3])
