@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import redis
 
+from bench.common import drop_store, store_keys
 from bench.store_memory import LIVE_KINDS, apply_floor
 from supportkpi.settings import load_settings
-from windows.keys import Keys
 
 
 @dataclass(frozen=True)
@@ -46,20 +46,19 @@ class Sizes:
 def measure(client: redis.Redis, ns: str) -> Sizes:
     states = live = other = 0
     buckets: dict[int, int] = {}
-    for pattern in Keys(ns).partition_patterns:
-        for key in client.scan_iter(match=pattern, count=5000):
-            name = key.decode().split("}:", 1)[1]
-            size = client.memory_usage(key, samples=0) or 0
-            kind = name.split(":", 1)[0]
-            if kind == "c":
-                states += size
-            elif kind in LIVE_KINDS:
-                live += size
-            elif kind == "b":
-                res = int(name.split(":")[1])
-                buckets[res] = buckets.get(res, 0) + size
-            else:
-                other += size
+    for key in store_keys(client, ns):
+        name = key.decode().split("}:", 1)[1]
+        size = client.memory_usage(key, samples=0) or 0
+        kind = name.split(":", 1)[0]
+        if kind == "c":
+            states += size
+        elif kind in LIVE_KINDS:
+            live += size
+        elif kind == "b":
+            res = int(name.split(":")[1])
+            buckets[res] = buckets.get(res, 0) + size
+        else:
+            other += size
     return Sizes(states, live, buckets, other)
 
 
@@ -77,10 +76,7 @@ def run(redis_url: str, hours: float = 24.0, rate: float = 20.0, margin_s: float
         time.sleep(margin_s + 1.0)
         settled = measure(client, ns)
     finally:
-        for pattern in Keys(ns).partition_patterns:
-            keys = list(client.scan_iter(match=pattern, count=5000))
-            for i in range(0, len(keys), 1000):
-                client.unlink(*keys[i:i + 1000])
+        drop_store(client, ns)
         client.close()
     return {"hours": hours, "rate": rate, "margin_s": margin_s, "events": events,
             "applied_s": applied_s, "after": after, "settled": settled}

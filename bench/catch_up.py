@@ -22,7 +22,7 @@ from pathlib import Path
 
 import redis
 
-from bench.common import ROOT, log, partition_hashes, rss_mb, worker_env
+from bench.common import ROOT, drop_store, log, partition_hashes, rss_mb, worker_env
 from bench.preload import preload
 from devtools.services import ServiceConfig, up
 
@@ -68,6 +68,7 @@ def catch_up(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path,
     finally:
         proc.terminate()
         proc.wait(30)
+        drop_store(client, ns)  # a day's store each: later measurements share this Redis
 
 
 def describe(c: CatchUp) -> str:

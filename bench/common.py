@@ -70,3 +70,16 @@ def redis_usage(client: redis.Redis) -> tuple[float, dict[str, int]]:
     stats = client.info("commandstats")
     return (cpu["used_cpu_user"] + cpu["used_cpu_sys"],
             {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()})
+
+
+def store_keys(client: redis.Redis, ns: str) -> list[bytes]:
+    """Every key of store ``ns``: its partitions' and its shared ones."""
+    return [key for pattern in Keys(ns).partition_patterns
+            for key in client.scan_iter(match=pattern, count=5000)]
+
+
+def drop_store(client: redis.Redis, ns: str) -> None:
+    """Unlink every key of store ``ns`` (a bench's own namespace, after measuring it)."""
+    keys = store_keys(client, ns)
+    for i in range(0, len(keys), 1000):
+        client.unlink(*keys[i:i + 1000])

@@ -48,6 +48,7 @@ from bench.common import (
     partition_hashes,
     redis_usage,
     rss_mb,
+    store_keys,
     worker_env,
 )
 from bench.preload import preload
@@ -627,7 +628,7 @@ def forget_earlier_runs(svc: ServiceConfig) -> int:
     """Unlink the Redis namespaces earlier bench runs left (the preload marker stays)."""
     client = redis.Redis.from_url(svc.redis_url)
     n = 0
-    for pattern in ("{bench*", "{lat*", "{mem*", "{rc*", "{prof*"):
+    for pattern in ("{bench*", "{lat*", "{mem*", "{rc*", "{prof*", "{cu*", "{bf*"):
         batch: list[bytes] = []
         for key in client.scan_iter(match=f"{pattern}:*", count=10_000):
             batch.append(key)
@@ -639,16 +640,10 @@ def forget_earlier_runs(svc: ServiceConfig) -> int:
     return n
 
 
-def _store_keys(client: redis.Redis, ns: str) -> list[bytes]:
-    """Every key of store ``ns``: its partitions' and its shared ones."""
-    return [key for pattern in Keys(ns).partition_patterns
-            for key in client.scan_iter(match=pattern, count=5000)]
-
-
 def _namespace_memory(client: redis.Redis, ns: str) -> dict[str, float]:
     out = {"conversations": 0.0, "conversation_bytes": 0.0, "buckets": 0.0,
            "bucket_bytes": 0.0, "queue_members": 0.0, "other_bytes": 0.0}
-    for key in _store_keys(client, ns):
+    for key in store_keys(client, ns):
         kind = key.decode().split("}:", 1)[1].split(":", 1)[0]
         size = client.memory_usage(key, samples=0) or 0
         if kind == "c":

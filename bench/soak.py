@@ -46,6 +46,7 @@ from bench.common import (
     log,
     partition_hashes,
     rss_mb,
+    store_keys,
     worker_env,
 )
 from bench.store_memory import describe as describe_store
@@ -107,8 +108,7 @@ def key_counts(client: redis.Redis, ns: str) -> dict[str, float]:
     """Keys of the soak's store by kind, and their memory (MEMORY USAGE summed): the
     store's own footprint, whatever else the bench's Redis holds."""
     out: dict[str, float] = {"conversations": 0, "buckets": 0, "other": 0, "store_bytes": 0}
-    keys = [key for pattern in Keys(ns).partition_patterns
-            for key in client.scan_iter(match=pattern, count=5000)]
+    keys = store_keys(client, ns)
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.memory_usage(key, samples=0)

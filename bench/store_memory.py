@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import redis
 import redis.asyncio as aioredis
 
+from bench.common import drop_store, store_keys
 from devtools import simulate as sim
 from kpi.config import KpiConfig
 from streams.schema import SchemaConfig, validate
@@ -81,13 +82,12 @@ def measure(client: redis.Redis, ns: str) -> StoreMemory:
     sizes: dict[str, int] = {}
     counts: dict[str, int] = {}
     fields = 0
-    for pattern in Keys(ns).partition_patterns:
-        for key in client.scan_iter(match=pattern, count=5000):
-            kind = key.decode().split("}:", 1)[1].split(":", 1)[0]
-            sizes[kind] = sizes.get(kind, 0) + (client.memory_usage(key, samples=0) or 0)
-            counts[kind] = counts.get(kind, 0) + 1
-            if kind == "b":
-                fields += int(client.hlen(key))
+    for key in store_keys(client, ns):
+        kind = key.decode().split("}:", 1)[1].split(":", 1)[0]
+        sizes[kind] = sizes.get(kind, 0) + (client.memory_usage(key, samples=0) or 0)
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind == "b":
+            fields += int(client.hlen(key))
     n = counts.get("c", 0)
     live = sum(sizes.get(k, 0) for k in LIVE_KINDS)
     other = sum(v for k, v in sizes.items() if k not in (*LIVE_KINDS, "c", "b"))
@@ -102,10 +102,7 @@ def run(redis_url: str, hours: float = 2.0, rate: float = 40.0) -> StoreMemory:
     try:
         return measure(client, ns)
     finally:
-        for pattern in Keys(ns).partition_patterns:
-            keys = list(client.scan_iter(match=pattern, count=5000))
-            for i in range(0, len(keys), 1000):
-                client.unlink(*keys[i:i + 1000])
+        drop_store(client, ns)
         client.close()
 
 

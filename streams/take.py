@@ -42,14 +42,14 @@ def take_batches(stream: Any, max_lists: int, max_records: int, within: float
 async def _take(stream: Any, max_lists: int, max_records: int, within: float
                 ) -> AsyncIterator[Sequence[EventT]]:
     events: list[EventT] = []
-    held = [0]  # records in ``events``
+    held = 0  # records in ``events``
     full = asyncio.Event()
     consumed = asyncio.Event()
     consuming: asyncio.Future[None] | None = None
     enable_acks: bool = stream.enable_acks
 
     async def add_to_buffer(value: Any) -> Any:
-        nonlocal consuming
+        nonlocal consuming, held
         try:
             if consuming is not None:  # the body is reading the buffer: wait for it
                 try:
@@ -60,8 +60,8 @@ async def _take(stream: Any, max_lists: int, max_records: int, within: float
             if event is None:
                 raise RuntimeError("take buffer found current_event is None")
             events.append(event)
-            held[0] += _records(value)
-            if len(events) >= max_lists or held[0] >= max_records:
+            held += _records(value)
+            if len(events) >= max_lists or held >= max_records:
                 full.set()
                 consumed.clear()
                 await stream.wait(consumed)  # never more than the limits at once
@@ -86,7 +86,7 @@ async def _take(stream: Any, max_lists: int, max_records: int, within: float
             finally:
                 taken = list(events)
                 events.clear()
-                held[0] = 0
+                held = 0
                 for event in taken:
                     await stream.ack(event)
                 notify(consuming)
