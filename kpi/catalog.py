@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from kpi.customer_catalog import CUSTOMERS
 from kpi.kinds import (
     Count,
     Duration,
@@ -260,6 +261,7 @@ WINDOWED: tuple[Windowed, ...] = (
         "Reopen rate: completed conversations reopened / completed conversations.",
         show=Show("reopen", "percent"),
     ),
+    *CUSTOMERS,
     Count(
         "csat_responses",
         "csat_n",
@@ -536,9 +538,14 @@ QUEUE_COLUMNS: tuple[Shown, ...] = tuple(
 
 # Series one dimension combination exports per window, and per live-gauge row: what the
 # series budget (SUPPORT_MAX_SERIES) divides by.
-SERIES_PER_ROW = sum(
-    len(m.quantiles) + 2 if isinstance(m, Duration) else 1 for m in WINDOWED) + sum(
-    len(m.extras()) for m in WINDOWED if isinstance(m, Ratio | NetScore))
+def _series(entries: tuple[Windowed, ...]) -> int:
+    return sum(len(m.quantiles) + 2 if isinstance(m, Duration) else 1 for m in entries) + sum(
+        len(m.extras()) for m in entries if isinstance(m, Ratio | NetScore))
+
+
+SERIES_PER_ROW = _series(tuple(m for m in WINDOWED if m not in CUSTOMERS))
+# what the customer KPIs add to a row (counted only when they are on)
+CUSTOMER_SERIES_PER_ROW = _series(CUSTOMERS)
 
 
 def live_series_per_row(horizons: int) -> int:

@@ -79,6 +79,11 @@ class KpiConfig:
     escalation_includes_handoffs: bool = False
     # talkdesk service level: a conversation abandoned within this is left out of it
     short_abandon_ms: int = 10_000
+    # the customer path (kpi.customers): on when a customer-hash key is configured; a
+    # conversation completed counts as repeated when its customer starts another one
+    # within repeat_window_ms (SUPPORT_REPEAT_WINDOW)
+    customer_kpis: bool = False
+    repeat_window_ms: int = 7 * 86_400_000
     # business calendars per queue (SUPPORT_CALENDARS); none: calendar time only
     calendars: Calendars = NONE
     # SLA policies (SUPPORT_SLA_POLICIES): first reply, next reply, resolution targets
@@ -87,6 +92,13 @@ class KpiConfig:
     # memoized per distinct labels; not part of the configuration's value
     dims_cache: dict[tuple[str, ...], Any] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False)
+
+    @property
+    def customer_ttl_ms(self) -> int:
+        """How long a customer's contacts are kept after their last change: a repeat can
+        arrive up to the repeat window after a completion, and the customer path may lag
+        the main path by up to the allowed lateness."""
+        return self.repeat_window_ms + self.allowed_lateness_ms + self.bucket_ttl_margin_ms
 
     @property
     def capped_dimensions(self) -> list[str]:
@@ -124,6 +136,8 @@ class KpiConfig:
                               f"one of {', '.join(SERVICE_LEVEL_DEFINITIONS)}")
         if not self.windows:
             raise ConfigError("at least one window is required")
+        if self.repeat_window_ms <= 0:
+            raise ConfigError("the repeat window must be positive")
         if not self.at_risk_ms or list(self.at_risk_ms) != sorted(set(self.at_risk_ms)) \
                 or self.at_risk_ms[0] <= 0:
             raise ConfigError("at-risk horizons must be positive, distinct and shortest first")

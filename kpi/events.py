@@ -106,6 +106,7 @@ class Event:
         "agent_id",
         "channel",
         "conversation_id",
+        "customer",
         "event_id",
         "priority",
         "queue",
@@ -120,7 +121,8 @@ class Event:
                  channel: str | None = None, queue: str | None = None,
                  team: str | None = None, priority: str | None = None,
                  actor: str | None = None, agent_id: str | None = None,
-                 score: float | None = None, status: str | None = None) -> None:
+                 score: float | None = None, status: str | None = None,
+                 customer: str | None = None) -> None:
         self.event_id = event_id
         self.type = type
         self.t_ms = t_ms
@@ -133,12 +135,14 @@ class Event:
         self.agent_id = agent_id
         self.score = score
         self.status = status  # ticket.status_changed only (schema v1.1)
+        # the keyed hash of the event's customer_id (schema v1.2), never the id itself
+        self.customer = customer
         self._key = (t_ms, TYPE_RANK.get(type, 9), event_id)
 
     def _fields(self) -> tuple[object, ...]:
         return (self.event_id, self.type, self.t_ms, self.conversation_id, self.channel,
                 self.queue, self.team, self.priority, self.actor, self.agent_id, self.score,
-                self.status)
+                self.status, self.customer)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Event) and self._fields() == other._fields()
@@ -148,7 +152,7 @@ class Event:
 
     def __repr__(self) -> str:
         names = ("event_id", "type", "t_ms", "conversation_id", "channel", "queue", "team",
-                 "priority", "actor", "agent_id", "score", "status")
+                 "priority", "actor", "agent_id", "score", "status", "customer")
         return "Event(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(),
                                                                    strict=True)) + ")"
 
@@ -161,15 +165,15 @@ class Event:
         and no trailing empty fields (most events say only who spoke)."""
         row: list[object] = [self.event_id, TYPE_CODES[self.type], self.t_ms - base_ms,
                              self.channel, self.queue, self.team, self.priority, self.actor,
-                             self.score, self.agent_id, self.status]
+                             self.score, self.agent_id, self.status, self.customer]
         while row[-1] is None:
             row.pop()
         return row
 
     @classmethod
     def from_compact(cls, conversation_id: str, row: list[object], base_ms: int = 0) -> Event:
-        padded = [*row, *((None,) * (11 - len(row)))]
-        eid, typ, t, ch, q, tm, pr, actor, score, agent, status = padded[:11]
+        padded = [*row, *((None,) * (12 - len(row)))]
+        eid, typ, t, ch, q, tm, pr, actor, score, agent, status, customer = padded[:12]
         return cls(
             event_id=str(eid),
             type=TYPES_BY_CODE[typ] if isinstance(typ, int) else str(typ),
@@ -183,4 +187,5 @@ class Event:
             score=score,  # type: ignore[arg-type]
             agent_id=agent,  # type: ignore[arg-type]
             status=status,  # type: ignore[arg-type]
+            customer=customer,  # type: ignore[arg-type]
         )

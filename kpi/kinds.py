@@ -43,8 +43,8 @@ class Show:
     id: str = ""  # element id on the wall; the header when empty
     better: str = ""  # "higher" or "lower": which way a tile's trend is good news
     column: str = ""  # the queue table's shorter header; the label when empty
-    # shown on the wall only where configured: "calendars" (SUPPORT_CALENDARS) or
-    # "policies" (SUPPORT_SLA_POLICIES); "" always
+    # shown on the wall only where configured: "calendars" (SUPPORT_CALENDARS),
+    # "policies" (SUPPORT_SLA_POLICIES) or "customers" (SUPPORT_CUSTOMER_SECRET); "" always
     when: str = ""
 
     @property
@@ -108,9 +108,10 @@ class Count:
     metric: str
     help: str
     show: Show | None = None
+    sparse: bool = False  # absent, not 0, where nothing was ever stored (an optional path)
 
     def summarize(self, f: Fields, out: Row) -> None:
-        out[self.key] = f.get(self.field, 0)
+        out[self.key] = f.get(self.field) if self.sparse else f.get(self.field, 0)
 
 
 @dataclass(frozen=True)

@@ -218,6 +218,11 @@ class PipelineCollector(_FamiliesCollector):
         fam["rejected"] = CounterMetricFamily(
             "support_events_rejected", "Invalid events sent to the dead-letter topic, by reason.",
             labels=["reason"])
+        fam["contacts"] = CounterMetricFamily(
+            "support_customer_contacts_applied",
+            "Contact reports the customer path applied (conversations of identified "
+            "customers whose start, completion, labels or eligibility changed), by topic.",
+            labels=["topic"])
         fam["duplicate"] = CounterMetricFamily(
             "support_events_duplicate", "Upstream duplicate events (same event_id) skipped.")
         fam["late"] = CounterMetricFamily(
@@ -301,6 +306,8 @@ class PipelineCollector(_FamiliesCollector):
                 fam["late"].add_metric([rest, LATE_KPI.get(rest, "other")], v)
             elif kind == "overflow":
                 fam["overflow"].add_metric([rest], v)
+            elif kind == "contacts":
+                fam["contacts"].add_metric([rest], v)
             elif kind in ("rewind", "rewound"):
                 topic, _, part = rest.rpartition(":")
                 fam["rewinds" if kind == "rewind" else "rewound"].add_metric([topic, part], v)

@@ -51,9 +51,10 @@ class WallModel:
         self._rows: dict[str, tuple[float, Rows, int, int | None]] = {}
 
         configured = {"": True, "calendars": bool(cfg.calendars.by_queue or cfg.calendars.default),
-                      "policies": bool(cfg.policies.policies)}
+                      "policies": bool(cfg.policies.policies),
+                      "customers": cfg.customer_kpis}
         # what this floor shows: business-hours values only with calendars, SLA policy
-        # achievement only with policies
+        # achievement only with policies, repeat contacts only with the customer KPIs on
         self._tiles = [s for s in TILES if configured[s.show.when]]
         self._columns = [s for s in QUEUE_COLUMNS if configured[s.show.when]]
 

@@ -21,6 +21,7 @@ import faust
 from faust.types import TP, ConsumerT, EventT, TopicT
 
 from streams.config import StreamConfig
+from streams.customers import ContactSink, validate_contacts
 from streams.faults import Faults
 from streams.marks import MARK_INTERVAL_S, MarkWriter
 from streams.processor import BatchProcessor, RawMessage
@@ -30,6 +31,7 @@ from streams.take import take_batches
 from streams.telemetry import WorkerTelemetry
 from streams.transport import SCHEME, BatchConsumer
 from windows.clients import connect_async
+from windows.customers import CustomerWriter
 from windows.errors import StoreReset, StoreRewound
 from windows.guard import EvictionGuard
 from windows.keys import Keys
@@ -158,16 +160,65 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
                clock: Callable[[], float] = time.time) -> faust.App:
     app = _new_app(cfg)
     client = connect_async(cfg.redis_url, **cfg.redis_options)
+    dlq = FaustDeadLetterSink(raw_topic(app, cfg.topic_dlq))
+    emit = ContactSink(_sender(raw_topic(app, cfg.topic_customers))) \
+        if cfg.topic_customers else None
     writer = WindowWriter(client, Keys(cfg.key_prefix), cfg.kpi, clock,
-                          view_cache=cfg.memory.view_cache)
-    processor = BatchProcessor(writer, FaustDeadLetterSink(raw_topic(app, cfg.topic_dlq)),
-                               cfg.schema, clock, telemetry)
+                          view_cache=cfg.memory.view_cache, emit=emit)
+    processor = BatchProcessor(writer, dlq, cfg.schema, clock, telemetry)
 
     async def commit(topic: str, partition: int, offset: int) -> None:
         await app.consumer._commit({TP(topic, partition): offset})  # type: ignore[attr-defined]
 
     faults = Faults(cfg.test_crash_at, commit)
+    handle = _handler(app, cfg, processor, writer, faults, telemetry)
+    app.batch_topics = frozenset(cfg.applied_topics)
+    for name, topic in (("tickets", cfg.topic_tickets), ("chats", cfg.topic_chats)):
+        app.agent(app.topic(topic, schema=PassThrough()), name=name)(_consumer(cfg, handle))
+    if cfg.topic_customers:  # the customer path: its own writer over the same store
+        cwriter = CustomerWriter(client, Keys(cfg.key_prefix), cfg.kpi, clock)
+        cprocessor = BatchProcessor(cwriter, dlq, cfg.schema, clock, telemetry,
+                                    validate=validate_contacts)
+        app.agent(app.topic(cfg.topic_customers, schema=PassThrough()), name="customers")(
+            _consumer(cfg, _handler(app, cfg, cprocessor, cwriter, faults, telemetry)))
+    _normalizers(app, cfg, telemetry)
 
+    offsets = OffsetsLookup(cfg)
+    app.after_seek = WatermarkSeeker(cfg, writer, offsets, clock, telemetry.store)
+
+    def assigned() -> set[tuple[str, int]]:
+        return {(tp.topic, tp.partition) for tp in app.consumer.assignment()
+                if tp.topic in cfg.applied_topics}
+
+    supervisor = Supervisor(writer, offsets, cfg.liveness_timeout, assigned, telemetry.store,
+                            EvictionGuard(client, Keys(cfg.key_prefix), writer))
+    app.timer(supervisor.interval_s, name="check_store_and_progress")(supervisor.check)
+
+    marks = MarkWriter(writer.applied_offsets, topic_sender(app, cfg.topic_marks),
+                       cfg.key_prefix)
+    app.timer(MARK_INTERVAL_S, name="mark_applied_offsets")(marks.tick)
+
+    async def report_bookkeeping() -> None:
+        consumer = app.consumer
+        if isinstance(consumer, BatchConsumer):
+            telemetry.commit_backlog.set(consumer.bookkeeping())
+
+    app.timer(COMMIT_REPORT_S, name="report_commit_bookkeeping")(report_bookkeeping)
+    return app
+
+
+def _sender(topic: TopicT) -> Callable[[bytes, bytes], Awaitable[Awaitable[object]]]:
+    """Sends one message with the app's producer; awaiting the result waits for the ack."""
+    async def send(key: bytes, value: bytes) -> Awaitable[object]:
+        return await topic.send(key=key, value=value)
+
+    return send
+
+
+def _handler(app: faust.App, cfg: StreamConfig, processor: BatchProcessor,
+             writer: WindowWriter, faults: Faults, telemetry: WorkerTelemetry
+             ) -> Callable[[Sequence[EventT]], Awaitable[None]]:
+    """An agent's take → its partitions' batches applied (see ``handle``)."""
     async def apply_in_order(topic: str, partition: int,
                              batches: Sequence[Sequence[RawMessage]]) -> None:
         for msgs in batches:
@@ -197,33 +248,7 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
             for (topic, partition), batches in by_tp.items():
                 tasks.create_task(apply_in_order(topic, partition, batches))
 
-    app.batch_topics = frozenset(cfg.input_topics)
-    for name, topic in (("tickets", cfg.topic_tickets), ("chats", cfg.topic_chats)):
-        app.agent(app.topic(topic, schema=PassThrough()), name=name)(_consumer(cfg, handle))
-    _normalizers(app, cfg, telemetry)
-
-    offsets = OffsetsLookup(cfg)
-    app.after_seek = WatermarkSeeker(cfg, writer, offsets, clock, telemetry.store)
-
-    def assigned() -> set[tuple[str, int]]:
-        return {(tp.topic, tp.partition) for tp in app.consumer.assignment()
-                if tp.topic in cfg.input_topics}
-
-    supervisor = Supervisor(writer, offsets, cfg.liveness_timeout, assigned, telemetry.store,
-                            EvictionGuard(client, Keys(cfg.key_prefix), writer))
-    app.timer(supervisor.interval_s, name="check_store_and_progress")(supervisor.check)
-
-    marks = MarkWriter(writer.applied_offsets, topic_sender(app, cfg.topic_marks),
-                       cfg.key_prefix)
-    app.timer(MARK_INTERVAL_S, name="mark_applied_offsets")(marks.tick)
-
-    async def report_bookkeeping() -> None:
-        consumer = app.consumer
-        if isinstance(consumer, BatchConsumer):
-            telemetry.commit_backlog.set(consumer.bookkeeping())
-
-    app.timer(COMMIT_REPORT_S, name="report_commit_bookkeeping")(report_bookkeeping)
-    return app
+    return handle
 
 
 def _normalizers(app: faust.App, cfg: StreamConfig, telemetry: WorkerTelemetry) -> None:

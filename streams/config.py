@@ -137,7 +137,16 @@ class StreamConfig:
     # and what each vendor's mapping needs besides a payload (account, queue names)
     connectors: tuple[tuple[str, str], ...] = ()
     contexts: Mapping[str, Context] = field(default_factory=dict)
+    # the repartition topic of the customer path, keyed by the customer hash; "" when the
+    # customer KPIs are off (streams.customers)
+    topic_customers: str = ""
 
     @property
     def input_topics(self) -> tuple[str, str]:
         return (self.topic_tickets, self.topic_chats)
+
+    @property
+    def applied_topics(self) -> tuple[str, ...]:
+        """Every topic whose batches are applied to the store with an offset watermark:
+        the input topics, and the customers topic when the customer KPIs are on."""
+        return self.input_topics + ((self.topic_customers,) if self.topic_customers else ())

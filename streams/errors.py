@@ -20,6 +20,7 @@ REASONS: tuple[str, ...] = (
     "missing_score",
     "score_out_of_range",
     "processing_error",
+    "bad_contact",  # a customers-topic message that is not a contact (streams.customers)
 )
 
 
@@ -48,3 +49,10 @@ class DeadLetterUnavailable(StreamError):
     acknowledging the batch without its dead letters would lose them."""
 
     reason = "dlq_unavailable"
+
+
+class CustomerTopicUnavailable(StreamError):
+    """A batch's contacts could not be written to the customers topic: retried like a Redis
+    outage, since applying the batch without them would lose them for the customer path."""
+
+    reason = "customer_topic_unavailable"

@@ -13,14 +13,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
-from streams.errors import DeadLetterUnavailable, InvalidEvent
+from streams.errors import CustomerTopicUnavailable, DeadLetterUnavailable, InvalidEvent
 from streams.retry import pauses
 from streams.schema import RawMessage, SchemaConfig, validate_batch
 from streams.telemetry import WorkerTelemetry
 from windows.errors import StoreConflict, StoreReset, StoreRewound, StoreUnavailable
-from windows.writer import ApplyResult, Record
+from windows.writer import ApplyResult
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +35,20 @@ DLQ_MAX_VALUE_BYTES = 900_000
 # Not faults of a message: they must escape the one-by-one fallback, which would otherwise
 # dead-letter good messages as processing errors.
 NOT_MESSAGE_FAULTS = (StoreUnavailable, StoreConflict, DeadLetterUnavailable, StoreReset,
-                      StoreRewound)
-# Faults of the store or the DLQ that pass: the batch is retried, unacknowledged.
-RETRIABLE = (StoreUnavailable, StoreConflict, DeadLetterUnavailable)
+                      StoreRewound, CustomerTopicUnavailable)
+# Faults of the store, the DLQ or the customers topic that pass: the batch is retried,
+# unacknowledged.
+RETRIABLE = (StoreUnavailable, StoreConflict, DeadLetterUnavailable, CustomerTopicUnavailable)
+
+# validates a batch's messages: its records (each valid or with its reason) and the rejects
+Validate = Callable[..., tuple[Sequence[Any], list[tuple[RawMessage, InvalidEvent]]]]
 
 
 class BatchWriter(Protocol):
     """What the processor needs of the windows (:class:`windows.writer.WindowWriter`)."""
 
     async def apply(self, topic: str, partition: int,
-                    records: Sequence[Record]) -> ApplyResult: ...
+                    records: Sequence[Any]) -> ApplyResult: ...
 
     async def unapplied(self, topic: str, partition: int,
                         offsets: Sequence[int]) -> list[int]: ...
@@ -95,8 +99,10 @@ class BatchProcessor:
         clock: Callable[[], float],
         telemetry: WorkerTelemetry,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        validate: Validate = validate_batch,
     ) -> None:
         self._writer = writer
+        self._validate = validate
         self._dlq = dlq
         self._schema = schema
         self._clock = clock
@@ -140,6 +146,7 @@ class BatchProcessor:
                     self._telemetry.store.down(exc.reason, exc.detail)
                 else:
                     what = "dead-letter topic" if isinstance(exc, DeadLetterUnavailable) \
+                        else "customers topic" if isinstance(exc, CustomerTopicUnavailable) \
                         else "Redis"
                     log.warning("%s %s (%s); retrying in %.1fs", what,
                                 "busy" if isinstance(exc, StoreConflict) else "unavailable",
@@ -161,7 +168,7 @@ class BatchProcessor:
         messages: Sequence[RawMessage],
         forced: dict[int, InvalidEvent],
     ) -> ApplyResult:
-        records, rejects = validate_batch(messages, self._schema, self._now_ms, forced)
+        records, rejects = self._validate(messages, self._schema, self._now_ms, forced)
         if rejects:
             fresh = set(await self._writer.unapplied(topic, partition,
                                                      [m.offset for m, _ in rejects]))

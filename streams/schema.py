@@ -1,5 +1,9 @@
-"""Event schema v1.1 (v1 plus ``ticket.status_changed``, docs/schema.md): raw Kafka bytes
-→ :class:`kpi.events.Event`, or a precise reason.
+"""Event schema v1.2 (v1 plus ``ticket.status_changed`` and an optional ``customer_id``,
+docs/schema.md): raw Kafka bytes → :class:`kpi.events.Event`, or a precise reason.
+
+A ``customer_id`` never passes this door: it becomes its keyed hash
+(:func:`customer_hash`) when the customer KPIs are on (a key is configured), and is
+dropped otherwise, so no state, log or export downstream can hold it.
 
 Decoding happens here, inside the agent's ``try``, rather than in a Faust
 serializer: an exception raised by Faust's own deserializer stops the agent.
@@ -7,6 +11,8 @@ serializer: an exception raised by Faust's own deserializer stops the agent.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +52,28 @@ class SchemaConfig:
             "survey.ces": (1.0, 7.0),
         }
     )
+    # the key of the customer ids' keyed hash (SUPPORT_CUSTOMER_SECRET); None: customer
+    # KPIs are off and customer ids are dropped
+    customer_key: bytes | None = None
+
+
+# the hash's length in hex digits: 128 bits, no collision among any real customer base
+CUSTOMER_HASH_HEX = 32
+
+
+def customer_hash(key: bytes, customer_id: str) -> str:
+    """The keyed hash (HMAC-SHA256, cut to 128 bits) that stands for a customer id
+    everywhere after validation: without the key it cannot be recomputed from a guessed
+    id (an e-mail address), which a plain hash could."""
+    return hmac.new(key, customer_id.encode("utf-8"), hashlib.sha256).hexdigest()[
+        :CUSTOMER_HASH_HEX]
+
+
+def _customer(cfg: SchemaConfig, v: str | int | None) -> str | None:
+    """The stored identity of a ``customer_id`` (already type-checked)."""
+    if v is None or v == "" or cfg.customer_key is None:
+        return None
+    return customer_hash(cfg.customer_key, str(v))
 
 
 # A Kafka header that marks a history imported into a live pipeline (``import``, ``replay
@@ -257,10 +285,14 @@ def _fast(w: Wire, cfg: SchemaConfig, now_ms: Callable[[], int]) -> Event | None
         status = _fast_opt(w.status)
         if status not in STATUSES:
             return None
+    cust = w.customer_id
+    if cust is not None and (isinstance(cust, bool) or len(str(cust)) > MAX_ID_LEN):
+        return None
     return Event(event_id=event_id, type=typ, t_ms=t_ms, conversation_id=conversation_id,
                  channel=_fast_dim(w.channel), queue=_fast_dim(w.queue),
                  team=_fast_dim(w.team), priority=_fast_dim(w.priority), actor=actor,
-                 agent_id=_fast_opt(w.agent_id), score=score, status=status)
+                 agent_id=_fast_opt(w.agent_id), score=score, status=status,
+                 customer=_customer(cfg, cust))
 
 
 def validate_fields(raw: bytes, cfg: SchemaConfig, now_ms: Callable[[], int]) -> Event:
@@ -327,8 +359,24 @@ def validate_fields(raw: bytes, cfg: SchemaConfig, now_ms: Callable[[], int]) ->
         agent_id=_opt_str(doc, "agent_id"),
         score=score,
         status=_status(doc) if typ == STATUS_CHANGED else None,
+        customer=_customer(cfg, _customer_id(doc)),
         **dims,
     )
+
+
+def _customer_id(doc: Mapping[str, Any]) -> str | int | None:
+    """Schema v1.2's optional ``customer_id``: a string or an integer (helpdesks number
+    their requesters), at most :data:`MAX_ID_LEN` characters."""
+    v = doc.get("customer_id")
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool) or not isinstance(v, str | int):
+        raise InvalidEvent("wrong_type", f"field 'customer_id' must be a string or an "
+                           f"integer, got {type(v).__name__}")
+    if len(str(v)) > MAX_ID_LEN:
+        raise InvalidEvent("field_too_long", f"field 'customer_id' is longer than "
+                           f"{MAX_ID_LEN}")
+    return _encodable(v, "customer_id") if isinstance(v, str) else v
 
 
 def _status(doc: Mapping[str, Any]) -> str:

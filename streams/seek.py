@@ -58,7 +58,8 @@ class WatermarkSeeker:
         self._health = health
 
     async def __call__(self, consumer: Any) -> None:
-        mine = sorted(tp for tp in consumer.assignment() if tp.topic in self._cfg.input_topics)
+        mine = sorted(tp for tp in consumer.assignment()
+                      if tp.topic in self._cfg.applied_topics)
         if not mine:
             return
         pairs = [(tp.topic, tp.partition) for tp in mine]

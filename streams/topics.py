@@ -31,8 +31,8 @@ def ensure_topics(cfg: StreamConfig) -> list[str]:
         existing = set(admin.list_topics())
         raw = [t for _, t in cfg.connectors]
         wanted = [cfg.topic_tickets, cfg.topic_chats, cfg.topic_dlq, cfg.topic_alerts,
-                  cfg.topic_marks, *raw]
-        new = [NewTopic(t, cfg.topic_partitions if t in (*cfg.input_topics, *raw) else 1, 1,
+                  cfg.topic_marks, *raw, *cfg.applied_topics[2:]]
+        new = [NewTopic(t, cfg.topic_partitions if t in (*cfg.applied_topics, *raw) else 1, 1,
                         topic_configs=COMPACTED if t == cfg.topic_marks else {})
                for t in wanted if t not in existing]
         if new:

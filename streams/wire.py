@@ -1,4 +1,4 @@
-"""Schema v1.1 as a msgspec type: the shape an event must have to take the fast path of
+"""Schema v1.2 as a msgspec type: the shape an event must have to take the fast path of
 :func:`streams.schema.validate` (decoded and type-checked in one pass, in C).
 
 A document that does not fit it is not rejected here: the fast path gives up and the
@@ -31,6 +31,7 @@ class Wire(msgspec.Struct):
     agent_id: str | None = None
     score: float | None = None
     status: str | None = None
+    customer_id: str | int | None = None
 
 
 DECODER = msgspec.json.Decoder(Wire)

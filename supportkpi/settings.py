@@ -18,7 +18,7 @@ from alerts.rules import Rule, Slo, parse_rules, parse_slos, read_rules_file
 from connectors.base import Context
 from kpi.calendars import NONE as NO_CALENDARS
 from kpi.calendars import Calendars, load_calendars
-from kpi.catalog import SERIES_PER_ROW, live_series_per_row
+from kpi.catalog import CUSTOMER_SERIES_PER_ROW, SERIES_PER_ROW, live_series_per_row
 from kpi.config import (
     ALL_DIMENSIONS,
     KpiConfig,
@@ -103,6 +103,18 @@ class Settings(BaseSettings):
                             "dimension combinations; the least busy combinations beyond it "
                             "fold into 'other' (support_series_folded)")
     reopen_window: str = Field("7d", description="A reopen within this retracts FCR")
+    customer_kpis: bool = Field(False, description="Repeat contacts, customer FCR, channel "
+                                "switching and contacts per customer from the events' "
+                                "customer_id (docs/kpis.md, Customers); needs "
+                                "SUPPORT_CUSTOMER_SECRET")
+    customer_secret: SecretStr | None = Field(
+        None, description="Key of the keyed hash (HMAC-SHA256) that stands for a customer_id "
+        "everywhere after validation (at least 16 characters; never logged). Changing it "
+        "makes every customer new")
+    repeat_window: str = Field("7d", description="A completed conversation counts as "
+                               "repeated when its customer starts another one within this")
+    topic_customers: str = Field("support.customers", description="Repartition topic of the "
+                                 "customer path (contacts keyed by the customer hash)")
     fcr_definition: Literal["project", "zendesk_one_touch", "intercom_one_teammate",
                             "freshservice"] = Field(
         "project", description="What resolved at first contact means (docs/kpis.md): "
@@ -288,7 +300,7 @@ class Settings(BaseSettings):
         horizons_from_text(v)
         return v
 
-    @field_validator("frt_sla", "reopen_window", "allowed_lateness",
+    @field_validator("frt_sla", "reopen_window", "repeat_window", "allowed_lateness",
                      "short_abandon",
                      "max_future_skew", "conversation_ttl", "bucket_ttl_margin", "catch_up_after")
     @classmethod
@@ -335,6 +347,16 @@ class Settings(BaseSettings):
                              "needs SUPPORT_KAFKA_USERNAME and SUPPORT_KAFKA_PASSWORD")
         return self
 
+    @model_validator(mode="after")
+    def _customers_need_a_secret(self) -> Settings:
+        secret = self.customer_secret.get_secret_value() if self.customer_secret else ""
+        if self.customer_kpis and len(secret.strip()) < 16:
+            raise ValueError("SUPPORT_CUSTOMER_KPIS=true needs SUPPORT_CUSTOMER_SECRET, the "
+                             "key of the customer ids' keyed hash (at least 16 characters, "
+                             "e.g. from `openssl rand -hex 32`); or set "
+                             "SUPPORT_CUSTOMER_KPIS=false")
+        return self
+
     def kafka_access(self) -> KafkaAccess:
         return KafkaAccess(
             bootstrap=self.kafka_bootstrap, security_protocol=self.kafka_security_protocol,
@@ -357,13 +379,16 @@ class Settings(BaseSettings):
             liveness_timeout=self.liveness_timeout, test_crash_at=self.test_crash_at,
             connectors=self.connector_topics(),
             contexts={name: self.connector_context(name) for name, _ in self.connector_topics()},
-            memory=memory_plan(self.memory_budget_mb, self.batch_max))
+            memory=memory_plan(self.memory_budget_mb, self.batch_max),
+            topic_customers=self.topic_customers if self.customer_kpis else "")
 
     def read_options(self) -> dict[str, Any]:
         """How the read side tells time (windows.reader.ReadTime) and its series budget:
         rows per window (and live rows) so that every window's series fit in it."""
         cfg = self.kpi_config()
-        per_row = len(cfg.windows) * SERIES_PER_ROW + live_series_per_row(len(cfg.at_risk_ms))
+        per_row = len(cfg.windows) * (SERIES_PER_ROW + (
+            CUSTOMER_SERIES_PER_ROW if cfg.customer_kpis else 0)) + live_series_per_row(
+            len(cfg.at_risk_ms))
         return {"catch_up_ms": parse_duration_ms(self.catch_up_after),
                 "event_windows": self.read_clock == "event",
                 "max_rows": max(1, self.max_series // per_row)}
@@ -418,6 +443,8 @@ class Settings(BaseSettings):
             max_dimension_values=self.max_dimension_values,
             max_conversation_events=self.max_conversation_events,
             reopen_window_ms=parse_duration_ms(self.reopen_window),
+            customer_kpis=self.customer_kpis,
+            repeat_window_ms=parse_duration_ms(self.repeat_window),
             fcr_definition=self.fcr_definition,
             service_level_definition=self.service_level,
             short_abandon_ms=parse_duration_ms(self.short_abandon),
@@ -435,6 +462,8 @@ class Settings(BaseSettings):
         return SchemaConfig(
             max_message_bytes=self.max_message_bytes,
             max_future_skew_ms=parse_duration_ms(self.max_future_skew),
+            customer_key=self.customer_secret.get_secret_value().encode()
+            if self.customer_kpis and self.customer_secret else None,
         )
 
     @property

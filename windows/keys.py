@@ -68,6 +68,11 @@ class Keys:
     def conversation(self, conversation_id: str) -> str:
         return f"{self._scoped()}:c:{conversation_id}"
 
+    def customer(self, customer_hash: str) -> str:
+        """A customer's contacts (kpi.customers), written by the customers topic's
+        partition of this number: the keyed hash, never a customer id."""
+        return f"{self._scoped()}:u:{customer_hash}"
+
     def bucket(self, bucket_ms: int, start_ms: int) -> str:
         return f"{self._scoped()}:b:{bucket_ms}:{start_ms}"
 

@@ -23,7 +23,8 @@ from kpi.conversation import (
     conversation_dims,
     evaluate,
 )
-from kpi.deltas import Deltas, add_bucket_deltas
+from kpi.customers import changed_contact
+from kpi.deltas import Deltas, add_bucket_deltas, storage_key
 from kpi.dims import cap_dims, dimension_key
 from kpi.events import Event
 from kpi.fold import fold
@@ -316,15 +317,19 @@ def first_seen_updates(changed: Sequence[str], states: Mapping[str, ConvState],
 class Batch:
     """One call of the batch script, and what to remember when it succeeds."""
 
-    __slots__ = ("args", "keys", "new_gauge_dims", "views")
+    __slots__ = ("args", "facts", "keys", "new_gauge_dims", "views")
 
     def __init__(self, keys: list[str], args: list[str | int | bytes],
                  new_gauge_dims: set[tuple[str, str]],
-                 views: dict[str, tuple[ConversationView, LiveState]]) -> None:
+                 views: dict[str, tuple[ConversationView, LiveState]],
+                 facts: list[tuple[bytes, bytes]] | None = None) -> None:
         self.keys = keys
         self.args = args
         self.new_gauge_dims = new_gauge_dims
         self.views = views
+        # (customer hash, contact) messages for the customer path, which must be on the
+        # customers topic before the script runs (kpi.customers, streams.customers)
+        self.facts: list[tuple[bytes, bytes]] = facts if facts is not None else []
 
 
 class BatchContext:
@@ -350,7 +355,8 @@ def build_batch(ctx: BatchContext, k: Keys, snap: Snapshot, plan: Plan) -> Batch
         undo_live(k, cid, entry, ops)
     _overflow(changed, states, snap.admitted, plan, ctx.cfg)
     clock = plan.ewm if plan.ewm is not None else snap.ewm
-    deltas, views = conversation_ops(ctx, k, changed, snap, ops)
+    facts: list[tuple[bytes, bytes]] = []
+    deltas, views = conversation_ops(ctx, k, changed, snap, ops, facts)
     bucket_ops(ctx.cfg, k, deltas, clock, ops)
     retire_ops(ctx.cfg, k, snap.ewm, clock, ops)
     _pipeline_ops(k, ops, plan, snap.now_ms)
@@ -374,13 +380,15 @@ def build_batch(ctx: BatchContext, k: Keys, snap: Snapshot, plan: Plan) -> Batch
         args.append(encode_state(st.events, st.folded))
     args.append(ops.payload())  # a batch's ops: ~1 MB of JSON
     args.append(orjson.dumps(ops.candidates))
-    return Batch(keys, args, ops.new_gauge_dims, views)
+    return Batch(keys, args, ops.new_gauge_dims, views, facts)
 
 
 def conversation_ops(ctx: BatchContext, k: Keys, changed: Sequence[str], snap: Snapshot,
-                     ops: Ops) -> tuple[Deltas, dict[str, tuple[ConversationView, LiveState]]]:
+                     ops: Ops, facts: list[tuple[bytes, bytes]] | None = None
+                     ) -> tuple[Deltas, dict[str, tuple[ConversationView, LiveState]]]:
     """Bucket increments (returned) and live-gauge moves of every changed conversation:
-    the difference between its contribution before and after this batch."""
+    the difference between its contribution before and after this batch; with the
+    customer KPIs on, the contacts that changed go to ``facts``."""
     cfg = ctx.cfg
     views: dict[str, tuple[ConversationView, LiveState]] = {}
     deltas: Deltas = {}
@@ -396,6 +404,11 @@ def conversation_ops(ctx: BatchContext, k: Keys, changed: Sequence[str], snap: S
                                                cfg, st.folded)
         after, after_live = evaluate(st.events, cfg, st.folded)
         add_bucket_deltas(deltas, before, after, cfg, snap.admitted)
+        if facts is not None and cfg.customer_kpis:
+            fact = changed_contact(st.events, st.new_count, before, after,
+                                   lambda v: storage_key(v.dims, cfg, snap.admitted))
+            if fact is not None:
+                facts.append((fact[0].encode(), orjson.dumps([fact[0], fact[1].to_row()])))
         gauge_ops(ctx, k, cid, before_live, after_live, snap.admitted, ops, snap.now_ms)
         folded = _fold(st, cfg)
         views[cid] = (folded if folded is not None else after, after_live)

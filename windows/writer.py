@@ -14,7 +14,7 @@ import json
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -144,8 +144,12 @@ class WindowWriter:
         cfg: KpiConfig,
         clock: Callable[[], float],
         view_cache: int = VIEW_CACHE,
+        emit: Callable[[Sequence[tuple[bytes, bytes]]], Awaitable[None]] | None = None,
     ) -> None:
         self._redis = client
+        # writes a batch's customer contacts (key, value) outside the store and returns once
+        # they are safe: before the script, so a crash can repeat them, never lose them
+        self._emit = emit
         self._view_cache = view_cache  # conversations whose computed view it keeps
         self._keys = keys
         self._cfg = cfg
@@ -437,6 +441,8 @@ class WindowWriter:
             ctx = BatchContext(self._cfg, pfield, self._epoch, self._views,
                                self._known_gauge_dims)
             batch = build_batch(ctx, self._keys.of(pfield), snap, plan)
+            if batch.facts and self._emit is not None:
+                await self._emit(batch.facts)
             outcome = await self._eval(batch.keys, batch.args)
             self.script_calls += 1
             if outcome[0] == "epoch":

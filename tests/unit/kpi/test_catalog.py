@@ -12,6 +12,7 @@ from kpi.calendar import BusinessCalendar
 from kpi.calendars import Calendars
 from kpi.config import KpiConfig, windows_from_text
 from kpi.conversation import contributions
+from kpi.customers import Contact, customer_items
 from kpi.events import Event
 from kpi.policies import parse_policies
 from streams.schema import SchemaConfig, validate
@@ -38,6 +39,10 @@ def _stored_fields_written() -> set[str]:
     for evs in by.values():
         for (_t, metric) in contributions(evs, CFG).items:
             fields.add(metric.split(":")[0])
+    # the customer path's: a repeat on another channel, and a resolved eligible one
+    contacts = [Contact("a", 0, "email", 10, True, "*|", (10, 2)),
+                Contact("b", 20, "chat", 30, True, "*|", (30, 2))]
+    fields |= {name for _dk, _t, name in customer_items(contacts, 1_000)}
     return fields
 
 
@@ -84,7 +89,8 @@ def test_every_statistic_points_at_a_summary_key() -> None:
     for shown in catalog.COLUMNS:
         assert shown.key in keys
     assert [t.show.ident for t in catalog.TILES] == [
-        "frt_p90", "frt_sla", "fcr", "escalation", "csat", "sla_first_reply", "waiting",
+        "frt_p90", "frt_sla", "fcr", "escalation", "repeat", "csat", "sla_first_reply",
+        "waiting",
         "oldest_waiting", "breaching", "at_risk"]
 
 

@@ -1,0 +1,202 @@
+"""The customer path through real Kafka, the real worker and real Redis: a hand-worked floor
+of repeat customers on /metrics and in ``query``, a restart that counts nothing twice, and
+the raw customer ids nowhere (Redis, the customers topic, the log, /metrics).
+
+Every expected value is worked out by hand from docs/kpis.md ("Customers"), with
+SUPPORT_REPEAT_WINDOW=20m.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from devtools.services import ServiceConfig
+from tests.replay_check import cli, rows_from_json
+from tests.support import WorkerProcess, parse, read_topic, sample, scrape, wait_for
+
+pytestmark = pytest.mark.integration
+
+ALICE, BOB, CAROL = "alice.repeat@example.com", 987654321, "carol-5e1f"
+RAW_IDS = (ALICE, str(BOB), CAROL)
+SECRET = "test-secret-0123456789abcdef"
+
+
+def floor(now: float) -> list[dict[str, object]]:
+    a = now - 2400  # 40 minutes ago: everything is inside the 1h window
+
+    def e(eid: str, typ: str, t: float, cid: str, **kw: object) -> dict[str, object]:
+        return {"event_id": eid, "type": typ, "occurred_at": round(t, 3),
+                "conversation_id": cid, **kw}
+
+    billing = {"queue": "billing", "channel": "email"}
+    chat = {"queue": "live", "channel": "chat"}
+    return [
+        # Alice's repeat arrives first (out of order): C1 starts 8 minutes after T1 was
+        # solved, on chat. T1 (email): completed, repeated within 20m, on another channel,
+        # eligible but not resolved for the customer. C1: completed, eligible, resolved.
+        e("C1-1", "chat.started", a + 600, "C1", customer_id=ALICE, **chat),
+        e("C1-2", "chat.message", a + 620, "C1", actor="agent"),
+        e("C1-3", "chat.ended", a + 700, "C1"),
+        e("T1-1", "ticket.created", a, "T1", customer_id=ALICE, **billing),
+        e("T1-2", "ticket.message", a + 60, "T1", actor="agent"),
+        e("T1-3", "ticket.solved", a + 120, "T1"),
+        # Bob (a numeric id): T2 solved at a+100; T3 starts at a+1900, 30 minutes later:
+        # not a repeat. Two first contacts of one contact each.
+        e("T2-1", "ticket.created", a, "T2", customer_id=BOB, **billing),
+        e("T2-2", "ticket.message", a + 50, "T2", actor="agent"),
+        e("T2-3", "ticket.solved", a + 100, "T2"),
+        e("T3-1", "ticket.created", a + 1900, "T3", customer_id=BOB, **billing),
+        # Carol: T5 starts at a+30 while T4 is open (not a repeat of T4); T5 is solved
+        # without a human reply (a repeat candidate, not FCR-eligible)
+        e("T4-1", "ticket.created", a, "T4", customer_id=CAROL, **billing),
+        e("T4-2", "ticket.message", a + 60, "T4", actor="agent"),
+        e("T4-3", "ticket.solved", a + 300, "T4"),
+        e("T5-1", "ticket.created", a + 30, "T5", customer_id=CAROL, **billing),
+        e("T5-2", "ticket.solved", a + 400, "T5"),
+        # no customer_id: in no customer KPI
+        e("T6-1", "ticket.created", a, "T6", **billing),
+        e("T6-2", "ticket.message", a + 10, "T6", actor="agent"),
+        e("T6-3", "ticket.solved", a + 20, "T6"),
+    ]
+
+
+def produce(bootstrap: str, env: dict[str, str], events: list[dict[str, object]]) -> None:
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for ev in events:
+        topic = env["SUPPORT_TOPIC_CHATS"] if str(ev["conversation_id"]).startswith("C") \
+            else env["SUPPORT_TOPIC_TICKETS"]
+        p.send(topic, key=str(ev["conversation_id"]).encode(), value=json.dumps(ev).encode())
+    p.flush()
+    p.close()
+
+
+def synced(bootstrap: str, env: dict[str, str], port: int, events: int) -> bool:
+    """Every event applied, and (their contacts being on the customers topic before their
+    batch was applied) every contact too: the customer path's watermarks at the topic's
+    end offsets."""
+    s = parse(scrape(port))
+    done = sum(v for (name, _), v in s.items() if name == "support_events_processed_total")
+    if done != events:
+        return False
+    topic = env["SUPPORT_TOPIC_CUSTOMERS"]
+    c = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
+        ends = c.end_offsets(tps)
+    finally:
+        c.close()
+    return all(end == 0 or sample(s, "support_applied_offset", topic=topic,
+                                  partition=str(tp.partition)) == end - 1
+               for tp, end in ends.items())
+
+
+def check(port: int) -> None:
+    s = parse(scrape(port))
+
+    def v(name: str, queue: str = "all") -> float | None:
+        return sample(s, name, window="1h", queue=queue, channel="all", team="all",
+                      priority="all")
+
+    # completed with a customer: T1, C1, T2, T4, T5 (not T6); repeated: T1
+    assert v("support_customer_completed_conversations") == 5
+    assert v("support_repeat_contact_conversations") == 1
+    assert v("support_repeat_contact_ratio") == pytest.approx(1 / 5)
+    # eligible: T1, C1, T2, T4 (T5 had no human reply); resolved for the customer: C1,
+    # T2, T4
+    assert v("support_customer_fcr_eligible_conversations") == 4
+    assert v("support_customer_fcr_ratio") == pytest.approx(3 / 4)
+    # T1's repeat came on chat: 1 of 1 repeats switched channel
+    assert v("support_repeat_channel_switch_ratio") == 1.0
+    # first contacts: T1 (+C1), T2, T3, T4 (+T5): 6 contacts over 4 first contacts
+    assert v("support_customer_first_contacts") == 4
+    assert v("support_contacts_per_customer_mean") == pytest.approx(1.5)
+    # billing: T1, T2, T4, T5 completed, T1 repeated
+    assert v("support_repeat_contact_ratio", "billing") == pytest.approx(1 / 4)
+    lower = v("support_repeat_contact_ratio_lower")
+    upper = v("support_repeat_contact_ratio_upper")
+    assert lower is not None and upper is not None and lower < 0.2 < upper
+
+
+@pytest.fixture
+def customer_env(worker_env: dict[str, str], ns: str) -> dict[str, str]:
+    return {**worker_env, "SUPPORT_CUSTOMER_KPIS": "true", "SUPPORT_CUSTOMER_SECRET": SECRET,
+            "SUPPORT_TOPIC_CUSTOMERS": f"{ns}.customers", "SUPPORT_REPEAT_WINDOW": "20m"}
+
+
+def test_repeat_customers_on_metrics_and_query_across_a_restart(
+        services: ServiceConfig, customer_env: dict[str, str], ns: str,
+        tmp_path: Path) -> None:
+    env, port = customer_env, int(customer_env["SUPPORT_METRICS_PORT"])
+    events = floor(time.time())
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    try:
+        wait_for(lambda: "support_events_processed_total" in scrape(port), 60, "/metrics")
+        produce(services.bootstrap, env, events)
+        wait_for(lambda: synced(services.bootstrap, env, port, len(events)), 90,
+                 "events and contacts applied")
+        check(port)
+        query = rows_from_json(cli({**os.environ, **env}, "query", "--window", "1h",
+                                   "--json"))
+        row = next(iter(query.values()))["*"]
+        assert row["repeat_ratio"] == pytest.approx(0.2)
+        assert row["cfcr_ratio"] == pytest.approx(0.75)
+        assert row["cpc_mean"] == pytest.approx(1.5)
+
+        # a restart re-reads nothing twice; Bob's T3 is then solved 5 minutes after it
+        # started with no later contact: one more completion, not repeated
+        worker.stop()
+        worker = WorkerProcess(env, tmp_path / "worker2.log").start()
+        wait_for(lambda: "support_events_processed_total" in scrape(port), 60, "restarted")
+        t3 = json.loads(json.dumps(events[9]))
+        solved = {"event_id": "T3-2", "type": "ticket.solved",
+                  "occurred_at": float(t3["occurred_at"]) + 300, "conversation_id": "T3"}
+        produce(services.bootstrap, env, [solved])
+        wait_for(lambda: synced(services.bootstrap, env, port, len(events) + 1), 90,
+                 "the new completion applied")
+        s = parse(scrape(port))
+        every = {"window": "1h", "queue": "all", "channel": "all", "team": "all",
+                 "priority": "all"}
+        assert sample(s, "support_customer_completed_conversations", **every) == 6
+        assert sample(s, "support_repeat_contact_conversations", **every) == 1
+        assert sample(s, "support_customer_fcr_eligible_conversations", **every) == 4
+        logs = (tmp_path / "worker.log").read_text(errors="replace") + worker.log_text()
+        assert_no_raw_ids(services, env, ns, logs, scrape(port))
+    finally:
+        worker.stop()
+
+
+def assert_no_raw_ids(services: ServiceConfig, env: dict[str, str], ns: str, logs: str,
+                      metrics: str) -> None:
+    """The raw ids are on the input topics only: not in any Redis key or value of the
+    store, not on the customers topic, not in the log, not on /metrics."""
+    r = redis.Redis.from_url(services.redis_url)
+    seen: list[bytes] = []
+    for pattern in ("{" + ns + "|*}:*", "{" + ns + "}:*"):
+        for key in r.scan_iter(match=pattern, count=1000):
+            seen.append(key)
+            kind = r.type(key)
+            if kind == b"string":
+                seen.append(r.get(key) or b"")
+            elif kind == b"hash":
+                seen.extend(b for kv in r.hgetall(key).items() for b in kv)
+            elif kind == b"set":
+                seen.extend(r.smembers(key))
+            elif kind == b"zset":
+                seen.extend(m for m, _ in r.zrange(key, 0, -1, withscores=True))
+    assert any(b":u:" in k for k in seen), "no customer state was found to check"
+    contacts = read_topic(services.bootstrap, env["SUPPORT_TOPIC_CUSTOMERS"])
+    assert contacts
+    texts = {"redis": b"\n".join(seen).decode(errors="replace"),
+             "customers topic": b"\n".join(m.value + (m.key or b"") for m in contacts)
+             .decode(errors="replace"),
+             "log": logs, "/metrics": metrics}
+    for where, text in texts.items():
+        for raw in RAW_IDS:
+            assert raw not in text, f"{raw!r} found in {where}"
