@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devtools.oracle_customers import customer_facts
 from devtools.oracle_facts import Facts, Labels, business_ms, facts_of
 from kpi.config import KpiConfig, WindowSpec
 from kpi.events import Event
@@ -245,6 +246,7 @@ def _row(ds: dict[str, list[int]], cs: dict[str, int],
     durations("frtb", "frt_business", BUSINESS_QUANTILES)
     durations("resb", "resolution_business", BUSINESS_QUANTILES)
     durations("respb", "response_business", BUSINESS_QUANTILES)
+    _customer_row(r, cs)
     for name, short in (("first_reply", "slfr"), ("next_reply", "slnr"),
                         ("resolution", "slres")):
         n, met = cs[f"{short}_n"], cs[f"{short}_met"]
@@ -254,6 +256,23 @@ def _row(ds: dict[str, list[int]], cs: dict[str, int],
         r[f"sla_{name}_ratio"] = div(met, n)
         bounds(f"sla_{name}_ratio", met, n)
     return r
+
+
+def _customer_row(r: dict[str, float | None], cs: dict[str, int]) -> None:
+    """The customer KPIs (a count absent when 0: an optional path's)."""
+    def div(a: float, b: float) -> float | None:
+        return a / b if b > 0 else None
+
+    for key, name in (("customer_completed", "rep_d"), ("repeat_contacts", "rep_n"),
+                      ("customer_fcr_eligible", "cfcr_d"), ("customer_episodes", "cpc_n")):
+        r[key] = cs[name] or None
+    for key, num, den in (("repeat_ratio", "rep_n", "rep_d"),
+                          ("cfcr_ratio", "cfcr_n", "cfcr_d"),
+                          ("switch_ratio", "rep_sw", "rep_n")):
+        r[key] = div(cs[num], cs[den])
+        r[f"{key}_lower"], r[f"{key}_upper"] = \
+            _wilson(cs[num], cs[den]) if cs[den] else (None, None)
+    r["cpc_mean"] = div(cs["cpc_contacts"], cs["cpc_n"])
 
 
 def gauge_rows(facts: Iterable[Facts], at_ms: int,
@@ -316,7 +335,10 @@ def evaluate(accepted: Accepted, cfg: KpiConfig, at_ms: int,
     by_conv: dict[str, list[Event]] = defaultdict(list)
     for e in accepted.events:
         by_conv[e.conversation_id].append(e)
-    facts = [facts_of(evs, cfg, accepted.admitted) for evs in by_conv.values()]
+    by_id = {cid: facts_of(evs, cfg, accepted.admitted) for cid, evs in by_conv.items()}
+    facts = list(by_id.values())
+    if cfg.customer_kpis:
+        facts += customer_facts(by_conv, by_id, cfg.repeat_window_ms)
     newest = max((e.t_ms for e in accepted.events), default=None)
     spans = {w.name: (ranges or {}).get(w.name) or window_range(w, at_ms, cfg, newest)
              for w in cfg.windows}

@@ -69,6 +69,10 @@ class FloorParams:
     # (from hour, to hour, arrival multiplier) over the UTC day; () = flat
     profile: tuple[tuple[int, int, float], ...] = ()
     incidents: tuple[Incident, ...] = ()
+    # customers: conversations come from a population of this many (0: no customer_id);
+    # a share of them carry none (a guest chat, a phone call without caller id)
+    customers: int = 0
+    identified_p: float = 0.9
 
     def rate_factor(self, t_ms: float) -> float:
         hour = int(t_ms // HOUR_MS) % 24
@@ -167,6 +171,10 @@ def conversation(rng: random.Random, p: FloorParams, cid: str, t0: int) -> list[
     priority = _pick(rng, PRIORITIES)
     labels = {"queue": queue, "team": TEAMS[0], "priority": priority}
     is_ticket = rng.random() < p.ticket_share
+    if p.customers and rng.random() < p.identified_p:
+        # on the start event only, as a helpdesk's webhook names the requester: the rest of
+        # the conversation takes it from the stored state
+        labels = {**labels, "customer_id": f"cust-{rng.randrange(p.customers):06d}"}
     ev = _Emitter(cid)
     agent = f"agent-{rng.randrange(40):02d}"
     survey_t: float | None = (_ticket if is_ticket else _chat)(rng, p, ev, float(t0),

@@ -108,10 +108,13 @@ class Count:
     metric: str
     help: str
     show: Show | None = None
-    sparse: bool = False  # absent, not 0, where nothing was ever stored (an optional path)
+    # an optional path's count (the customer KPIs): absent rather than 0, so that a floor
+    # without it exports none of its series; a count that retractions brought back to 0
+    # reads absent too, whatever the arrival order was
+    sparse: bool = False
 
     def summarize(self, f: Fields, out: Row) -> None:
-        out[self.key] = f.get(self.field) if self.sparse else f.get(self.field, 0)
+        out[self.key] = (f.get(self.field) or None) if self.sparse else f.get(self.field, 0)
 
 
 @dataclass(frozen=True)

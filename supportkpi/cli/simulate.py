@@ -42,6 +42,10 @@ from supportkpi.cli.common import (
               help="A staffing outage in one queue, START after the simulated floor's first "
                    "moment (e.g. technical@2h+45m): its first-response p90 breaches "
                    "FirstResponseP90High of deploy/alerts.yml, then recovers. Repeatable.")
+@click.option("--customers", type=int, default=0, show_default=True,
+              help="Draw each conversation's customer from a population of this many, so "
+                   "customers come back (repeat contacts, on any channel); nine in ten "
+                   "conversations carry a customer_id. 0: none carries one.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: random).")
 @click.option("--invalid-rate", type=float, default=0.0, show_default=True,
               help="Share of extra invalid messages (exercise the DLQ).")
@@ -54,7 +58,8 @@ from supportkpi.cli.common import (
                    "this writes a historical file.")
 @KAFKA_OPTION
 def simulate(rate: float, duration: float, backfill: str | None, speed: float, profile: str,
-             incidents: tuple[str, ...], seed: int | None, invalid_rate: float,
+             incidents: tuple[str, ...], customers: int, seed: int | None,
+             invalid_rate: float,
              duplicate_rate: float, out: Path | None, until: str | None,
              kafka_bootstrap: str | None) -> None:
     """Simulate a support floor into Kafka: tickets, chats with bot handoffs, agent
@@ -74,7 +79,8 @@ def simulate(rate: float, duration: float, backfill: str | None, speed: float, p
         start_ms = now_ms - (parse_duration_ms(backfill) if backfill else 0)
         params = sim.FloorParams(
             seed=seed, rate_per_min=rate, profile=sim.profile_from_text(profile),
-            incidents=tuple(sim.incident_from_text(i, start_ms) for i in incidents))
+            incidents=tuple(sim.incident_from_text(i, start_ms) for i in incidents),
+            customers=max(0, customers))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     if out is not None:
