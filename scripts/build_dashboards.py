@@ -119,6 +119,8 @@ def wall() -> dict[str, Any]:
                  "expr": f"max by (queue) (support_csat_ratio{{{QUEUE}}})"},
                 {"refId": "E", "datasource": DS, "instant": True, "format": "table",
                  "expr": f"max by (queue) (support_waiting_conversations{{{LIVE_QUEUE}}})"},
+                {"refId": "F", "datasource": DS, "instant": True, "format": "table",
+                 "expr": f"max by (queue) (support_repeat_contact_ratio{{{QUEUE}}})"},
             ],
             "transformations": [{"id": "merge", "options": {}},
                                 {"id": "organize", "options": {
@@ -130,11 +132,15 @@ def wall() -> dict[str, Any]:
                                     "renameByName": {"Value #A": "FRT p90 (s)",
                                                      "Value #B": "FCR", "Value #C": "Escalation",
                                                      "Value #D": "CSAT",
-                                                     "Value #E": "Waiting"}}}],
+                                                     "Value #E": "Waiting",
+                                                     "Value #F": "Repeat"}}}],
             "fieldConfig": {"defaults": {"decimals": 2}, "overrides": []},
             "options": {"showHeader": True},
         },
         *sla_tiles(),
+        stat(11, "Repeat contacts (customers back within the repeat window)",
+             f"max(support_repeat_contact_ratio{{{FLOOR}}})", "percentunit", 0, 31,
+             steps("repeat_contact", "ratio")),
     ]
     return {"uid": "support-wall", "title": "Support wall", "editable": False,
             "refresh": "5s", "time": {"from": "now-15m", "to": "now"}, "schemaVersion": 39,
@@ -178,6 +184,24 @@ def sla_series(q: str) -> list[dict[str, Any]]:
         series(18, "SLA targets running now by queue",
                [(f"max by (queue) (support_sla_{t}_active{{{LIVE_QUEUE}}})",
                  f"{{{{queue}}}} {name}") for t, name in targets], "none", 12, 56),
+    ]
+
+
+def customer_series(q: str) -> list[dict[str, Any]]:
+    """The ops dashboard's customer panels (SUPPORT_CUSTOMER_KPIS; empty without it)."""
+    return [
+        series(19, "Repeat contact rate by queue (customers)",
+               [(f"max by (queue) (support_repeat_contact_ratio{{{q}}})", "{{queue}}")],
+               "percentunit", 0, 64),
+        series(20, "Customer FCR and channel switching (floor)",
+               [(f"max(support_customer_fcr_ratio{{{FLOOR}}})", "customer FCR"),
+                (f"max(support_repeat_channel_switch_ratio{{{FLOOR}}})",
+                 "repeats on another channel"),
+                (f"max(support_fcr_ratio{{{FLOOR}}})", "FCR (per conversation)")],
+               "percentunit", 12, 64),
+        series(21, "Contacts per customer (from a first contact through the repeat window)",
+               [(f"max by (queue) (support_contacts_per_customer_mean{{{q}}})", "{{queue}}")],
+               "none", 0, 72),
     ]
 
 
@@ -227,6 +251,7 @@ def ops() -> dict[str, Any]:
         series(13, "Series folded into 'other' (series budget)",
                [("max by (window) (support_series_folded)", "{{window}}")], "none", 0, 40, 12),
         *sla_series(q),
+        *customer_series(q),
     ]
     return {"uid": "support-ops", "title": "Support ops", "editable": True, "refresh": "10s",
             "time": {"from": "now-6h", "to": "now"}, "schemaVersion": 39, "tags": ["support"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -87,12 +88,30 @@ def preflight(plan: DemoPlan, env: dict[str, str]) -> tuple[dict[str, str], list
     for name, path in DEFAULTS.items():
         if name not in env and path.exists():
             out[name] = str(path.resolve())
+    if "SUPPORT_CUSTOMER_KPIS" not in env:  # the floor's customers come back: show it
+        out["SUPPORT_CUSTOMER_KPIS"] = "true"
+        out.setdefault("SUPPORT_CUSTOMER_SECRET", _demo_secret(s.state_dir))
     if plan.speed > 0:  # compressed history: windows, gauges and alerts on its own clock,
         out["SUPPORT_READ_CLOCK"] = "event"  # evaluated about once a simulated minute
         out.setdefault("SUPPORT_ALERT_INTERVAL", f"{max(0.25, 60 / plan.speed):g}")
     topics = _check_settings(out)
     _check_floor(plan)
     return out, topics
+
+
+def _demo_secret(state_dir: Path) -> str:
+    """The demo's customer-hash key: the state directory's (written by :func:`run` once
+    the checks passed), so a demo continued with --keep knows its customers again."""
+    path = state_dir / "customer-secret"
+    return path.read_text().strip() if path.exists() else secrets.token_hex(16)
+
+
+def _keep_secret(state_dir: Path, env: dict[str, str]) -> None:
+    secret = env.get("SUPPORT_CUSTOMER_SECRET")
+    path = state_dir / "customer-secret"
+    if secret and not path.exists():
+        path.write_text(secret)
+        path.chmod(0o600)
 
 
 def _check_floor(plan: DemoPlan) -> None:
@@ -144,7 +163,11 @@ def fresh_state(plan: DemoPlan) -> None:
 def _simulator_args(plan: DemoPlan) -> list[str]:
     args = ["simulate", "--rate", str(plan.rate), "--duration", "0", "--backfill",
             plan.history, "--speed", str(plan.speed), "--profile", "day",
-            "--invalid-rate", "0.01", "--duplicate-rate", "0.01"]
+            "--invalid-rate", "0.01", "--duplicate-rate", "0.01",
+            # a population of 5,000 per conversation a minute: a customer comes back within
+            # half a day about one time in eight, whatever the rate, so the repeat-contact
+            # tile moves and RepeatContactHigh (30%) pages nobody
+            "--customers", str(max(1_000, int(5_000 * plan.rate)))]
     for inc in plan.incidents:
         args += ["--incident", inc]
     if plan.seed is not None:
@@ -177,6 +200,8 @@ def run(plan: DemoPlan) -> int:
     fresh_state(plan)
     plan.services.state_dir.mkdir(parents=True, exist_ok=True)
     plan.pidfile.write_text(str(os.getpid()))
+    if "SUPPORT_CUSTOMER_SECRET" not in os.environ:  # ours, not the user's: keep it
+        _keep_secret(plan.services.state_dir, env)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         up(plan.services, say)
