@@ -338,7 +338,7 @@ def evaluate(accepted: Accepted, cfg: KpiConfig, at_ms: int,
     by_id = {cid: facts_of(evs, cfg, accepted.admitted) for cid, evs in by_conv.items()}
     facts = list(by_id.values())
     if cfg.customer_kpis:
-        facts += customer_facts(by_conv, by_id, cfg.repeat_window_ms)
+        facts += customer_facts(by_conv, by_id, cfg)
     newest = max((e.t_ms for e in accepted.events), default=None)
     spans = {w.name: (ranges or {}).get(w.name) or window_range(w, at_ms, cfg, newest)
              for w in cfg.windows}

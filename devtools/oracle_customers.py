@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from devtools.oracle_facts import RANK, Facts, Labels
+from kpi.config import KpiConfig
 from kpi.events import Event
 
 
@@ -27,7 +28,7 @@ class _Contact:
     eligible: bool
 
 
-def _contact(evs: Sequence[Event], f: Facts) -> tuple[str, _Contact] | None:
+def _contact(evs: Sequence[Event], f: Facts, cfg: KpiConfig) -> tuple[str, _Contact] | None:
     ordered = sorted(evs, key=lambda e: (e.t_ms, RANK.get(e.type, 7), e.event_id))
     customer = next((e.customer for e in ordered if e.customer), None)
     starts = [e.t_ms for e in ordered if e.type in ("ticket.created", "chat.started")]
@@ -38,30 +39,35 @@ def _contact(evs: Sequence[Event], f: Facts) -> tuple[str, _Contact] | None:
     for e in ordered:
         channel = labels.add(e)["channel"]
     done = f.counts["done"][0][0] if f.counts.get("done") else None
-    return customer, _Contact(ordered[0].conversation_id, min(starts), channel, done,
-                              bool(f.counts.get("fcr_d")))
+    human = any(e.type in ("ticket.message", "chat.message") and e.t_ms <= done
+                and (e.actor == "agent" or (cfg.count_bot_replies and e.actor == "bot"))
+                for e in ordered) if done is not None else False
+    return customer, _Contact(ordered[0].conversation_id, min(starts), channel, done, human)
 
 
 def customer_facts(by_conv: Mapping[str, Sequence[Event]], facts: Mapping[str, Facts],
-                   repeat_ms: int) -> list[Facts]:
+                   cfg: KpiConfig) -> list[Facts]:
     """One more Facts per identified conversation, under its labels, with the customer
-    counts placed where docs/kpis.md places them."""
+    counts placed where docs/kpis.md places them (FCR's too with the customer FCR
+    definition)."""
+    repeat_ms = cfg.repeat_window_ms
     mine: dict[str, list[_Contact]] = defaultdict(list)
     for cid, evs in by_conv.items():
-        found = _contact(evs, facts[cid])
+        found = _contact(evs, facts[cid], cfg)
         if found is not None:
             mine[found[0]].append(found[1])
     out: list[Facts] = []
     for contacts in mine.values():
         for c in contacts:
             f = Facts(labels=dict(facts[c.cid].labels))
-            _completion(f, c, contacts, repeat_ms)
+            _completion(f, c, contacts, repeat_ms, cfg.fcr_definition == "customer")
             _episode(f, c, contacts, repeat_ms)
             out.append(f)
     return out
 
 
-def _completion(f: Facts, c: _Contact, contacts: Sequence[_Contact], repeat_ms: int) -> None:
+def _completion(f: Facts, c: _Contact, contacts: Sequence[_Contact], repeat_ms: int,
+                as_fcr: bool) -> None:
     if c.done is None:
         return
     d = c.done
@@ -74,6 +80,9 @@ def _completion(f: Facts, c: _Contact, contacts: Sequence[_Contact], repeat_ms: 
     if c.eligible:
         f.counts["cfcr_d"].append((d, 1))
         f.counts["cfcr_n"].append((d, int(not later)))
+        if as_fcr:
+            f.counts["fcr_d"].append((d, 1))
+            f.counts["fcr"].append((d, int(not later)))
 
 
 def _episode(f: Facts, c: _Contact, contacts: Sequence[_Contact], repeat_ms: int) -> None:

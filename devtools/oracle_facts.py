@@ -261,9 +261,10 @@ def _done_facts(f: Facts, evs: Sequence[Event], start: Event | None, humans: Seq
     cnt["reopen"].append((t, int(reopened)))
     answered = [e for e in humans if e.t_ms <= t]
     if answered:
-        cnt["fcr_d"].append((t, 1))
-        ok = _first_contact_resolved(cfg.fcr_definition, evs, answered, t, reopened)
-        cnt["fcr"].append((t, int(ok)))
+        if cfg.fcr_definition != "customer":  # else: devtools.oracle_customers
+            cnt["fcr_d"].append((t, 1))
+            ok = _first_contact_resolved(cfg.fcr_definition, evs, answered, t, reopened)
+            cnt["fcr"].append((t, int(ok)))
     elif entered is not None and entered <= t:
         cnt["abandoned"].append((t, 1))
     if start is not None and start.type == "chat.started":

@@ -37,7 +37,11 @@ ALL_DIMENSIONS = ("channel", "queue", "team", "priority", "agent")
 
 # Selectable definitions (docs/kpis.md names each one's source); kpi.conversation implements
 # them, devtools.oracle re-implements them independently.
-FCR_DEFINITIONS = ("project", "zendesk_one_touch", "intercom_one_teammate", "freshservice")
+# (each per-conversation definition is a rule in kpi.fcr; "customer" is the customer path's,
+# kpi.customers: no repeat contact of the customer within SUPPORT_REPEAT_WINDOW)
+CONVERSATION_FCR_DEFINITIONS = ("project", "zendesk_one_touch", "intercom_one_teammate",
+                                "freshservice")
+FCR_DEFINITIONS = (*CONVERSATION_FCR_DEFINITIONS, "customer")
 SERVICE_LEVEL_DEFINITIONS = ("first_response", "amazon_connect", "talkdesk")
 
 DEFAULT_DIMENSION_SETS: tuple[tuple[str, ...], ...] = (
@@ -136,6 +140,9 @@ class KpiConfig:
                               f"one of {', '.join(SERVICE_LEVEL_DEFINITIONS)}")
         if not self.windows:
             raise ConfigError("at least one window is required")
+        if self.fcr_definition == "customer" and not self.customer_kpis:
+            raise ConfigError("the customer FCR definition needs the customer KPIs on "
+                              "(SUPPORT_CUSTOMER_KPIS=true with SUPPORT_CUSTOMER_SECRET)")
         if self.repeat_window_ms <= 0:
             raise ConfigError("the repeat window must be positive")
         if not self.at_risk_ms or list(self.at_risk_ms) != sorted(set(self.at_risk_ms)) \

@@ -127,14 +127,15 @@ def _dims_of(ordered: Sequence[Event], cfg: KpiConfig | None) -> dict[str, str]:
     agent = NO_AGENT
     if cfg is not None and cfg.agent_allowlist:
         for e in ordered:
-            if _is_human_reply(e, cfg):
+            if is_human_reply(e, cfg):
                 agent = e.agent_id if e.agent_id in cfg.agent_allowlist else OTHER
                 break
     dims["agent"] = agent
     return dims
 
 
-def _is_human_reply(e: Event, cfg: KpiConfig) -> bool:
+def is_human_reply(e: Event, cfg: KpiConfig) -> bool:
+    """A reply that counts as a human contact (a bot's only with SUPPORT_COUNT_BOT_REPLIES)."""
     if e.type not in MESSAGE_TYPES:
         return False
     return e.actor == "agent" or (cfg.count_bot_replies and e.actor == "bot")
@@ -170,7 +171,7 @@ def queue_entry_ms(ordered: Sequence[Event], cfg: KpiConfig) -> int | None:
     handoffs = [e for e in ordered if e.type == "chat.handoff"]
     if handoffs:
         return handoffs[0].t_ms
-    if any(_is_human_reply(e, cfg) for e in ordered):
+    if any(is_human_reply(e, cfg) for e in ordered):
         return start.t_ms
     return None
 
@@ -464,9 +465,10 @@ def _completion(out: Contribution, c: _Conversation, cfg: KpiConfig) -> None:
     _inc(out, done_t, "reopen_n", 1 if reopened else 0)
     replies = [e for e in c.replies if e.t_ms <= done_t]
     if replies:
-        _inc(out, done_t, "fcr_d")
-        fcr = FCR_RULES[cfg.fcr_definition](before, replies, reopened)
-        _inc(out, done_t, "fcr_n", 1 if fcr else 0)
+        if cfg.fcr_definition != "customer":  # else the customer path places both
+            _inc(out, done_t, "fcr_d")
+            fcr = FCR_RULES[cfg.fcr_definition](before, replies, reopened)
+            _inc(out, done_t, "fcr_n", 1 if fcr else 0)
     elif c.entry is not None and c.entry <= done_t:
         _inc(out, done_t, "abandoned")
     if c.is_chat:

@@ -20,7 +20,8 @@ import bisect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from kpi.conversation import ConversationView
+from kpi.config import KpiConfig
+from kpi.conversation import ConversationView, is_human_reply
 from kpi.events import COMPLETE_TYPES, START_TYPES, UNKNOWN, Event
 
 # Contacts of one customer kept in its state: past it the oldest starts are dropped (a
@@ -70,12 +71,11 @@ class Contact:
                    bool(eligible), str(dimkey), (ranks[0], ranks[1]))
 
 
-def contact_of(events: Sequence[Event], dims: Sequence[tuple[str, str]],
-               items: Mapping[tuple[int, str], int], dimkey: str
-               ) -> tuple[str, Contact] | None:
+def contact_of(events: Sequence[Event], dims: Sequence[tuple[str, str]], dimkey: str,
+               cfg: KpiConfig) -> tuple[str, Contact] | None:
     """A conversation's customer (the hash on its earliest event carrying one) and contact,
-    from its events and its view (labels, and FCR's eligibility: the ``fcr_d`` its own
-    KPIs place); None without a customer or before its start event arrived."""
+    from its events and labels; eligible as FCR counts it (a human reply up to the first
+    completion). None without a customer or before its start event arrived."""
     customer: str | None = None
     first: tuple[int, int, str] | None = None
     start: int | None = None
@@ -92,7 +92,8 @@ def contact_of(events: Sequence[Event], dims: Sequence[tuple[str, str]],
         newest = max(newest, e.t_ms)
     if customer is None or start is None:
         return None
-    eligible = any(metric == "fcr_d" for _t, metric in items)
+    eligible = done is not None and any(e.t_ms <= done and is_human_reply(e, cfg)
+                                        for e in events)
     channel = dict(dims).get("channel", UNKNOWN)
     cid = events[0].conversation_id
     return customer, Contact(cid, start, channel, done, eligible, dimkey,
@@ -101,15 +102,14 @@ def contact_of(events: Sequence[Event], dims: Sequence[tuple[str, str]],
 
 def changed_contact(events: Sequence[Event], new_count: int,
                     before: ConversationView | None, after: ConversationView,
-                    stored_key: Callable[[ConversationView], str]
+                    stored_key: Callable[[ConversationView], str], cfg: KpiConfig
                     ) -> tuple[str, Contact] | None:
     """The conversation's (customer, contact) when a batch that added its last
     ``new_count`` events changed it (the rank aside, which moves with every event)."""
-    now = contact_of(events, after.dims, after.items, stored_key(after))
+    now = contact_of(events, after.dims, stored_key(after), cfg)
     if now is None or before is None:
         return now
-    was = contact_of(events[: len(events) - new_count], before.dims, before.items,
-                     stored_key(before))
+    was = contact_of(events[: len(events) - new_count], before.dims, stored_key(before), cfg)
     if was is not None and was[0] == now[0] and _fields(was[1]) == _fields(now[1]):
         return None
     return now
@@ -147,8 +147,10 @@ def _order(c: Contact) -> tuple[int, str]:
 Items = dict[tuple[str, int, str], int]  # (dimension key, event time, field) -> count
 
 
-def customer_items(contacts: Iterable[Contact], repeat_ms: int) -> Items:
-    """What one customer's contacts contribute to the windows (see the module doc)."""
+def customer_items(contacts: Iterable[Contact], repeat_ms: int, as_fcr: bool = False
+                   ) -> Items:
+    """What one customer's contacts contribute to the windows (see the module doc); with
+    ``as_fcr`` (SUPPORT_FCR_DEFINITION=customer) customer FCR is FCR's own series too."""
     ordered = sorted(contacts, key=_order)
     starts = [c.start_ms for c in ordered]
     items: Items = {}
@@ -166,9 +168,11 @@ def customer_items(contacts: Iterable[Contact], repeat_ms: int) -> Items:
                 if nxt.channel != c.channel:
                     add(c.dimkey, c.done_ms, SWITCHED)
             if c.eligible:
-                add(c.dimkey, c.done_ms, FCR_ELIGIBLE)
-                if nxt is None:
-                    add(c.dimkey, c.done_ms, FCR_RESOLVED)
+                for den, num in ((FCR_ELIGIBLE, FCR_RESOLVED), ("fcr_d", "fcr_n"))[
+                        : 2 if as_fcr else 1]:
+                    add(c.dimkey, c.done_ms, den)
+                    if nxt is None:
+                        add(c.dimkey, c.done_ms, num)
         if i == 0 or ordered[i - 1].start_ms < c.start_ms - repeat_ms:
             end = bisect.bisect_right(starts, c.start_ms + repeat_ms)
             add(c.dimkey, c.start_ms, EPISODES)

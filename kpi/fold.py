@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kpi.config import KpiConfig
-from kpi.conversation import Folded, _is_human_reply, _pairing, conversation_dims
+from kpi.conversation import Folded, _pairing, conversation_dims, is_human_reply
 from kpi.events import DIMENSIONS, MESSAGE_TYPES, PAUSING_STATUSES, STATUS_CHANGED, Event
 
 
@@ -42,7 +42,7 @@ def _kept_messages(ordered: Sequence[Event], cfg: KpiConfig) -> set[str]:
     """Ids of the messages the KPIs other than response time read (see :func:`fold`): also
     each agent's first reply (one participating teammate) and the first customer message
     after the first reply (no customer interaction after the first contact)."""
-    replies = [e for e in ordered if _is_human_reply(e, cfg)]
+    replies = [e for e in ordered if is_human_reply(e, cfg)]
     keep = {e.event_id for e in replies[:2]}
     agents: dict[str | None, str] = {}
     for e in replies:

@@ -116,10 +116,11 @@ class Settings(BaseSettings):
     topic_customers: str = Field("support.customers", description="Repartition topic of the "
                                  "customer path (contacts keyed by the customer hash)")
     fcr_definition: Literal["project", "zendesk_one_touch", "intercom_one_teammate",
-                            "freshservice"] = Field(
+                            "freshservice", "customer"] = Field(
         "project", description="What resolved at first contact means (docs/kpis.md): "
         "project (one human reply, no escalation, no reopen), zendesk_one_touch, "
-        "intercom_one_teammate or freshservice")
+        "intercom_one_teammate, freshservice, or customer (no repeat contact of the "
+        "customer within SUPPORT_REPEAT_WINDOW; needs SUPPORT_CUSTOMER_KPIS)")
     service_level: Literal["first_response", "amazon_connect", "talkdesk"] = Field(
         "first_response", description="What the service level (support_first_response_"
         "sla_ratio) counts (docs/kpis.md): first_response, amazon_connect (Service level "
@@ -355,6 +356,10 @@ class Settings(BaseSettings):
                              "key of the customer ids' keyed hash (at least 16 characters, "
                              "e.g. from `openssl rand -hex 32`); or set "
                              "SUPPORT_CUSTOMER_KPIS=false")
+        if self.fcr_definition == "customer" and not self.customer_kpis:
+            raise ValueError("SUPPORT_FCR_DEFINITION=customer needs SUPPORT_CUSTOMER_KPIS=true "
+                             "(and SUPPORT_CUSTOMER_SECRET): customer FCR follows customers "
+                             "across conversations")
         return self
 
     def kafka_access(self) -> KafkaAccess:

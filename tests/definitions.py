@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kpi.config import FCR_DEFINITIONS, SERVICE_LEVEL_DEFINITIONS
+from kpi.config import CONVERSATION_FCR_DEFINITIONS, SERVICE_LEVEL_DEFINITIONS
 
 Step = tuple[str, float, dict[str, object]]  # type, seconds, extra fields
 
@@ -37,30 +37,30 @@ BOT = {"actor": "bot"}
 CASES: tuple[Case, ...] = (
     Case("abandoned call: queued, hung up after 5 minutes, nobody answered",
          (("ticket.created", 0, {"channel": "voice"}), ("ticket.solved", 300, {})),
-         fcr=_same((0, 0), FCR_DEFINITIONS),
+         fcr=_same((0, 0), CONVERSATION_FCR_DEFINITIONS),
          sla={"first_response": (0, 0), "amazon_connect": (1, 0), "talkdesk": (1, 0)},
          counts={"abandoned": 1, "queued": 1, "completed": 1, "bot_contained": 0}),
     Case("short abandon: handed off, left the queue after 5 s",
          (("chat.started", 0, {}), ("chat.handoff", 10, {}), ("chat.ended", 15, {})),
-         fcr=_same((0, 0), FCR_DEFINITIONS),
+         fcr=_same((0, 0), CONVERSATION_FCR_DEFINITIONS),
          sla={"first_response": (0, 0), "amazon_connect": (1, 1), "talkdesk": (0, 0)},
          counts={"abandoned": 1, "handoffs": 1, "chats_completed": 1, "bot_contained": 0}),
     Case("bot-contained chat: the bot answered, no handoff",
          (("chat.started", 0, {}), ("chat.message", 2, CUSTOMER), ("chat.message", 5, BOT),
           ("chat.ended", 60, {})),
-         fcr=_same((0, 0), FCR_DEFINITIONS),
+         fcr=_same((0, 0), CONVERSATION_FCR_DEFINITIONS),
          sla=_same((0, 0), SERVICE_LEVEL_DEFINITIONS),
          counts={"abandoned": 0, "queued": 0, "chats_completed": 1, "bot_contained": 1}),
     Case("handoff, then one agent reply: resolved",
          (("chat.started", 0, {}), ("chat.message", 5, BOT), ("chat.handoff", 20, {}),
           ("chat.message", 50, AGENT), ("chat.ended", 90, {})),
-         fcr=_same((1, 1), FCR_DEFINITIONS),
+         fcr=_same((1, 1), CONVERSATION_FCR_DEFINITIONS),
          sla=_same((1, 1), SERVICE_LEVEL_DEFINITIONS),
          counts={"handoffs": 1, "escalated_completed": 0, "bot_contained": 0}),
     Case("slow bot: handoff after 100 s, answered 100 s later",
          (("chat.started", 0, {}), ("chat.handoff", 100, {}), ("chat.message", 200, AGENT),
           ("chat.ended", 230, {})),
-         fcr=_same((1, 1), FCR_DEFINITIONS),
+         fcr=_same((1, 1), CONVERSATION_FCR_DEFINITIONS),
          # first response counts the bot's 100 s (200 s > 120 s); the queue waits 100 s
          sla={"first_response": (1, 0), "amazon_connect": (1, 1), "talkdesk": (1, 1)}),
     Case("escalated to tier 2, then one reply: one-touch but not this project's FCR",

@@ -60,8 +60,9 @@ def customer_deltas(cfg: KpiConfig, before: Mapping[str, Contact],
                     after: Mapping[str, Contact], into: Deltas) -> int | None:
     """Add the change of one customer's contribution to ``into``; returns the newest time
     it places (the partition's event clock moves with it)."""
-    changes = item_changes(customer_items(before.values(), cfg.repeat_window_ms),
-                           customer_items(after.values(), cfg.repeat_window_ms))
+    as_fcr = cfg.fcr_definition == "customer"
+    changes = item_changes(customer_items(before.values(), cfg.repeat_window_ms, as_fcr),
+                           customer_items(after.values(), cfg.repeat_window_ms, as_fcr))
     newest: int | None = None
     for (dimkey, t, name), n in changes.items():
         field = dimkey + name

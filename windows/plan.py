@@ -406,7 +406,7 @@ def conversation_ops(ctx: BatchContext, k: Keys, changed: Sequence[str], snap: S
         add_bucket_deltas(deltas, before, after, cfg, snap.admitted)
         if facts is not None and cfg.customer_kpis:
             fact = changed_contact(st.events, st.new_count, before, after,
-                                   lambda v: storage_key(v.dims, cfg, snap.admitted))
+                                   lambda v: storage_key(v.dims, cfg, snap.admitted), cfg)
             if fact is not None:
                 facts.append((fact[0].encode(), orjson.dumps([fact[0], fact[1].to_row()])))
         gauge_ops(ctx, k, cid, before_live, after_live, snap.admitted, ops, snap.now_ms)

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from devtools.services import ServiceConfig
-from kpi.config import FCR_DEFINITIONS, SERVICE_LEVEL_DEFINITIONS
+from kpi.config import CONVERSATION_FCR_DEFINITIONS, SERVICE_LEVEL_DEFINITIONS
 from serve.exposition import render
 from serve.metrics import KpiCollector
 from streams.schema import SchemaConfig, validate
@@ -34,7 +34,8 @@ T0 = int(time.time() * 1000) // 3_600_000 * 3_600_000 - 3 * 86_400_000  # three 
 AT = T0 + 36 * 3_600_000  # the 2d window at AT holds every case
 ENV = {"SUPPORT_WINDOWS": "1h,2d", "SUPPORT_FRT_SLA": "2m", "SUPPORT_SHORT_ABANDON": "10s"}
 # every FCR definition, and every service-level definition at least once
-COMBOS = list(zip(FCR_DEFINITIONS, itertools.cycle(SERVICE_LEVEL_DEFINITIONS), strict=False))
+COMBOS = list(zip(CONVERSATION_FCR_DEFINITIONS, itertools.cycle(SERVICE_LEVEL_DEFINITIONS),
+                  strict=False))
 KEYS = ("fcr_eligible", "fcr_resolved", "fcr_ratio", "sla_samples", "frt_sla_ratio")
 METRICS = {"fcr_eligible": "support_fcr_eligible_conversations",
            "fcr_resolved": "support_fcr_conversations", "fcr_ratio": "support_fcr_ratio",

@@ -112,6 +112,10 @@ def check(port: int) -> None:
     # T2, T4
     assert v("support_customer_fcr_eligible_conversations") == 4
     assert v("support_customer_fcr_ratio") == pytest.approx(3 / 4)
+    # SUPPORT_FCR_DEFINITION=customer: FCR's own series is customer FCR (T6, anonymous,
+    # is in neither)
+    assert v("support_fcr_ratio") == pytest.approx(3 / 4)
+    assert v("support_fcr_eligible_conversations") == 4
     # T1's repeat came on chat: 1 of 1 repeats switched channel
     assert v("support_repeat_channel_switch_ratio") == 1.0
     # first contacts: T1 (+C1), T2, T3, T4 (+T5): 6 contacts over 4 first contacts
@@ -127,7 +131,8 @@ def check(port: int) -> None:
 @pytest.fixture
 def customer_env(worker_env: dict[str, str], ns: str) -> dict[str, str]:
     return {**worker_env, "SUPPORT_CUSTOMER_KPIS": "true", "SUPPORT_CUSTOMER_SECRET": SECRET,
-            "SUPPORT_TOPIC_CUSTOMERS": f"{ns}.customers", "SUPPORT_REPEAT_WINDOW": "20m"}
+            "SUPPORT_TOPIC_CUSTOMERS": f"{ns}.customers", "SUPPORT_REPEAT_WINDOW": "20m",
+            "SUPPORT_FCR_DEFINITION": "customer"}
 
 
 def test_repeat_customers_on_metrics_and_query_across_a_restart(

@@ -7,6 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kpi.config import KpiConfig, windows_from_text
 from kpi.customers import (
     COMPLETED,
     EPISODE_CONTACTS,
@@ -28,6 +29,7 @@ H = 3_600_000
 D = 24 * H
 W = 7 * D
 DK = "queue=billing|"
+CFG = KpiConfig(windows=windows_from_text("1h"), customer_kpis=True)
 
 
 def contact(cid: str, start: int, channel: str = "email", done: int | None = None,
@@ -109,11 +111,22 @@ def test_contact_of_uses_the_customer_of_the_earliest_event_carrying_one() -> No
     evs = [Event("e2", "ticket.message", 2_000, "t1", actor="agent", customer="bbb"),
            Event("e1", "ticket.created", 1_000, "t1", channel="email", customer="aaa"),
            Event("e3", "ticket.solved", 3_000, "t1")]
-    got = contact_of(evs, (("channel", "email"),), {(3_000, "fcr_d"): 1}, DK)
+    got = contact_of(evs, (("channel", "email"),), DK, CFG)
     assert got == ("aaa", Contact("t1", 1_000, "email", 3_000, True, DK, (3_000, 3)))
-    assert contact_of(evs[:1], (), {}, DK) is None  # no start event yet
+    assert contact_of(evs[:1], (), DK, CFG) is None  # no start event yet
     anonymous = [Event("x", "ticket.created", 1, "t2")]
-    assert contact_of(anonymous, (), {}, DK) is None
+    assert contact_of(anonymous, (), DK, CFG) is None
+    # the reply came after the solve: not eligible (FCR's rule)
+    late = [evs[1], Event("e4", "ticket.created", 0, "t1", customer="aaa"),
+            Event("e5", "ticket.solved", 1_500, "t1")]
+    assert contact_of(late, (), DK, CFG)[1].eligible is False  # type: ignore[index]
+
+
+def test_the_customer_fcr_definition_makes_it_fcrs_own_series() -> None:
+    items = totals(customer_items([contact("a", 0, done=H), contact("b", 2 * D, done=3 * D)],
+                                  W, as_fcr=True))
+    assert items[(H, "fcr_d")] == 1 and (H, "fcr_n") not in items  # repeated: not FCR
+    assert items[(3 * D, "fcr_d")] == items[(3 * D, "fcr_n")] == 1
 
 
 def test_the_oldest_contacts_leave_past_the_cap() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from devtools import oracle
 from kpi.config import (
-    FCR_DEFINITIONS,
+    CONVERSATION_FCR_DEFINITIONS,
     SERVICE_LEVEL_DEFINITIONS,
     KpiConfig,
     windows_from_text,
@@ -22,7 +22,7 @@ from kpi.rows import summarize
 from tests.definitions import CASES, Case
 
 T0 = 1_750_000_000_000
-COMBOS = list(itertools.product(FCR_DEFINITIONS, SERVICE_LEVEL_DEFINITIONS))
+COMBOS = list(itertools.product(CONVERSATION_FCR_DEFINITIONS, SERVICE_LEVEL_DEFINITIONS))
 
 
 def config(fcr: str, sla: str) -> KpiConfig:
@@ -67,7 +67,7 @@ def _within(row: dict[str, float | None]) -> int:
 
 
 def test_the_rules_cover_exactly_the_definitions() -> None:
-    assert set(FCR_RULES) == set(FCR_DEFINITIONS)
+    assert set(FCR_RULES) == set(CONVERSATION_FCR_DEFINITIONS)
 
 
 def test_handoffs_count_as_escalations_only_when_configured() -> None:
