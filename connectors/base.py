@@ -121,6 +121,40 @@ def event(vendor: str, event_id: str, typ: str, conversation: str, occurred_at: 
             **{k: v for k, v in fields.items() if v not in (None, "")}}
 
 
+# streams.schema.MAX_ID_LEN: the schema refuses a longer ``customer_id`` (and with it the
+# event), so a vendor id past it is left out rather than cost the event
+MAX_CUSTOMER_ID = 128
+
+
+def customer(*candidates: Any) -> str | None:
+    """Schema v1.2's ``customer_id``: the first of ``candidates`` (the vendor's own ids of
+    the requester or contact, best first) that is one, as a string; None when none is.
+
+    Only what the payload gives is taken, never made up: a value that is not a string or
+    an integer, empty, ``0``, an unrendered placeholder (``{{ticket.requester.id}}`` of a
+    trigger template), longer than the schema allows or not valid Unicode is no id."""
+    for value in candidates:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            continue
+        text = str(value)
+        if text in ("", "0") or "{{" in text or len(text) > MAX_CUSTOMER_ID:
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            continue
+        return text
+    return None
+
+
+def with_customer(events: list[Doc], customer_id: str | None) -> list[Doc]:
+    """The events with the conversation's ``customer_id`` (from :func:`customer`); as
+    they are when the payload names no customer."""
+    if not customer_id:
+        return events
+    return [{**e, "customer_id": customer_id} for e in events]
+
+
 @dataclass
 class Imported:
     """What an export maps to: the events, what was dropped (nothing a KPI needs) and

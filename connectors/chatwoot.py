@@ -12,6 +12,12 @@ So a conversation is ``chatwoot:<id>`` (``chatwoot:<account>:<id>`` with
 ``SUPPORT_CHATWOOT_ACCOUNT``), never built from an account only some payloads carry, and
 its queue is its inbox by id (``inbox-<id>``, or the name ``SUPPORT_QUEUES`` gives it) on
 every payload and in ``import``. An email inbox makes it a ticket, every other inbox a chat.
+
+The customer (schema v1.2's ``customer_id``) is the conversation's contact, by Chatwoot's
+contact id: ``meta.sender`` of the conversation (the contact in conversation payloads and
+the API), else ``contact_inbox.contact_id``, else a message's own sender when a contact
+sent it (``sender_type`` ``Contact``, ``sender.type`` ``contact``, or an incoming message,
+whose sender is the contact without a type).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors import signatures
-from connectors.base import Context, Doc, Vendor, event, iso, need, seconds
+from connectors.base import Context, Doc, Vendor, customer, event, iso, need, seconds, with_customer
 from connectors.errors import ConnectorError
 
 NAME = "chatwoot"
@@ -72,6 +78,25 @@ def labels(conversation: Doc, ctx: Context, inbox: Any = None) -> dict[str, str]
             "priority": PRIORITY.get(str(conversation.get("priority") or ""), "")}
 
 
+def _dict(value: Any) -> Doc:
+    return value if isinstance(value, dict) else {}
+
+
+def customer_of(conversation: Doc, message: Doc | None = None) -> str | None:
+    """The conversation's contact id; a message's sender when it is the contact."""
+    contact = _dict(_dict(conversation.get("meta")).get("sender"))
+    contact_id = contact.get("id") if str(contact.get("type") or "contact").lower() == \
+        "contact" else None
+    inbox = _dict(conversation.get("contact_inbox"))
+    by = None
+    if message is not None:
+        sender = _dict(message.get("sender"))
+        kind = str(sender.get("type") or message.get("sender_type") or "").lower()
+        if kind == "contact" or (not kind and message.get("message_type") in INCOMING):
+            by = sender.get("id") or message.get("sender_id")
+    return customer(contact_id, inbox.get("contact_id"), by)
+
+
 def _kind(conversation: Doc) -> str:
     return "ticket" if _channel(conversation) == "email" else "chat"
 
@@ -87,6 +112,10 @@ def conversation_of(doc: Doc) -> str | None:
 def created(doc: Doc, ctx: Context) -> list[Doc]:
     """A ticket is created; a chat starts, and joins the human queue at once unless a bot
     has it (Chatwoot opens a bot's conversation as "pending")."""
+    return with_customer(_created(doc, ctx), customer_of(doc))
+
+
+def _created(doc: Doc, ctx: Context) -> list[Doc]:
     key = key_of(doc, doc, ctx)
     at = iso(doc.get("created_at") or doc.get("timestamp"), "conversation")
     if _kind(doc) == "ticket":
@@ -102,6 +131,10 @@ def status_changed(doc: Doc, ctx: Context, at: str | None = None) -> list[Doc]:
     "pending" is a bot's conversation); open after resolved reopens a ticket; pending
     and snoozed on a ticket are the schema's pending and on_hold. The event id names the
     status and the second it changed, which the import finds in the activity messages."""
+    return with_customer(_status_changed(doc, ctx, at), customer_of(doc))
+
+
+def _status_changed(doc: Doc, ctx: Context, at: str | None) -> list[Doc]:
     key = key_of(doc, doc, ctx)
     kind, status = _kind(doc), str(need(doc, "status", "conversation"))
     previous = _previous_status(doc)
@@ -155,7 +188,7 @@ def message(doc: Doc, ctx: Context) -> list[Doc]:
     key = key_of(doc, conversation, ctx)
     mid = need(doc, "id", "message")
     if doc.get("content_type") == "input_csat":
-        return _csat(doc, key, mid)
+        return with_customer(_csat(doc, key, mid), customer_of(conversation, doc))
     if doc.get("event") == "message_updated" or doc.get("private") or \
             doc.get("message_type") in ACTIVITY:
         return []
@@ -165,6 +198,7 @@ def message(doc: Doc, ctx: Context) -> list[Doc]:
     return [event(NAME, f"{key}:message:{mid}", f"{_kind(conversation)}.message", key,
                   iso(doc.get("created_at"), "message"), actor=actor,
                   agent_id=str(agent) if actor == "agent" and agent else None,
+                  customer_id=customer_of(conversation, doc),
                   **labels(conversation, ctx, doc.get("inbox")))]
 
 

@@ -16,7 +16,10 @@ Freshdesk does not sign webhooks, so the rule sends the shared secret in a custo
 the ticket, what happened and its second, which the import derives from the API's records
 alike, so history imported over live webhooks counts once. The queue is the group:
 ``ticket_group_name`` as the rule gives it, and the import names groups by id the same way
-(``SUPPORT_QUEUES``, or the groups export among its files).
+(``SUPPORT_QUEUES``, or the groups export among its files). The customer (schema v1.2's
+``customer_id``) is the ticket's requester, when the rule sends ``requester_id``
+(``{{ticket.requester.id}}``, docs/connectors.md): real rules often send only the
+requester's name and email, which are no id.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import re
 from typing import Any
 
 from connectors import signatures
-from connectors.base import Context, Doc, Vendor, event, iso, need, seconds
+from connectors.base import Context, Doc, Vendor, customer, event, iso, need, seconds, with_customer
 from connectors.errors import ConnectorError
 
 NAME = "freshdesk"
@@ -133,6 +136,11 @@ def _what(ticket: Doc) -> tuple[str, Any, Any]:
 
 def normalize(doc: Doc, ctx: Context) -> list[Doc]:
     ticket = _ticket(doc)
+    requester = customer(ticket.get("requester_id"), ticket.get("ticket_requester_id"))
+    return with_customer(_events(ticket, ctx), requester)
+
+
+def _events(ticket: Doc, ctx: Context) -> list[Doc]:
     ctx.check_account(ticket.get("account"), "the Freshdesk webhook")
     kind, before, after = _what(ticket)
     if kind not in KNOWN and not kind.startswith(("note_type:", "ticket_action:")):

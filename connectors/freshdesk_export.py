@@ -20,7 +20,11 @@ reopened_at``) is reopened then, and its first resolve, which the API no longer 
 taken at that moment (the latest it can have been), so its resolution time is an upper
 bound and its reopen counts. Ids are the webhooks' (the ticket, what happened and its
 second: Freshdesk gives a reply no id on the webhook), so history imported over live
-webhooks counts once.
+webhooks counts once. A ticket's ``requester_id`` is the customer (schema v1.2's
+``customer_id``) of every event its record gives (creation, description, ends, waiting,
+the conversations it embeds); a conversation or rating record on its own names no
+requester, so its event has none (the worker takes a conversation's customer from its
+earliest event carrying one: the ticket's creation).
 """
 
 from __future__ import annotations
@@ -29,7 +33,18 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from connectors.base import Context, Doc, Imported, event, iso, items, map_whole, need
+from connectors.base import (
+    Context,
+    Doc,
+    Imported,
+    customer,
+    event,
+    iso,
+    items,
+    map_whole,
+    need,
+    with_customer,
+)
 from connectors.errors import ConnectorError
 from connectors.freshdesk import NAME, created, labels, reply, status_events
 
@@ -40,6 +55,12 @@ WAITING = (3, 6, 7)  # pending and the "waiting on" statuses
 
 
 def _ticket(t: Doc, ctx: Context, out: Imported) -> None:
+    start = len(out.events)
+    _ticket_events(t, ctx, out)
+    out.events[start:] = with_customer(out.events[start:], customer(t.get("requester_id")))
+
+
+def _ticket_events(t: Doc, ctx: Context, out: Imported) -> None:
     key = ctx.key(need(t, "id", "ticket"))
     at = iso(t.get("created_at"), "ticket")
     out.events += created(key, at, labels(t, ctx, prefix=""),

@@ -13,6 +13,10 @@ later notification (a reply-and-assign fires both ``conversation.admin.replied``
 ``conversation.admin.assigned`` with the same part) or in the export is one message. A
 part with a body is a message whatever its type (an ``assignment`` written as a reply is
 the teammate's first response); a bot's comment is the bot's, never a first response.
+
+The customer (schema v1.2's ``customer_id``) of every event of a conversation is its
+contact: ``contacts.contacts[0].id`` in the current model, the ``user`` (a user or lead)
+in the older one, else the opening message's author when a user, lead or contact wrote it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors import signatures
-from connectors.base import Context, Doc, Vendor, event, iso, need
+from connectors.base import Context, Doc, Vendor, customer, event, iso, need, with_customer
 from connectors.errors import ConnectorError
 
 NAME = "intercom"
@@ -50,6 +54,35 @@ def conversation_of(doc: Doc) -> str | None:
 def _actor(author: Any) -> str:
     kind = (author or {}).get("type") if isinstance(author, dict) else None
     return "customer" if kind in CUSTOMER else "agent" if kind == "admin" else "bot"
+
+
+def _dict(value: Any) -> Doc:
+    return value if isinstance(value, dict) else {}
+
+
+def customer_of(item: Doc) -> str | None:
+    """The conversation's contact, as the model at hand names it (never an admin or bot:
+    an outbound conversation's opening author is the teammate)."""
+    listed = _dict(item.get("contacts")).get("contacts")
+    first = _dict(listed[0]) if isinstance(listed, list) and listed else {}
+    user = _dict(item.get("user"))
+    author = _dict(_dict(item.get("source") or item.get("conversation_message")).get("author"))
+    return customer(first.get("id"),
+                    user.get("id") if user.get("type") in CUSTOMER else None,
+                    author.get("id") if author.get("type") in CUSTOMER else None)
+
+
+def conversation(item: Doc, key: str, ctx: Context, topic: str | None = None) -> list[Doc]:
+    """The events of a conversation as a notification of ``topic`` gives them, or all of
+    them (the export: no topic), each with the conversation's customer."""
+    if topic is None:
+        events = opened(item, key, ctx) + parts(item, key) + rating(item, key)
+    elif topic == "conversation.rating.added":
+        events = rating(item, key)
+    else:
+        events = (opened(item, key, ctx) if topic.endswith(".created") else []) + \
+            parts(item, key)
+    return with_customer(events, customer_of(item))
 
 
 def _labels(item: Doc, ctx: Context) -> dict[str, Any]:
@@ -116,12 +149,7 @@ def normalize(doc: Doc, ctx: Context) -> list[Doc]:
         return []  # notes, snoozes, tags, contacts: nothing a KPI needs
     ctx.check_account(doc.get("app_id"), "the Intercom notification")
     item = _item(doc)
-    key = ctx.key(need(item, "id", "conversation"))
-    if topic.endswith(".created"):
-        return opened(item, key, ctx) + parts(item, key)
-    if topic == "conversation.rating.added":
-        return rating(item, key)
-    return parts(item, key)
+    return conversation(item, ctx.key(need(item, "id", "conversation")), ctx, topic)
 
 
 VENDOR = Vendor(NAME, normalize, conversation_of, signatures.intercom,

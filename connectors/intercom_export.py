@@ -8,7 +8,8 @@ its opening ``source``, every ``conversation_parts`` entry and the
 ``conversation_rating``. So it maps with the webhooks' rules and keeps their ids: history
 imported up to the switch-on and live webhooks do not double count. A list page
 (``{"type": "conversation.list", "conversations": [...]}``) has no parts: retrieve each
-conversation for its replies.
+conversation for its replies. A conversation's events carry its contact as the webhooks'
+do (``customer_id``); a part exported on its own names no contact, so its event has none.
 """
 
 from __future__ import annotations
@@ -31,9 +32,7 @@ def _conversation(item: Doc, ctx: Context) -> list[Doc]:
         raise ConnectorError("unknown_payload", f"not an Intercom conversation or "
                                                 f"conversation part: type {item.get('type')!r}"
                                                 " (tickets are not mapped)")
-    key = ctx.key(need(item, "id", "conversation"))
-    return intercom.opened(item, key, ctx) + intercom.parts(item, key) + \
-        intercom.rating(item, key)
+    return intercom.conversation(item, ctx.key(need(item, "id", "conversation")), ctx)
 
 
 def normalize_export(docs: Iterable[Any], ctx: Context) -> Imported:

@@ -12,7 +12,10 @@ with what to add, since a body without them cannot tell a creation from a commen
 Ids are those the export has too, so history imported over live webhooks counts once: a
 ticket is ``zendesk:<ticket id>``, a comment ``…:comment:<comment id>``, a status change
 ``…:status:<status>:<second>``, a creation ``…:created``; its queue is its group by id
-(``group-<id>``, or the name ``SUPPORT_QUEUES`` gives it).
+(``group-<id>``, or the name ``SUPPORT_QUEUES`` gives it). Its customer (schema v1.2's
+``customer_id``) is the ticket's requester: ``detail.requester_id`` of an event webhook
+(every ``ticket.*`` event carries it; a messaging event's skinny ``detail`` does not), a
+trigger body's ``requester_id`` (``{{ticket.requester.id}}``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors import signatures
-from connectors.base import Context, Doc, Vendor, event, iso, need, seconds
+from connectors.base import Context, Doc, Vendor, customer, event, iso, need, seconds, with_customer
 from connectors.errors import ConnectorError
 
 NAME = "zendesk"
@@ -119,6 +122,12 @@ def _messaging(doc: Doc, key: str, at: str) -> list[Doc]:
 
 
 def _event_webhook(doc: Doc, ctx: Context) -> list[Doc]:
+    detail = doc.get("detail")
+    requester = detail.get("requester_id") if isinstance(detail, dict) else None
+    return with_customer(_event_webhook_events(doc, ctx), customer(requester))
+
+
+def _event_webhook_events(doc: Doc, ctx: Context) -> list[Doc]:
     name = str(doc.get("type")).removeprefix(PREFIX)
     ticket = _ticket_id(doc)
     if ticket is None:
@@ -151,9 +160,14 @@ TRIGGER_EVENTS = ("ticket_created", "agent_reply", "customer_reply", "status_cha
 
 def _trigger(doc: Doc, ctx: Context) -> list[Doc]:
     """A trigger's body, as docs/connectors.md gives it: ``support_kpi`` with
-    ``kpi_event`` and the ticket's placeholders (times ``…_with_timestamp``)."""
+    ``kpi_event`` and the ticket's placeholders (times ``…_with_timestamp``; the requester
+    ``{{ticket.requester.id}}``, the customer of every event it maps to)."""
     inner = doc.get("support_kpi")
     body: Doc = inner if isinstance(inner, dict) else doc
+    return with_customer(_trigger_events(body, ctx), customer(body.get("requester_id")))
+
+
+def _trigger_events(body: Doc, ctx: Context) -> list[Doc]:
     kind = body.get("kpi_event")
     if kind not in TRIGGER_EVENTS:
         raise ConnectorError(

@@ -20,6 +20,11 @@ otherwise; a requester is known from the ticket's creation or from the tickets a
 files, and a comment on a ticket whose requester is unknown is refused (counted, with what
 to add), never guessed. Satisfaction (good/bad) is a CSAT response of 5 or 1. Ids are the
 webhooks' (see connectors.zendesk), so history imported over live webhooks counts once.
+
+The customer (schema v1.2's ``customer_id``) is the ticket's ``requester_id`` as the files
+name it (a ``Create`` child, a ticket record, a satisfaction rating), on the ticket's
+creation, its requester's comments, a rating and the ends a ticket record gives; never the
+updater a creation without a requester falls back to for telling comments apart.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from connectors.base import Context, Doc, Imported, event, iso, items
+from connectors.base import Context, Doc, Imported, customer, event, iso, items, with_customer
 from connectors.errors import ConnectorError
 from connectors.zendesk import NAME, comment, csat, labels, status_events
 
@@ -44,6 +49,8 @@ class ExportMapper:
 
     ctx: Context
     requesters: dict[str, str] = field(default_factory=dict)
+    # each ticket's requester_id as the files name it (not the updater fallback above)
+    customers: dict[str, str] = field(default_factory=dict)
     out: Imported = field(default_factory=Imported)
     # tickets whose record says solved or closed: (status, updated_at), and those whose
     # end the files' updates hold
@@ -56,9 +63,12 @@ class ExportMapper:
         key = self.ctx.key(t["id"])
         if t.get("requester_id") is not None:
             self.requesters[key] = str(t["requester_id"])
+        if (cid := customer(t.get("requester_id"))) is not None:
+            self.customers[key] = cid
         if t.get("created_at"):
             self.out.events.append(event(NAME, f"{key}:created", "ticket.created", key,
                                          iso(t["created_at"], "ticket"),
+                                         customer_id=self.customers.get(key),
                                          **labels(t, self.ctx)))
         status = str(t.get("status") or "").lower()
         if status in ENDS and t.get("updated_at"):
@@ -71,7 +81,8 @@ class ExportMapper:
         for key, (status, at) in self.done.items():
             if key not in self.ended:  # a closed ticket was solved first
                 for ended in ENDS[:ENDS.index(status) + 1]:
-                    self.out.events += status_events(ended, "", key, at)
+                    self.out.events += with_customer(status_events(ended, "", key, at),
+                                                     self.customers.get(key))
                 self.out.approximate(f"{status} at the ticket record's updated_at (no "
                                      "status change in the files: add the ticket events)")
 
@@ -81,7 +92,8 @@ class ExportMapper:
         key = self.ctx.key(r["ticket_id"])
         found = csat(key, str(r.get("score") or ""), iso(r.get("updated_at")
                                                        or r.get("created_at"), "rating"))
-        self.out.events += found
+        self.out.events += with_customer(found, customer(r.get("requester_id"))
+                                         or self.customers.get(key))
         if not found:
             self.out.skip(f"satisfaction {r.get('score')} (not a rating)")
 
@@ -100,7 +112,10 @@ class ExportMapper:
             fields = {k: v for c in creates for k, v in c.items()}
             self.requesters[key] = str(fields.get("requester_id") or te.get("updater_id")
                                        or te.get("author_id"))
+            if (cid := customer(fields.get("requester_id"))) is not None:
+                self.customers[key] = cid
             self.out.events.append(event(NAME, f"{key}:created", "ticket.created", key, at,
+                                         customer_id=self.customers.get(key),
                                          **labels(fields, self.ctx)))
         for child in children:
             self._child(child, key, at)
@@ -131,9 +146,11 @@ class ExportMapper:
             self.out.refuse(UNKNOWN_REQUESTER)
             return
         author = str(child.get("author_id"))
-        self.out.events.append(comment(key, child.get("id"), iso(child["created_at"], "comment")
-                                       if child.get("created_at") else at,
-                                       author != requester, author))
+        mapped = comment(key, child.get("id"), iso(child["created_at"], "comment")
+                         if child.get("created_at") else at, author != requester, author)
+        # the requester's own comment names the customer: its author is the requester_id
+        self.out.events += with_customer([mapped], author if author == requester
+                                         and self.customers.get(key) == author else None)
 
 
 def _children(te: Doc) -> list[Doc]:

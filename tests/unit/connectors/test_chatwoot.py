@@ -4,6 +4,8 @@ definitions: first response 125 s from the queue entry, resolution 600 s, CSAT 5
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from connectors import chatwoot
@@ -43,6 +45,20 @@ def test_the_documented_conversation_maps_to_these_events() -> None:
     # a retried delivery maps to the same ids: the worker counts it once
     assert [e["event_id"] for p in payloads() for e in normalize(p)] == \
         [e["event_id"] for e in out]  # type: ignore[arg-type]
+
+
+def test_the_customer_is_the_conversations_contact() -> None:
+    """Conversation payloads name the contact as ``meta.sender`` (id 1, an integer, and
+    ``contact_inbox.contact_id``); the incoming message its sender of type contact ("1");
+    the agent's reply and the CSAT message carry a conversation with its display id only
+    and a teammate as sender, so they name no customer."""
+    docs: list[Any] = payloads()
+    assert docs[0]["meta"]["sender"]["id"] == 1
+    assert docs[1]["sender"] == {"id": "1", "name": "contact-name", "type": "contact"}
+    out = [e for p in docs for e in normalize(p)]
+    assert [(e["type"], e.get("customer_id")) for e in out] == [
+        ("chat.started", "1"), ("chat.handoff", "1"), ("chat.message", "1"),
+        ("chat.message", None), ("chat.ended", "1"), ("survey.csat", None)]
 
 
 def test_the_kpis_are_the_hand_computed_ones() -> None:

@@ -6,6 +6,8 @@ definitions: created 09:00 by email, answered 09:20 (first response 1200 s), pen
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from connectors import freshdesk, signatures
@@ -36,6 +38,22 @@ def test_the_rules_bodies_map_to_these_events() -> None:
         ("email", "normal", "Billing")
     assert {e["conversation_id"] for e in out} == {"freshdesk:1001"}
     assert len({e["event_id"] for e in out}) == len(out)
+
+
+def test_the_customer_is_the_requester_id_the_rule_sends() -> None:
+    """These rules' bodies name the requester by name and email only: no id, so no
+    customer (an email is no id, and none is made up). With the documented body's
+    ``"requester_id": "{{ticket.requester.id}}"`` (rendered, as every Freshdesk
+    placeholder, as a string; 9 is ticket 1001's requester in the API records of
+    test_identity) every event of the body carries it."""
+    docs: list[Any] = payloads()
+    assert not any("customer_id" in e for p in docs for e in normalize(p))
+    body = docs[0]["freshdesk_webhook"]
+    out = normalize({"freshdesk_webhook": {**body, "requester_id": "9"}})
+    assert [(e["type"], e["customer_id"]) for e in out] == [("ticket.created", "9"),
+                                                           ("ticket.message", "9")]
+    unrendered = {**body, "requester_id": "{{ticket.requester.id}}"}
+    assert not any("customer_id" in e for e in normalize({"freshdesk_webhook": unrendered}))
 
 
 def test_a_retried_delivery_is_the_same_event() -> None:

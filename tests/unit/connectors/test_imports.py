@@ -51,6 +51,16 @@ def test_freshdesk_tickets_conversations_and_ratings() -> None:
     assert (created["freshdesk:21"]["channel"], created["freshdesk:21"]["priority"]) == \
         ("chat", "high")
     assert out.skipped == {"private_note": 1, freshdesk_export.UNNAMED: 2}
+    # the ticket records' requester_id (1520, 1521) on what each record gives; the
+    # conversation and rating records name no requester
+    assert {(e["conversation_id"], e["type"], e.get("actor", "-"), e.get("customer_id"))
+            for e in out.events if "customer_id" in e} == {
+        ("freshdesk:20", "ticket.created", "-", "1520"),
+        ("freshdesk:20", "ticket.message", "customer", "1520"),
+        ("freshdesk:20", "ticket.solved", "-", "1520"),
+        ("freshdesk:21", "ticket.created", "-", "1521"),
+        ("freshdesk:21", "ticket.message", "customer", "1521"),
+        ("freshdesk:21", "ticket.status_changed", "-", "1521")}
     assert out.refused == {}
     row = kpis(out.events)
     assert (row["frt_count"], row["frt_mean_seconds"]) == (2, 1200)  # 1800 and 600
@@ -75,6 +85,8 @@ def test_chatwoot_conversations_with_their_messages() -> None:
         ("10:30:00", "ticket.message", "customer"), ("10:31:00", "ticket.reopened", ""),
         ("10:45:00", "ticket.message", "agent"), ("11:00:00", "ticket.solved", "")])
     assert out.skipped == {"private_note": 1, "activity (not a status)": 1}
+    # both conversations' contact is meta.sender, Emily Garcia (contact 31)
+    assert {e.get("customer_id") for e in out.events} == {"31"}
     row = kpis(out.events)
     assert (row["frt_count"], row["frt_mean_seconds"]) == (2, (90 + 2400) / 2)
     assert (row["response_count"], row["response_mean_seconds"]) == \
@@ -97,6 +109,8 @@ def test_intercom_conversations_are_the_webhooks_events() -> None:
     first = [e for e in out.events if e["conversation_id"] == "intercom:215469"]
     assert sorted(first, key=lambda e: e["event_id"]) == \
         sorted({e["event_id"]: e for e in hooks}.values(), key=lambda e: e["event_id"])
+    # every event of both conversations carries their contact, contacts.contacts[0].id
+    assert {e.get("customer_id") for e in out.events} == {"5310d8e7598c9a0b24000002"}
     row = kpis(out.events)
     assert (row["frt_count"], row["frt_mean_seconds"]) == (2, (90 + 300) / 2)
     assert (row["resolution_count"], row["resolution_mean_seconds"]) == (1, 600)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,32 @@ def test_the_documented_conversation_maps_to_these_events() -> None:
         ("survey.csat", None, "22:25:00")]
     assert out[0]["queue"] == "team-5017691" and out[0]["priority"] == "normal"
     assert out[3]["agent_id"] == "814860" and out[-1]["score"] == 4
+
+
+def test_the_customer_is_the_conversations_contact() -> None:
+    """The current model lists the contact (``contacts.contacts[0].id``); every event of
+    the conversation carries it, an admin's reply too (the payload names the contact)."""
+    docs: list[Any] = payloads()
+    assert docs[0]["data"]["item"]["contacts"]["contacts"][0]["id"] == \
+        "5310d8e7598c9a0b24000002"
+    out = [e for p in docs for e in normalize(p)]
+    assert [e.get("customer_id") for e in out] == ["5310d8e7598c9a0b24000002"] * len(out)
+
+
+@pytest.mark.parametrize(("item", "want"), [
+    # the older model (real/intercom/01): the customer as ``user``, a lead
+    ({"user": {"type": "lead", "id": "5c9553cb27e377f24eed49f7"},
+      "conversation_message": {"author": {"type": "user", "id": "5c9553cb27e377f24eed49f7"}}},
+     "5c9553cb27e377f24eed49f7"),
+    # no contact list: the opening message's author, when a contact wrote it
+    ({"source": {"author": {"type": "lead", "id": "696205460674dbb9050aa7fd"}}},
+     "696205460674dbb9050aa7fd"),
+    # an outbound conversation's opening author is the teammate: no customer from it
+    ({"source": {"author": {"type": "admin", "id": "4423433"}}}, None),
+    ({"contacts": {"type": "contact.list", "contacts": []}}, None),
+])
+def test_the_contact_of_either_model(item: dict[str, object], want: str | None) -> None:
+    assert intercom.customer_of(item) == want
 
 
 def test_the_kpis_are_the_hand_computed_ones() -> None:

@@ -136,21 +136,71 @@ EXPECTED: dict[str, list[str]] = {
 }
 
 
+# the customer_id of each event mapped, in order (``-`` for none), where it comes from
+# (SOURCES.md): Chatwoot ``meta.sender.id`` / ``contact_inbox.contact_id`` / a contact's
+# message sender; Freshdesk a ticket record's ``requester_id`` (Zulip's rule bodies name
+# the requester by name and email only, a conversation or rating record not at all);
+# Intercom ``contacts.contacts[0].id`` or the older model's ``user.id`` (a part exported on
+# its own names none); Zendesk ``requester_id`` of a ticket record or an audit's Create.
+CUSTOMERS: dict[str, list[str]] = {
+    "chatwoot/01_conversation_created_reconstructed": ["715", "715"],
+    "chatwoot/02_conversation_status_changed_reconstructed": ["715"],
+    "chatwoot/04_message_created_incoming_webwidget": ["405"],
+    "chatwoot/05_message_created_outgoing_agent": ["715"],
+    "chatwoot/06_message_created_outgoing_attachment_api": ["195"],
+    "chatwoot/07_message_created_api_channel_2022": ["1000"],  # sender null, meta.sender
+    "chatwoot/08_message_created_agent_bot_api": ["2"],
+    "chatwoot/09_message_created_whatsapp_media_2025": ["1452266"],
+    "chatwoot/10_api_list_conversations": ["2", "2", "2"],  # meta.sender without a type
+    "chatwoot/11_api_contact_conversations": ["715", "715"],
+    "freshdesk/01_ticket_created_triggered_event": ["-", "-"],
+    "freshdesk/02_status_changed_triggered_event": ["-", "-"],
+    "freshdesk/03_public_note_triggered_event": ["-"],
+    "freshdesk/07_ticket_created_inline_image_html": ["-", "-"],
+    "freshdesk/08_api_ticket_pending_with_stats": ["67032849498"] * 3,
+    "freshdesk/09_api_ticket_closed_outbound": ["67042965499"] * 3,
+    "freshdesk/10_api_conversation_agent_reply": ["-"],
+    "freshdesk/12_api_conversation_customer_reply_portal": ["-"],
+    "freshdesk/13_api_satisfaction_rating": ["-"],
+    "intercom/01_conversation_user_created_legacy": ["5c9553cb27e377f24eed49f7"] * 3,
+    "intercom/02_conversation_admin_replied_assignment_part": ["5c9553cb27e377f24eed49f7"],
+    "intercom/03_conversation_admin_assigned_with_body": ["5c9553cb27e377f24eed49f7"],
+    "intercom/04_conversation_user_replied_legacy": ["5c9553cb27e377f24eed49f7"],
+    "intercom/07_conversation_admin_closed_legacy": ["5c9553cb27e377f24eed49f7"],
+    "intercom/08_conversation_operator_replied_current_model": ["696205460674dbb9050aa7fd"],
+    "intercom/09_api_conversation_customer_initiated": ["5fd150d50697b6d0bbc4a2c2"] * 3,
+    # outbound: the author is the teammate, the contact listed is the customer
+    "intercom/10_api_conversation_admin_initiated": ["63ea41a0eddb9b625fb712c9"],
+    "intercom/11_api_conversation_part_user_comment": ["-"],
+    "intercom/12_api_conversation_part_bot_comment": ["-"],
+    "zendesk/07_api_ticket_closed_csat_unoffered": ["360839922496"] * 3,
+    "zendesk/08_api_ticket_voicemail_csat_offered": ["5527111815439"],
+    # the Create's requester_id value is a string; the requester's own comment carries it
+    "zendesk/13_api_audit_ticket_create_with_comment": ["6130907993114"] * 2,
+    "zendesk/14_api_audit_status_change": ["-"],
+    "zendesk/15_api_incremental_ticket_pending_csat_null": ["6314931549722"],
+}
+
+
 def files() -> list[Path]:
     return sorted(REAL.glob("*/*.json"))
 
 
-def mapped(path: Path) -> list[str]:
+def events_of(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The events a file maps to, and what it refused (``refused <reason>``)."""
     doc = json.loads(path.read_text())
     vendor = path.parent.name
     try:
         if doc["kind"] == "webhook":
-            events, refused = VENDORS[vendor].normalize(doc["payload"], CTX), []
-        else:
-            imported = IMPORTS[vendor]([doc["payload"]], CTX)
-            events, refused = imported.events, [f"refused {r}" for r in imported.refused]
+            return VENDORS[vendor].normalize(doc["payload"], CTX), []
+        imported = IMPORTS[vendor]([doc["payload"]], CTX)
     except ConnectorError as err:
-        return [f"refused {err.reason}"]
+        return [], [f"refused {err.reason}"]
+    return imported.events, [f"refused {r}" for r in imported.refused]
+
+
+def mapped(path: Path) -> list[str]:
+    events, refused = events_of(path)
     return refused + [
         f"{e['type']} {e['conversation_id']} {e.get('actor', '-')} {e.get('queue', '-')}"
         for e in events
@@ -160,6 +210,7 @@ def mapped(path: Path) -> list[str]:
 def test_every_file_has_its_expectation_and_at_least_eight_per_vendor() -> None:
     names = {f"{p.parent.name}/{p.stem}" for p in files()}
     assert names == EXPECTED.keys()
+    assert CUSTOMERS.keys() <= names
     for vendor in ("chatwoot", "freshdesk", "intercom", "zendesk"):
         assert sum(n.startswith(vendor + "/") for n in names) >= 8, vendor
 
@@ -167,6 +218,17 @@ def test_every_file_has_its_expectation_and_at_least_eight_per_vendor() -> None:
 @pytest.mark.parametrize("path", files(), ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_a_real_payload_maps_to_what_it_says(path: Path) -> None:
     assert mapped(path) == EXPECTED[f"{path.parent.name}/{path.stem}"]
+
+
+@pytest.mark.parametrize("path", files(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_a_real_payload_names_its_customer_as_it_says(path: Path) -> None:
+    """The customer_id of each event is the vendor's raw id, exactly as the payload gives
+    it (a string), or none where the payload names none; a file mapping to nothing has
+    no entry."""
+    events, _ = events_of(path)
+    want = CUSTOMERS.get(f"{path.parent.name}/{path.stem}", [])
+    assert [e.get("customer_id", "-") for e in events] == want
+    assert all(isinstance(e.get("customer_id", ""), str) for e in events)
 
 
 @pytest.mark.parametrize("path", files(), ids=lambda p: f"{p.parent.name}/{p.stem}")

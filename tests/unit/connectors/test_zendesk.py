@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+from typing import Any
 
 import pytest
 
@@ -36,8 +37,33 @@ def test_the_documented_ticket_maps_to_these_events() -> None:
     assert out[0] == {"event_id": "zendesk:141:created",
                       "type": "ticket.created", "conversation_id": "zendesk:141",
                       "occurred_at": "2025-02-11T14:32:00Z", "channel": "chat",
-                      "queue": "group-360001", "priority": "normal"}
+                      "queue": "group-360001", "priority": "normal",
+                      "customer_id": "9873843"}
     assert out[1]["occurred_at"] == "2025-02-11T14:32:05.254571Z"
+
+
+def test_the_customer_is_the_tickets_requester_where_the_payload_names_it() -> None:
+    """Every ``ticket.*`` event webhook carries the ticket in ``detail``, its
+    ``requester_id`` too ("9873843" in the fixtures); a messaging event's ``detail`` is
+    the ticket's id only, so its message names no customer (the ticket's creation does)."""
+    docs: list[Any] = payloads()
+    assert {d["detail"].get("requester_id") for d in docs
+            if str(d["type"]).startswith("zen:event-type:ticket.")} == {"9873843"}
+    for doc in docs:
+        mapped = normalize(doc)
+        want = "9873843" if str(doc["type"]).startswith("zen:event-type:ticket.") else None
+        assert [e.get("customer_id") for e in mapped] == [want] * len(mapped), doc["id"]
+
+
+def test_a_trigger_body_gives_the_requester_placeholder_as_the_customer() -> None:
+    """The documented trigger body's ``"requester_id": "{{ticket.requester.id}}"``; a body
+    without it, or with the placeholder unrendered (a template), names no customer."""
+    body = {"kpi_event": "ticket_created", "ticket_id": "141",
+            "created_at": "2025-02-11T14:32:00Z", "requester_id": "9873843"}
+    assert [e["customer_id"] for e in normalize({"support_kpi": body})] == ["9873843"]
+    for requester in ("{{ticket.requester.id}}", ""):
+        assert "customer_id" not in normalize(
+            {"support_kpi": {**body, "requester_id": requester}})[0]
 
 
 def test_the_kpis_are_the_hand_computed_ones() -> None:

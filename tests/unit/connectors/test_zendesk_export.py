@@ -14,6 +14,7 @@ from tests.support import ROOT
 from tests.unit.connectors import common
 
 PAGE = ROOT / "tests/fixtures/connectors/zendesk_export/page1.json"
+REAL = ROOT / "tests/fixtures/connectors/real/zendesk"
 
 
 def test_the_export_maps_in_time_order_with_the_kpis_worked_out() -> None:
@@ -33,6 +34,40 @@ def test_the_export_maps_in_time_order_with_the_kpis_worked_out() -> None:
     assert (row["resolution_count"], row["resolution_mean_seconds"]) == (2, (7200 + 10500) / 2)
     assert imported.events[0] | {} == {**imported.events[0], "queue": "group-360001",
                                        "priority": "normal", "channel": "web"}
+
+
+def test_the_customer_is_the_requester_id_of_the_tickets_creation() -> None:
+    """Ticket 155's Create children name requester 7, ticket 156's requester 8: their
+    creations and their requesters' own comments carry it; an agent's comment or a
+    status change names no requester, so they carry none (the creation's is the one)."""
+    doc = json.loads(PAGE.read_text())
+    imported = normalize_export([doc["payload"]], Context())
+    by_ticket: dict[str, set[tuple[str, str, str | None]]] = {}
+    for e in imported.events:
+        by_ticket.setdefault(e["conversation_id"], set()).add(
+            (e["type"], e.get("actor", "-"), e.get("customer_id")))
+    assert by_ticket["zendesk:155"] == {("ticket.created", "-", "7"),
+                                        ("ticket.message", "customer", "7"),
+                                        ("ticket.message", "agent", None),
+                                        ("ticket.solved", "-", None)}
+    assert {c for t, a, c in by_ticket["zendesk:156"] if t == "ticket.created" or
+            a == "customer"} == {"8"}
+
+
+def test_a_ticket_record_and_a_rating_name_the_requester() -> None:
+    """A real tickets export record (real/zendesk/07: closed, requester 360839922496, an
+    int) gives its creation and the ends it records that customer; a real satisfaction
+    rating (real/zendesk/09, requester 361089721035), once answered good, its own."""
+    ticket = json.loads((REAL / "07_api_ticket_closed_csat_unoffered.json").read_text())
+    rating = json.loads((REAL / "09_api_satisfaction_rating_offered.json").read_text())
+    assert ticket["payload"]["requester_id"] == 360839922496
+    out = normalize_export([[ticket["payload"], {**rating["payload"], "score": "good"}]],
+                           Context())
+    assert [(e["conversation_id"], e["type"], e["customer_id"]) for e in out.events] == [
+        ("zendesk:1", "ticket.created", "360839922496"),
+        ("zendesk:146", "survey.csat", "361089721035"),
+        ("zendesk:1", "ticket.solved", "360839922496"),
+        ("zendesk:1", "ticket.closed", "360839922496")]
 
 
 def test_a_ticket_event_without_ids_is_refused_and_counted() -> None:
