@@ -16,8 +16,11 @@ from devtools import simulate as sim
 from devtools.services import ServiceConfig
 
 
-def preload(svc: ServiceConfig, n: int, seed: int, topics: tuple[str, str]) -> int:
-    """Produce ~n simulated events once; reuses the topics when they already hold them."""
+def preload(svc: ServiceConfig, n: int, seed: int, topics: tuple[str, str],
+            customers: int = 0) -> int:
+    """Produce ~n simulated events once; reuses the topics when they already hold them.
+    ``customers``: draw each conversation's customer from a population this size
+    (:class:`devtools.simulate.FloorParams`), for the customer path's bench."""
     admin = KafkaAdminClient(bootstrap_servers=svc.bootstrap)
     existing = set(admin.list_topics())
     marker = redis.Redis.from_url(svc.redis_url).get(f"bench:preloaded:{topics[0]}")
@@ -34,7 +37,8 @@ def preload(svc: ServiceConfig, n: int, seed: int, topics: tuple[str, str]) -> i
     # about 6 events per conversation land inside the day: aim a little high, then cut
     rate = max(1.0, n / 5.5 / (24 * 60))
     end = int(time.time() * 1000) - 3_600_000
-    events = sim.generate(sim.FloorParams(seed=seed, rate_per_min=rate), end - 86_400_000, end)
+    events = sim.generate(sim.FloorParams(seed=seed, rate_per_min=rate, customers=customers),
+                          end - 86_400_000, end)
     events = events[:n]
     producer = KafkaProducer(bootstrap_servers=svc.bootstrap, linger_ms=20,
                              batch_size=512 * 1024, acks=1, compression_type=None)

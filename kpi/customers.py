@@ -106,6 +106,9 @@ def changed_contact(events: Sequence[Event], new_count: int,
                     ) -> tuple[str, Contact] | None:
     """The conversation's (customer, contact) when a batch that added its last
     ``new_count`` events changed it (the rank aside, which moves with every event)."""
+    if before is not None and before.dims == after.dims \
+            and not _may_change(events, new_count, cfg):
+        return None
     now = contact_of(events, after.dims, stored_key(after), cfg)
     if now is None or before is None:
         return now
@@ -113,6 +116,23 @@ def changed_contact(events: Sequence[Event], new_count: int,
     if was is not None and was[0] == now[0] and _fields(was[1]) == _fields(now[1]):
         return None
     return now
+
+
+def _may_change(events: Sequence[Event], new_count: int, cfg: KpiConfig) -> bool:
+    """Whether the batch's new events can change a contact whose labels did not change
+    (most are messages before the completion, which change nothing of it): a start, a
+    completion, a customer id, or a human reply up to a completion already known."""
+    new = events[len(events) - new_count:]
+    replies: list[int] = []
+    for e in new:
+        if e.type in START_TYPES or e.type in COMPLETE_TYPES or e.customer is not None:
+            return True
+        if is_human_reply(e, cfg):
+            replies.append(e.t_ms)
+    if not replies:
+        return False
+    done = min((e.t_ms for e in events if e.type in COMPLETE_TYPES), default=None)
+    return done is not None and min(replies) <= done
 
 
 def _fields(c: Contact) -> tuple[object, ...]:

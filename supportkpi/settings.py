@@ -523,7 +523,9 @@ def load_settings(**overrides: object) -> Settings:
         s.kpi_config()
         return s
     except ValidationError as exc:
-        lines = [f"SUPPORT_{'_'.join(loc).upper()}: {msg}" for loc, msg in describe_errors(exc)]
+        # a check across settings (a model validator) has no field: its text names them
+        lines = [f"SUPPORT_{'_'.join(loc).upper()}: {msg}" if loc else msg
+                 for loc, msg in describe_errors(exc)]
         if len(lines) == 1:  # the usual case: one line naming the variable
             raise SettingsError(f"invalid configuration: {lines[0]}") from None
         raise SettingsError("invalid configuration:\n" + "\n".join(f"  {x}" for x in lines)

@@ -24,7 +24,7 @@ from tests.support import WorkerProcess, parse, read_topic, sample, scrape, wait
 pytestmark = pytest.mark.integration
 
 ALICE, BOB, CAROL = "alice.repeat@example.com", 987654321, "carol-5e1f"
-RAW_IDS = (ALICE, str(BOB), CAROL)
+RAW_IDS = (ALICE, str(BOB), CAROL, "dave-77c1", "erin-90d4")
 SECRET = "test-secret-0123456789abcdef"
 
 
@@ -60,6 +60,18 @@ def floor(now: float) -> list[dict[str, object]]:
         e("T4-3", "ticket.solved", a + 300, "T4"),
         e("T5-1", "ticket.created", a + 30, "T5", customer_id=CAROL, **billing),
         e("T5-2", "ticket.solved", a + 400, "T5"),
+        # the window edge (20m): Dave's T8 starts exactly 20 minutes after T7 was solved
+        # (a repeat), Erin's T10 a millisecond later (not one). Each is a first contact of
+        # its own (nothing of the customer started in the 20 minutes before it).
+        e("T7-1", "ticket.created", a + 100, "T7", customer_id="dave-77c1", **billing),
+        e("T7-2", "ticket.message", a + 130, "T7", actor="agent"),
+        e("T7-3", "ticket.solved", a + 160, "T7"),
+        e("T8-1", "ticket.created", a + 160 + 1200, "T8", customer_id="dave-77c1", **billing),
+        e("T9-1", "ticket.created", a + 100, "T9", customer_id="erin-90d4", **billing),
+        e("T9-2", "ticket.message", a + 130, "T9", actor="agent"),
+        e("T9-3", "ticket.solved", a + 160, "T9"),
+        e("T10-1", "ticket.created", a + 160 + 1200.001, "T10", customer_id="erin-90d4",
+          **billing),
         # no customer_id: in no customer KPI
         e("T6-1", "ticket.created", a, "T6", **billing),
         e("T6-2", "ticket.message", a + 10, "T6", actor="agent"),
@@ -104,28 +116,28 @@ def check(port: int) -> None:
         return sample(s, name, window="1h", queue=queue, channel="all", team="all",
                       priority="all")
 
-    # completed with a customer: T1, C1, T2, T4, T5 (not T6); repeated: T1
-    assert v("support_customer_completed_conversations") == 5
-    assert v("support_repeat_contact_conversations") == 1
-    assert v("support_repeat_contact_ratio") == pytest.approx(1 / 5)
-    # eligible: T1, C1, T2, T4 (T5 had no human reply); resolved for the customer: C1,
-    # T2, T4
-    assert v("support_customer_fcr_eligible_conversations") == 4
-    assert v("support_customer_fcr_ratio") == pytest.approx(3 / 4)
+    # completed with a customer: T1, C1, T2, T4, T5, T7, T9 (not T6); repeated: T1, T7
+    assert v("support_customer_completed_conversations") == 7
+    assert v("support_repeat_contact_conversations") == 2
+    assert v("support_repeat_contact_ratio") == pytest.approx(2 / 7)
+    # eligible: T1, C1, T2, T4, T7, T9 (T5 had no human reply); resolved for the
+    # customer: C1, T2, T4, T9
+    assert v("support_customer_fcr_eligible_conversations") == 6
+    assert v("support_customer_fcr_ratio") == pytest.approx(4 / 6)
     # SUPPORT_FCR_DEFINITION=customer: FCR's own series is customer FCR (T6, anonymous,
     # is in neither)
-    assert v("support_fcr_ratio") == pytest.approx(3 / 4)
-    assert v("support_fcr_eligible_conversations") == 4
-    # T1's repeat came on chat: 1 of 1 repeats switched channel
-    assert v("support_repeat_channel_switch_ratio") == 1.0
-    # first contacts: T1 (+C1), T2, T3, T4 (+T5): 6 contacts over 4 first contacts
-    assert v("support_customer_first_contacts") == 4
-    assert v("support_contacts_per_customer_mean") == pytest.approx(1.5)
-    # billing: T1, T2, T4, T5 completed, T1 repeated
-    assert v("support_repeat_contact_ratio", "billing") == pytest.approx(1 / 4)
+    assert v("support_fcr_ratio") == pytest.approx(4 / 6)
+    assert v("support_fcr_eligible_conversations") == 6
+    # T1's repeat came on chat, T7's on email again: 1 of 2 repeats switched channel
+    assert v("support_repeat_channel_switch_ratio") == pytest.approx(1 / 2)
+    # first contacts: T1 (+C1), T2, T3, T4 (+T5), T7, T8, T9, T10: 10 contacts over 8
+    assert v("support_customer_first_contacts") == 8
+    assert v("support_contacts_per_customer_mean") == pytest.approx(10 / 8)
+    # billing: T1, T2, T4, T5, T7, T9 completed, T1 and T7 repeated
+    assert v("support_repeat_contact_ratio", "billing") == pytest.approx(2 / 6)
     lower = v("support_repeat_contact_ratio_lower")
     upper = v("support_repeat_contact_ratio_upper")
-    assert lower is not None and upper is not None and lower < 0.2 < upper
+    assert lower is not None and upper is not None and lower < 2 / 7 < upper
 
 
 @pytest.fixture
@@ -150,16 +162,16 @@ def test_repeat_customers_on_metrics_and_query_across_a_restart(
         query = rows_from_json(cli({**os.environ, **env}, "query", "--window", "1h",
                                    "--json"))
         row = next(iter(query.values()))["*"]
-        assert row["repeat_ratio"] == pytest.approx(0.2)
-        assert row["cfcr_ratio"] == pytest.approx(0.75)
-        assert row["cpc_mean"] == pytest.approx(1.5)
+        assert row["repeat_ratio"] == pytest.approx(2 / 7)
+        assert row["cfcr_ratio"] == pytest.approx(4 / 6)
+        assert row["cpc_mean"] == pytest.approx(10 / 8)
 
         # a restart re-reads nothing twice; Bob's T3 is then solved 5 minutes after it
         # started with no later contact: one more completion, not repeated
         worker.stop()
         worker = WorkerProcess(env, tmp_path / "worker2.log").start()
         wait_for(lambda: "support_events_processed_total" in scrape(port), 60, "restarted")
-        t3 = json.loads(json.dumps(events[9]))
+        t3 = next(ev for ev in events if ev["event_id"] == "T3-1")
         solved = {"event_id": "T3-2", "type": "ticket.solved",
                   "occurred_at": float(t3["occurred_at"]) + 300, "conversation_id": "T3"}
         produce(services.bootstrap, env, [solved])
@@ -168,9 +180,9 @@ def test_repeat_customers_on_metrics_and_query_across_a_restart(
         s = parse(scrape(port))
         every = {"window": "1h", "queue": "all", "channel": "all", "team": "all",
                  "priority": "all"}
-        assert sample(s, "support_customer_completed_conversations", **every) == 6
-        assert sample(s, "support_repeat_contact_conversations", **every) == 1
-        assert sample(s, "support_customer_fcr_eligible_conversations", **every) == 4
+        assert sample(s, "support_customer_completed_conversations", **every) == 8
+        assert sample(s, "support_repeat_contact_conversations", **every) == 2
+        assert sample(s, "support_customer_fcr_eligible_conversations", **every) == 6
         logs = (tmp_path / "worker.log").read_text(errors="replace") + worker.log_text()
         assert_no_raw_ids(services, env, ns, logs, scrape(port))
     finally:

@@ -17,6 +17,7 @@ from kpi.customers import (
     REPEATED,
     SWITCHED,
     Contact,
+    changed_contact,
     contact_of,
     customer_items,
     item_changes,
@@ -162,3 +163,51 @@ def test_arrival_order_and_duplicates_do_not_change_anything(rows: list, rnd: ra
     assert state == one_go
     expected = {k: n for k, n in customer_items(one_go.values(), W).items() if n}
     assert {k: n for k, n in total.items() if n} == expected
+
+
+TYPES = ["ticket.created", "ticket.message", "ticket.message", "ticket.solved",
+         "ticket.reopened", "ticket.escalated", "survey.csat"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(TYPES), st.integers(0, 50),
+                          st.sampled_from(["agent", "customer", "bot"]),
+                          st.sampled_from([None, None, "c1", "c2"]),
+                          st.sampled_from([None, None, "billing", "tech"])),
+                min_size=1, max_size=12),
+       st.randoms())
+def test_the_contacts_sent_batch_by_batch_end_at_the_whole_conversations(
+        rows: list, rnd: random.Random) -> None:
+    """The main path sends a contact only when a batch may change it (kpi.customers.
+    _may_change skips most messages): merged, what it sent is what the whole conversation
+    says, however its events were batched."""
+    from kpi.conversation import evaluate
+    from kpi.deltas import storage_key
+
+    evs = [Event(f"e{i}", typ, t * 1000, "conv", actor=actor if "message" in typ else None,
+                 customer=cust, queue=queue, score=4.0 if typ == "survey.csat" else None)
+           for i, (typ, t, actor, cust, queue) in enumerate(rows)]
+    rnd.shuffle(evs)
+    seen: list[Event] = []
+    before = None
+    sent: dict[str, Contact] = {}
+    while len(seen) < len(evs):
+        k = rnd.randint(1, 3)
+        batch = evs[len(seen):len(seen) + k]
+        seen += batch
+        after, _live = evaluate(seen, CFG)
+        got = changed_contact(seen, len(batch), before, after,
+                              lambda v: storage_key(v.dims, CFG, None), CFG)
+        if got is not None:
+            sent[got[0]] = merge(sent[got[0]], got[1]) if got[0] in sent else got[1]
+        before = after
+    after, _live = evaluate(evs, CFG)
+    whole = contact_of(evs, after.dims, storage_key(after.dims, CFG, None), CFG)
+    if whole is None:
+        return
+    customer, expected = whole
+    assert customer in sent
+    c = sent[customer]
+    assert (c.start_ms, c.channel, c.done_ms, c.eligible, c.dimkey) == (
+        expected.start_ms, expected.channel, expected.done_ms, expected.eligible,
+        expected.dimkey)

@@ -177,3 +177,24 @@ def test_intake_settings_before_any_connection(env: dict[str, str], says: str,
     result = CliRunner().invoke(main, ["intake", "--kafka", NOBODY])
     assert result.exit_code != 0
     assert says in result.output and "Kafka" not in result.output, result.output
+
+
+@pytest.mark.parametrize("env, names", [
+    ({"SUPPORT_CUSTOMER_KPIS": "true"}, ("SUPPORT_CUSTOMER_KPIS", "SUPPORT_CUSTOMER_SECRET")),
+    ({"SUPPORT_CUSTOMER_KPIS": "true", "SUPPORT_CUSTOMER_SECRET": "short"},
+     ("SUPPORT_CUSTOMER_SECRET", "16 characters")),
+    ({"SUPPORT_FCR_DEFINITION": "customer"},
+     ("SUPPORT_FCR_DEFINITION=customer", "SUPPORT_CUSTOMER_KPIS")),
+])
+def test_customer_kpis_without_a_secret_are_one_line(env: dict[str, str], names: tuple[str, ...],
+                                                     tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused before the worker touches Kafka (none listens here) or Redis."""
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("SUPPORT_DATA_DIR", str(tmp_path / "faust"))
+    result = CliRunner().invoke(main, ["worker", "--kafka", NOBODY, "--metrics-port", "0"])
+    assert result.exit_code == 1
+    line = _one_line(result.output)
+    assert all(n in line for n in names), line
+    assert "Kafka broker" not in line  # the settings are checked first
