@@ -25,6 +25,7 @@ CORE = [
     "kpi/events.py",
     "kpi/conversation.py",
     "kpi/fcr.py",
+    "kpi/customers.py",
     "kpi/fold.py",
     "kpi/dims.py",
     "kpi/deltas.py",

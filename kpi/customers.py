@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from kpi.config import KpiConfig
 from kpi.conversation import ConversationView, is_human_reply
@@ -38,9 +37,9 @@ EPISODES = "cpc_n"  # first contacts: no contact of the customer in the window b
 EPISODE_CONTACTS = "cpc_sm"  # contacts within the window from a first contact, x 1000
 
 
-@dataclass(frozen=True, slots=True)
 class Contact:
-    """One conversation of a customer, as the main path last saw it.
+    """One conversation of a customer, as the main path last saw it (treated as
+    immutable; a plain class for the reason :class:`kpi.events.Event` gives).
 
     ``rank`` orders what can change: the labels (``dimkey``, the conversation's stored
     dimension key with its trailing ``|``) and ``channel`` come from the contact with the
@@ -48,13 +47,32 @@ class Contact:
     conversation's (newest event time, events seen), which only grows as events are
     added."""
 
-    conversation_id: str
-    start_ms: int
-    channel: str
-    done_ms: int | None
-    eligible: bool
-    dimkey: str
-    rank: tuple[int, int]
+    __slots__ = ("channel", "conversation_id", "dimkey", "done_ms", "eligible", "rank",
+                 "start_ms")
+
+    def __init__(self, conversation_id: str, start_ms: int, channel: str,
+                 done_ms: int | None, eligible: bool, dimkey: str,
+                 rank: tuple[int, int]) -> None:
+        self.conversation_id = conversation_id
+        self.start_ms = start_ms
+        self.channel = channel
+        self.done_ms = done_ms
+        self.eligible = eligible
+        self.dimkey = dimkey
+        self.rank = rank
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.conversation_id, self.start_ms, self.channel, self.done_ms,
+                self.eligible, self.dimkey, self.rank)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Contact) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "Contact" + repr(self._fields())
 
     def to_row(self) -> list[object]:
         return [self.conversation_id, self.start_ms, self.channel, self.done_ms,
