@@ -78,11 +78,12 @@ def render(rows: list[dict[str, float]], n: int, command: str) -> str:
              "from a population of one per 25 events, on 4 partitions) with "
              "`SUPPORT_CUSTOMER_KPIS` off and on, interleaved, each round from the start "
              "with a fresh store. Rate: input events applied per second; CPU: the worker's "
-             "(both agents, one process) and Redis's per million input events; contacts: "
-             "written by the main path / applied by the customers agent when the round "
-             "ended.", "",
+             "(both agents, one process) and Redis's per million input events; the main "
+             "path's messages on the customers topic (one per batch and partition, each "
+             "holding that batch's contacts) and the contacts the customers agent had "
+             "applied when the round ended.", "",
              "| round | off: events/s | on: events/s | on/off | worker CPU-s per M off / on "
-             "| Redis CPU-s per M off / on | contacts written / applied |",
+             "| Redis CPU-s per M off / on | messages written / contacts applied |",
              "|---|---|---|---|---|---|---|"]
     for i, r in enumerate(rows, 1):
         lines.append(

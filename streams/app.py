@@ -161,7 +161,8 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
     app = _new_app(cfg)
     client = connect_async(cfg.redis_url, **cfg.redis_options)
     dlq = FaustDeadLetterSink(raw_topic(app, cfg.topic_dlq))
-    emit = ContactSink(_sender(app, cfg.topic_customers)) if cfg.topic_customers else None
+    emit = ContactSink(_sender(app, cfg.topic_customers), cfg.topic_partitions) \
+        if cfg.topic_customers else None
     writer = WindowWriter(client, Keys(cfg.key_prefix), cfg.kpi, clock,
                           view_cache=cfg.memory.view_cache, emit=emit)
     processor = BatchProcessor(writer, dlq, cfg.schema, clock, telemetry)
@@ -207,13 +208,12 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
 
 
 def _sender(app: faust.App, topic: str
-            ) -> Callable[[bytes, bytes], Awaitable[Awaitable[object]]]:
-    """Sends one message with the app's producer itself, not through a Faust topic (whose
-    send builds a message, a pending message and sensor calls per record: most of what a
-    contact cost the main path in bench.customers); awaiting the result waits for the
-    ack. The producer partitions by key, like every Kafka client (murmur2)."""
-    async def send(key: bytes, value: bytes) -> Awaitable[object]:
-        return await app.producer.send(topic, key, value, None, None, None)
+            ) -> Callable[[int, bytes], Awaitable[Awaitable[object]]]:
+    """Sends one message to a partition with the app's producer itself, not through a
+    Faust topic (whose send builds a message, a pending message and sensor calls per
+    record); awaiting the result waits for the ack."""
+    async def send(partition: int, value: bytes) -> Awaitable[object]:
+        return await app.producer.send(topic, None, value, partition, None, None)
 
     return send
 

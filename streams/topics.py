@@ -47,7 +47,14 @@ def ensure_topics(cfg: StreamConfig) -> list[str]:
 
 def _check_copartitioned(admin: KafkaAdminClient, cfg: StreamConfig) -> None:
     counts = {d.get("name") or d.get("topic"): len(d.get("partitions") or ())
-              for d in admin.describe_topics(list(cfg.input_topics))}
+              for d in admin.describe_topics(list(cfg.applied_topics))}
+    customers = counts.get(cfg.topic_customers, 0) if cfg.topic_customers else 0
+    if customers and customers != cfg.topic_partitions:
+        raise StreamError(
+            f"{cfg.topic_customers} has {customers} partitions, not SUPPORT_TOPIC_PARTITIONS="
+            f"{cfg.topic_partitions}: the workers place each customer's contacts by that "
+            "count; set SUPPORT_TOPIC_PARTITIONS to it, or name a new topic in "
+            "SUPPORT_TOPIC_CUSTOMERS")
     tickets, chats = counts.get(cfg.topic_tickets, 0), counts.get(cfg.topic_chats, 0)
     if tickets and chats and tickets != chats:
         raise StreamError(
