@@ -58,6 +58,8 @@ from devtools.services import ServiceConfig, down, up
 from windows.keys import Keys
 
 TICKS = os.sysconf("SC_CLK_TCK")
+# bench.customers writes this section; a bench.run keeps it
+CUSTOMERS_HEADING = "## Customer path"
 
 
 @dataclass
@@ -836,6 +838,10 @@ def _run(args: argparse.Namespace, svc: ServiceConfig) -> int:
         if SOAK_START in old:  # the soak's section (bench.soak) stays where it was
             report += "\n" + old[old.index(SOAK_START):old.index(SOAK_END)
                                   + len(SOAK_END)] + "\n"
+        if CUSTOMERS_HEADING in old:  # bench.customers' section stays too
+            start = old.index(CUSTOMERS_HEADING)
+            end = old.find("\n## ", start + 3)
+            report += "\n" + old[start:end if end >= 0 else len(old)].strip() + "\n"
         args.out.write_text(report)
         log(f"wrote {args.out}")
     return 0

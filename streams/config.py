@@ -137,7 +137,7 @@ class StreamConfig:
     # and what each vendor's mapping needs besides a payload (account, queue names)
     connectors: tuple[tuple[str, str], ...] = ()
     contexts: Mapping[str, Context] = field(default_factory=dict)
-    # the repartition topic of the customer path, keyed by the customer hash; "" when the
+    # the repartition topic of the customer path, partitioned by the customer hash; "" when the
     # customer KPIs are off (streams.customers)
     topic_customers: str = ""
 

@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     repeat_window: str = Field("7d", description="A completed conversation counts as "
                                "repeated when its customer starts another one within this")
     topic_customers: str = Field("support.customers", description="Repartition topic of the "
-                                 "customer path (contacts keyed by the customer hash)")
+                                 "customer path (contacts partitioned by the customer hash)")
     fcr_definition: Literal["project", "zendesk_one_touch", "intercom_one_teammate",
                             "freshservice", "customer"] = Field(
         "project", description="What resolved at first contact means (docs/kpis.md): "
