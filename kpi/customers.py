@@ -224,7 +224,7 @@ def _next_contact(ordered: Sequence[Contact], starts: Sequence[int], done_ms: in
     ``repeat_ms`` after it (a conversation started before the completion, while this one
     was still open, is not a repeat of it)."""
     j = bisect.bisect_right(starts, done_ms)
-    while j < len(ordered) and j == own:
+    if j == own:  # only when it started after its own completion (a clock glitch)
         j += 1
     if j < len(ordered) and ordered[j].start_ms <= done_ms + repeat_ms:
         return ordered[j]

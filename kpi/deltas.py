@@ -57,10 +57,10 @@ def add_bucket_deltas(
     for item, n in new.items():
         m = old.get(item, 0)
         if n != m:
-            _add(into, item[0], after_key + item[1], n - m, resolutions)
+            add_increment(into, item[0], after_key + item[1], n - m, resolutions)
     for item, m in old.items():
         if m and item not in new:
-            _add(into, item[0], after_key + item[1], -m, resolutions)
+            add_increment(into, item[0], after_key + item[1], -m, resolutions)
 
 
 def storage_key(labels: tuple[tuple[str, str], ...], cfg: KpiConfig,
@@ -75,10 +75,12 @@ def _expand(out: Deltas, items: Mapping[tuple[int, str], int], prefix: str, sign
     """Each item into its bucket of every resolution, under the stored dimension key."""
     for (t, metric), n in items.items():
         if n:
-            _add(out, t, prefix + metric, sign * n, resolutions)
+            add_increment(out, t, prefix + metric, sign * n, resolutions)
 
 
-def _add(out: Deltas, t: int, field: str, n: int, resolutions: Sequence[int]) -> None:
+def add_increment(out: Deltas, t: int, field: str, n: int, resolutions: Sequence[int]
+                  ) -> None:
+    """``n`` more of ``field`` at event time ``t``, in its bucket of every resolution."""
     for res in resolutions:
         starts = out.get(res)
         if starts is None:

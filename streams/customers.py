@@ -41,11 +41,11 @@ class ContactSink:
         self._send = send
         self._partitions = partitions
 
-    async def __call__(self, facts: Sequence[tuple[bytes, bytes]]) -> None:
+    async def __call__(self, facts: Sequence[tuple[str, bytes]]) -> None:
+        """``facts``: (customer hash, contact message) of one main-path batch."""
         by_partition: dict[int, list[bytes]] = {}
-        for key, value in facts:
-            by_partition.setdefault(partition_of(key.decode(), self._partitions),
-                                    []).append(value)
+        for customer, value in facts:
+            by_partition.setdefault(partition_of(customer, self._partitions), []).append(value)
         try:
             pending = [await self._send(p, b"[" + b",".join(values) + b"]")
                        for p, values in sorted(by_partition.items())]

@@ -18,7 +18,7 @@ import orjson
 
 from kpi.config import KpiConfig
 from kpi.customers import Contact, customer_items, item_changes, merge_all
-from kpi.deltas import Deltas
+from kpi.deltas import Deltas, add_increment
 from windows.errors import StoreConflict
 from windows.keys import Keys
 from windows.ops import Ops
@@ -65,11 +65,7 @@ def customer_deltas(cfg: KpiConfig, before: Mapping[str, Contact],
                            customer_items(after.values(), cfg.repeat_window_ms, as_fcr))
     newest: int | None = None
     for (dimkey, t, name), n in changes.items():
-        field = dimkey + name
-        for res in cfg.resolutions_ms:
-            start = t - t % res
-            fields = into.setdefault(res, {}).setdefault(start, {})
-            fields[field] = fields.get(field, 0) + n
+        add_increment(into, t, dimkey + name, n, cfg.resolutions_ms)
         newest = t if newest is None else max(newest, t)
     return newest
 

@@ -322,14 +322,14 @@ class Batch:
     def __init__(self, keys: list[str], args: list[str | int | bytes],
                  new_gauge_dims: set[tuple[str, str]],
                  views: dict[str, tuple[ConversationView, LiveState]],
-                 facts: list[tuple[bytes, bytes]] | None = None) -> None:
+                 facts: list[tuple[str, bytes]]) -> None:
         self.keys = keys
         self.args = args
         self.new_gauge_dims = new_gauge_dims
         self.views = views
         # (customer hash, contact) messages for the customer path, which must be on the
         # customers topic before the script runs (kpi.customers, streams.customers)
-        self.facts: list[tuple[bytes, bytes]] = facts if facts is not None else []
+        self.facts = facts
 
 
 class BatchContext:
@@ -355,7 +355,7 @@ def build_batch(ctx: BatchContext, k: Keys, snap: Snapshot, plan: Plan) -> Batch
         undo_live(k, cid, entry, ops)
     _overflow(changed, states, snap.admitted, plan, ctx.cfg)
     clock = plan.ewm if plan.ewm is not None else snap.ewm
-    facts: list[tuple[bytes, bytes]] = []
+    facts: list[tuple[str, bytes]] = []
     deltas, views = conversation_ops(ctx, k, changed, snap, ops, facts)
     bucket_ops(ctx.cfg, k, deltas, clock, ops)
     retire_ops(ctx.cfg, k, snap.ewm, clock, ops)
@@ -384,7 +384,7 @@ def build_batch(ctx: BatchContext, k: Keys, snap: Snapshot, plan: Plan) -> Batch
 
 
 def conversation_ops(ctx: BatchContext, k: Keys, changed: Sequence[str], snap: Snapshot,
-                     ops: Ops, facts: list[tuple[bytes, bytes]] | None = None
+                     ops: Ops, facts: list[tuple[str, bytes]]
                      ) -> tuple[Deltas, dict[str, tuple[ConversationView, LiveState]]]:
     """Bucket increments (returned) and live-gauge moves of every changed conversation:
     the difference between its contribution before and after this batch; with the
@@ -404,11 +404,11 @@ def conversation_ops(ctx: BatchContext, k: Keys, changed: Sequence[str], snap: S
                                                cfg, st.folded)
         after, after_live = evaluate(st.events, cfg, st.folded)
         add_bucket_deltas(deltas, before, after, cfg, snap.admitted)
-        if facts is not None and cfg.customer_kpis:
+        if cfg.customer_kpis:
             fact = changed_contact(st.events, st.new_count, before, after,
                                    lambda v: storage_key(v.dims, cfg, snap.admitted), cfg)
             if fact is not None:
-                facts.append((fact[0].encode(), orjson.dumps([fact[0], fact[1].to_row()])))
+                facts.append((fact[0], orjson.dumps([fact[0], fact[1].to_row()])))
         gauge_ops(ctx, k, cid, before_live, after_live, snap.admitted, ops, snap.now_ms)
         folded = _fold(st, cfg)
         views[cid] = (folded if folded is not None else after, after_live)

@@ -144,7 +144,7 @@ class WindowWriter:
         cfg: KpiConfig,
         clock: Callable[[], float],
         view_cache: int = VIEW_CACHE,
-        emit: Callable[[Sequence[tuple[bytes, bytes]]], Awaitable[None]] | None = None,
+        emit: Callable[[Sequence[tuple[str, bytes]]], Awaitable[None]] | None = None,
     ) -> None:
         self._redis = client
         # writes a batch's customer contacts (key, value) outside the store and returns once
