@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +10,7 @@ import pytest
 from tests.integration.intake import common
 from tests.integration.intake.floor import SECRET, VENDORS, Floor
 from tests.replay_check import seen
-from tests.support import ROOT, WorkerProcess, free_port, wait_for
+from tests.support import WorkerProcess, free_port, wait_for
 
 
 @pytest.fixture
@@ -34,11 +31,7 @@ def floor(worker_env: dict[str, str], ns: str, tmp_path: Path, lateness: str
     intake = None
     try:
         wait_for(lambda: seen(int(env["SUPPORT_METRICS_PORT"])) == 0, 60, "worker up")
-        intake = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "intake"],
-                                  cwd=ROOT, env={**os.environ, **env},
-                                  stdout=(tmp_path / "intake.log").open("ab"),
-                                  stderr=subprocess.STDOUT)
-        wait_for(lambda: common.intake_up(int(env["SUPPORT_INTAKE_PORT"])), 60, "intake up")
+        intake = common.start_intake(env, tmp_path / "intake.log")
         yield Floor(env, worker, tmp_path)
     finally:
         if intake is not None:

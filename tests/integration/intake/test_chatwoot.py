@@ -12,8 +12,6 @@ import hashlib
 import hmac
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -59,14 +57,6 @@ def env(worker_env: dict[str, str], ns: str) -> dict[str, str]:
             "SUPPORT_INTAKE_PORT": str(free_port()), "SUPPORT_READ_CLOCK": "event"}
 
 
-def start_intake(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "intake"], cwd=ROOT,
-                            env={**os.environ, **env}, stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT)
-    wait_for(lambda: common.intake_up(int(env["SUPPORT_INTAKE_PORT"])), 60, "intake up")
-    return proc
-
-
 def check_kpis(env: dict[str, str]) -> None:
     at = str(float(calendar.timegm(time.strptime(END, "%Y-%m-%dT%H:%M:%SZ"))))
     rows = rows_from_json(cli({**os.environ, **env}, "query", "--window", "1h", "--at", at,
@@ -79,13 +69,14 @@ def check_kpis(env: dict[str, str]) -> None:
 
 def test_chatwoot_webhooks_to_kpis_once_each(services: ServiceConfig, env: dict[str, str],
                                              tmp_path: Path) -> None:
-    port, intake_port = int(env["SUPPORT_METRICS_PORT"]), int(env["SUPPORT_INTAKE_PORT"])
+    port = int(env["SUPPORT_METRICS_PORT"])
     raw_topic = f"{env['SUPPORT_TOPIC_RAW_PREFIX']}.chatwoot"
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     intake = None
     try:
         wait_for(lambda: seen(port) == 0, 60, "worker up")
-        intake = start_intake(env, tmp_path / "intake.log")
+        intake = common.start_intake(env, tmp_path / "intake.log")
+        intake_port = int(env["SUPPORT_INTAKE_PORT"])  # a fresh one if the first was taken
         assert post(intake_port, payload(FIXTURES[0]), secret="wrong") == 401
         assert raw_count(services.bootstrap, raw_topic) == 0  # refused: nothing written
         for f in FIXTURES:
@@ -117,12 +108,13 @@ def test_kafka_down_is_503_and_the_retry_counts_once(env: dict[str, str],
                         controller_port=free_port())
     start_kafka(own)
     env = {**env, "SUPPORT_KAFKA_BOOTSTRAP": own.bootstrap, "SUPPORT_INTAKE_ACK_TIMEOUT": "3"}
-    port, intake_port = int(env["SUPPORT_METRICS_PORT"]), int(env["SUPPORT_INTAKE_PORT"])
+    port = int(env["SUPPORT_METRICS_PORT"])
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     intake = None
     try:
         wait_for(lambda: seen(port) == 0, 90, "worker up")
-        intake = start_intake(env, tmp_path / "intake.log")
+        intake = common.start_intake(env, tmp_path / "intake.log")
+        intake_port = int(env["SUPPORT_INTAKE_PORT"])
         for f in FIXTURES[:2]:
             assert post(intake_port, payload(f)) == 200
         wait_for(lambda: seen(port) == 3, 60, "the first deliveries counted")

@@ -13,8 +13,6 @@ import hashlib
 import hmac
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -72,16 +70,13 @@ def test_vendor_webhooks_to_kpis_once_each(services: ServiceConfig, worker_env: 
     fixtures = sorted((ROOT / "tests/fixtures/connectors" / vendor).glob("*.json"))
     bodies = [json.dumps(json.loads(f.read_text())["payload"]).encode() for f in fixtures]
     _sign, mapped, end, want = CASES[vendor]
-    port, intake_port = int(env["SUPPORT_METRICS_PORT"]), int(env["SUPPORT_INTAKE_PORT"])
+    port = int(env["SUPPORT_METRICS_PORT"])
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     intake = None
     try:
         wait_for(lambda: seen(port) == 0, 60, "worker up")
-        intake = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "intake"], cwd=ROOT,
-                                  env={**os.environ, **env},
-                                  stdout=(tmp_path / "intake.log").open("ab"),
-                                  stderr=subprocess.STDOUT)
-        wait_for(lambda: common.intake_up(intake_port), 60, "intake up")
+        intake = common.start_intake(env, tmp_path / "intake.log")
+        intake_port = int(env["SUPPORT_INTAKE_PORT"])  # a fresh one if the first was taken
         assert post(intake_port, vendor, bodies[0], secret="not the secret") == 401
         for body in bodies:
             assert post(intake_port, vendor, body) == 200
