@@ -5,9 +5,10 @@ the exported Prometheus series that carries the same number."""
 from __future__ import annotations
 
 from kpi.catalog import LIVE as LIVE_GAUGES
+from kpi.catalog import WINDOWED as WINDOWED_KPIS
 from kpi.catalog import Statistic, live_statistics, windowed_statistics
 
-__all__ = ["LIVE", "WINDOWED", "Statistic", "has_horizons", "lookup"]
+__all__ = ["LIVE", "WINDOWED", "Statistic", "has_horizons", "has_repeat_windows", "lookup"]
 
 WINDOWED: dict[str, dict[str, Statistic]] = windowed_statistics()
 LIVE: dict[str, dict[str, Statistic]] = live_statistics()
@@ -29,3 +30,10 @@ def lookup(kpi: str, statistic: str) -> tuple[Statistic, bool]:
 def has_horizons(kpi: str) -> bool:
     """Whether a live KPI is exported per at-risk horizon (a rule may pick one: ``within``)."""
     return any(g.kpi == kpi and g.within for g in LIVE_GAUGES)
+
+
+def has_repeat_windows(kpi: str) -> bool:
+    """Whether a windowed KPI is kept within each repeat window (SUPPORT_REPEAT_WINDOW; a
+    rule may pick one: ``within``)."""
+    return any(getattr(m, "kpi", None) == kpi and getattr(m, "within", False)
+               for m in WINDOWED_KPIS)

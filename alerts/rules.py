@@ -95,8 +95,9 @@ class Rule(BaseModel):
     kpi: str
     statistic: str
     window: str | None = None
-    within: str | None = Field(None, description="at_risk only: the horizon (one of "
-                                                 "SUPPORT_SLA_AT_RISK); default the longest")
+    within: str | None = Field(None, description="at_risk: the horizon (one of "
+                               "SUPPORT_SLA_AT_RISK); repeat_contact: the repeat window (one "
+                               "of SUPPORT_REPEAT_WINDOW); default the longest")
     per: list[str] = Field(default_factory=list, description="dimensions to alert per")
     comparison: Comparison
     threshold: float
@@ -182,8 +183,10 @@ class Rule(BaseModel):
             raise ValueError(f"kpi {self.kpi!r} is a live gauge: it has no window")
         if not live and self.window is None:
             raise ValueError(f"kpi {self.kpi!r} needs a window (e.g. 15m)")
-        if self.within is not None and not catalog.has_horizons(self.kpi):
-            raise ValueError(f"kpi {self.kpi!r} has no horizons: 'within' is for at_risk")
+        if self.within is not None and not (catalog.has_horizons(self.kpi)
+                                            or catalog.has_repeat_windows(self.kpi)):
+            raise ValueError(f"kpi {self.kpi!r} has no horizons: 'within' is for at_risk "
+                             "and repeat_contact")
         if self.statistic == "ratio":
             for name, v in (("threshold", self.threshold), ("clear", self.clear)):
                 if v is not None and not 0 <= v <= 1:
@@ -383,7 +386,8 @@ def _check_window(source: str, name: str, field: str, window: str,
 def parse_rules(text: str, source: str = "<rules>", windows: list[str] | None = None,
                 dimension_sets: list[tuple[str, ...]] | None = None,
                 gauge_dimension_sets: list[tuple[str, ...]] | None = None,
-                horizons: list[str] | None = None) -> list[Rule]:
+                horizons: list[str] | None = None,
+                repeat_windows: list[str] | None = None) -> list[Rule]:
     """The threshold rules, validated against what is exported; raises :class:`RulesError`
     naming the rule and field."""
     rules = _document(text, source).rules
@@ -395,10 +399,16 @@ def parse_rules(text: str, source: str = "<rules>", windows: list[str] | None = 
                         "SUPPORT_GAUGE_DIMENSIONS")
         else:
             _check_dims(source, r.name, r.per, r.kpi, dimension_sets, "SUPPORT_DIMENSIONS")
-        if r.within is not None and horizons is not None and r.within not in horizons:
+        if r.within is not None and horizons is not None and catalog.has_horizons(r.kpi) \
+                and r.within not in horizons:
             raise RulesError(f"{source}: rule {r.name}, field within: {r.within!r} is not "
                              f"an at-risk horizon ({', '.join(horizons)}; "
                              "SUPPORT_SLA_AT_RISK)")
+        if r.within is not None and repeat_windows is not None \
+                and catalog.has_repeat_windows(r.kpi) and r.within not in repeat_windows:
+            raise RulesError(f"{source}: rule {r.name}, field within: {r.within!r} is not "
+                             f"a repeat window ({', '.join(repeat_windows)}; "
+                             "SUPPORT_REPEAT_WINDOW)")
     return rules
 
 

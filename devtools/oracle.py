@@ -246,7 +246,7 @@ def _row(ds: dict[str, list[int]], cs: dict[str, int],
     durations("frtb", "frt_business", BUSINESS_QUANTILES)
     durations("resb", "resolution_business", BUSINESS_QUANTILES)
     durations("respb", "response_business", BUSINESS_QUANTILES)
-    _customer_row(r, cs)
+    _customer_row(r, cs, [name for name, _ in cfg.repeat_windows])
     for name, short in (("first_reply", "slfr"), ("next_reply", "slnr"),
                         ("resolution", "slres")):
         n, met = cs[f"{short}_n"], cs[f"{short}_met"]
@@ -258,8 +258,10 @@ def _row(ds: dict[str, list[int]], cs: dict[str, int],
     return r
 
 
-def _customer_row(r: dict[str, float | None], cs: dict[str, int]) -> None:
-    """The customer KPIs (a count absent when 0: an optional path's)."""
+def _customer_row(r: dict[str, float | None], cs: dict[str, int],
+                  repeat_windows: list[str]) -> None:
+    """The customer KPIs (a count absent when 0: an optional path's); the repeat contact
+    rate also within each repeat window, where there were completions."""
     def div(a: float, b: float) -> float | None:
         return a / b if b > 0 else None
 
@@ -273,6 +275,14 @@ def _customer_row(r: dict[str, float | None], cs: dict[str, int]) -> None:
         r[f"{key}_lower"], r[f"{key}_upper"] = \
             _wilson(cs[num], cs[den]) if cs[den] else (None, None)
     r["cpc_mean"] = div(cs["cpc_contacts"], cs["cpc_n"])
+    for w in repeat_windows:
+        k, n = cs[f"rep_n@{w}"], cs[f"rep_d@{w}"]
+        if not n:
+            continue
+        r[f"repeat_contacts_within_{w}"] = k or None
+        r[f"repeat_ratio_within_{w}"] = k / n
+        r[f"repeat_ratio_lower_within_{w}"], r[f"repeat_ratio_upper_within_{w}"] = \
+            _wilson(k, n)
 
 
 def gauge_rows(facts: Iterable[Facts], at_ms: int,

@@ -61,6 +61,7 @@ def customer_facts(by_conv: Mapping[str, Sequence[Event]], facts: Mapping[str, F
         for c in contacts:
             f = Facts(labels=dict(facts[c.cid].labels))
             _completion(f, c, contacts, repeat_ms, cfg.fcr_definition == "customer")
+            _within_windows(f, c, contacts, cfg.repeat_windows)
             _episode(f, c, contacts, repeat_ms)
             out.append(f)
     return out
@@ -83,6 +84,18 @@ def _completion(f: Facts, c: _Contact, contacts: Sequence[_Contact], repeat_ms: 
         if as_fcr:
             f.counts["fcr_d"].append((d, 1))
             f.counts["fcr"].append((d, int(not later)))
+
+
+def _within_windows(f: Facts, c: _Contact, contacts: Sequence[_Contact],
+                    windows: Sequence[tuple[str, int]]) -> None:
+    """The repeat contact rate's parts within each repeat window (``rep_d@1d``...)."""
+    if c.done is None:
+        return
+    d = c.done
+    for name, ms in windows:
+        f.counts[f"rep_d@{name}"].append((d, 1))
+        if any(o.cid != c.cid and d < o.start <= d + ms for o in contacts):
+            f.counts[f"rep_n@{name}"].append((d, 1))
 
 
 def _episode(f: Facts, c: _Contact, contacts: Sequence[_Contact], repeat_ms: int) -> None:

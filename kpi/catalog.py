@@ -538,14 +538,24 @@ QUEUE_COLUMNS: tuple[Shown, ...] = tuple(
 
 # Series one dimension combination exports per window, and per live-gauge row: what the
 # series budget (SUPPORT_MAX_SERIES) divides by.
-def _series(entries: tuple[Windowed, ...]) -> int:
-    return sum(len(m.quantiles) + 2 if isinstance(m, Duration) else 1 for m in entries) + sum(
-        len(m.extras()) for m in entries if isinstance(m, Ratio | NetScore))
+def _series(entries: tuple[Windowed, ...], repeat_windows: int = 1) -> int:
+    """(``repeat_windows``: how many SUPPORT_REPEAT_WINDOW lists; a ``within`` entry and
+    its bounds export one series per window)."""
+    def each(m: Windowed) -> int:
+        return repeat_windows if getattr(m, "within", False) else 1
+
+    return sum(len(m.quantiles) + 2 if isinstance(m, Duration) else each(m)
+               for m in entries) + sum(each(m) * len(m.extras()) for m in entries
+                                       if isinstance(m, Ratio | NetScore))
 
 
 SERIES_PER_ROW = _series(tuple(m for m in WINDOWED if m not in CUSTOMERS))
-# what the customer KPIs add to a row (counted only when they are on)
-CUSTOMER_SERIES_PER_ROW = _series(CUSTOMERS)
+
+
+def customer_series_per_row(repeat_windows: int) -> int:
+    """What the customer KPIs add to a row (counted only when they are on), with that many
+    repeat windows."""
+    return _series(CUSTOMERS, repeat_windows)
 
 
 def live_series_per_row(horizons: int) -> int:

@@ -85,9 +85,12 @@ class KpiConfig:
     short_abandon_ms: int = 10_000
     # the customer path (kpi.customers): on when a customer-hash key is configured; a
     # conversation completed counts as repeated when its customer starts another one
-    # within repeat_window_ms (SUPPORT_REPEAT_WINDOW)
+    # within repeat_window_ms (SUPPORT_REPEAT_WINDOW, its longest window: customer FCR,
+    # channel switching and contacts per customer use it); the repeat contact rate is
+    # also kept within each shorter window listed (repeat_also_ms, shortest first)
     customer_kpis: bool = False
     repeat_window_ms: int = 7 * 86_400_000
+    repeat_also_ms: tuple[int, ...] = ()
     # business calendars per queue (SUPPORT_CALENDARS); none: calendar time only
     calendars: Calendars = NONE
     # SLA policies (SUPPORT_SLA_POLICIES): first reply, next reply, resolution targets
@@ -145,6 +148,11 @@ class KpiConfig:
                               "(SUPPORT_CUSTOMER_KPIS=true with SUPPORT_CUSTOMER_SECRET)")
         if self.repeat_window_ms <= 0:
             raise ConfigError("the repeat window must be positive")
+        also = list(self.repeat_also_ms)
+        if also != sorted(set(also)) or (also and (also[0] <= 0
+                                                   or also[-1] >= self.repeat_window_ms)):
+            raise ConfigError("the shorter repeat windows must be positive, distinct, "
+                              "shortest first and shorter than the repeat window")
         if not self.at_risk_ms or list(self.at_risk_ms) != sorted(set(self.at_risk_ms)) \
                 or self.at_risk_ms[0] <= 0:
             raise ConfigError("at-risk horizons must be positive, distinct and shortest first")
@@ -163,6 +171,13 @@ class KpiConfig:
                     raise ConfigError(f"unknown dimension {d!r} in dimension sets")
                 if d == "agent" and not self.agent_allowlist:
                     raise ConfigError("the agent dimension needs an allow-list of agent ids")
+
+    @property
+    def repeat_windows(self) -> tuple[tuple[str, int], ...]:
+        """(``within`` label, ms) of each repeat window (SUPPORT_REPEAT_WINDOW), shortest
+        first: the repeat contact rate is kept within each."""
+        return tuple((duration_name(ms), ms) for ms in (*self.repeat_also_ms,
+                                                        self.repeat_window_ms))
 
     @property
     def horizons(self) -> tuple[tuple[str, int], ...]:

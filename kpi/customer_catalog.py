@@ -24,9 +24,10 @@ CUSTOMERS: tuple[Windowed, ...] = (
         "rep_n",
         "support_repeat_contact_conversations",
         "Completed conversations of identified customers whose customer started another "
-        "conversation within SUPPORT_REPEAT_WINDOW after the completion, placed at the "
-        "completion.",
+        "conversation within the repeat window `within` (each of SUPPORT_REPEAT_WINDOW) "
+        "after the completion, placed at the completion.",
         sparse=True,
+        within=True,
     ),
     Ratio(
         "repeat_contact",
@@ -36,12 +37,14 @@ CUSTOMERS: tuple[Windowed, ...] = (
         "customer_completed",
         "support_repeat_contact_ratio",
         "Repeat contact rate: completed conversations followed by another conversation of "
-        "the same customer within SUPPORT_REPEAT_WINDOW / completed conversations of "
-        "identified customers (on any channel; a completion counts as not repeated until "
-        "the repeat arrives, like a reopen retracts FCR).",
+        "the same customer within the repeat window `within` (each of "
+        "SUPPORT_REPEAT_WINDOW) / completed conversations of identified customers (on any "
+        "channel; a completion counts as not repeated until the repeat arrives, like a "
+        "reopen retracts FCR).",
         show=Show("repeat", "percent", label="Repeat contacts", tile=True,
                   queue_column=True, column="Repeat", better="lower", when="customers"),
         interval=True,
+        within=True,
     ),
     Count(
         "customer_fcr_eligible",
@@ -59,7 +62,8 @@ CUSTOMERS: tuple[Windowed, ...] = (
         "customer_fcr_eligible",
         "support_customer_fcr_ratio",
         "Customer FCR: completed conversations a human replied to whose customer did not "
-        "start another conversation within SUPPORT_REPEAT_WINDOW / such conversations.",
+        "start another conversation within SUPPORT_REPEAT_WINDOW (its longest window) / "
+        "such conversations.",
         show=Show("cfcr", "percent", label="Customer FCR", better="higher",
                   when="customers"),
         interval=True,
@@ -72,7 +76,7 @@ CUSTOMERS: tuple[Windowed, ...] = (
         "repeat_contacts",
         "support_repeat_channel_switch_ratio",
         "Channel switching: repeated conversations whose repeat came on another channel / "
-        "repeated conversations.",
+        "repeated conversations (within SUPPORT_REPEAT_WINDOW's longest window).",
         show=Show("switch", "percent", when="customers"),
         interval=True,
     ),
@@ -81,7 +85,7 @@ CUSTOMERS: tuple[Windowed, ...] = (
         "cpc_n",
         "support_customer_first_contacts",
         "Identified customers' first contacts (no contact of theirs in the "
-        "SUPPORT_REPEAT_WINDOW before), placed at the first contact.",
+        "SUPPORT_REPEAT_WINDOW, its longest window, before), placed at the first contact.",
         sparse=True,
     ),
     Mean(
@@ -92,7 +96,8 @@ CUSTOMERS: tuple[Windowed, ...] = (
         "customer_episodes",
         "support_contacts_per_customer_mean",
         "Contacts per customer: conversations a customer started from a first contact "
-        "through SUPPORT_REPEAT_WINDOW after it (the first included), averaged over the "
+        "through SUPPORT_REPEAT_WINDOW (its longest) after it (the first included), "
+        "averaged over the "
         "first contacts in the window.",
         show=Show("cpc", "score", when="customers"),
     ),

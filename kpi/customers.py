@@ -185,10 +185,20 @@ def _order(c: Contact) -> tuple[int, str]:
 Items = dict[tuple[str, int, str], int]  # (dimension key, event time, field) -> count
 
 
-def customer_items(contacts: Iterable[Contact], repeat_ms: int, as_fcr: bool = False
-                   ) -> Items:
+def within_field(name: str, window: str) -> str:
+    """The stored field of a repeat count kept within one repeat window: ``rep_n:1d``."""
+    return f"{name}:{window}"
+
+
+def customer_items(contacts: Iterable[Contact], repeat_ms: int, as_fcr: bool = False,
+                   windows: Sequence[tuple[str, int]] = ()) -> Items:
     """What one customer's contacts contribute to the windows (see the module doc); with
-    ``as_fcr`` (SUPPORT_FCR_DEFINITION=customer) customer FCR is FCR's own series too."""
+    ``as_fcr`` (SUPPORT_FCR_DEFINITION=customer) customer FCR is FCR's own series too.
+
+    ``windows`` (KpiConfig.repeat_windows, each at most ``repeat_ms``) also keep each
+    completion and its repeat verdict within each repeat window, under
+    :func:`within_field` names: the denominator too, so that a window's rate reads 0,
+    not absent, where completions had no repeat within it."""
     ordered = sorted(contacts, key=_order)
     starts = [c.start_ms for c in ordered]
     items: Items = {}
@@ -201,6 +211,10 @@ def customer_items(contacts: Iterable[Contact], repeat_ms: int, as_fcr: bool = F
         if c.done_ms is not None:
             nxt = _next_contact(ordered, starts, c.done_ms, repeat_ms, i)
             add(c.dimkey, c.done_ms, COMPLETED)
+            for window, ms in windows:
+                add(c.dimkey, c.done_ms, within_field(COMPLETED, window))
+                if nxt is not None and nxt.start_ms <= c.done_ms + ms:
+                    add(c.dimkey, c.done_ms, within_field(REPEATED, window))
             if nxt is not None:
                 add(c.dimkey, c.done_ms, REPEATED)
                 if nxt.channel != c.channel:

@@ -97,6 +97,16 @@ class Extra:
     key: str
     metric: str
     help: str
+    within: bool = False  # exported per repeat window, as its KPI (see Ratio.within)
+
+
+def within_names(fields: Fields, field: str) -> Iterator[tuple[str, int]]:
+    """(window, value) of each ``<field>:<window>`` in a row's fields (the repeat counts
+    kept within each repeat window, :func:`kpi.customers.within_field`)."""
+    p = f"{field}:"
+    for k, v in fields.items():
+        if k.startswith(p):
+            yield k[len(p):], v
 
 
 @dataclass(frozen=True)
@@ -112,9 +122,15 @@ class Count:
     # without it exports none of its series; a count that retractions brought back to 0
     # reads absent too, whatever the arrival order was
     sparse: bool = False
+    # also kept within each repeat window (SUPPORT_REPEAT_WINDOW): the row holds each under
+    # within_key(key, window), exported with the label ``within``; ``key`` is the longest
+    within: bool = False
 
     def summarize(self, f: Fields, out: Row) -> None:
         out[self.key] = (f.get(self.field) or None) if self.sparse else f.get(self.field, 0)
+        if self.within:
+            for name, n in within_names(f, self.field):
+                out[within_key(self.key, name)] = n or None
 
 
 @dataclass(frozen=True)
@@ -210,21 +226,33 @@ class Ratio:
     stat: str = "ratio"
     show: Show | None = None
     interval: bool = False  # also export its Wilson 95% interval (<metric>_lower/_upper)
+    # also kept within each repeat window (SUPPORT_REPEAT_WINDOW): ``<num>:<window>`` over
+    # ``<den>:<window>``, each under within_key(key, window) in the row and exported with
+    # the label ``within`` (``key`` alone is the longest window, for the wall and query)
+    within: bool = False
 
     def summarize(self, f: Fields, out: Row) -> None:
-        num, den = f.get(self.num, 0), f.get(self.den, 0)
-        out[self.key] = _ratio(num, den)
+        self._put(f.get(self.num, 0), f.get(self.den, 0), out, "")
+        if self.within:
+            for name, den in within_names(f, self.den):
+                self._put(f.get(f"{self.num}:{name}", 0), den, out, name)
+
+    def _put(self, num: int, den: int, out: Row, window: str) -> None:
+        def at(key: str) -> str:
+            return within_key(key, window) if window else key
+
+        out[at(self.key)] = _ratio(num, den)
         if self.interval:
             bounds = wilson(num, den)
-            out[f"{self.key}_lower"] = bounds[0] if bounds else None
-            out[f"{self.key}_upper"] = bounds[1] if bounds else None
+            out[at(f"{self.key}_lower")] = bounds[0] if bounds else None
+            out[at(f"{self.key}_upper")] = bounds[1] if bounds else None
 
     def extras(self) -> tuple[Extra, ...]:
         if not self.interval:
             return ()
         return tuple(Extra(f"{self.key}_{b}", f"{self.metric}_{b}",
                            f"{b.capitalize()} bound of the Wilson 95% interval of "
-                           f"{self.metric}.") for b in ("lower", "upper"))
+                           f"{self.metric}.", self.within) for b in ("lower", "upper"))
 
 
 @dataclass(frozen=True)
@@ -287,7 +315,8 @@ class Live:
 
 
 def within_key(key: str, horizon: str) -> str:
-    """The live row key of a per-horizon gauge: ``at_risk_within_5m``."""
+    """The row key of a per-horizon gauge (``at_risk_within_5m``) or of a KPI kept within
+    one repeat window (``repeat_ratio_within_1d``)."""
     return f"{key}_within_{horizon}"
 
 

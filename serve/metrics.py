@@ -86,6 +86,7 @@ class KpiCollector(_FamiliesCollector):
         self._labels = ["window", *self._dims]
         self._gdims = list(cfg.gauge_dimensions)
         self._horizons = cfg.horizons
+        self._repeats = [name for name, _ in cfg.repeat_windows]
         self._alert_dims = list(alert_dims)
         self._alert_rules = set(alert_rules)
 
@@ -164,8 +165,12 @@ class KpiCollector(_FamiliesCollector):
             for d in SUMMARIES:
                 self._add_summary(fam[d.metric], labels, row, d)
             for m in (*GAUGES, *EXTRAS):
-                v = row.get(m.key)
-                if v is not None:
+                if getattr(m, "within", False):  # one series per repeat window
+                    for name in self._repeats:
+                        v = row.get(within_key(m.key, name))
+                        if v is not None:
+                            fam[m.metric].add(labels.extra("within", name), float(v))
+                elif (v := row.get(m.key)) is not None:
                     fam[m.metric].add(labels.plain, float(v))
             for vol in VOLUMES:
                 fam["volume"].add(labels.extra("kind", vol.kind), float(row[vol.key] or 0))

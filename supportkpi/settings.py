@@ -18,7 +18,7 @@ from alerts.rules import Rule, Slo, parse_rules, parse_slos, read_rules_file
 from connectors.base import Context
 from kpi.calendars import NONE as NO_CALENDARS
 from kpi.calendars import Calendars, load_calendars
-from kpi.catalog import CUSTOMER_SERIES_PER_ROW, SERIES_PER_ROW, live_series_per_row
+from kpi.catalog import SERIES_PER_ROW, customer_series_per_row, live_series_per_row
 from kpi.config import (
     ALL_DIMENSIONS,
     KpiConfig,
@@ -112,7 +112,10 @@ class Settings(BaseSettings):
         "everywhere after validation (at least 16 characters; never logged). Changing it "
         "makes every customer new")
     repeat_window: str = Field("7d", description="A completed conversation counts as "
-                               "repeated when its customer starts another one within this")
+                               "repeated when its customer starts another one within this; "
+                               "a list (24h,7d) keeps the repeat contact rate within each "
+                               "(label within), the longest also drives customer FCR, "
+                               "channel switching and contacts per customer")
     topic_customers: str = Field("support.customers", description="Repartition topic of the "
                                  "customer path (contacts partitioned by the customer hash)")
     fcr_definition: Literal["project", "zendesk_one_touch", "intercom_one_teammate",
@@ -295,13 +298,13 @@ class Settings(BaseSettings):
         windows_from_text(v)
         return v
 
-    @field_validator("sla_at_risk")
+    @field_validator("sla_at_risk", "repeat_window")
     @classmethod
     def _horizons(cls, v: str) -> str:
         horizons_from_text(v)
         return v
 
-    @field_validator("frt_sla", "reopen_window", "repeat_window", "allowed_lateness",
+    @field_validator("frt_sla", "reopen_window", "allowed_lateness",
                      "short_abandon",
                      "max_future_skew", "conversation_ttl", "bucket_ttl_margin", "catch_up_after")
     @classmethod
@@ -391,8 +394,9 @@ class Settings(BaseSettings):
         """How the read side tells time (windows.reader.ReadTime) and its series budget:
         rows per window (and live rows) so that every window's series fit in it."""
         cfg = self.kpi_config()
-        per_row = len(cfg.windows) * (SERIES_PER_ROW + (
-            CUSTOMER_SERIES_PER_ROW if cfg.customer_kpis else 0)) + live_series_per_row(
+        customers = customer_series_per_row(len(cfg.repeat_windows)) if cfg.customer_kpis \
+            else 0
+        per_row = len(cfg.windows) * (SERIES_PER_ROW + customers) + live_series_per_row(
             len(cfg.at_risk_ms))
         return {"catch_up_ms": parse_duration_ms(self.catch_up_after),
                 "event_windows": self.read_clock == "event",
@@ -449,7 +453,8 @@ class Settings(BaseSettings):
             max_conversation_events=self.max_conversation_events,
             reopen_window_ms=parse_duration_ms(self.reopen_window),
             customer_kpis=self.customer_kpis,
-            repeat_window_ms=parse_duration_ms(self.repeat_window),
+            repeat_window_ms=horizons_from_text(self.repeat_window)[-1],
+            repeat_also_ms=horizons_from_text(self.repeat_window)[:-1],
             fcr_definition=self.fcr_definition,
             service_level_definition=self.service_level,
             short_abandon_ms=parse_duration_ms(self.short_abandon),
@@ -563,7 +568,8 @@ def load_alerting(settings: Settings) -> tuple[list[Rule], list[Slo]]:
         text = read_rules_file(settings.alert_rules)
         source = str(settings.alert_rules)
         return (parse_rules(text, source, windows, list(cfg.dimension_sets),
-                            list(cfg.gauge_dimension_sets), [h for h, _ in cfg.horizons]),
+                            list(cfg.gauge_dimension_sets), [h for h, _ in cfg.horizons],
+                            [w for w, _ in cfg.repeat_windows]),
                 parse_slos(text, source, windows, list(cfg.dimension_sets)))
     except RulesError as exc:
         raise SettingsError(str(exc)) from None

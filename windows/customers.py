@@ -64,7 +64,7 @@ def customer_deltas(cfg: KpiConfig, before: Items, after: Mapping[str, Contact],
     contributed) to ``into``; returns the newest time it places (the partition's event
     clock moves with it) and what ``after`` contributes."""
     now = customer_items(after.values(), cfg.repeat_window_ms,
-                         cfg.fcr_definition == "customer")
+                         cfg.fcr_definition == "customer", cfg.repeat_windows)
     newest: int | None = None
     for (dimkey, t, name), n in item_changes(before, now).items():
         add_increment(into, t, dimkey + name, n, cfg.resolutions_ms)
@@ -93,7 +93,8 @@ def _before(cfg: KpiConfig, known: Known | None, raw: bytes | str | None
         return known.version, known.contacts, known.items
     version, contacts = decode_state(raw)
     return version, contacts, customer_items(contacts.values(), cfg.repeat_window_ms,
-                                             cfg.fcr_definition == "customer")
+                                             cfg.fcr_definition == "customer",
+                                             cfg.repeat_windows)
 
 
 # customers whose last write this writer keeps (a customer's contacts are a few hundred

@@ -3,7 +3,8 @@ of repeat customers on /metrics and in ``query``, a restart that counts nothing 
 the raw customer ids nowhere (Redis, the customers topic, the log, /metrics).
 
 Every expected value is worked out by hand from docs/kpis.md ("Customers"), with
-SUPPORT_REPEAT_WINDOW=20m.
+SUPPORT_REPEAT_WINDOW=10m,20m: the repeat contact rate within each (label ``within``),
+everything else within the longest, 20m.
 """
 
 from __future__ import annotations
@@ -112,14 +113,18 @@ def synced(bootstrap: str, env: dict[str, str], port: int, events: int) -> bool:
 def check(port: int) -> None:
     s = parse(scrape(port))
 
-    def v(name: str, queue: str = "all") -> float | None:
+    def v(name: str, queue: str = "all", **within: str) -> float | None:
         return sample(s, name, window="1h", queue=queue, channel="all", team="all",
-                      priority="all")
+                      priority="all", **within)
 
-    # completed with a customer: T1, C1, T2, T4, T5, T7, T9 (not T6); repeated: T1, T7
+    # completed with a customer: T1, C1, T2, T4, T5, T7, T9 (not T6); repeated within
+    # 20m: T1, T7; within 10m only T1 (C1 started 8 minutes after it, T8 20 after T7)
     assert v("support_customer_completed_conversations") == 7
-    assert v("support_repeat_contact_conversations") == 2
-    assert v("support_repeat_contact_ratio") == pytest.approx(2 / 7)
+    assert v("support_repeat_contact_conversations", within="20m") == 2
+    assert v("support_repeat_contact_ratio", within="20m") == pytest.approx(2 / 7)
+    assert v("support_repeat_contact_conversations", within="10m") == 1
+    assert v("support_repeat_contact_ratio", within="10m") == pytest.approx(1 / 7)
+    assert v("support_repeat_contact_ratio") is None  # every series says its window
     # eligible: T1, C1, T2, T4, T7, T9 (T5 had no human reply); resolved for the
     # customer: C1, T2, T4, T9
     assert v("support_customer_fcr_eligible_conversations") == 6
@@ -133,17 +138,19 @@ def check(port: int) -> None:
     # first contacts: T1 (+C1), T2, T3, T4 (+T5), T7, T8, T9, T10: 10 contacts over 8
     assert v("support_customer_first_contacts") == 8
     assert v("support_contacts_per_customer_mean") == pytest.approx(10 / 8)
-    # billing: T1, T2, T4, T5, T7, T9 completed, T1 and T7 repeated
-    assert v("support_repeat_contact_ratio", "billing") == pytest.approx(2 / 6)
-    lower = v("support_repeat_contact_ratio_lower")
-    upper = v("support_repeat_contact_ratio_upper")
-    assert lower is not None and upper is not None and lower < 2 / 7 < upper
+    # billing: T1, T2, T4, T5, T7, T9 completed, T1 and T7 repeated (T1 within 10m)
+    assert v("support_repeat_contact_ratio", "billing", within="20m") == pytest.approx(2 / 6)
+    assert v("support_repeat_contact_ratio", "billing", within="10m") == pytest.approx(1 / 6)
+    for w, k in (("10m", 1), ("20m", 2)):
+        lower = v("support_repeat_contact_ratio_lower", within=w)
+        upper = v("support_repeat_contact_ratio_upper", within=w)
+        assert lower is not None and upper is not None and lower < k / 7 < upper
 
 
 @pytest.fixture
 def customer_env(worker_env: dict[str, str], ns: str) -> dict[str, str]:
     return {**worker_env, "SUPPORT_CUSTOMER_KPIS": "true", "SUPPORT_CUSTOMER_SECRET": SECRET,
-            "SUPPORT_TOPIC_CUSTOMERS": f"{ns}.customers", "SUPPORT_REPEAT_WINDOW": "20m",
+            "SUPPORT_TOPIC_CUSTOMERS": f"{ns}.customers", "SUPPORT_REPEAT_WINDOW": "10m,20m",
             "SUPPORT_FCR_DEFINITION": "customer"}
 
 
@@ -162,7 +169,9 @@ def test_repeat_customers_on_metrics_and_query_across_a_restart(
         query = rows_from_json(cli({**os.environ, **env}, "query", "--window", "1h",
                                    "--json"))
         row = next(iter(query.values()))["*"]
-        assert row["repeat_ratio"] == pytest.approx(2 / 7)
+        assert row["repeat_ratio"] == pytest.approx(2 / 7)  # the longest window's
+        assert row["repeat_ratio_within_10m"] == pytest.approx(1 / 7)
+        assert row["repeat_ratio_within_20m"] == pytest.approx(2 / 7)
         assert row["cfcr_ratio"] == pytest.approx(4 / 6)
         assert row["cpc_mean"] == pytest.approx(10 / 8)
 
@@ -181,7 +190,7 @@ def test_repeat_customers_on_metrics_and_query_across_a_restart(
         every = {"window": "1h", "queue": "all", "channel": "all", "team": "all",
                  "priority": "all"}
         assert sample(s, "support_customer_completed_conversations", **every) == 8
-        assert sample(s, "support_repeat_contact_conversations", **every) == 2
+        assert sample(s, "support_repeat_contact_conversations", within="20m", **every) == 2
         assert sample(s, "support_customer_fcr_eligible_conversations", **every) == 6
         logs = (tmp_path / "worker.log").read_text(errors="replace") + worker.log_text()
         assert_no_raw_ids(services, env, ns, logs, scrape(port))

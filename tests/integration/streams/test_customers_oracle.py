@@ -40,7 +40,7 @@ def test_repeat_customers_agree_with_the_oracle_across_a_sigkill(
         tmp_path: Path) -> None:
     env = {**worker_env, "SUPPORT_TOPIC_PARTITIONS": "3", "SUPPORT_BATCH_MAX": "25",
            "SUPPORT_CUSTOMER_KPIS": "true", "SUPPORT_CUSTOMER_SECRET": SECRET,
-           "SUPPORT_TOPIC_CUSTOMERS": f"{ns}.customers", "SUPPORT_REPEAT_WINDOW": "1h"}
+           "SUPPORT_TOPIC_CUSTOMERS": f"{ns}.customers", "SUPPORT_REPEAT_WINDOW": "20m,1h"}
     settings = load_settings(**{k[8:].lower(): v for k, v in env.items()
                                 if k.startswith("SUPPORT_") and k != "SUPPORT_DATA_DIR"})
     cfg = settings.kpi_config()
@@ -82,6 +82,9 @@ def test_repeat_customers_agree_with_the_oracle_across_a_sigkill(
         # the floor really has what is under test
         assert (day["repeat_contacts"] or 0) > 20 and (day["switch_ratio"] or 0) > 0.2
         assert 0 < (day["cfcr_ratio"] or 0) < 1 and (day["cpc_mean"] or 0) > 1.2
+        # SUPPORT_REPEAT_WINDOW=20m,1h: the shorter window sees some repeats, not all
+        assert 0 < (day["repeat_contacts_within_20m"] or 0) < (day["repeat_contacts"] or 0)
+        assert day["repeat_contacts_within_1h"] == day["repeat_contacts"]
         print(json.dumps({k: day[k] for k in ("customer_completed", "repeat_ratio",
                                               "cfcr_ratio", "switch_ratio", "cpc_mean")}))
     finally:

@@ -184,6 +184,25 @@ def test_an_at_risk_rule_reads_its_horizon() -> None:
     assert "'within' is for at_risk" in error_of(AT_RISK.replace("at_risk", "waiting"))
 
 
+REPEAT = """
+rules:
+  - {name: RepeatSameDay, kpi: repeat_contact, statistic: ratio, window: 24h, within: 24h,
+     comparison: ">", threshold: 0.2}
+"""
+
+
+def test_a_repeat_contact_rule_reads_its_repeat_window() -> None:
+    (r,) = parse_rules(REPEAT, repeat_windows=["1d", "7d"])
+    assert r.within == "1d"  # 24h, spelled as the exported label
+    assert r.stat.key == "repeat_ratio_within_1d" and ("within", "1d") in r.stat.extra
+    assert "field within: '1d' is not a repeat window (7d; SUPPORT_REPEAT_WINDOW)" in \
+        error_of(REPEAT, repeat_windows=["7d"])
+    # without it, the longest window: the row's own key (and on Prometheus the largest
+    # rate over the windows, which is the longest's)
+    (r,) = parse_rules(REPEAT.replace(" within: 24h,", ""), repeat_windows=["1d", "7d"])
+    assert r.stat.key == "repeat_ratio" and not r.stat.extra
+
+
 SLO = """
 slos:
   - name: ReplyBurn

@@ -81,5 +81,6 @@ def test_series_per_row_counts_every_exported_series() -> None:
     # a calendar export it), at risk once per horizon and 3 SLA targets running
     assert catalog.SERIES_PER_ROW == 95
     # the customer KPIs, only when on: 4 counts, 3 ratios with 6 bounds, 1 mean
-    assert catalog.CUSTOMER_SERIES_PER_ROW == 14
+    assert catalog.customer_series_per_row(1) == 14
+    assert catalog.customer_series_per_row(2) == 18  # the repeat count, rate and bounds
     assert catalog.live_series_per_row(1) == 9 and catalog.live_series_per_row(3) == 11

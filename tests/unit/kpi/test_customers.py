@@ -79,6 +79,56 @@ def test_the_window_edge_is_inclusive() -> None:
     assert (H, REPEATED) not in past and past[(H, FCR_RESOLVED)] == 1
 
 
+def test_each_repeat_window_keeps_its_own_repeat_count() -> None:
+    # SUPPORT_REPEAT_WINDOW=1d,7d: c1 completes at 2h and c2 starts 3 days in (a repeat
+    # within 7d, not within 1d); c2 completes at 3d+1h and c3 starts 2 hours later (a
+    # repeat within both). Each window counts both completions in its denominator.
+    windows = (("1d", D), ("7d", W))
+    t = totals(customer_items([contact("c1", 0, done=2 * H),
+                               contact("c2", 3 * D, done=3 * D + H),
+                               contact("c3", 3 * D + 3 * H)], W, windows=windows))
+    assert t[(2 * H, "rep_d:1d")] == t[(2 * H, "rep_d:7d")] == 1
+    assert (2 * H, "rep_n:1d") not in t and t[(2 * H, "rep_n:7d")] == 1
+    assert t[(3 * D + H, "rep_n:1d")] == t[(3 * D + H, "rep_n:7d")] == 1
+    # the longest window's is also the plain series (customer FCR, switching use it)
+    assert t[(2 * H, REPEATED)] == t[(3 * D + H, REPEATED)] == 1
+    assert summarize_within(t) == {"1d": (1, 2), "7d": (2, 2)}
+
+
+def summarize_within(t: dict[tuple[int, str], int]) -> dict[str, tuple[int, int]]:
+    """window → (repeated, completed), from the stored fields through the catalog."""
+    from kpi import catalog
+
+    fields: dict[str, int] = {}
+    for (_t, name), n in t.items():
+        fields[name] = fields.get(name, 0) + n
+    row = catalog.summarize(fields)
+    out = {}
+    for w in ("1d", "7d"):
+        ratio = row[f"repeat_ratio_within_{w}"]
+        assert ratio is not None
+        out[w] = (round(ratio * fields[f"rep_d:{w}"]), fields[f"rep_d:{w}"])
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 400), st.one_of(st.none(), st.integers(0, 100))),
+                max_size=12))
+def test_a_window_counts_exactly_the_completions_followed_by_a_start_within_it(
+        rows: list[tuple[int, int | None]]) -> None:
+    windows = (("2h", 2 * H), ("1d", D), ("7d", W))
+    cs = [contact(f"c{i}", s * H, done=None if d is None else (s + d) * H)
+          for i, (s, d) in enumerate(rows)]
+    t = customer_items(cs, W, windows=windows)
+    for name, ms in windows:
+        got = sum(n for (_dk, _t, f), n in t.items() if f == f"rep_n:{name}")
+        # by the definition: another conversation of the customer started after the
+        # completion and at most the window after it
+        want = sum(1 for c in cs if c.done_ms is not None and any(
+            o is not c and c.done_ms < o.start_ms <= c.done_ms + ms for o in cs))
+        assert got == want, name
+
+
 def test_not_eligible_completions_count_for_repeats_only() -> None:
     t = totals(customer_items([contact("bot", 0, done=H, eligible=False)], W))
     assert t == {(H, COMPLETED): 1, (0, EPISODES): 1, (0, EPISODE_CONTACTS): 1000}

@@ -185,6 +185,7 @@ def test_intake_settings_before_any_connection(env: dict[str, str], says: str,
      ("SUPPORT_CUSTOMER_SECRET", "16 characters")),
     ({"SUPPORT_FCR_DEFINITION": "customer"},
      ("SUPPORT_FCR_DEFINITION=customer", "SUPPORT_CUSTOMER_KPIS")),
+    ({"SUPPORT_REPEAT_WINDOW": "24h,7days"}, ("SUPPORT_REPEAT_WINDOW", "'7days'")),
 ])
 def test_customer_kpis_without_a_secret_are_one_line(env: dict[str, str], names: tuple[str, ...],
                                                      tmp_path: Path,
