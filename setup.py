@@ -39,6 +39,7 @@ CORE = [
     "windows/keys.py",
     "windows/ops.py",
     "windows/plan.py",
+    "windows/customer_plan.py",
 ]
 MANIFEST = Path("kpi/_compiled.json")
 COMPILED_PACKAGES = ("kpi", "windows", "streams")  # as kpi/_core.py scans them

@@ -16,85 +16,15 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
-from kpi.config import KpiConfig
-from kpi.customers import Contact, Items, customer_items, item_changes, merge_all
-from kpi.deltas import Deltas, add_increment
+from windows.customer_plan import ContactRecord, Known, before_of, plan_customers
 from windows.errors import StoreConflict
 from windows.keys import Keys
-from windows.ops import Ops
-from windows.plan import ApplyResult, as_text, bucket_ops, retire_ops
+from windows.plan import ApplyResult, as_text
 from windows.writer import MAX_ATTEMPTS, WindowWriter, _int_or_none, store_call
 
 log = logging.getLogger(__name__)
 
-
-class ContactRecord:
-    """One message of the customers topic: a customer's contact, or why it was refused."""
-
-    __slots__ = ("contact", "customer", "offset", "reason")
-
-    def __init__(self, offset: int, customer: str = "", contact: Contact | None = None,
-                 reason: str | None = None) -> None:
-        self.offset = offset
-        self.customer = customer
-        self.contact = contact
-        self.reason = reason
-
-
-def decode_state(stored: bytes | str | None) -> tuple[str, dict[str, Contact]]:
-    """A customer's stored value, ``<version>|[contact rows]`` (absent: version "")."""
-    if not stored:
-        return "", {}
-    raw = stored if isinstance(stored, bytes) else stored.encode()
-    version, _, state = raw.partition(b"|")
-    contacts = (Contact.from_row(row) for row in orjson.loads(state))
-    return version.decode(), {c.conversation_id: c for c in contacts}
-
-
-def encode_state(contacts: Mapping[str, Contact]) -> bytes:
-    return orjson.dumps([c.to_row() for c in sorted(contacts.values(),
-                                                    key=lambda c: c.conversation_id)])
-
-
-def customer_deltas(cfg: KpiConfig, before: Items, after: Mapping[str, Contact],
-                    into: Deltas) -> tuple[int | None, Items]:
-    """Add the change of one customer's contribution (``before``: what its stored contacts
-    contributed) to ``into``; returns the newest time it places (the partition's event
-    clock moves with it) and what ``after`` contributes."""
-    now = customer_items(after.values(), cfg.repeat_window_ms,
-                         cfg.fcr_definition == "customer", cfg.repeat_windows)
-    newest: int | None = None
-    for (dimkey, t, name), n in item_changes(before, now).items():
-        add_increment(into, t, dimkey + name, n, cfg.resolutions_ms)
-        newest = t if newest is None else max(newest, t)
-    return newest, now
-
-
-class Known:
-    """A customer as this writer last wrote it: the version the script gave it, its
-    contacts and what they contribute (so the next batch of that customer reads nothing
-    and recomputes only the new contribution)."""
-
-    __slots__ = ("contacts", "items", "version", "written_s")
-
-    def __init__(self, version: str, contacts: dict[str, Contact], items: Items,
-                 written_s: float) -> None:
-        self.version = version
-        self.contacts = contacts
-        self.items = items
-        self.written_s = written_s
-
-
-def _before(cfg: KpiConfig, known: Known | None, raw: bytes | str | None
-            ) -> tuple[str, dict[str, Contact], Items]:
-    if known is not None:
-        return known.version, known.contacts, known.items
-    version, contacts = decode_state(raw)
-    return version, contacts, customer_items(contacts.values(), cfg.repeat_window_ms,
-                                             cfg.fcr_definition == "customer",
-                                             cfg.repeat_windows)
+__all__ = ["KNOWN_CUSTOMERS", "ContactRecord", "CustomerWriter"]
 
 
 # customers whose last write this writer keeps (a customer's contacts are a few hundred
@@ -150,9 +80,10 @@ class CustomerWriter(WindowWriter):
             if not fresh:
                 return ApplyResult(skipped_offsets=len(records))
             raw = dict(zip(unknown, stored, strict=True))
-            befores = [_before(self._cfg, known.get(c), raw.get(c)) for c in customers]
-            result, keys, args, written = self._plan(pfield, k, fresh, customers, befores,
-                                                     ewm, last)
+            befores = [before_of(self._cfg, known.get(c), raw.get(c)) for c in customers]
+            result, keys, args, written = plan_customers(
+                self._cfg, k, pfield, self._epoch or "", fresh, customers, befores, ewm, last,
+                self._clock())
             result.skipped_offsets = len(records) - len(fresh)
             with store_call():
                 outcome = await self._eval(keys, args)
@@ -182,49 +113,3 @@ class CustomerWriter(WindowWriter):
             if len(self._known) <= self._known_cap and oldest.written_s >= expired:
                 break
             self._known.popitem(last=False)
-
-    def _plan(self, pfield: str, k: Keys, fresh: Sequence[ContactRecord],
-              customers: Sequence[str],
-              befores: Sequence[tuple[str, dict[str, Contact], Items]],
-              ewm: int | None, last: int | None
-              ) -> tuple[ApplyResult, list[str], list[str | int | bytes], dict[str, Known]]:
-        """The script call that merges ``fresh`` into the customers as read (pure but for
-        the writer's configuration and clock), and what each customer will then be."""
-        cfg = self._cfg
-        result = ApplyResult()
-        ops = Ops(base=4 + len(customers))
-        incoming: dict[str, list[Contact]] = {}
-        for r in fresh:
-            if r.contact is None:
-                result.rejected += 1
-                ops.incr(k.stats, f"rejected:{r.reason or 'unknown'}", 1)
-            else:
-                incoming.setdefault(r.customer, []).append(r.contact)
-                result.applied += 1
-        deltas: Deltas = {}
-        clock = ewm
-        states: list[tuple[str, bytes]] = []
-        written: dict[str, Known] = {}
-        now_s = self._clock()
-        for customer, (version, before, before_items) in zip(customers, befores, strict=True):
-            after = merge_all(before, incoming.get(customer, ()))
-            newest, items = customer_deltas(cfg, before_items, after, deltas)
-            if newest is not None:
-                clock = newest if clock is None else max(clock, newest)
-            states.append((version, encode_state(after)))
-            written[customer] = Known(str(int(version or 0) + 1), after, items, now_s)
-        bucket_ops(cfg, k, deltas, clock, ops)
-        retire_ops(cfg, k, ewm, clock, ops)
-        if result.applied:
-            ops.incr(k.stats, f"contacts:{pfield.rsplit(':', 1)[0]}", result.applied)
-        keys = [k.offsets, k.event_watermarks, k.stats, k.epoch,
-                *(k.customer(c) for c in customers), *ops.keys]
-        args: list[str | int | bytes] = [
-            pfield, "" if last is None else str(last), max(r.offset for r in fresh),
-            "" if clock is None or clock == ewm else clock, self._epoch or "",
-            len(customers), cfg.customer_ttl_ms]
-        for version, state in states:
-            args.extend((version, state))
-        args.append(ops.payload())
-        args.append(orjson.dumps(ops.candidates))
-        return result, keys, args, written
