@@ -409,6 +409,9 @@ def parse_rules(text: str, source: str = "<rules>", windows: list[str] | None = 
             raise RulesError(f"{source}: rule {r.name}, field within: {r.within!r} is not "
                              f"a repeat window ({', '.join(repeat_windows)}; "
                              "SUPPORT_REPEAT_WINDOW)")
+        if repeat_windows and r.within == repeat_windows[-1] \
+                and catalog.has_repeat_windows(r.kpi):
+            r.within = None  # the longest is the row's own key (and Prometheus' max)
     return rules
 
 

@@ -246,7 +246,7 @@ def _row(ds: dict[str, list[int]], cs: dict[str, int],
     durations("frtb", "frt_business", BUSINESS_QUANTILES)
     durations("resb", "resolution_business", BUSINESS_QUANTILES)
     durations("respb", "response_business", BUSINESS_QUANTILES)
-    _customer_row(r, cs, [name for name, _ in cfg.repeat_windows])
+    _customer_row(r, cs, [name for name, _ in cfg.repeat_shorter])
     for name, short in (("first_reply", "slfr"), ("next_reply", "slnr"),
                         ("resolution", "slres")):
         n, met = cs[f"{short}_n"], cs[f"{short}_met"]
@@ -261,7 +261,7 @@ def _row(ds: dict[str, list[int]], cs: dict[str, int],
 def _customer_row(r: dict[str, float | None], cs: dict[str, int],
                   repeat_windows: list[str]) -> None:
     """The customer KPIs (a count absent when 0: an optional path's); the repeat contact
-    rate also within each repeat window, where there were completions."""
+    rate also within each shorter repeat window, where there were completions."""
     def div(a: float, b: float) -> float | None:
         return a / b if b > 0 else None
 

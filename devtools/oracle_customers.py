@@ -61,7 +61,7 @@ def customer_facts(by_conv: Mapping[str, Sequence[Event]], facts: Mapping[str, F
         for c in contacts:
             f = Facts(labels=dict(facts[c.cid].labels))
             _completion(f, c, contacts, repeat_ms, cfg.fcr_definition == "customer")
-            _within_windows(f, c, contacts, cfg.repeat_windows)
+            _within_windows(f, c, contacts, cfg.repeat_shorter)
             _episode(f, c, contacts, repeat_ms)
             out.append(f)
     return out
@@ -88,7 +88,7 @@ def _completion(f: Facts, c: _Contact, contacts: Sequence[_Contact], repeat_ms: 
 
 def _within_windows(f: Facts, c: _Contact, contacts: Sequence[_Contact],
                     windows: Sequence[tuple[str, int]]) -> None:
-    """The repeat contact rate's parts within each repeat window (``rep_d@1d``...)."""
+    """The repeat contact rate's parts within each shorter repeat window (``rep_d@1d``)."""
     if c.done is None:
         return
     d = c.done

@@ -180,6 +180,12 @@ class KpiConfig:
                                                         self.repeat_window_ms))
 
     @property
+    def repeat_shorter(self) -> tuple[tuple[str, int], ...]:
+        """The repeat windows but the longest: each keeps its own repeat counts (stored
+        ``rep_n:<w>``); the longest's are the plain ones (``rep_n``)."""
+        return self.repeat_windows[:-1]
+
+    @property
     def horizons(self) -> tuple[tuple[str, int], ...]:
         """(``within`` label, ms) of each at-risk horizon, shortest first."""
         return tuple((duration_name(ms), ms) for ms in self.at_risk_ms)

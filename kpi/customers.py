@@ -195,8 +195,8 @@ def customer_items(contacts: Iterable[Contact], repeat_ms: int, as_fcr: bool = F
     """What one customer's contacts contribute to the windows (see the module doc); with
     ``as_fcr`` (SUPPORT_FCR_DEFINITION=customer) customer FCR is FCR's own series too.
 
-    ``windows`` (KpiConfig.repeat_windows, each at most ``repeat_ms``) also keep each
-    completion and its repeat verdict within each repeat window, under
+    ``windows`` (KpiConfig.repeat_shorter, each shorter than ``repeat_ms``) also keep
+    each completion and its repeat verdict within each shorter repeat window, under
     :func:`within_field` names: the denominator too, so that a window's rate reads 0,
     not absent, where completions had no repeat within it."""
     ordered = sorted(contacts, key=_order)

@@ -122,8 +122,9 @@ class Count:
     # without it exports none of its series; a count that retractions brought back to 0
     # reads absent too, whatever the arrival order was
     sparse: bool = False
-    # also kept within each repeat window (SUPPORT_REPEAT_WINDOW): the row holds each under
-    # within_key(key, window), exported with the label ``within``; ``key`` is the longest
+    # also kept within each shorter repeat window (SUPPORT_REPEAT_WINDOW): the row holds
+    # each under within_key(key, window); ``key`` is the longest; all exported with the
+    # label ``within``
     within: bool = False
 
     def summarize(self, f: Fields, out: Row) -> None:
@@ -226,9 +227,9 @@ class Ratio:
     stat: str = "ratio"
     show: Show | None = None
     interval: bool = False  # also export its Wilson 95% interval (<metric>_lower/_upper)
-    # also kept within each repeat window (SUPPORT_REPEAT_WINDOW): ``<num>:<window>`` over
-    # ``<den>:<window>``, each under within_key(key, window) in the row and exported with
-    # the label ``within`` (``key`` alone is the longest window, for the wall and query)
+    # also kept within each shorter repeat window (SUPPORT_REPEAT_WINDOW): ``<num>:<w>``
+    # over ``<den>:<w>``, under within_key(key, w) in the row; ``key`` is the longest
+    # window. Every one is exported with the label ``within`` (serve.metrics)
     within: bool = False
 
     def summarize(self, f: Fields, out: Row) -> None:

@@ -86,7 +86,9 @@ class KpiCollector(_FamiliesCollector):
         self._labels = ["window", *self._dims]
         self._gdims = list(cfg.gauge_dimensions)
         self._horizons = cfg.horizons
-        self._repeats = [name for name, _ in cfg.repeat_windows]
+        # (within label, row key suffix): the longest repeat window is the plain row key
+        self._repeats = [(name, name) for name, _ in cfg.repeat_shorter] + [
+            (cfg.repeat_windows[-1][0], "")]
         self._alert_dims = list(alert_dims)
         self._alert_rules = set(alert_rules)
 
@@ -166,8 +168,8 @@ class KpiCollector(_FamiliesCollector):
                 self._add_summary(fam[d.metric], labels, row, d)
             for m in (*GAUGES, *EXTRAS):
                 if getattr(m, "within", False):  # one series per repeat window
-                    for name in self._repeats:
-                        v = row.get(within_key(m.key, name))
+                    for name, suffix in self._repeats:
+                        v = row.get(within_key(m.key, suffix) if suffix else m.key)
                         if v is not None:
                             fam[m.metric].add(labels.extra("within", name), float(v))
                 elif (v := row.get(m.key)) is not None:

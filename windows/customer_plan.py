@@ -55,7 +55,7 @@ def customer_deltas(cfg: KpiConfig, before: Items, after: Mapping[str, Contact],
     contributed) to ``into``; returns the newest time it places (the partition's event
     clock moves with it) and what ``after`` contributes."""
     now = customer_items(after.values(), cfg.repeat_window_ms,
-                         cfg.fcr_definition == "customer", cfg.repeat_windows)
+                         cfg.fcr_definition == "customer", cfg.repeat_shorter)
     newest: int | None = None
     for (dimkey, t, name), n in item_changes(before, now).items():
         add_increment(into, t, dimkey + name, n, cfg.resolutions_ms)
@@ -85,7 +85,7 @@ def before_of(cfg: KpiConfig, known: Known | None, raw: bytes | str | None
     version, contacts = decode_state(raw)
     return version, contacts, customer_items(contacts.values(), cfg.repeat_window_ms,
                                              cfg.fcr_definition == "customer",
-                                             cfg.repeat_windows)
+                                             cfg.repeat_shorter)
 
 
 def plan_customers(cfg: KpiConfig, k: Keys, pfield: str, epoch: str,

@@ -84,7 +84,6 @@ def test_repeat_customers_agree_with_the_oracle_across_a_sigkill(
         assert 0 < (day["cfcr_ratio"] or 0) < 1 and (day["cpc_mean"] or 0) > 1.2
         # SUPPORT_REPEAT_WINDOW=20m,1h: the shorter window sees some repeats, not all
         assert 0 < (day["repeat_contacts_within_20m"] or 0) < (day["repeat_contacts"] or 0)
-        assert day["repeat_contacts_within_1h"] == day["repeat_contacts"]
         print(json.dumps({k: day[k] for k in ("customer_completed", "repeat_ratio",
                                               "cfcr_ratio", "switch_ratio", "cpc_mean")}))
     finally:

@@ -199,8 +199,9 @@ def test_a_repeat_contact_rule_reads_its_repeat_window() -> None:
         error_of(REPEAT, repeat_windows=["7d"])
     # without it, the longest window: the row's own key (and on Prometheus the largest
     # rate over the windows, which is the longest's)
-    (r,) = parse_rules(REPEAT.replace(" within: 24h,", ""), repeat_windows=["1d", "7d"])
-    assert r.stat.key == "repeat_ratio" and not r.stat.extra
+    for text in (REPEAT.replace(" within: 24h,", ""), REPEAT.replace("within: 24h", "within: 7d")):
+        (r,) = parse_rules(text, repeat_windows=["1d", "7d"])
+        assert r.stat.key == "repeat_ratio" and not r.stat.extra
 
 
 SLO = """

@@ -82,33 +82,23 @@ def test_the_window_edge_is_inclusive() -> None:
 def test_each_repeat_window_keeps_its_own_repeat_count() -> None:
     # SUPPORT_REPEAT_WINDOW=1d,7d: c1 completes at 2h and c2 starts 3 days in (a repeat
     # within 7d, not within 1d); c2 completes at 3d+1h and c3 starts 2 hours later (a
-    # repeat within both). Each window counts both completions in its denominator.
-    windows = (("1d", D), ("7d", W))
+    # repeat within both). Each window counts both completions in its denominator; the
+    # longest (7d) is the plain series, the shorter one its own.
     t = totals(customer_items([contact("c1", 0, done=2 * H),
                                contact("c2", 3 * D, done=3 * D + H),
-                               contact("c3", 3 * D + 3 * H)], W, windows=windows))
-    assert t[(2 * H, "rep_d:1d")] == t[(2 * H, "rep_d:7d")] == 1
-    assert (2 * H, "rep_n:1d") not in t and t[(2 * H, "rep_n:7d")] == 1
-    assert t[(3 * D + H, "rep_n:1d")] == t[(3 * D + H, "rep_n:7d")] == 1
-    # the longest window's is also the plain series (customer FCR, switching use it)
-    assert t[(2 * H, REPEATED)] == t[(3 * D + H, REPEATED)] == 1
-    assert summarize_within(t) == {"1d": (1, 2), "7d": (2, 2)}
-
-
-def summarize_within(t: dict[tuple[int, str], int]) -> dict[str, tuple[int, int]]:
-    """window → (repeated, completed), from the stored fields through the catalog."""
-    from kpi import catalog
-
+                               contact("c3", 3 * D + 3 * H)], W, windows=(("1d", D),)))
+    assert t[(2 * H, "rep_d:1d")] == t[(2 * H, COMPLETED)] == 1
+    assert (2 * H, "rep_n:1d") not in t and t[(2 * H, REPEATED)] == 1
+    assert t[(3 * D + H, "rep_n:1d")] == t[(3 * D + H, REPEATED)] == 1
+    assert not any(name.endswith(":7d") for _t, name in t)
     fields: dict[str, int] = {}
     for (_t, name), n in t.items():
         fields[name] = fields.get(name, 0) + n
+    from kpi import catalog
+
     row = catalog.summarize(fields)
-    out = {}
-    for w in ("1d", "7d"):
-        ratio = row[f"repeat_ratio_within_{w}"]
-        assert ratio is not None
-        out[w] = (round(ratio * fields[f"rep_d:{w}"]), fields[f"rep_d:{w}"])
-    return out
+    assert (row["repeat_ratio_within_1d"], row["repeat_ratio"]) == (1 / 2, 2 / 2)
+    assert (row["repeat_contacts_within_1d"], row["repeat_contacts"]) == (1, 2)
 
 
 @settings(max_examples=200, deadline=None)
