@@ -44,6 +44,9 @@ def _applied(client: redis.Redis, ns: str) -> int:
                for k, v in vals.items() if k.startswith(b"contacts:"))
 
 
+VARIANTS = (("off", 1), ("on", 1), ("on", 2))  # (customer KPIs, worker processes)
+
+
 def run(svc: ServiceConfig, n: int, rounds: int, box: float, tmp: Path
         ) -> tuple[int, list[dict[str, float]]]:
     topics = (f"bench{n}cust.tickets", f"bench{n}cust.chats")
@@ -52,22 +55,24 @@ def run(svc: ServiceConfig, n: int, rounds: int, box: float, tmp: Path
     out: list[dict[str, float]] = []
     for r in range(rounds):
         row: dict[str, float] = {}
-        for variant in ("off", "on"):
-            log(f"round {r + 1}/{rounds}: customer KPIs {variant}")
+        for variant, workers in VARIANTS:
+            name = f"{variant}{workers}"
+            log(f"round {r + 1}/{rounds}: customer KPIs {variant}, {workers} worker(s)")
+            client.flushall()  # a fresh store: no earlier round's keys in Redis's way
             extra: dict[str, str] = {}
             topic = f"bench-customers-{uuid.uuid4().hex[:8]}"
             if variant == "on":
                 extra = {"SUPPORT_CUSTOMER_KPIS": "true", "SUPPORT_CUSTOMER_SECRET": SECRET,
                          "SUPPORT_TOPIC_CUSTOMERS": topic}
-            m: Measure = ours(svc, topics, n, tmp, box, extra_env=extra)
-            row[f"{variant}_rate"] = m.rate
-            row[f"{variant}_cpu"] = m.cpu_per_million
-            row[f"{variant}_redis_cpu"] = m.extra["redis_cpu_per_million"]
+            m: Measure = ours(svc, topics, n, tmp, box, extra_env=extra, workers=workers)
+            row[f"{name}_rate"] = m.rate
+            row[f"{name}_cpu"] = m.cpu_per_million
+            row[f"{name}_redis_cpu"] = m.extra["redis_cpu_per_million"]
             if variant == "on":
-                row["contacts_written"] = _written(svc.bootstrap, topic)
-                row["contacts_applied"] = _applied(client, m.namespace)
+                row[f"{name}_written"] = _written(svc.bootstrap, topic)
+                row[f"{name}_applied"] = _applied(client, m.namespace)
             log(f"  {m.rate:,.0f} events/s, {m.cpu_per_million:.1f} CPU-s per million")
-        row["ratio"] = row["on_rate"] / row["off_rate"]
+        row["ratio"] = row["on1_rate"] / row["off1_rate"]
         out.append(row)
     return n, out
 
@@ -76,30 +81,35 @@ def render(rows: list[dict[str, float]], n: int, command: str) -> str:
     lines = [HEADING, "",
              f"`{command}`: the worker draining a simulated day ({n:,} events, customer ids "
              "from a population of one per 25 events, on 4 partitions) with "
-             "`SUPPORT_CUSTOMER_KPIS` off and on, interleaved, each round from the start "
-             "with a fresh store. Rate: input events applied per second; CPU: the worker's "
-             "(both agents, one process) and Redis's per million input events; the main "
-             "path's messages on the customers topic (one per batch and partition, each "
-             "holding that batch's contacts) and the contacts the customers agent had "
-             "applied when the round ended.", "",
-             "| round | off: events/s | on: events/s | on/off | worker CPU-s per M off / on "
-             "| Redis CPU-s per M off / on | messages written / contacts applied |",
-             "|---|---|---|---|---|---|---|"]
+             "`SUPPORT_CUSTOMER_KPIS` off and on, interleaved, each from the start with a "
+             "fresh store; then on again with two worker processes (one consumer group, one "
+             "per core of this machine). Rate: input events applied per second; CPU: the "
+             "workers' (both agents) and Redis's per million input events; the contacts the "
+             "customers agents had applied when the round ended (they lag the main path "
+             "when one process does both).", "",
+             "| round | off: events/s | on: events/s | on/off | on, 2 workers: events/s "
+             "| worker CPU-s per M off / on / on×2 | Redis CPU-s per M off / on / on×2 "
+             "| contacts applied on / on×2 |",
+             "|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(rows, 1):
         lines.append(
-            f"| {i} | {r['off_rate']:,.0f} | {r['on_rate']:,.0f} | {r['ratio']:.2f} | "
-            f"{r['off_cpu']:.1f} / {r['on_cpu']:.1f} | {r['off_redis_cpu']:.1f} / "
-            f"{r['on_redis_cpu']:.1f} | {r['contacts_written']:,.0f} / "
-            f"{r['contacts_applied']:,.0f} |")
+            f"| {i} | {r['off1_rate']:,.0f} | {r['on1_rate']:,.0f} | {r['ratio']:.2f} | "
+            f"{r['on2_rate']:,.0f} | {r['off1_cpu']:.1f} / {r['on1_cpu']:.1f} / "
+            f"{r['on2_cpu']:.1f} | {r['off1_redis_cpu']:.1f} / {r['on1_redis_cpu']:.1f} / "
+            f"{r['on2_redis_cpu']:.1f} | {r['on1_applied']:,.0f} / {r['on2_applied']:,.0f} |")
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-    lowest = min(r["on_rate"] for r in rows)
-    verdict = "met in every round" if lowest > 20_000 else f"missed (lowest {lowest:,.0f})"
-    lines += ["", f"Median: {med['on_rate']:,.0f} events/s with the customer path "
-              f"({med['ratio']:.2f} × the {med['off_rate']:,.0f} without it); above 20,000 "
-              f"events/s: {verdict}. The customer path costs "
-              f"{med['on_cpu'] - med['off_cpu']:+.1f} worker CPU-s and "
-              f"{med['on_redis_cpu'] - med['off_redis_cpu']:+.1f} Redis CPU-s per million "
-              "input events (medians)."]
+
+    def verdict(key: str) -> str:
+        lowest = min(r[key] for r in rows)
+        return "met in every round" if lowest > 20_000 else f"missed (lowest {lowest:,.0f})"
+
+    lines += ["", f"Median: {med['on1_rate']:,.0f} events/s with the customer path in one "
+              f"worker ({med['ratio']:.2f} × the {med['off1_rate']:,.0f} without it), "
+              f"{med['on2_rate']:,.0f} with two workers. Above 20,000 events/s: one worker "
+              f"{verdict('on1_rate')}; two workers {verdict('on2_rate')}. The customer path "
+              f"costs {med['on1_cpu'] - med['off1_cpu']:+.1f} worker CPU-s and "
+              f"{med['on1_redis_cpu'] - med['off1_redis_cpu']:+.1f} Redis CPU-s per million "
+              "input events (medians, one worker)."]
     return "\n".join(lines) + "\n"
 
 

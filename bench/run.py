@@ -147,11 +147,24 @@ def _redis_calls(client: redis.Redis) -> tuple[int, int, float]:
     return sum(calls.values()), calls.get("evalsha", 0), cpu
 
 
+def _start_worker(env: dict[str, str], tmp: Path, ns: str, i: int) -> subprocess.Popen[bytes]:
+    """Worker ``i`` of a bench run: the first logs to ``<ns>.log``, the others to
+    ``<ns>-<i>.log`` with their own Faust data directory."""
+    name = ns if i == 0 else f"{ns}-{i}"
+    if i:
+        env = {**env, "SUPPORT_DATA_DIR": f"{env['SUPPORT_DATA_DIR']}-{i}"}
+    return subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "worker"], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(tmp / f"{name}.log", "wb"))
+
+
 def ours(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path, box: float,
          extra_env: dict[str, str] | None = None,
-         during: Callable[[], AbstractContextManager[Any]] = nullcontext) -> Measure:
+         during: Callable[[], AbstractContextManager[Any]] = nullcontext,
+         workers: int = 1) -> Measure:
     """The worker draining the preloaded history; ``during`` runs alongside the measured
-    part (e.g. wall viewers)."""
+    part (e.g. wall viewers). With ``workers`` > 1, that many worker processes in one
+    consumer group (each its own data directory); CPU is their sum."""
     ns = f"bench{uuid.uuid4().hex[:8]}"
     env = worker_env(svc, ns, tmp, 0, SUPPORT_TOPIC_TICKETS=topics[0],
                       SUPPORT_TOPIC_CHATS=topics[1], SUPPORT_ALLOWED_LATENESS="24h",
@@ -162,23 +175,25 @@ def ours(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path, box: fl
                    for k, v in vals.items()
                    if k.startswith((b"processed:", b"rejected:", b"duplicate:", b"late:")))
 
-    proc = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "worker"], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(tmp / f"{ns}.log", "wb"))  # noqa: SIM115
+    procs = [_start_worker(env, tmp, ns, i) for i in range(workers)]
+
+    def cpu_now() -> float:
+        return sum(_proc_cpu(p.pid) for p in procs)
+
     try:
         while processed() == 0:
-            if proc.poll() is not None:
+            if any(p.poll() is not None for p in procs):
                 raise RuntimeError(f"worker exited; see {tmp / ns}.log")
             time.sleep(0.02)
         with during():
-            start_n, t0, cpu0 = processed(), time.perf_counter(), _proc_cpu(proc.pid)
+            start_n, t0, cpu0 = processed(), time.perf_counter(), cpu_now()
             r0 = _redis_calls(client)
             done = start_n
             while done < n and time.perf_counter() - t0 < box:
                 time.sleep(0.05)
                 done = processed()
             seconds = time.perf_counter() - t0
-            cpu = _proc_cpu(proc.pid) - cpu0
+            cpu = cpu_now() - cpu0
             r1 = _redis_calls(client)
         counted = done - start_n
         if counted <= 0:
@@ -191,8 +206,10 @@ def ours(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path, box: fl
             "redis_cpu_per_million": (r1[2] - r0[2]) / counted * 1e6,
         }, namespace=ns)
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
 
 
 # ------------------------------------------------------------------ latency
