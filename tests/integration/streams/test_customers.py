@@ -25,7 +25,7 @@ from tests.support import WorkerProcess, parse, read_topic, sample, scrape, wait
 pytestmark = pytest.mark.integration
 
 ALICE, BOB, CAROL = "alice.repeat@example.com", 987654321, "carol-5e1f"
-RAW_IDS = (ALICE, str(BOB), CAROL, "dave-77c1", "erin-90d4")
+RAW_IDS = (ALICE, str(BOB), CAROL, "dave-77c1", "erin-90d4", "frank-old-31", "frank-new-32")
 SECRET = "test-secret-0123456789abcdef"
 
 
@@ -73,6 +73,16 @@ def floor(now: float) -> list[dict[str, object]]:
         e("T9-3", "ticket.solved", a + 160, "T9"),
         e("T10-1", "ticket.created", a + 160 + 1200.001, "T10", customer_id="erin-90d4",
           **billing),
+        # merged customers: the helpdesk merged Frank's two requesters while T11 was open,
+        # so T11's later events carry the surviving id. T11 stays the old id's (the
+        # customer of its earliest event carrying one), and T12, started by the new id
+        # 140 s after T11 was solved, is not its repeat: a merge does not join histories.
+        e("T11-1", "ticket.created", a + 200, "T11", customer_id="frank-old-31", **billing),
+        e("T11-2", "ticket.message", a + 220, "T11", actor="customer",
+          customer_id="frank-new-32"),
+        e("T11-3", "ticket.message", a + 230, "T11", actor="agent"),
+        e("T11-4", "ticket.solved", a + 260, "T11", customer_id="frank-new-32"),
+        e("T12-1", "ticket.created", a + 400, "T12", customer_id="frank-new-32", **billing),
         # no customer_id: in no customer KPI
         e("T6-1", "ticket.created", a, "T6", **billing),
         e("T6-2", "ticket.message", a + 10, "T6", actor="agent"),
@@ -117,34 +127,36 @@ def check(port: int) -> None:
         return sample(s, name, window="1h", queue=queue, channel="all", team="all",
                       priority="all", **within)
 
-    # completed with a customer: T1, C1, T2, T4, T5, T7, T9 (not T6); repeated within
-    # 20m: T1, T7; within 10m only T1 (C1 started 8 minutes after it, T8 20 after T7)
-    assert v("support_customer_completed_conversations") == 7
+    # completed with a customer: T1, C1, T2, T4, T5, T7, T9, T11 (not T6); repeated within
+    # 20m: T1, T7 (not T11: T12 is the merged id's); within 10m only T1 (C1 started 8
+    # minutes after it, T8 20 after T7)
+    assert v("support_customer_completed_conversations") == 8
     assert v("support_repeat_contact_conversations", within="20m") == 2
-    assert v("support_repeat_contact_ratio", within="20m") == pytest.approx(2 / 7)
+    assert v("support_repeat_contact_ratio", within="20m") == pytest.approx(2 / 8)
     assert v("support_repeat_contact_conversations", within="10m") == 1
-    assert v("support_repeat_contact_ratio", within="10m") == pytest.approx(1 / 7)
+    assert v("support_repeat_contact_ratio", within="10m") == pytest.approx(1 / 8)
     assert v("support_repeat_contact_ratio") is None  # every series says its window
-    # eligible: T1, C1, T2, T4, T7, T9 (T5 had no human reply); resolved for the
-    # customer: C1, T2, T4, T9
-    assert v("support_customer_fcr_eligible_conversations") == 6
-    assert v("support_customer_fcr_ratio") == pytest.approx(4 / 6)
+    # eligible: T1, C1, T2, T4, T7, T9, T11 (T5 had no human reply); resolved for the
+    # customer: C1, T2, T4, T9, T11
+    assert v("support_customer_fcr_eligible_conversations") == 7
+    assert v("support_customer_fcr_ratio") == pytest.approx(5 / 7)
     # SUPPORT_FCR_DEFINITION=customer: FCR's own series is customer FCR (T6, anonymous,
     # is in neither)
-    assert v("support_fcr_ratio") == pytest.approx(4 / 6)
-    assert v("support_fcr_eligible_conversations") == 6
+    assert v("support_fcr_ratio") == pytest.approx(5 / 7)
+    assert v("support_fcr_eligible_conversations") == 7
     # T1's repeat came on chat, T7's on email again: 1 of 2 repeats switched channel
     assert v("support_repeat_channel_switch_ratio") == pytest.approx(1 / 2)
-    # first contacts: T1 (+C1), T2, T3, T4 (+T5), T7, T8, T9, T10: 10 contacts over 8
-    assert v("support_customer_first_contacts") == 8
-    assert v("support_contacts_per_customer_mean") == pytest.approx(10 / 8)
-    # billing: T1, T2, T4, T5, T7, T9 completed, T1 and T7 repeated (T1 within 10m)
-    assert v("support_repeat_contact_ratio", "billing", within="20m") == pytest.approx(2 / 6)
-    assert v("support_repeat_contact_ratio", "billing", within="10m") == pytest.approx(1 / 6)
+    # first contacts: T1 (+C1), T2, T3, T4 (+T5), T7, T8, T9, T10, T11 (the old id's),
+    # T12 (the new id's): 12 contacts over 10
+    assert v("support_customer_first_contacts") == 10
+    assert v("support_contacts_per_customer_mean") == pytest.approx(12 / 10)
+    # billing: T1, T2, T4, T5, T7, T9, T11 completed, T1 and T7 repeated (T1 within 10m)
+    assert v("support_repeat_contact_ratio", "billing", within="20m") == pytest.approx(2 / 7)
+    assert v("support_repeat_contact_ratio", "billing", within="10m") == pytest.approx(1 / 7)
     for w, k in (("10m", 1), ("20m", 2)):
         lower = v("support_repeat_contact_ratio_lower", within=w)
         upper = v("support_repeat_contact_ratio_upper", within=w)
-        assert lower is not None and upper is not None and lower < k / 7 < upper
+        assert lower is not None and upper is not None and lower < k / 8 < upper
 
 
 @pytest.fixture
@@ -169,10 +181,10 @@ def test_repeat_customers_on_metrics_and_query_across_a_restart(
         query = rows_from_json(cli({**os.environ, **env}, "query", "--window", "1h",
                                    "--json"))
         row = next(iter(query.values()))["*"]
-        assert row["repeat_ratio"] == pytest.approx(2 / 7)  # the longest window's
-        assert row["repeat_ratio_within_10m"] == pytest.approx(1 / 7)  # the shorter one
-        assert row["cfcr_ratio"] == pytest.approx(4 / 6)
-        assert row["cpc_mean"] == pytest.approx(10 / 8)
+        assert row["repeat_ratio"] == pytest.approx(2 / 8)  # the longest window's
+        assert row["repeat_ratio_within_10m"] == pytest.approx(1 / 8)  # the shorter one
+        assert row["cfcr_ratio"] == pytest.approx(5 / 7)
+        assert row["cpc_mean"] == pytest.approx(12 / 10)
 
         # a restart re-reads nothing twice; Bob's T3 is then solved 5 minutes after it
         # started with no later contact: one more completion, not repeated
@@ -188,9 +200,9 @@ def test_repeat_customers_on_metrics_and_query_across_a_restart(
         s = parse(scrape(port))
         every = {"window": "1h", "queue": "all", "channel": "all", "team": "all",
                  "priority": "all"}
-        assert sample(s, "support_customer_completed_conversations", **every) == 8
+        assert sample(s, "support_customer_completed_conversations", **every) == 9
         assert sample(s, "support_repeat_contact_conversations", within="20m", **every) == 2
-        assert sample(s, "support_customer_fcr_eligible_conversations", **every) == 6
+        assert sample(s, "support_customer_fcr_eligible_conversations", **every) == 7
         logs = (tmp_path / "worker.log").read_text(errors="replace") + worker.log_text()
         assert_no_raw_ids(services, env, ns, logs, scrape(port))
     finally:
