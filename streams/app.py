@@ -106,7 +106,7 @@ def topic_sender(app: faust.App, name: str) -> Send:
 
 def _new_app(cfg: StreamConfig) -> WatermarkSeekingApp:
     return WatermarkSeekingApp(
-        cfg.app_id,
+        cfg.app_name,
         broker=f"{SCHEME}://{cfg.kafka.bootstrap}",
         key_serializer="raw",
         value_serializer="raw",
@@ -172,23 +172,25 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
 
     faults = Faults(cfg.test_crash_at, commit)
     handle = _handler(app, cfg, processor, writer, faults, telemetry)
-    app.batch_topics = frozenset(cfg.applied_topics)
-    for name, topic in (("tickets", cfg.topic_tickets), ("chats", cfg.topic_chats)):
-        app.agent(app.topic(topic, schema=PassThrough()), name=name)(_consumer(cfg, handle))
-    if cfg.topic_customers:  # the customer path: its own writer over the same store
+    app.batch_topics = frozenset(cfg.consumed_topics)
+    if cfg.role != "customers":
+        for name, topic in (("tickets", cfg.topic_tickets), ("chats", cfg.topic_chats)):
+            app.agent(app.topic(topic, schema=PassThrough()), name=name)(
+                _consumer(cfg, handle))
+        _normalizers(app, cfg, telemetry)
+    if cfg.topic_customers in cfg.consumed_topics:  # its own writer over the same store
         cwriter = CustomerWriter(client, Keys(cfg.key_prefix), cfg.kpi, clock)
         cprocessor = BatchProcessor(cwriter, dlq, cfg.schema, clock, telemetry,
                                     validate=validate_contacts)
         app.agent(app.topic(cfg.topic_customers, schema=PassThrough()), name="customers")(
             _consumer(cfg, _handler(app, cfg, cprocessor, cwriter, faults, telemetry)))
-    _normalizers(app, cfg, telemetry)
 
     offsets = OffsetsLookup(cfg)
     app.after_seek = WatermarkSeeker(cfg, writer, offsets, clock, telemetry.store)
 
     def assigned() -> set[tuple[str, int]]:
         return {(tp.topic, tp.partition) for tp in app.consumer.assignment()
-                if tp.topic in cfg.applied_topics}
+                if tp.topic in cfg.consumed_topics}
 
     supervisor = Supervisor(writer, offsets, cfg.liveness_timeout, assigned, telemetry.store,
                             EvictionGuard(client, Keys(cfg.key_prefix), writer))

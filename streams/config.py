@@ -140,6 +140,10 @@ class StreamConfig:
     # the repartition topic of the customer path, partitioned by the customer hash; "" when the
     # customer KPIs are off (streams.customers)
     topic_customers: str = ""
+    # which agents this process runs: "all" (the input topics' and, with the customer KPIs,
+    # the customers topic's), "main" (the input topics' and the connectors': the worker
+    # whose customers agent runs in a process of its own) or "customers" (that process)
+    role: str = "all"
 
     @property
     def input_topics(self) -> tuple[str, str]:
@@ -150,3 +154,16 @@ class StreamConfig:
         """Every topic whose batches are applied to the store with an offset watermark:
         the input topics, and the customers topic when the customer KPIs are on."""
         return self.input_topics + ((self.topic_customers,) if self.topic_customers else ())
+
+    @property
+    def consumed_topics(self) -> tuple[str, ...]:
+        """The applied topics this process consumes (its ``role``)."""
+        if self.role == "customers":
+            return (self.topic_customers,)
+        return self.input_topics if self.role == "main" else self.applied_topics
+
+    @property
+    def app_name(self) -> str:
+        """The Faust app id, so the consumer group: the customers process is a group of its
+        own (its members share the customers topic's partitions)."""
+        return f"{self.app_id}-customers" if self.role == "customers" else self.app_id

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 
 from streams.retry import doubling
 
@@ -46,6 +47,11 @@ def backoff_s(restarts: int, since_last_s: float | None) -> float:
     return doubling(restarts, 1.0, 60.0)
 
 
+# called before the exec: what the process started must not outlive its image (the worker's
+# customers process, which the new image starts again)
+BEFORE_RESTART: list[Callable[[], None]] = []
+
+
 def restart_in_place(reason: str, rewound: str = "") -> None:
     """Log why, pause if restarts are frequent, and exec the same command line
     (``rewound``: a partition whose rewind this process counted)."""
@@ -58,6 +64,8 @@ def restart_in_place(reason: str, rewound: str = "") -> None:
     env = {**os.environ, RESTARTS_ENV: str(n + 1), LAST_RESTART_ENV: str(time.time())}
     env.pop(TEST_HOOK_ENV, None)
     env[REWOUND_ENV] = ",".join(sorted(rewinds_counted() | ({rewound} if rewound else set())))
+    for hook in BEFORE_RESTART:
+        hook()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -59,7 +59,7 @@ class WatermarkSeeker:
 
     async def __call__(self, consumer: Any) -> None:
         mine = sorted(tp for tp in consumer.assignment()
-                      if tp.topic in self._cfg.applied_topics)
+                      if tp.topic in self._cfg.consumed_topics)
         if not mine:
             return
         pairs = [(tp.topic, tp.partition) for tp in mine]

@@ -118,6 +118,11 @@ class Settings(BaseSettings):
                                "channel switching and contacts per customer")
     topic_customers: str = Field("support.customers", description="Repartition topic of the "
                                  "customer path (contacts partitioned by the customer hash)")
+    customer_process: bool = Field(True, description="With the customer KPIs on, run the "
+                                   "customers agent in a process of its own, started and "
+                                   "watched by the worker (a second core for the customer "
+                                   "path); off: on the worker's event loop beside the main "
+                                   "agents")
     fcr_definition: Literal["project", "zendesk_one_touch", "intercom_one_teammate",
                             "freshservice", "customer"] = Field(
         "project", description="What resolved at first contact means (docs/kpis.md): "
@@ -372,8 +377,8 @@ class Settings(BaseSettings):
             password=self.kafka_password.get_secret_value() if self.kafka_password else None,
             ssl_cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None)
 
-    def stream_config(self) -> StreamConfig:
-        """The plain values the stream side is built from."""
+    def stream_config(self, role: str = "all") -> StreamConfig:
+        """The plain values the stream side is built from (``role``: StreamConfig.role)."""
         return StreamConfig(
             app_id=self.app_id, kafka=self.kafka_access(), redis_url=self.redis_url,
             key_prefix=self.key_prefix, topic_tickets=self.topic_tickets,
@@ -388,7 +393,12 @@ class Settings(BaseSettings):
             connectors=self.connector_topics(),
             contexts={name: self.connector_context(name) for name, _ in self.connector_topics()},
             memory=memory_plan(self.memory_budget_mb, self.batch_max),
-            topic_customers=self.topic_customers if self.customer_kpis else "")
+            topic_customers=self.topic_customers if self.customer_kpis else "", role=role)
+
+    @property
+    def customers_apart(self) -> bool:
+        """Whether the customers agent runs in a process of its own."""
+        return self.customer_kpis and self.customer_process
 
     def read_options(self) -> dict[str, Any]:
         """How the read side tells time (windows.reader.ReadTime) and its series budget:

@@ -7,9 +7,15 @@ and a publisher onto the alerts topic, the read side a registry and a wall model
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import ctypes
 import json
 import logging
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -31,7 +37,7 @@ from serve.wall import WallModel
 from streams.app import Send, create_app, topic_sender, tune_gc
 from streams.errors import StreamError
 from streams.health import StoreHealth
-from streams.restart import restarts_so_far
+from streams.restart import BEFORE_RESTART, restarts_so_far
 from streams.telemetry import WorkerTelemetry
 from streams.topics import ensure_topics
 from streams.transport import check_supported
@@ -43,6 +49,8 @@ from windows.keys import Keys
 from windows.reader import WindowReader
 
 log = logging.getLogger(__name__)
+
+CHILD_CHECK_S = 5.0  # how often the worker looks at its customers process
 
 
 def _reader(settings: Settings) -> WindowReader:
@@ -165,7 +173,90 @@ def add_alert_timer(app: faust.App, settings: Settings, rules: Sequence[Rule],
     return runner
 
 
-def run_worker(settings: Settings) -> None:
+class CustomersProcess:
+    """The customers agent in a process of its own (``support-kpi worker --role
+    customers``): the customer path then has a core of its own instead of a share of the
+    worker's event loop (docs/benchmarks.md, "Customer path"). The worker starts it once
+    the topics exist, starts it again when it exits, and stops it with itself; it dies
+    with the worker too (the parent-death signal), so it cannot outlive a SIGKILL."""
+
+    def __init__(self, settings: Settings) -> None:
+        # the worker's own settings, command-line overrides included, and a Faust data
+        # directory of its own
+        self._env = {**os.environ, "SUPPORT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+                     "SUPPORT_REDIS_URL": settings.redis_url,
+                     "SUPPORT_DATA_DIR": str(settings.data_dir / "customers")}
+        self._stop_s = settings.shutdown_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "worker",
+                                      "--role", "customers"], env=self._env)
+        log.info("customers agent started in process %d", self.proc.pid)
+
+    def check(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            log.error("the customers process exited with code %s; starting it again",
+                      self.proc.returncode)
+            self.start()
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(self._stop_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the worker still stops it on its way out
+        log.debug("no parent-death signal on this platform")
+    if os.getppid() == 1:  # the worker died before the signal was armed
+        raise SystemExit(0)
+
+
+def run_customers(settings: Settings) -> None:
+    """The customers process: only the customers agent (its consumer group is the worker
+    group's name + ``-customers``); no HTTP, no alerts, no topic creation: the worker that
+    started it did those."""
+    die_with_parent()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    telemetry = WorkerTelemetry(CollectorRegistry(auto_describe=True), StoreHealth())
+    app = create_app(settings.stream_config("customers"), telemetry)
+    worker = bounded_worker(faust.Worker, settings.shutdown_timeout)(
+        app, loglevel=settings.log_level.upper(), quiet=True)
+    tune_gc()
+    worker.execute_from_commandline()
+
+
+def add_customers_process(app: faust.App, settings: Settings) -> CustomersProcess:
+    """Start the customers process; watch it on an app timer; stop it with the worker."""
+    child = CustomersProcess(settings)
+    child.start()
+    BEFORE_RESTART.append(child.stop)
+    atexit.register(child.stop)
+
+    async def check_customers_process() -> None:
+        child.check()
+
+    async def stop_customers_process(_app: Any, **_kw: Any) -> None:
+        await asyncio.to_thread(child.stop)
+
+    app.timer(CHILD_CHECK_S, name="check_customers_process")(check_customers_process)
+    app.on_before_shutdown.connect(stop_customers_process)  # type: ignore[arg-type]
+    return child
+
+
+def run_worker(settings: Settings, role: str = "all") -> None:
+    if role == "customers":
+        return run_customers(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     rules = load_alert_rules(settings)  # invalid rules stop start-up before anything runs
     try:
@@ -186,7 +277,7 @@ def run_worker(settings: Settings) -> None:
             "evicts the store's keys and the KPIs would go silently wrong; set "
             "maxmemory-policy noeviction on it (CONFIG SET maxmemory-policy noeviction, or the "
             "managed service's parameter) and give it the memory docs/operations.md sizes")
-    stream = settings.stream_config()
+    stream = settings.stream_config("main" if settings.customers_apart else "all")
     reader = _reader(settings)
     alerts = AlertStore(reader.client, Keys(settings.key_prefix))
     health = StoreHealth()
@@ -210,6 +301,8 @@ def run_worker(settings: Settings) -> None:
     # cannot have the broker auto-create an input topic with its default partition count
     serve_http(settings, registry, reader, alerts, rules, telemetry.store)
     app = create_app(stream, telemetry)
+    if settings.customers_apart:
+        add_customers_process(app, settings)
     if rules:
         add_alert_timer(app, settings, rules, _reader(settings))
     worker = bounded_worker(faust.Worker, settings.shutdown_timeout)(

@@ -12,7 +12,10 @@ from supportkpi.settings import SettingsError
 @KAFKA_OPTION
 @REDIS_OPTION
 @click.option("--metrics-port", type=int, help="Port of /metrics [SUPPORT_METRICS_PORT].")
-def worker(**overrides: object) -> None:
+@click.option("--role", type=click.Choice(["all", "customers"]), default="all", hidden=True,
+              help="customers: only the customers agent (the process the worker starts "
+                   "with SUPPORT_CUSTOMER_PROCESS)")
+def worker(role: str, **overrides: object) -> None:
     """Run the stream worker: consume tickets and chats, apply to Redis, serve /metrics."""
     from kafka.errors import KafkaError
 
@@ -20,7 +23,7 @@ def worker(**overrides: object) -> None:
 
     s = settings(**overrides)
     try:
-        run_worker(s)
+        run_worker(s, role)
     except SettingsError as exc:  # e.g. the alert rules, checked before anything starts
         raise click.ClickException(str(exc)) from None
     except KafkaError as exc:  # raised by the start-up topic check, before Faust runs

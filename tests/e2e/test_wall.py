@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import Browser
-from tests.support import ROOT, free_port, parse, sample, scrape, wait_for
+from tests.support import ROOT, children, free_port, parse, sample, scrape, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -49,21 +49,6 @@ TILE_SERIES = {
     "repeat": ("support_repeat_contact_ratio", {"within": "7d"}),
 }
 FLOOR = {"window": "24h", "queue": "all", "channel": "all", "team": "all", "priority": "all"}
-
-
-def _children(pid: int) -> list[tuple[int, str]]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            ppid = int((d / "stat").read_text().split(")")[-1].split()[1])
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == pid:
-            out.append((int(d.name), cmd))
-    return out
 
 
 class _Tiles(HTMLParser):
@@ -168,8 +153,8 @@ def test_wall_live_alert_stale_and_screenshot(tmp_path: Path) -> None:
                                                      .read_bytes())
 
         # stop the event flow: the simulator, not the worker
-        sims = [pid for pid, c in _children(demo.pid) if " simulate " in c]
-        assert sims, _children(demo.pid)
+        sims = [pid for pid, c in children(demo.pid) if " simulate " in c]
+        assert sims, children(demo.pid)
         for pid in sims:
             os.kill(pid, signal.SIGTERM)
         wait_for(lambda: browser.evaluate("document.body.dataset.stale") == "true", 60,

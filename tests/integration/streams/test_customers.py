@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -20,7 +21,15 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from devtools.services import ServiceConfig
 from tests.replay_check import cli, rows_from_json
-from tests.support import WorkerProcess, parse, read_topic, sample, scrape, wait_for
+from tests.support import (
+    WorkerProcess,
+    children,
+    parse,
+    read_topic,
+    sample,
+    scrape,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -166,10 +175,14 @@ def customer_env(worker_env: dict[str, str], ns: str) -> dict[str, str]:
             "SUPPORT_FCR_DEFINITION": "customer"}
 
 
+@pytest.mark.parametrize("apart", ["true", "false"])
 def test_repeat_customers_on_metrics_and_query_across_a_restart(
         services: ServiceConfig, customer_env: dict[str, str], ns: str,
-        tmp_path: Path) -> None:
-    env, port = customer_env, int(customer_env["SUPPORT_METRICS_PORT"])
+        tmp_path: Path, apart: str) -> None:
+    """With the customers agent in a process of its own (the default) and on the worker's
+    event loop (SUPPORT_CUSTOMER_PROCESS=false): the same numbers."""
+    env = {**customer_env, "SUPPORT_CUSTOMER_PROCESS": apart}
+    port = int(env["SUPPORT_METRICS_PORT"])
     events = floor(time.time())
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
@@ -237,3 +250,38 @@ def assert_no_raw_ids(services: ServiceConfig, env: dict[str, str], ns: str, log
     for where, text in texts.items():
         for raw in RAW_IDS:
             assert raw not in text, f"{raw!r} found in {where}"
+
+
+def customers_process(worker: WorkerProcess) -> int | None:
+    assert worker.proc is not None
+    found = [pid for pid, cmd in children(worker.proc.pid) if "--role customers" in cmd]
+    return found[0] if found else None
+
+
+def test_the_customers_process_comes_back_after_a_kill_and_leaves_with_the_worker(
+        services: ServiceConfig, customer_env: dict[str, str], tmp_path: Path) -> None:
+    """SIGKILL the worker's customers process before any contact arrives: the worker
+    starts it again, and the hand-worked floor comes out exactly (nothing lost, nothing
+    doubled); stopping the worker stops it."""
+    env, port = customer_env, int(customer_env["SUPPORT_METRICS_PORT"])
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    try:
+        wait_for(lambda: "support_events_processed_total" in scrape(port), 60, "/metrics")
+        wait_for(lambda: customers_process(worker) is not None, 30, "the customers process")
+        first = customers_process(worker)
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: customers_process(worker) not in (None, first), 30,
+                 "the customers process started again")
+        events = floor(time.time())
+        produce(services.bootstrap, env, events)
+        wait_for(lambda: synced(services.bootstrap, env, port, len(events)), 90,
+                 "events and contacts applied")
+        check(port)
+        assert "the customers process exited" in worker.log_text()
+        again = customers_process(worker)
+        assert again is not None
+    finally:
+        worker.stop()
+    wait_for(lambda: not Path(f"/proc/{again}").exists(), 30, "the customers process gone")
+
