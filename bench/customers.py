@@ -4,11 +4,13 @@ customer ids) with the customer KPIs off and on, in interleaved rounds.
     .venv/bin/python -m bench.customers              # 1,000,000 events, 3 rounds each
     .venv/bin/python -m bench.customers --no-write   # print only
 
-"On" is the whole customer path in one worker: the main path's contacts written to the
-customers topic (acknowledged before each batch script) and the customers agent applying
-them. The drain rate counts input events applied, as bench.run's does; the customers
-agent's progress at the end of the round (contacts applied against those written) says
-whether it kept up. Writes the "Customer path" section of docs/benchmarks.md.
+"On" is the whole customer path of one worker command: the main path's contacts written
+to the customers topic (acknowledged before each batch script) and the customers agent
+applying them, in the worker's customers process (the default) or, "inline", on the
+worker's own event loop (SUPPORT_CUSTOMER_PROCESS=false); then on with two workers. The
+drain rate counts input events applied, as bench.run's does; the customers agents'
+progress at the end of the round (contacts applied) says whether they kept up. Writes the
+"Customer path" section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ def _applied(client: redis.Redis, ns: str) -> int:
                for k, v in vals.items() if k.startswith(b"contacts:"))
 
 
-VARIANTS = (("off", 1), ("on", 1), ("on", 2))  # (customer KPIs, worker processes)
+# (name, SUPPORT_CUSTOMER_KPIS, SUPPORT_CUSTOMER_PROCESS, worker processes)
+VARIANTS = (("off", False, False, 1), ("on", True, True, 1), ("inline", True, False, 1),
+            ("on2", True, True, 2))
 
 
 def run(svc: ServiceConfig, n: int, rounds: int, box: float, tmp: Path
@@ -55,24 +59,25 @@ def run(svc: ServiceConfig, n: int, rounds: int, box: float, tmp: Path
     out: list[dict[str, float]] = []
     for r in range(rounds):
         row: dict[str, float] = {}
-        for variant, workers in VARIANTS:
-            name = f"{variant}{workers}"
-            log(f"round {r + 1}/{rounds}: customer KPIs {variant}, {workers} worker(s)")
+        for name, on, apart, workers in VARIANTS:
+            log(f"round {r + 1}/{rounds}: {name} (customer KPIs {'on' if on else 'off'}"
+                f"{', own process' if apart else ''}, {workers} worker(s))")
             client.flushall()  # a fresh store: no earlier round's keys in Redis's way
             extra: dict[str, str] = {}
             topic = f"bench-customers-{uuid.uuid4().hex[:8]}"
-            if variant == "on":
+            if on:
                 extra = {"SUPPORT_CUSTOMER_KPIS": "true", "SUPPORT_CUSTOMER_SECRET": SECRET,
-                         "SUPPORT_TOPIC_CUSTOMERS": topic}
+                         "SUPPORT_TOPIC_CUSTOMERS": topic,
+                         "SUPPORT_CUSTOMER_PROCESS": "true" if apart else "false"}
             m: Measure = ours(svc, topics, n, tmp, box, extra_env=extra, workers=workers)
             row[f"{name}_rate"] = m.rate
             row[f"{name}_cpu"] = m.cpu_per_million
             row[f"{name}_redis_cpu"] = m.extra["redis_cpu_per_million"]
-            if variant == "on":
+            if on:
                 row[f"{name}_written"] = _written(svc.bootstrap, topic)
                 row[f"{name}_applied"] = _applied(client, m.namespace)
             log(f"  {m.rate:,.0f} events/s, {m.cpu_per_million:.1f} CPU-s per million")
-        row["ratio"] = row["on1_rate"] / row["off1_rate"]
+        row["ratio"] = row["on_rate"] / row["off_rate"]
         out.append(row)
     return n, out
 
@@ -80,36 +85,40 @@ def run(svc: ServiceConfig, n: int, rounds: int, box: float, tmp: Path
 def render(rows: list[dict[str, float]], n: int, command: str) -> str:
     lines = [HEADING, "",
              f"`{command}`: the worker draining a simulated day ({n:,} events, customer ids "
-             "from a population of one per 25 events, on 4 partitions) with "
-             "`SUPPORT_CUSTOMER_KPIS` off and on, interleaved, each from the start with a "
-             "fresh store; then on again with two worker processes (one consumer group, one "
-             "per core of this machine). Rate: input events applied per second; CPU: the "
-             "workers' (both agents) and Redis's per million input events; the contacts the "
-             "customers agents had applied when the round ended (they lag the main path "
-             "when one process does both).", "",
-             "| round | off: events/s | on: events/s | on/off | on, 2 workers: events/s "
-             "| worker CPU-s per M off / on / on×2 | Redis CPU-s per M off / on / on×2 "
-             "| contacts applied on / on×2 |",
-             "|---|---|---|---|---|---|---|---|"]
+             "from a population of one per 25 events, on 4 partitions), each variant from "
+             "the start with a fresh store, interleaved: customer KPIs off; on (the default: "
+             "the customers agent in the worker's own customers process); on with "
+             "`SUPPORT_CUSTOMER_PROCESS=false` (the customers agent on the worker's event "
+             "loop); on with two workers (one consumer group). Rate: input events applied "
+             "per second; CPU: the workers' and their customers processes', and Redis's, per "
+             "million input events; the contacts the customers agents had applied when the "
+             "round ended (fewer than the others' when they lag).", "",
+             "| round | off: events/s | on: events/s | on/off | on, inline: events/s "
+             "| on, 2 workers: events/s | worker CPU-s per M off / on / inline "
+             "| Redis CPU-s per M off / on / inline | contacts applied on / inline |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(rows, 1):
         lines.append(
-            f"| {i} | {r['off1_rate']:,.0f} | {r['on1_rate']:,.0f} | {r['ratio']:.2f} | "
-            f"{r['on2_rate']:,.0f} | {r['off1_cpu']:.1f} / {r['on1_cpu']:.1f} / "
-            f"{r['on2_cpu']:.1f} | {r['off1_redis_cpu']:.1f} / {r['on1_redis_cpu']:.1f} / "
-            f"{r['on2_redis_cpu']:.1f} | {r['on1_applied']:,.0f} / {r['on2_applied']:,.0f} |")
+            f"| {i} | {r['off_rate']:,.0f} | {r['on_rate']:,.0f} | {r['ratio']:.2f} | "
+            f"{r['inline_rate']:,.0f} | {r['on2_rate']:,.0f} | {r['off_cpu']:.1f} / "
+            f"{r['on_cpu']:.1f} / {r['inline_cpu']:.1f} | {r['off_redis_cpu']:.1f} / "
+            f"{r['on_redis_cpu']:.1f} / {r['inline_redis_cpu']:.1f} | "
+            f"{r['on_applied']:,.0f} / {r['inline_applied']:,.0f} |")
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
 
     def verdict(key: str) -> str:
         lowest = min(r[key] for r in rows)
         return "met in every round" if lowest > 20_000 else f"missed (lowest {lowest:,.0f})"
 
-    lines += ["", f"Median: {med['on1_rate']:,.0f} events/s with the customer path in one "
-              f"worker ({med['ratio']:.2f} × the {med['off1_rate']:,.0f} without it), "
+    lines += ["", f"Median: {med['on_rate']:,.0f} events/s with the customer path on "
+              f"({med['ratio']:.2f} × the {med['off_rate']:,.0f} without it), "
+              f"{med['inline_rate']:,.0f} with its agent on the worker's event loop, "
               f"{med['on2_rate']:,.0f} with two workers. Above 20,000 events/s: one worker "
-              f"{verdict('on1_rate')}; two workers {verdict('on2_rate')}. The customer path "
-              f"costs {med['on1_cpu'] - med['off1_cpu']:+.1f} worker CPU-s and "
-              f"{med['on1_redis_cpu'] - med['off1_redis_cpu']:+.1f} Redis CPU-s per million "
-              "input events (medians, one worker)."]
+              f"{verdict('on_rate')}; inline {verdict('inline_rate')}; two workers "
+              f"{verdict('on2_rate')}. The customer path costs "
+              f"{med['on_cpu'] - med['off_cpu']:+.1f} worker CPU-s (its process included) "
+              f"and {med['on_redis_cpu'] - med['off_redis_cpu']:+.1f} Redis CPU-s per million "
+              "input events (medians)."]
     return "\n".join(lines) + "\n"
 
 

@@ -142,6 +142,19 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and of its live children."""
+    total = _proc_cpu(pid)
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    total += _proc_cpu(int(d.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return total
+
+
 def _redis_calls(client: redis.Redis) -> tuple[int, int, float]:
     cpu, calls = redis_usage(client)
     return sum(calls.values()), calls.get("evalsha", 0), cpu
@@ -177,8 +190,8 @@ def ours(svc: ServiceConfig, topics: tuple[str, str], n: int, tmp: Path, box: fl
 
     procs = [_start_worker(env, tmp, ns, i) for i in range(workers)]
 
-    def cpu_now() -> float:
-        return sum(_proc_cpu(p.pid) for p in procs)
+    def cpu_now() -> float:  # the workers' and their own processes' (the customers one)
+        return sum(_tree_cpu(p.pid) for p in procs)
 
     try:
         while processed() == 0:
