@@ -23,6 +23,7 @@ from redis.exceptions import (  # type: ignore[attr-defined]  # the stubs lack O
     BusyLoadingError,
     ExecAbortError,
     MasterDownError,
+    NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
     ResponseError,
@@ -98,7 +99,9 @@ def store_state_error(exc: BaseException) -> StoreUnavailable | None:
         return StoreUnavailable(str(exc), reason="redis_out_of_memory")
     if isinstance(exc, ReadOnlyError | MasterDownError):
         return StoreUnavailable(str(exc), reason="redis_read_only")
-    if isinstance(exc, TryAgainError | ExecAbortError):
+    if isinstance(exc, TryAgainError | ExecAbortError | NoScriptError):
+        # NOSCRIPT: a replica promoted by a failover lacks the scripts, and redis-py's own
+        # reload went to the nodes it knew before it; the next try loads them there
         return StoreUnavailable(str(exc), reason="redis_busy")
     if isinstance(exc, BusyLoadingError):
         return StoreUnavailable(str(exc), reason="redis_loading")
