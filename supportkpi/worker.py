@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
@@ -38,6 +38,7 @@ from streams.app import Send, create_app, topic_sender, tune_gc
 from streams.errors import StreamError
 from streams.health import StoreHealth
 from streams.restart import BEFORE_RESTART, restarts_so_far
+from streams.retry import doubling
 from streams.telemetry import WorkerTelemetry
 from streams.topics import ensure_topics
 from streams.transport import check_supported
@@ -51,6 +52,7 @@ from windows.reader import WindowReader
 log = logging.getLogger(__name__)
 
 CHILD_CHECK_S = 5.0  # how often the worker looks at its customers process
+QUICK_EXIT_S = 60.0  # a customers process that exits sooner is restarted after a pause
 
 
 def _reader(settings: Settings) -> WindowReader:
@@ -180,24 +182,42 @@ class CustomersProcess:
     the topics exist, starts it again when it exits, and stops it with itself; it dies
     with the worker too (the parent-death signal), so it cannot outlive a SIGKILL."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic,
+                 command: Sequence[str] = (sys.executable, "-m", "supportkpi.cli", "worker",
+                                           "--role", "customers")) -> None:
         # the worker's own settings, command-line overrides included, and a Faust data
         # directory of its own
         self._env = {**os.environ, "SUPPORT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
                      "SUPPORT_REDIS_URL": settings.redis_url,
                      "SUPPORT_DATA_DIR": str(settings.data_dir / "customers")}
         self._stop_s = settings.shutdown_timeout
+        self._clock = clock
+        self._command = list(command)
+        self._started = 0.0
+        self._quick_exits = 0  # exits within a minute of their start, in a row
+        self._not_before = 0.0
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "supportkpi.cli", "worker",
-                                      "--role", "customers"], env=self._env)
+        self._started = self._clock()
+        self.proc = subprocess.Popen(self._command, env=self._env)
         log.info("customers agent started in process %d", self.proc.pid)
 
     def check(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            log.error("the customers process exited with code %s; starting it again",
-                      self.proc.returncode)
+        """Start it again when it exited; when it keeps exiting soon after its start (a
+        fault that a restart does not cure), wait longer each time, up to 5 minutes."""
+        if self.proc is None or self.proc.poll() is None:
+            return
+        now = self._clock()
+        if self._not_before == 0.0:
+            quick = now - self._started < QUICK_EXIT_S
+            self._quick_exits = self._quick_exits + 1 if quick else 0
+            pause = doubling(self._quick_exits - 1, CHILD_CHECK_S, 300.0) if quick else 0.0
+            log.error("the customers process exited with code %s; starting it again%s",
+                      self.proc.returncode, f" in {pause:.0f}s" if pause else "")
+            self._not_before = now + pause
+        if now >= self._not_before:
+            self._not_before = 0.0
             self.start()
 
     def stop(self) -> None:
