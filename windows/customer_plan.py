@@ -16,6 +16,7 @@ import orjson
 from kpi.config import KpiConfig
 from kpi.customers import Contact, Items, customer_items, item_changes, merge_all
 from kpi.deltas import Deltas, add_increment
+from windows.cache import next_version
 from windows.keys import Keys
 from windows.ops import Ops
 from windows.plan import ApplyResult, bucket_ops, retire_ops
@@ -49,13 +50,18 @@ def encode_state(contacts: Mapping[str, Contact]) -> bytes:
                                                     key=lambda c: c.conversation_id)])
 
 
+def contribution(cfg: KpiConfig, contacts: Mapping[str, Contact]) -> Items:
+    """What one customer's contacts contribute under the writer's configuration."""
+    return customer_items(contacts.values(), cfg.repeat_window_ms,
+                          cfg.fcr_definition == "customer", cfg.repeat_shorter)
+
+
 def customer_deltas(cfg: KpiConfig, before: Items, after: Mapping[str, Contact],
                     into: Deltas) -> tuple[int | None, Items]:
     """Add the change of one customer's contribution (``before``: what its stored contacts
     contributed) to ``into``; returns the newest time it places (the partition's event
     clock moves with it) and what ``after`` contributes."""
-    now = customer_items(after.values(), cfg.repeat_window_ms,
-                         cfg.fcr_definition == "customer", cfg.repeat_shorter)
+    now = contribution(cfg, after)
     newest: int | None = None
     for (dimkey, t, name), n in item_changes(before, now).items():
         add_increment(into, t, dimkey + name, n, cfg.resolutions_ms)
@@ -68,14 +74,14 @@ class Known:
     contacts and what they contribute (so the next batch of that customer reads nothing
     and recomputes only the new contribution)."""
 
-    __slots__ = ("contacts", "items", "version", "written_s")
+    __slots__ = ("contacts", "items", "version", "written_ms")
 
     def __init__(self, version: str, contacts: dict[str, Contact], items: Items,
-                 written_s: float) -> None:
+                 written_ms: int) -> None:
         self.version = version
         self.contacts = contacts
         self.items = items
-        self.written_s = written_s
+        self.written_ms = written_ms
 
 
 def before_of(cfg: KpiConfig, known: Known | None, raw: bytes | str | None
@@ -83,15 +89,13 @@ def before_of(cfg: KpiConfig, known: Known | None, raw: bytes | str | None
     if known is not None:
         return known.version, known.contacts, known.items
     version, contacts = decode_state(raw)
-    return version, contacts, customer_items(contacts.values(), cfg.repeat_window_ms,
-                                             cfg.fcr_definition == "customer",
-                                             cfg.repeat_shorter)
+    return version, contacts, contribution(cfg, contacts)
 
 
 def plan_customers(cfg: KpiConfig, k: Keys, pfield: str, epoch: str,
                    fresh: Sequence[ContactRecord], customers: Sequence[str],
                    befores: Sequence[tuple[str, dict[str, Contact], Items]],
-                   ewm: int | None, last: int | None, now_s: float
+                   ewm: int | None, last: int | None, now_ms: int
                    ) -> tuple[ApplyResult, list[str], list[str | int | bytes], dict[str, Known]]:
     """The script call that merges ``fresh`` into the customers as read (``befores``, in
     ``customers`` order), and what each customer will then be."""
@@ -115,7 +119,7 @@ def plan_customers(cfg: KpiConfig, k: Keys, pfield: str, epoch: str,
         if newest is not None:
             clock = newest if clock is None else max(clock, newest)
         states.append((version, encode_state(after)))
-        written[customer] = Known(str(int(version or 0) + 1), after, items, now_s)
+        written[customer] = Known(next_version(version), after, items, now_ms)
     bucket_ops(cfg, k, deltas, clock, ops)
     retire_ops(cfg, k, ewm, clock, ops)
     if result.applied:

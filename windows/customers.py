@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from windows.cache import trim_oldest
 from windows.customer_plan import ContactRecord, Known, before_of, plan_customers
 from windows.errors import StoreConflict
 from windows.keys import Keys
@@ -83,7 +84,7 @@ class CustomerWriter(WindowWriter):
             befores = [before_of(self._cfg, known.get(c), raw.get(c)) for c in customers]
             result, keys, args, written = plan_customers(
                 self._cfg, k, pfield, self._epoch or "", fresh, customers, befores, ewm, last,
-                self._clock())
+                int(self._clock() * 1000))
             result.skipped_offsets = len(records) - len(fresh)
             with store_call():
                 outcome = await self._eval(keys, args)
@@ -107,9 +108,5 @@ class CustomerWriter(WindowWriter):
         for c, entry in written.items():
             self._known[c] = entry
             self._known.move_to_end(c)
-        expired = self._clock() - self._cfg.customer_ttl_ms / 1000.0
-        while self._known:
-            oldest = next(iter(self._known.values()))
-            if len(self._known) <= self._known_cap and oldest.written_s >= expired:
-                break
-            self._known.popitem(last=False)
+        trim_oldest(self._known, self._known_cap,
+                    int(self._clock() * 1000) - self._cfg.customer_ttl_ms)

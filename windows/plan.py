@@ -28,6 +28,7 @@ from kpi.deltas import Deltas, add_bucket_deltas, storage_key
 from kpi.dims import cap_dims, dimension_key
 from kpi.events import Event
 from kpi.fold import fold
+from windows.cache import next_version, trim_oldest
 from windows.keys import Keys
 from windows.ops import Ops
 
@@ -588,12 +589,8 @@ def remember(views: Views, states: Mapping[str, ConvState],
     Redis (a cached view of it could only cause a conflict)."""
     for cid, (view, live) in written.items():
         st = states[cid]
-        version = str(int(st.version or 0) + 1)
-        views[cid] = View(version, view, live, st.events, st.ids, st.folded, now_ms)
+        views[cid] = View(next_version(st.version), view, live, st.events, st.ids, st.folded,
+                          now_ms)
         views.move_to_end(cid)
-    expired_before = now_ms - conversation_ttl_ms
-    while views:
-        oldest = next(iter(views.values()))
-        if len(views) <= cap and oldest.written_ms >= expired_before:
-            break
-        views.popitem(last=False)
+    trim_oldest(views, cap, now_ms - conversation_ttl_ms)
+
