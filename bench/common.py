@@ -35,6 +35,7 @@ def worker_env(svc: ServiceConfig, ns: str, tmp: Path, port: int,
             "SUPPORT_REDIS_URL": svc.redis_url, "SUPPORT_KEY_PREFIX": ns, "SUPPORT_APP_ID": ns,
             "SUPPORT_TOPIC_TICKETS": f"{ns}.tickets", "SUPPORT_TOPIC_CHATS": f"{ns}.chats",
             "SUPPORT_TOPIC_DLQ": f"{ns}.dlq", "SUPPORT_TOPIC_ALERTS": f"{ns}.alerts",
+            "SUPPORT_TOPIC_AGENTS": f"{ns}.agents",
             "SUPPORT_METRICS_PORT": str(port), "SUPPORT_DATA_DIR": str(tmp / ns),
             "SUPPORT_LOG_LEVEL": "warning", **extra}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from kpi.agent_catalog import AGENTS_LIVE, AGENTS_WINDOWED
 from kpi.customer_catalog import CUSTOMERS
 from kpi.kinds import (
     Count,
@@ -262,6 +263,7 @@ WINDOWED: tuple[Windowed, ...] = (
         show=Show("reopen", "percent"),
     ),
     *CUSTOMERS,
+    *AGENTS_WINDOWED,
     Count(
         "csat_responses",
         "csat_n",
@@ -455,6 +457,7 @@ LIVE: tuple[Live, ...] = (
     *(Live(f"sla_running_{name}", f"sla_running_{name}", f"support_sla_{name}_active",
            f"Open conversations whose SLA policy target for {_TARGET_HELP[name]} is "
            "running now (not met yet, not paused).") for name, _ in TARGETS),
+    *AGENTS_LIVE,
 )
 
 VOLUME_EXPORT = (
@@ -495,7 +498,8 @@ def windowed_statistics() -> dict[str, dict[str, Statistic]]:
 
 def live_statistics() -> dict[str, dict[str, Statistic]]:
     """KPI → statistic → :class:`Statistic`, for alert rules over the live gauges."""
-    return {g.kpi: {g.stat: Statistic(g.key, None, g.metric)} for g in LIVE}
+    return {g.kpi: {g.stat: Statistic(g.key, g.samples, g.metric,
+                                      samples_metric=g.samples_metric)} for g in LIVE}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from kpi.durations import duration_name, parse_duration_ms
 from kpi.errors import ConfigError
 from kpi.events import HANDOFF, TIER_ESCALATION_TYPES
 from kpi.policies import NO_POLICIES, SlaPolicies
+from kpi.staffing import NO_STAFFING, Staffing
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,11 @@ class KpiConfig:
     calendars: Calendars = NONE
     # SLA policies (SUPPORT_SLA_POLICIES): first reply, next reply, resolution targets
     policies: SlaPolicies = NO_POLICIES
+    # the agents path (schema v1.3 agent events, kpi.agents): on when an agents topic is
+    # configured (SUPPORT_TOPIC_AGENTS); the wall shows its tiles only then
+    agent_kpis: bool = False
+    # the staffing need (SUPPORT_STAFFING, SUPPORT_STAFFING_WINDOW, kpi.staffing)
+    staffing: Staffing = NO_STAFFING
     # what kpi.conversation looks up by a conversation's labels (targets, calendars, policy),
     # memoized per distinct labels; not part of the configuration's value
     dims_cache: dict[tuple[str, ...], Any] = field(
@@ -240,6 +246,15 @@ class KpiConfig:
     def resolutions_ms(self) -> tuple[int, ...]:
         """Distinct bucket sizes, one set of bucket keys per size."""
         return tuple(sorted({w.bucket_ms for w in self.windows}))
+
+    @property
+    def staffing_window(self) -> WindowSpec:
+        """The window the staffing need reads (the settings check that it is one of the
+        windows; a configuration built without it takes the shortest)."""
+        for w in self.windows:
+            if w.name == self.staffing.window:
+                return w
+        return min(self.windows, key=lambda w: w.length_ms)
 
     def window(self, name: str) -> WindowSpec:
         for w in self.windows:

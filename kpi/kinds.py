@@ -126,9 +126,13 @@ class Count:
     # each under within_key(key, window); ``key`` is the longest; all exported with the
     # label ``within``
     within: bool = False
+    # the stored unit per shown unit (agent time is stored in ms, shown in seconds)
+    divisor: int = 1
 
     def summarize(self, f: Fields, out: Row) -> None:
         out[self.key] = (f.get(self.field) or None) if self.sparse else f.get(self.field, 0)
+        if self.divisor != 1 and out[self.key] is not None:
+            out[self.key] = (out[self.key] or 0) / self.divisor
         if self.within:
             for name, n in within_names(f, self.field):
                 out[within_key(self.key, name)] = n or None
@@ -313,6 +317,10 @@ class Live:
     # one series per at-risk horizon (label ``within``); the row holds each under
     # :func:`within_key` and the longest under ``key``
     within: bool = False
+    # read from the agents' events (kpi.agents, kpi.staffing), not the live sets
+    agents: bool = False
+    samples: str | None = None  # the row key counting what the value rests on (alerts)
+    samples_metric: str | None = None
 
 
 def within_key(key: str, horizon: str) -> str:

@@ -52,7 +52,7 @@ class WallModel:
 
         configured = {"": True, "calendars": bool(cfg.calendars.by_queue or cfg.calendars.default),
                       "policies": bool(cfg.policies.policies),
-                      "customers": cfg.customer_kpis}
+                      "customers": cfg.customer_kpis, "agents": cfg.agent_kpis}
         # what this floor shows: business-hours values only with calendars, SLA policy
         # achievement only with policies, repeat contacts only with the customer KPIs on
         self._tiles = [s for s in TILES if configured[s.show.when]]

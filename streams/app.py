@@ -20,6 +20,7 @@ from typing import Any
 import faust
 from faust.types import TP, ConsumerT, EventT, TopicT
 
+from streams.agent_schema import validate_agents
 from streams.config import StreamConfig
 from streams.customers import ContactSink, validate_contacts
 from streams.faults import Faults
@@ -30,6 +31,7 @@ from streams.supervise import Supervisor, rebuild, rewind
 from streams.take import take_batches
 from streams.telemetry import WorkerTelemetry
 from streams.transport import SCHEME, BatchConsumer
+from windows.agents import AgentWriter
 from windows.clients import connect_async
 from windows.customers import CustomerWriter
 from windows.errors import StoreReset, StoreRewound
@@ -185,6 +187,13 @@ def create_app(cfg: StreamConfig, telemetry: WorkerTelemetry, *,
         app.agent(app.topic(cfg.topic_customers, schema=PassThrough()), name="customers")(
             _consumer(cfg, _handler(app, cfg, cprocessor, cwriter, faults, telemetry)))
 
+    if cfg.topic_agents and cfg.topic_agents in cfg.consumed_topics:
+        awriter = AgentWriter(client, Keys(cfg.key_prefix), cfg.kpi, clock)
+        aprocessor = BatchProcessor(awriter, dlq, cfg.schema, clock, telemetry,
+                                    validate=validate_agents)
+        app.agent(app.topic(cfg.topic_agents, schema=PassThrough()), name="agents")(
+            _consumer(cfg, _handler(app, cfg, aprocessor, awriter, faults, telemetry)))
+
     offsets = OffsetsLookup(cfg)
     app.after_seek = WatermarkSeeker(cfg, writer, offsets, clock, telemetry.store)
 
@@ -263,7 +272,7 @@ def _normalizers(app: faust.App, cfg: StreamConfig, telemetry: WorkerTelemetry) 
     from streams.normalize import normalizer
 
     dlq = FaustDeadLetterSink(raw_topic(app, cfg.topic_dlq))
-    inputs = {t: raw_topic(app, t) for t in cfg.input_topics}
+    inputs = {t: raw_topic(app, t) for t in (*cfg.input_topics, cfg.topic_agents) if t}
 
     async def produce(topic: str, key: bytes, value: bytes) -> None:
         fut = await inputs[topic].send(key=key, value=value)
@@ -272,7 +281,7 @@ def _normalizers(app: faust.App, cfg: StreamConfig, telemetry: WorkerTelemetry) 
     for vendor, topic in cfg.connectors:
         app.agent(raw_topic(app, topic), name=f"normalize_{vendor}")(normalizer(
             VENDORS[vendor], cfg.contexts.get(vendor, NO_CONTEXT), produce, dlq.send,
-            cfg.topic_tickets, cfg.topic_chats, telemetry))
+            cfg.topic_tickets, cfg.topic_chats, telemetry, cfg.topic_agents))
 
 
 def _consumer(cfg: StreamConfig, handle: Callable[[Sequence[EventT]], Awaitable[None]]

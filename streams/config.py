@@ -144,6 +144,8 @@ class StreamConfig:
     # the customers topic's), "main" (the input topics' and the connectors': the worker
     # whose customers agent runs in a process of its own) or "customers" (that process)
     role: str = "all"
+    # the agents topic (schema v1.3, keyed by agent); "" when the agents path is off
+    topic_agents: str = ""
 
     @property
     def input_topics(self) -> tuple[str, str]:
@@ -152,15 +154,19 @@ class StreamConfig:
     @property
     def applied_topics(self) -> tuple[str, ...]:
         """Every topic whose batches are applied to the store with an offset watermark:
-        the input topics, and the customers topic when the customer KPIs are on."""
-        return self.input_topics + ((self.topic_customers,) if self.topic_customers else ())
+        the input topics, the agents topic, and the customers topic when the customer KPIs
+        are on."""
+        return self.input_topics + tuple(t for t in (self.topic_agents, self.topic_customers)
+                                         if t)
 
     @property
     def consumed_topics(self) -> tuple[str, ...]:
         """The applied topics this process consumes (its ``role``)."""
         if self.role == "customers":
             return (self.topic_customers,)
-        return self.input_topics if self.role == "main" else self.applied_topics
+        if self.role == "main":
+            return self.input_topics + ((self.topic_agents,) if self.topic_agents else ())
+        return self.applied_topics
 
     @property
     def app_name(self) -> str:

@@ -27,17 +27,23 @@ Produce = Callable[[str, bytes, bytes], Awaitable[None]]
 DeadLetter = Callable[[bytes | None, bytes, list[tuple[str, bytes]]], Awaitable[None]]
 
 
-def route(doc: dict[str, Any], tickets: str, chats: str, default: str) -> str:
-    """A ticket's events to the tickets topic, a chat's to the chats topic, a survey to the
-    vendor's usual one: the input topics are co-partitioned, so a conversation's events
-    meet in one partition's state either way."""
+def route(doc: dict[str, Any], tickets: str, chats: str, default: str, agents: str = ""
+          ) -> tuple[str, bytes]:
+    """The topic and key of a mapped event: a ticket's events to the tickets topic, a
+    chat's to the chats topic, a survey to the vendor's usual one, each keyed by its
+    conversation (the input topics are co-partitioned, so a conversation's events meet in
+    one partition's state either way); an agent's events (schema v1.3) to the agents
+    topic, keyed by the agent."""
     typ = str(doc.get("type", ""))
-    return tickets if typ.startswith("ticket.") else chats if typ.startswith("chat.") \
+    if typ.startswith("agent."):
+        return agents, str(doc["agent_id"]).encode()
+    topic = tickets if typ.startswith("ticket.") else chats if typ.startswith("chat.") \
         else default
+    return topic, str(doc["conversation_id"]).encode()
 
 
 def normalizer(vendor: Vendor, ctx: Context, produce: Produce, dead_letter: DeadLetter,
-               tickets: str, chats: str, telemetry: WorkerTelemetry
+               tickets: str, chats: str, telemetry: WorkerTelemetry, agents: str = ""
                ) -> Callable[[Any], Awaitable[None]]:
     """The agent of one vendor's raw topic. A payload's record time is when the intake
     received it (its producer stamps it then): the time of an event whose body has none."""
@@ -62,8 +68,9 @@ def normalizer(vendor: Vendor, ctx: Context, produce: Produce, dead_letter: Dead
                          m.partition, m.offset, err.reason)
                 continue
             for doc in docs:
-                await produce(route(doc, tickets, chats, default),
-                              str(doc["conversation_id"]).encode(), json.dumps(doc).encode())
+                topic, key = route(doc, tickets, chats, default, agents)
+                if topic:  # agent events with the agents path off are dropped
+                    await produce(topic, key, json.dumps(doc).encode())
             payloads.labels(vendor=vendor.name, outcome="mapped" if docs else "skipped").inc()
 
     return agent

@@ -309,6 +309,9 @@ def validate_fields(raw: bytes, cfg: SchemaConfig, now_ms: Callable[[], int]) ->
     event_id = _req_str(doc, "event_id", MAX_ID_LEN)
     typ = _req_str(doc, "type", 64)
     if typ not in EVENT_TYPES:
+        if typ.startswith("agent."):
+            raise InvalidEvent("wrong_topic", f"{typ} is an agent event: it belongs on the "
+                               "agents topic (schema v1.3)")
         raise InvalidEvent("unknown_type", f"unknown event type {typ!r}")
     conversation_id = _req_str(doc, "conversation_id", MAX_ID_LEN)
     if "occurred_at" not in doc or doc["occurred_at"] is None:

@@ -6,11 +6,18 @@ start-up with a message naming the variable.
 
 from __future__ import annotations
 
-import functools
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.errors import RulesError
@@ -30,9 +37,11 @@ from kpi.config import (
 )
 from kpi.errors import ConfigError, describe_errors
 from kpi.policies import NO_POLICIES, SlaPolicies, load_policies
+from kpi.staffing import NO_STAFFING, Staffing, load_staffing
 from streams.config import KafkaAccess, StreamConfig, memory_plan
 from streams.replay_point import ReplayPoint
 from streams.schema import SchemaConfig
+from supportkpi.files import read_once
 from supportkpi.queues import load_queues
 
 
@@ -123,6 +132,14 @@ class Settings(BaseSettings):
                                    "watched by the worker (a second core for the customer "
                                    "path); off: on the worker's event loop beside the main "
                                    "agents")
+    topic_agents: str = Field("support.agents", description="Agent events (schema v1.3), "
+                              "keyed by agent_id; empty: no agents path")
+    staffing: Path | None = Field(None, description="Staffing targets YAML per queue "
+                                  "(deploy/staffing.yml); unset: 80% within 20 s")
+    staffing_window: str = Field("15m", description="The window (one of SUPPORT_WINDOWS) "
+                                 "the staffing need reads")
+    staffing_min_contacts: int = Field(5, ge=1, description="Handle times the staffing need "
+                                       "rests on, at least")
     fcr_definition: Literal["project", "zendesk_one_touch", "intercom_one_teammate",
                             "freshservice", "customer"] = Field(
         "project", description="What resolved at first contact means (docs/kpis.md): "
@@ -283,19 +300,22 @@ class Settings(BaseSettings):
             load_queues(v)
         return v
 
-    @field_validator("calendars")
+    @field_validator("calendars", "sla_policies", "staffing")
     @classmethod
-    def _calendars(cls, v: Path | None) -> Path | None:
+    def _files(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        """Each file read and validated now: its mistake is a start-up error."""
         if v is not None:
-            _calendars_of(v)
+            {"calendars": _calendars_of, "sla_policies": _policies_of,
+             "staffing": _staffing_of}[str(info.field_name)](v)
         return v
 
-    @field_validator("sla_policies")
-    @classmethod
-    def _policies(cls, v: Path | None) -> Path | None:
-        if v is not None:
-            _policies_of(v)
-        return v
+    @model_validator(mode="after")
+    def _staffing_window_is_a_window(self) -> Settings:
+        names = ", ".join(w.name for w in windows_from_text(self.windows, 1))
+        if self.staffing_window not in names.split(", "):
+            raise ValueError(f"SUPPORT_STAFFING_WINDOW={self.staffing_window} is not one of "
+                             f"SUPPORT_WINDOWS ({names}): set it to one of them")
+        return self
 
     @field_validator("windows")
     @classmethod
@@ -393,7 +413,8 @@ class Settings(BaseSettings):
             connectors=self.connector_topics(),
             contexts={name: self.connector_context(name) for name, _ in self.connector_topics()},
             memory=memory_plan(self.memory_budget_mb, self.batch_max),
-            topic_customers=self.topic_customers if self.customer_kpis else "", role=role)
+            topic_customers=self.topic_customers if self.customer_kpis else "",
+            topic_agents=self.topic_agents, role=role)
 
     @property
     def customers_apart(self) -> bool:
@@ -476,6 +497,10 @@ class Settings(BaseSettings):
             bucket_ttl_margin_ms=parse_duration_ms(self.bucket_ttl_margin),
             calendars=_calendars_of(self.calendars) if self.calendars else NO_CALENDARS,
             policies=_policies_of(self.sla_policies) if self.sla_policies else NO_POLICIES,
+            agent_kpis=bool(self.topic_agents),
+            staffing=replace(_staffing_of(self.staffing) if self.staffing else NO_STAFFING,
+                             window=self.staffing_window,
+                             min_contacts=self.staffing_min_contacts),
         )
 
     def schema_config(self) -> SchemaConfig:
@@ -491,30 +516,16 @@ class Settings(BaseSettings):
         return (self.topic_tickets, self.topic_chats)
 
 
-def _mtime(path: Path) -> int:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return -1  # the loader says why it cannot be read
-
-
 def _calendars_of(path: Path) -> Calendars:
-    """The calendars file, read once per version of it (kpi_config is asked often)."""
-    return _load_calendars_cached(path, _mtime(path))
+    return read_once(load_calendars, path)
 
 
-@functools.lru_cache(maxsize=8)
-def _load_calendars_cached(path: Path, _version: int) -> Calendars:
-    return load_calendars(path)
+def _staffing_of(path: Path) -> Staffing:
+    return read_once(load_staffing, path)
 
 
 def _policies_of(path: Path) -> SlaPolicies:
-    return _load_policies_cached(path, _mtime(path))
-
-
-@functools.lru_cache(maxsize=8)
-def _load_policies_cached(path: Path, _version: int) -> SlaPolicies:
-    return load_policies(path)
+    return read_once(load_policies, path)
 
 
 def redact_url(url: str) -> str:

@@ -73,6 +73,17 @@ class Keys:
         partition of this number: the keyed hash, never a customer id."""
         return f"{self._scoped()}:u:{customer_hash}"
 
+    def agent(self, agent_id: str) -> str:
+        """An agent's recent events (kpi.agents), written by the agents topic's partition
+        of this number."""
+        return f"{self._scoped()}:ag:{agent_id}"
+
+    @property
+    def agents(self) -> str:
+        """The partition's agents (sorted set, scored by their last write's wall ms): what
+        the read side reads every agent of."""
+        return f"{self._scoped()}:agents"
+
     def bucket(self, bucket_ms: int, start_ms: int) -> str:
         return f"{self._scoped()}:b:{bucket_ms}:{start_ms}"
 

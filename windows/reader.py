@@ -19,6 +19,7 @@ from kpi.dims import admitted_values, parse_dimension_key, relabel
 from kpi.kinds import within_key
 from kpi.policies import TARGET_NAMES
 from kpi.rows import fold_live, fold_rows, merge_fields, roll_up, summarize
+from windows.agents import AgentView, add_rows, read_agents
 from windows.keys import Keys
 
 
@@ -281,9 +282,22 @@ class WindowReader:
                                    self._cfg.max_dimension_values)
                 for d, r in zip(dims, replies, strict=True)}
 
+    def agents(self, at_ms: int, parts: Sequence[Keys] | None = None) -> AgentView:
+        """Every agent's recent events, as of ``at_ms`` (kpi.agents: evaluated here)."""
+        parts = self.partitions() if parts is None else parts
+        histories = read_agents(self._redis, parts, at_ms, self._cfg.conversation_ttl_ms)
+        self.reads += 2
+        return AgentView(self._cfg, histories)
+
     def window(self, window: WindowSpec, at_ms: int, newest_ms: int | None = None,
-               admitted: Mapping[str, set[str]] | None = None) -> WindowSnapshot:
+               admitted: Mapping[str, set[str]] | None = None,
+               agents: AgentView | None = None) -> WindowSnapshot:
         raw_all, lo, hi = self.raw_window(window, at_ms, newest_ms, admitted)
+        agents = self.agents(at_ms) if agents is None else agents
+        if agents:
+            add_rows(raw_all, agents.fields(at_ms - window.length_ms, at_ms, at_ms),
+                     admitted if admitted is not None else self.admitted(),
+                     self._cfg.max_dimension_values)
         # a dimension key whose fields all went back to zero (a retraction, a conversation
         # that changed labels) holds nothing: it is not a row
         raw = {dk: f for dk, f in raw_all.items() if any(f.values())}
@@ -296,7 +310,8 @@ class WindowReader:
 
     def all_windows(self, at_ms: int) -> list[WindowSnapshot]:
         newest, admitted = self.newest_event_ms(), self.admitted()
-        return [self.window(w, at_ms, newest, admitted) for w in self._cfg.windows]
+        agents = self.agents(at_ms)
+        return [self.window(w, at_ms, newest, admitted, agents) for w in self._cfg.windows]
 
     def gauges(self, at_ms: int, *, own_clocks: bool = False
                ) -> dict[str, dict[str, float | None]]:
@@ -333,9 +348,30 @@ class WindowReader:
                 **{f"sla_running_{t}": running[t].get(dk, 0) for t in TARGET_NAMES},
                 **self._business_oldest(dk, oldest_ms, at_ms),
             }
+        self._add_agents(out, parts, at_ms, admitted)
         if self._max_rows is not None and len(out) > self._max_rows:
             return fold_live(out, self._max_rows)
         return out, 0
+
+    def _add_agents(self, out: dict[str, dict[str, float | None]], parts: Sequence[Keys],
+                    at_ms: int, admitted: Mapping[str, set[str]]) -> None:
+        """The agent gauges and the staffing need, into the live rows (docs/kpis.md,
+        "Agents and staffing"): the need reads the staffing window's created conversations
+        per queue and its handle times."""
+        agents = self.agents(at_ms, parts)
+        if not agents:
+            return
+        gauges: dict[str, dict[str, int]] = {}
+        add_rows(gauges, agents.gauges(at_ms), admitted, self._cfg.max_dimension_values)
+        w = self._cfg.staffing_window
+        raw, _, _ = self.raw_window(w, at_ms, None, admitted)
+        created = {dk.split("=", 1)[1]: f.get("vol_created", 0) for dk, f in raw.items()
+                   if dk.startswith("queue=") and "," not in dk}
+        rows: dict[str, dict[str, float | None]] = {k: dict(v) for k, v in gauges.items()}
+        for dk, st in agents.staffing(gauges, created, at_ms - w.length_ms, at_ms).items():
+            rows.setdefault(dk, {}).update(st)
+        for dk, row in rows.items():
+            out.setdefault(dk, {}).update(row)
 
     def _counts(self, parts: Sequence[Keys], admitted: Mapping[str, set[str]]
                 ) -> tuple[list[list[str]], set[str], dict[str, int], dict[str, dict[str, int]]]:

@@ -45,6 +45,8 @@ def worker_env(services: ServiceConfig, ns: str, tmp_path: Path) -> dict[str, st
         "SUPPORT_TOPIC_DLQ": f"{ns}.dlq",
         "SUPPORT_TOPIC_ALERTS": f"{ns}.alerts",
         "SUPPORT_TOPIC_MARKS": f"{ns}.marks",
+        "SUPPORT_TOPIC_AGENTS": f"{ns}.agents",
+        "SUPPORT_TOPIC_CUSTOMERS": f"{ns}.customers",
         "SUPPORT_TOPIC_PARTITIONS": "2",
         "SUPPORT_METRICS_PORT": str(fp()),
         "SUPPORT_DATA_DIR": str(tmp_path / "faust"),

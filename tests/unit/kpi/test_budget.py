@@ -78,9 +78,13 @@ def test_series_per_row_counts_every_exported_series() -> None:
     # _sum, _count; 12 of them business time, counted although only queues with a calendar
     # export them) + 4 volumes + 17 bounds (lower and upper of 8 ratios, the NPS margin);
     # live: 5 queue gauges (one of them business hours, counted although only queues with
-    # a calendar export it), at risk once per horizon and 3 SLA targets running
-    assert catalog.SERIES_PER_ROW == 95
+    # a calendar export it), at risk once per horizon and 3 SLA targets running;
+    # the agents' KPIs (rows with agents only): 2 gauges (occupancy, productive seconds)
+    # and handle time's 2 quantiles, _sum and _count
+    assert catalog.SERIES_PER_ROW == 95 + 6
     # the customer KPIs, only when on: 4 counts, 3 ratios with 6 bounds, 1 mean
     assert catalog.customer_series_per_row(1) == 14
     assert catalog.customer_series_per_row(2) == 18  # the repeat count, rate and bounds
-    assert catalog.live_series_per_row(1) == 9 and catalog.live_series_per_row(3) == 11
+    # live, besides: 7 agent gauges and 5 staffing gauges (rows with agents only)
+    assert catalog.live_series_per_row(1) == 9 + 12
+    assert catalog.live_series_per_row(3) == 11 + 12

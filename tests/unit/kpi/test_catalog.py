@@ -8,6 +8,14 @@ import json
 
 from devtools import simulate as sim
 from kpi import catalog
+from kpi.agents import (
+    CONTACT_STARTED,
+    STATUS_CHANGED,
+    WRAPUP_ENDED,
+    AgentEvent,
+    timeline,
+    window_fields,
+)
 from kpi.calendar import BusinessCalendar
 from kpi.calendars import Calendars
 from kpi.config import KpiConfig, windows_from_text
@@ -43,6 +51,12 @@ def _stored_fields_written() -> set[str]:
     contacts = [Contact("a", 0, "email", 10, True, "*|", (10, 2)),
                 Contact("b", 20, "chat", 30, True, "*|", (30, 2))]
     fields |= {name for _dk, _t, name in customer_items(contacts, 1_000)}
+    # the agents' (kpi.agents): a contact with wrap-up of an available agent
+    agent = [AgentEvent("s", STATUS_CHANGED, 0, "ann", "available", ("q",)),
+             AgentEvent("a", CONTACT_STARTED, 10, "ann", conversation_id="c"),
+             AgentEvent("b", WRAPUP_ENDED, 20, "ann", conversation_id="c")]
+    rows = window_fields({"ann": timeline(agent)}, 0, 100, 100, [()])
+    fields |= {name.split(":")[0] for f in rows.values() for name in f}
     return fields
 
 
@@ -91,7 +105,7 @@ def test_every_statistic_points_at_a_summary_key() -> None:
     assert [t.show.ident for t in catalog.TILES] == [
         "frt_p90", "frt_sla", "fcr", "escalation", "repeat", "csat", "sla_first_reply",
         "waiting",
-        "oldest_waiting", "breaching", "at_risk"]
+        "oldest_waiting", "breaching", "at_risk", "avail", "gap"]
 
 
 def test_summary_values_from_hand_written_fields() -> None:
