@@ -121,6 +121,62 @@ def event(vendor: str, event_id: str, typ: str, conversation: str, occurred_at: 
             **{k: v for k, v in fields.items() if v not in (None, "")}}
 
 
+# Schema v1.3's agent events (docs/schema.md "v1.3: agents"): what each vendor maps to them
+# is in docs/connectors.md#agent-events
+STATUS_CHANGED = "agent.status_changed"
+CONTACT_STARTED = "agent.contact_started"
+CONTACT_ENDED = "agent.contact_ended"
+WRAPUP_ENDED = "agent.wrapup_ended"
+PRESENCES = ("available", "busy", "after_contact_work", "away", "offline")
+
+
+def is_agent_event(doc: Mapping[str, Any]) -> bool:
+    """An agent event (the agents topic, keyed by ``agent_id``), not a conversation's."""
+    return str(doc.get("type") or "").startswith("agent.")
+
+
+def agent_id(value: Any, what: str) -> str:
+    """The helpdesk's own id of an agent (user, teammate, admin), as a string; a payload
+    that names none cannot be mapped (``missing_field``)."""
+    if isinstance(value, bool) or value is None or str(value).strip() in ("", "0"):
+        raise ConnectorError("missing_field", f"{what} names no agent")
+    return str(value).strip()
+
+
+def agent_event(vendor: str, event_id: str, typ: str, agent: str, occurred_at: str,
+                conversation: str | None = None, **fields: Any) -> Doc:
+    """A schema v1.3 agent event. Like :func:`event`, its id carries the vendor's own ids
+    and times, so a redelivery is a duplicate; only the three contact types name the
+    conversation (``<vendor>:<conversation>``, the id its conversation events carry).
+    Empty labels and an empty ``queues`` are left out (absent keeps the last known)."""
+    doc: Doc = {"event_id": f"{vendor}:{event_id}", "type": typ, "agent_id": agent,
+                "occurred_at": occurred_at}
+    if conversation is not None:
+        doc["conversation_id"] = f"{vendor}:{conversation}"
+    return {**doc, **{k: v for k, v in fields.items() if v not in (None, "", [])}}
+
+
+def status_changed(vendor: str, event_id: str, agent: str, at: str, status: str,
+                   **fields: Any) -> Doc:
+    assert status in PRESENCES, status
+    return agent_event(vendor, event_id, STATUS_CHANGED, agent, at, status=status, **fields)
+
+
+def contact_started(vendor: str, event_id: str, agent: str, conversation: str, at: str,
+                    channel: str | None = None, queue: str | None = None) -> Doc:
+    return agent_event(vendor, event_id, CONTACT_STARTED, agent, at, conversation,
+                       channel=channel, queue=queue)
+
+
+def contact_done(vendor: str, event_id: str, agent: str, conversation: str,
+                 at: str) -> list[Doc]:
+    """The end of a contact on a helpdesk without after-contact work (none of the four
+    has a wrap-up state in its webhooks): the contact ends and its wrap-up ends at the same
+    moment, so the handle time ends there and no contact is left in wrap-up."""
+    return [agent_event(vendor, f"{event_id}:ended", CONTACT_ENDED, agent, at, conversation),
+            agent_event(vendor, f"{event_id}:wrapup", WRAPUP_ENDED, agent, at, conversation)]
+
+
 # streams.schema.MAX_ID_LEN: the schema refuses a longer ``customer_id`` (and with it the
 # event), so a vendor id past it is left out rather than cost the event
 MAX_CUSTOMER_ID = 128
@@ -149,10 +205,11 @@ def customer(*candidates: Any) -> str | None:
 
 def with_customer(events: list[Doc], customer_id: str | None) -> list[Doc]:
     """The events with the conversation's ``customer_id`` (from :func:`customer`); as
-    they are when the payload names no customer."""
+    they are when the payload names no customer. Agent events never carry one: they are
+    the agent's, not the customer's."""
     if not customer_id:
         return events
-    return [{**e, "customer_id": customer_id} for e in events]
+    return [e if is_agent_event(e) else {**e, "customer_id": customer_id} for e in events]
 
 
 @dataclass

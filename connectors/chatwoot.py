@@ -18,6 +18,15 @@ contact id: ``meta.sender`` of the conversation (the contact in conversation pay
 the API), else ``contact_inbox.contact_id``, else a message's own sender when a contact
 sent it (``sender_type`` ``Contact``, ``sender.type`` ``contact``, or an incoming message,
 whose sender is the contact without a type).
+
+Agent events (schema v1.3; docs/connectors.md#agent-events): Chatwoot's webhooks carry no
+presence (an agent's ``availability_status`` changes reach the dashboard over ActionCable,
+never a webhook; the one on a conversation's ``meta.assignee`` is a snapshot, not a
+change), so only contacts map. A ``conversation_updated`` whose ``changed_attributes``
+holds ``assignee_id`` ends the previous assignee's contact and starts the new one's, at the
+``updated_at`` change (else the payload's ``updated_at``); a resolution
+(``conversation_status_changed`` to ``resolved``) ends the assignee's contact
+(``meta.assignee`` of type user). Chatwoot has no wrap-up: it ends with the contact.
 """
 
 from __future__ import annotations
@@ -25,7 +34,19 @@ from __future__ import annotations
 from typing import Any
 
 from connectors import signatures
-from connectors.base import Context, Doc, Vendor, customer, event, iso, need, seconds, with_customer
+from connectors.base import (
+    Context,
+    Doc,
+    Vendor,
+    contact_done,
+    contact_started,
+    customer,
+    event,
+    iso,
+    need,
+    seconds,
+    with_customer,
+)
 from connectors.errors import ConnectorError
 
 NAME = "chatwoot"
@@ -154,10 +175,65 @@ def _status_changed(doc: Doc, ctx: Context, at: str | None) -> list[Doc]:
 def _previous_status(doc: Doc) -> str | None:
     """``changed_attributes`` is a list of one-key objects: ``[{"status": {"previous_value":
     …, "current_value": …}}, …]``."""
-    for change in doc.get("changed_attributes") or []:
-        if isinstance(change, dict) and isinstance(change.get("status"), dict):
-            return change["status"].get("previous_value")
+    change = _changed(doc, "status")
+    return None if change is None else change.get("previous_value")
+
+
+def _changed(doc: Doc, attribute: str) -> Doc | None:
+    """``{"previous_value", "current_value"}`` of one attribute in ``changed_attributes``
+    (Chatwoot's ``BaseListener#extract_changed_attributes``), None when it did not change."""
+    changes = doc.get("changed_attributes")
+    for change in changes if isinstance(changes, list) else []:
+        if isinstance(change, dict) and isinstance(change.get(attribute), dict):
+            return change[attribute]
     return None
+
+
+def _user(value: Any) -> str | None:
+    """A user's (an agent's) id: an ``assignee_id`` value, or an assignee record of type
+    user (an agent bot is no agent)."""
+    if isinstance(value, dict):
+        if str(value.get("type") or "user").lower() != "user":
+            return None
+        value = value.get("id")
+    if isinstance(value, bool) or value in (None, "", 0, "0"):
+        return None
+    return str(value)
+
+
+def assignment(doc: Doc, ctx: Context) -> list[Doc]:
+    """A ``conversation_updated`` whose ``assignee_id`` changed: the previous assignee's
+    contact ends (with its wrap-up: Chatwoot has none), the new one's starts, at the
+    moment of the change (``changed_attributes`` ``updated_at``, else ``updated_at``).
+    Any other update (labels, team, priority, custom attributes) has no agent event."""
+    change = _changed(doc, "assignee_id")
+    if change is None:
+        return []
+    key = key_of(doc, doc, ctx)
+    when = _changed(doc, "updated_at") or {}
+    at = iso(when.get("current_value") or doc.get("updated_at"), "assignee change")
+    before, after = _user(change.get("previous_value")), _user(change.get("current_value"))
+    out: list[Doc] = []
+    if before is not None:
+        out += contact_done(NAME, f"{key}:assignee:{before}:{seconds(at)}", before, key, at)
+    if after is not None:
+        dims = labels(doc, ctx)
+        out.append(contact_started(NAME, f"{key}:assignee:{after}:{seconds(at)}", after, key,
+                                   at, dims["channel"], dims["queue"]))
+    return out
+
+
+def status_webhook(doc: Doc, ctx: Context) -> list[Doc]:
+    """A ``conversation_status_changed``: its conversation events, and when resolved the
+    end of the assignee's contact (``meta.assignee``, of type user) at the same moment."""
+    out = status_changed(doc, ctx)
+    assignee = _user(_dict(doc.get("meta")).get("assignee"))
+    if assignee is None or str(doc.get("status")) != "resolved":
+        return out
+    key = key_of(doc, doc, ctx)
+    at = iso(doc.get("updated_at") or doc.get("timestamp"), "status change")
+    return out + contact_done(NAME, f"{key}:status:resolved:{seconds(at)}:agent:{assignee}",
+                              assignee, key, at)
 
 
 def actor_of(message: Doc) -> str:
@@ -202,11 +278,12 @@ def message(doc: Doc, ctx: Context) -> list[Doc]:
                   **labels(conversation, ctx, doc.get("inbox")))]
 
 
-HANDLERS = {"conversation_created": created, "conversation_status_changed": status_changed,
-            "message_created": message, "message_updated": message}
+HANDLERS = {"conversation_created": created, "conversation_status_changed": status_webhook,
+            "conversation_updated": assignment, "message_created": message,
+            "message_updated": message}
 # sent by Chatwoot, nothing a KPI needs
-SKIPPED = frozenset({"conversation_updated", "contact_created", "contact_updated",
-                     "webwidget_triggered", "conversation_typing_on", "conversation_typing_off"})
+SKIPPED = frozenset({"contact_created", "contact_updated", "webwidget_triggered",
+                     "conversation_typing_on", "conversation_typing_off"})
 
 
 def normalize(doc: Doc, ctx: Context) -> list[Doc]:

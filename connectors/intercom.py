@@ -17,6 +17,19 @@ the teammate's first response); a bot's comment is the bot's, never a first resp
 The customer (schema v1.2's ``customer_id``) of every event of a conversation is its
 contact: ``contacts.contacts[0].id`` in the current model, the ``user`` (a user or lead)
 in the older one, else the opening message's author when a user, lead or contact wrote it.
+
+Agent events (schema v1.3; docs/connectors.md#agent-events), from the webhooks only (the
+export has no presence and keeps no assignment history worth replaying):
+
+* ``admin.away_mode_updated`` / ``admin.logged_in``: the admin's status, ``away`` with
+  away mode on, else ``available``; ``admin.logged_out``: ``offline``; the admin's
+  ``team_ids`` are the queues it serves (``team-<id>``, as a conversation's team);
+* a conversation part assigning the conversation to an admin (``assigned_to`` an admin:
+  an assignment, a reply-and-assign, an assign-and-reopen, in any conversation topic) starts
+  that admin's contact at the part's time;
+* a ``close`` part ends the contact of the conversation's admin assignee, of its listed
+  teammates and of the admin who closed it; Intercom has no wrap-up, so the wrap-up ends at
+  the same moment.
 """
 
 from __future__ import annotations
@@ -24,7 +37,21 @@ from __future__ import annotations
 from typing import Any
 
 from connectors import signatures
-from connectors.base import Context, Doc, Vendor, customer, event, iso, need, with_customer
+from connectors.base import (
+    Context,
+    Doc,
+    Vendor,
+    agent_id,
+    contact_done,
+    contact_started,
+    customer,
+    event,
+    iso,
+    need,
+    seconds,
+    status_changed,
+    with_customer,
+)
 from connectors.errors import ConnectorError
 
 NAME = "intercom"
@@ -44,11 +71,16 @@ def _item(doc: Doc) -> Doc:
 
 
 def conversation_of(doc: Doc) -> str | None:
+    """The conversation of a conversation notification; an admin notification's admin
+    (``admin:<id>``), so one admin's statuses stay in order too."""
     try:
-        cid = _item(doc).get("id")
+        item = _item(doc)
     except ConnectorError:
         return None
-    return str(cid) if cid else None
+    cid = item.get("id")
+    if not cid:
+        return None
+    return f"admin:{cid}" if item.get("type") == "admin" else str(cid)
 
 
 def _actor(author: Any) -> str:
@@ -134,10 +166,84 @@ def rating(item: Doc, key: str) -> list[Doc]:
                   iso(given.get("created_at"), "rating"), score=given["rating"])]
 
 
+def _admin(value: Any) -> str | None:
+    """An admin's id from ``{"type": "admin", "id": …}`` (a nobody_admin, a team or a bot
+    is no agent), or from a bare id (``admin_assignee_id``; ``"0"`` or null: nobody)."""
+    if isinstance(value, dict):
+        if value.get("type") != "admin":
+            return None
+        value = value.get("id")
+    if isinstance(value, bool) or value in (None, "", 0, "0"):
+        return None
+    return str(value)
+
+
+def _ended_by(item: Doc, part: Doc) -> list[str]:
+    """The admins whose contact a close ends: the admin assignee (``admin_assignee_id``,
+    or the older model's ``assignee``), the teammates listed on the conversation and the
+    admin who closed it. An end of a contact an admin does not have is ignored by the
+    worker, so naming one too many costs nothing; one too few leaves a contact open."""
+    listed = _dict(item.get("teammates")).get("admins")
+    candidates = [item.get("admin_assignee_id"), item.get("assignee"),
+                  *(listed if isinstance(listed, list) else []), part.get("author")]
+    return list(dict.fromkeys(a for a in map(_admin, candidates) if a))
+
+
+def agent_parts(item: Doc, key: str, ctx: Context) -> list[Doc]:
+    """The agent events of a conversation notification's parts: an assignment to an admin
+    starts the admin's contact, a close ends it (and its wrap-up: Intercom has none). The
+    ids are the part's, so a part delivered again under another topic (reply-and-assign
+    fires ``conversation.admin.replied`` and ``conversation.admin.assigned``) is one."""
+    labels = _labels(item, ctx)
+    out: list[Doc] = []
+    for part in (_dict(item.get("conversation_parts")).get("conversation_parts") or []):
+        if not isinstance(part, dict):
+            continue
+        assignee = _admin(part.get("assigned_to"))
+        closed = part.get("part_type") == "close"
+        if assignee is None and not closed:
+            continue
+        pid = need(part, "id", "conversation part")
+        at = iso(part.get("created_at"), "conversation part")
+        if assignee is not None:
+            out.append(contact_started(NAME, f"{key}:part:{pid}:agent:{assignee}", assignee,
+                                       key, at, labels["channel"], labels["queue"]))
+        if closed:
+            for admin in _ended_by(item, part):
+                out += contact_done(NAME, f"{key}:part:{pid}:agent:{admin}", admin, key, at)
+    return out
+
+
+def admin_status(doc: Doc, ctx: Context, topic: str) -> list[Doc]:
+    """An admin notification (``data.item`` is the admin) as the admin's status from its
+    time on: logged out is offline; logged in or away mode changed is away with away mode
+    on (``away_mode_reassign`` only says where new conversations go meanwhile), else
+    available. The notification's ``created_at`` is when it happened (the admin model has
+    no time of its own)."""
+    item = _item(doc)
+    admin = agent_id(item.get("id"), f"{topic} (data.item.id)")
+    at = iso(doc.get("created_at"), topic)
+    if topic == "admin.logged_out":
+        status = "offline"
+    else:
+        away = item.get("away_mode_enabled")
+        if not isinstance(away, bool):
+            raise ConnectorError("missing_field", f"{topic} has no data.item."
+                                                  "away_mode_enabled")
+        status = "away" if away else "available"
+    teams = item.get("team_ids")
+    queues = [ctx.queue("team", t) for t in teams] if isinstance(teams, list) else None
+    return [status_changed(NAME, f"{ctx.key('agent')}:{admin}:status:{status}:{seconds(at)}",
+                           admin, at, status, queues=queues)]
+
+
 TOPICS = {"conversation.user.created", "conversation.admin.single.created",
           "conversation.user.replied", "conversation.admin.replied",
           "conversation.operator.replied", "conversation.admin.assigned",
+          "conversation.admin.open.assigned", "conversation.admin.opened",
           "conversation.admin.closed", "conversation.rating.added"}
+# the admin's presence (agent.status_changed)
+ADMIN_TOPICS = {"admin.away_mode_updated", "admin.logged_in", "admin.logged_out"}
 
 
 def normalize(doc: Doc, ctx: Context) -> list[Doc]:
@@ -145,11 +251,14 @@ def normalize(doc: Doc, ctx: Context) -> list[Doc]:
         raise ConnectorError("unknown_payload", f"not an Intercom notification: type "
                                                 f"{doc.get('type')!r}")
     topic = str(doc.get("topic") or "")
-    if topic not in TOPICS:
+    if topic not in TOPICS and topic not in ADMIN_TOPICS:
         return []  # notes, snoozes, tags, contacts: nothing a KPI needs
     ctx.check_account(doc.get("app_id"), "the Intercom notification")
+    if topic in ADMIN_TOPICS:
+        return admin_status(doc, ctx, topic)
     item = _item(doc)
-    return conversation(item, ctx.key(need(item, "id", "conversation")), ctx, topic)
+    key = ctx.key(need(item, "id", "conversation"))
+    return conversation(item, key, ctx, topic) + agent_parts(item, key, ctx)
 
 
 VENDOR = Vendor(NAME, normalize, conversation_of, signatures.intercom,

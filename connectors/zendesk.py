@@ -16,6 +16,17 @@ ticket is ``zendesk:<ticket id>``, a comment ``…:comment:<comment id>``, a sta
 ``customer_id``) is the ticket's requester: ``detail.requester_id`` of an event webhook
 (every ``ticket.*`` event carries it; a messaging event's skinny ``detail`` does not), a
 trigger body's ``requester_id`` (``{{ticket.requester.id}}``).
+
+Agent events (schema v1.3; docs/connectors.md#agent-events) come from the agent
+availability event webhooks (``zen:event-type:agent.*``, omnichannel routing): envelope
+``detail.agent_id`` (else ``subject`` ``zen:agent:<id>``), ``event.updated_at`` (else
+``time``). ``agent.unified_state_changed`` is the agent's status across channels (online
+available, away and transfers only away, offline offline; a custom status names no base
+state and is refused); a work item added (accepted, assigned, reopened, transferred; an
+offer waits for ``agent.work_item_updated`` to ACCEPTED) starts the contact on the ticket
+of the work item's id, a work item removed ends it. Zendesk's webhooks have no wrap-up,
+so the wrap-up ends with the contact. Per-channel states, capacity, group membership and
+channel events carry no unified status, which ``agent.status_changed`` needs: skipped.
 """
 
 from __future__ import annotations
@@ -23,7 +34,21 @@ from __future__ import annotations
 from typing import Any
 
 from connectors import signatures
-from connectors.base import Context, Doc, Vendor, customer, event, iso, need, seconds, with_customer
+from connectors.base import (
+    Context,
+    Doc,
+    Vendor,
+    agent_id,
+    contact_done,
+    contact_started,
+    customer,
+    event,
+    iso,
+    need,
+    seconds,
+    status_changed,
+    with_customer,
+)
 from connectors.errors import ConnectorError
 
 NAME = "zendesk"
@@ -38,6 +63,11 @@ CSAT = {"good": 5, "bad": 1, "good_with_comment": 5, "bad_with_comment": 1}
 
 
 def conversation_of(doc: Doc) -> str | None:
+    """The ticket; an agent event's agent (``agent:<id>``), so one agent's deliveries
+    stay in order."""
+    if str(doc.get("type") or "").startswith(PREFIX + "agent."):
+        agent = _agent_of(doc)
+        return f"agent:{agent}" if agent else None
     return _ticket_id(doc)
 
 
@@ -121,6 +151,76 @@ def _messaging(doc: Doc, key: str, at: str) -> list[Doc]:
                   agent_id=str(actor.get("id")) if kind == "agent" else None)]
 
 
+# the unified status (across channels) → the schema's presence; "transfers_only" (Talk:
+# takes transferred calls only) takes no new contact, so it is away from the queue
+UNIFIED = {"online": "available", "away": "away", "transfers_only": "away",
+           "offline": "offline"}
+# why a work item was added that is an offer the agent has not accepted yet: the contact
+# starts when it is (work_item_updated to ACCEPTED), an offer missed never starts one
+OFFERS = ("OFFERED",)
+WORK_CHANNEL = {"messaging": "chat", "talk": "voice"}  # "support" (tickets): via unknown
+
+
+def _agent_of(doc: Doc) -> str | None:
+    detail = doc.get("detail")
+    agent = detail.get("agent_id") if isinstance(detail, dict) else None
+    if agent in (None, ""):
+        subject = str(doc.get("subject") or "")
+        agent = subject.removeprefix("zen:agent:") if subject.startswith("zen:agent:") \
+            else None
+    return str(agent) if agent not in (None, "") else None
+
+
+def _work_item(change: Doc, name: str) -> tuple[str, str, str]:
+    """A work item event's ticket, channel and reason, read from ``event.work_item`` or
+    ``event`` itself (``id`` or ``work_item_id``; ``channel``; ``reason``). The Agent
+    Availability API's JSON:API id (``agent_availabilities|…|work_items|201``) ends with
+    the ticket's id."""
+    inner = change.get("work_item")
+    item: Doc = inner if isinstance(inner, dict) else {}
+    wid = item.get("id") or change.get("work_item_id") or item.get("ticket_id")
+    if wid in (None, ""):
+        raise ConnectorError("missing_field", f"{name} has no work item id (event.work_item."
+                                              "id or event.work_item_id)")
+    channel = str(item.get("channel") or change.get("channel") or "").lower()
+    reason = str(item.get("reason") or change.get("reason") or "").upper()
+    return str(wid).rsplit("|", 1)[-1], channel, reason
+
+
+def _agent_webhook(doc: Doc, ctx: Context, name: str) -> list[Doc]:
+    """An agent availability event webhook as schema v1.3 agent events."""
+    ctx.check_account(doc.get("account_id"), "the Zendesk event")
+    agent = agent_id(_agent_of(doc), f"{name} (detail.agent_id)")
+    change: Doc = doc["event"] if isinstance(doc.get("event"), dict) else {}
+    at = iso(change.get("updated_at") or doc.get("time"), name)
+    if name == "agent.unified_state_changed":
+        new = change.get("new_unified_state")
+        state = new.get("name") if isinstance(new, dict) else new
+        if state in (None, ""):
+            raise ConnectorError("missing_field", f"{name} has no event.new_unified_state")
+        status = UNIFIED.get(str(state).lower())
+        if status is None:
+            raise ConnectorError(
+                "unknown_payload", f"Zendesk unified status {state!r} is an account's own "
+                "status: the event names it, not whether the agent takes contacts "
+                "(docs/connectors.md#agent-events)")
+        return [status_changed(NAME, f"{ctx.key('agent')}:{agent}:status:{status}:"
+                                     f"{seconds(at)}", agent, at, status)]
+    if name not in ("agent.work_item_added", "agent.work_item_updated",
+                    "agent.work_item_removed"):
+        return []  # per-channel states, capacity, groups, channels: no unified status
+    ticket, channel, reason = _work_item(change, name)
+    key = ctx.key(ticket)
+    eid = f"{key}:agent:{agent}:{seconds(at)}"
+    if name == "agent.work_item_removed":
+        return contact_done(NAME, eid, agent, key, at)
+    if (name == "agent.work_item_added" and reason in OFFERS) or \
+            (name == "agent.work_item_updated" and reason != "ACCEPTED"):
+        return []
+    return [contact_started(NAME, f"{eid}:started", agent, key, at,
+                            WORK_CHANNEL.get(channel))]
+
+
 def _event_webhook(doc: Doc, ctx: Context) -> list[Doc]:
     detail = doc.get("detail")
     requester = detail.get("requester_id") if isinstance(detail, dict) else None
@@ -129,6 +229,8 @@ def _event_webhook(doc: Doc, ctx: Context) -> list[Doc]:
 
 def _event_webhook_events(doc: Doc, ctx: Context) -> list[Doc]:
     name = str(doc.get("type")).removeprefix(PREFIX)
+    if name.startswith("agent."):
+        return _agent_webhook(doc, ctx, name)
     ticket = _ticket_id(doc)
     if ticket is None:
         if name.startswith(("ticket.", "messaging_ticket.")):

@@ -226,7 +226,9 @@ def _rows(dims: Sequence[str], values: Mapping[str, Sequence[str]]) -> list[str]
 
 
 def _team(team: str | None) -> tuple[str, ...]:
-    return () if team is None else (team,)
+    """An agent no event gave a team to is in the team ``unknown`` (as a conversation
+    without one is)."""
+    return ("unknown",) if team is None else (team,)
 
 
 # ------------------------------------------------------------------ gauges
@@ -277,7 +279,7 @@ def agent_windows(events: Iterable[Mapping[str, Any]], lo_ms: int, hi_ms: int, n
     queues and team the agent had during it; a row exists when some agent in it was online
     there for a while. Handle time (sets within ``queue``, ``channel``, ``team``): every
     contact that ended in ``[lo_ms, hi_ms)``, under its own queue and channel and the
-    agent's team at its start (none: not in team rows)."""
+    agent's team at its start (none: ``unknown``)."""
     end = min(hi_ms, now_ms)
     wanted = [tuple(d) for d in sets]
     occ: dict[str, list[int]] = {}  # row → [handling ms, available ms]

@@ -299,7 +299,7 @@ def window_fields(timelines: Mapping[str, tuple[Sequence[Segment], Sequence[Hand
                     if seg.state in HANDLING:
                         add(dims, labels, HANDLING_MS, ms)
         for s in samples:
-            if not lo_ms <= s.end_ms < hi_ms:
+            if not lo_ms <= s.end_ms < hi_ms or s.end_ms > now_ms:
                 continue
             for dims in contact_sets:
                 for labels in _values(dims, agent, (s.queue,), s.team, allowlist, s.channel):

@@ -28,11 +28,36 @@ def sources(vendor: str) -> list[str]:
     return [json.loads(p.read_text())["source"] for p in sorted(folder.glob("*.json"))]
 
 
+def is_agent(e: Doc) -> bool:
+    """A schema v1.3 agent event (the agents topic), not a conversation's."""
+    return str(e.get("type", "")).startswith("agent.")
+
+
+def conversation_events(events: list[Doc]) -> list[Doc]:
+    return [e for e in events if not is_agent(e)]
+
+
+def agent_events(events: list[Doc]) -> list[Doc]:
+    return [e for e in events if is_agent(e)]
+
+
+def agent_payloads(vendor: str) -> list[Doc]:
+    """The vendor's agent fixtures in file order (tests/fixtures/connectors/<vendor>/agents)."""
+    folder = ROOT / "tests/fixtures/connectors" / vendor / "agents"
+    return [json.loads(p.read_text())["payload"] for p in sorted(folder.glob("*.json"))]
+
+
+def agent_sources(vendor: str) -> list[dict[str, object]]:
+    folder = ROOT / "tests/fixtures/connectors" / vendor / "agents"
+    return [json.loads(p.read_text())["source"] for p in sorted(folder.glob("*.json"))]
+
+
 def kpi_row(normalize: Callable[[Doc], list[Doc]], docs: list[Doc]) -> dict[str, float | None]:
-    """The stream's summary row of every event the payloads map to, in one window."""
+    """The stream's summary row of every conversation event the payloads map to, in one
+    window (agent events go to the agents topic: not this row's)."""
     by_conversation: dict[str, list[Event]] = {}
     for d in docs:
-        for e in normalize(d):
+        for e in conversation_events(normalize(d)):
             ev = validate(json.dumps(e).encode(), SchemaConfig(), lambda: 2**62)
             by_conversation.setdefault(ev.conversation_id, []).append(ev)
     fields: Counter[str] = Counter()

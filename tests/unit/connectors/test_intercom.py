@@ -28,7 +28,8 @@ def payloads() -> list[dict[str, object]]:
 
 
 def test_the_documented_conversation_maps_to_these_events() -> None:
-    out = [e for p in payloads() for e in normalize(p)]  # type: ignore[arg-type]
+    both = [e for p in payloads() for e in normalize(p)]  # type: ignore[arg-type]
+    out = common.conversation_events(both)
     assert [(e["type"], e.get("actor"), e["occurred_at"][11:19]) for e in out] == [
         ("chat.started", None, "22:13:20"), ("chat.handoff", None, "22:13:20"),
         ("chat.message", "customer", "22:13:20"), ("chat.message", "agent", "22:14:50"),
@@ -37,6 +38,15 @@ def test_the_documented_conversation_maps_to_these_events() -> None:
         ("survey.csat", None, "22:25:00")]
     assert out[0]["queue"] == "team-5017691" and out[0]["priority"] == "normal"
     assert out[3]["agent_id"] == "814860" and out[-1]["score"] == 4
+    # the close ends the contact of the admin who closed it (the documented conversation
+    # names no assignee), and its wrap-up with it: Intercom has none
+    assert common.agent_events(both) == [
+        {"event_id": "intercom:215469:part:9000005:agent:814860:ended",
+         "type": "agent.contact_ended", "agent_id": "814860",
+         "conversation_id": "intercom:215469", "occurred_at": "2023-11-14T22:23:20Z"},
+        {"event_id": "intercom:215469:part:9000005:agent:814860:wrapup",
+         "type": "agent.wrapup_ended", "agent_id": "814860",
+         "conversation_id": "intercom:215469", "occurred_at": "2023-11-14T22:23:20Z"}]
 
 
 def test_the_customer_is_the_conversations_contact() -> None:
@@ -46,7 +56,10 @@ def test_the_customer_is_the_conversations_contact() -> None:
     assert docs[0]["data"]["item"]["contacts"]["contacts"][0]["id"] == \
         "5310d8e7598c9a0b24000002"
     out = [e for p in docs for e in normalize(p)]
-    assert [e.get("customer_id") for e in out] == ["5310d8e7598c9a0b24000002"] * len(out)
+    conversation = common.conversation_events(out)
+    assert [e.get("customer_id") for e in conversation] == \
+        ["5310d8e7598c9a0b24000002"] * len(conversation)
+    assert all("customer_id" not in e for e in common.agent_events(out))  # the agent's
 
 
 @pytest.mark.parametrize(("item", "want"), [

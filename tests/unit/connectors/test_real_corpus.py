@@ -2,8 +2,9 @@
 Chatwoot, Zendesk, Intercom and Freshdesk sent or their APIs returned, captured in public
 repositories other than the vendors' docs, and what each maps to, worked out by hand from
 the payload (SOURCES.md says what each shows). An event is ``type conversation actor
-queue`` (``-`` for none); ``refused <reason>`` is a payload refused with that reason (a
-webhook on the DLQ, a record in the import's summary).
+queue`` (``-`` for none), an agent event (schema v1.3) ``type conversation agent:<id>
+status-or-queue``; ``refused <reason>`` is a payload refused with that reason (a webhook on
+the DLQ, a record in the import's summary).
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ EXPECTED: dict[str, list[str]] = {
         "chat.started chatwoot:49 - inbox-36",
         "chat.handoff chatwoot:49 - -",
     ],
-    "chatwoot/02_conversation_status_changed_reconstructed": ["chat.ended chatwoot:49 - -"],
+    "chatwoot/02_conversation_status_changed_reconstructed": [
+        "chat.ended chatwoot:49 - -",
+        # resolved: the assignee's (meta.assignee, user 1) contact ends, no wrap-up
+        "agent.contact_ended chatwoot:49 agent:1 -",
+        "agent.wrapup_ended chatwoot:49 agent:1 -",
+    ],
     "chatwoot/03_conversation_updated_webwidget": [],
     "chatwoot/04_message_created_incoming_webwidget": ["chat.message chatwoot:6 customer inbox-9"],
     "chatwoot/05_message_created_outgoing_agent": ["chat.message chatwoot:49 agent inbox-36"],
@@ -51,6 +57,9 @@ EXPECTED: dict[str, list[str]] = {
     "chatwoot/11_api_contact_conversations": [
         "chat.started chatwoot:49 - inbox-36",
         "chat.handoff chatwoot:49 - -",
+    ],
+    "chatwoot/12_conversation_updated_assignee_reconstructed": [
+        "agent.contact_started chatwoot:49 agent:1 inbox-36",  # nobody → user 1
     ],
     "freshdesk/01_ticket_created_triggered_event": [
         "ticket.created freshdesk:11 - -",
@@ -89,18 +98,25 @@ EXPECTED: dict[str, list[str]] = {
         "chat.handoff intercom:21321941764 - -",
         "chat.message intercom:21321941764 customer -",
     ],
+    # reply-and-assign: one part under two topics, one message and one contact start
     "intercom/02_conversation_admin_replied_assignment_part": [
-        "chat.message intercom:21322009097 agent -"
+        "chat.message intercom:21322009097 agent -",
+        "agent.contact_started intercom:21322009097 agent:1957471 -",
     ],
     "intercom/03_conversation_admin_assigned_with_body": [
-        "chat.message intercom:21322009097 agent -"
+        "chat.message intercom:21322009097 agent -",
+        "agent.contact_started intercom:21322009097 agent:1957471 -",
     ],
     "intercom/04_conversation_user_replied_legacy": [
         "chat.message intercom:21322009097 customer -"
     ],
     "intercom/05_conversation_admin_noted_legacy": [],
     "intercom/06_conversation_admin_snoozed_legacy": [],
-    "intercom/07_conversation_admin_closed_legacy": ["chat.ended intercom:21322009097 - -"],
+    "intercom/07_conversation_admin_closed_legacy": [
+        "chat.ended intercom:21322009097 - -",
+        "agent.contact_ended intercom:21322009097 agent:1957471 -",
+        "agent.wrapup_ended intercom:21322009097 agent:1957471 -",
+    ],
     "intercom/08_conversation_operator_replied_current_model": [
         "chat.message intercom:215472621202693 bot -"
     ],
@@ -113,6 +129,22 @@ EXPECTED: dict[str, list[str]] = {
     "intercom/11_api_conversation_part_user_comment": ["chat.message intercom:1 customer -"],
     "intercom/12_api_conversation_part_bot_comment": ["chat.message intercom:1 bot -"],
     "intercom/13_api_ticket_tracker": ["refused unknown_payload"],
+    "intercom/14_admin_away_mode_updated": ["agent.status_changed - agent:1234567 away"],
+    "intercom/15_admin_logged_out": ["agent.status_changed - agent:1234567 offline"],
+    # logged in with away mode still on: away, not available
+    "intercom/16_admin_logged_in": ["agent.status_changed - agent:1234567 away"],
+    "intercom/17_conversation_admin_open_assigned_current_model": [
+        "chat.message intercom:215472621202693 agent -",
+        "agent.contact_started intercom:215472621202693 agent:9608799 -",
+    ],
+    "intercom/18_conversation_admin_assigned_older_model": [
+        "agent.contact_started intercom:137324500000000 agent:3330619 -",
+    ],
+    "intercom/19_conversation_admin_closed_older_model": [
+        "chat.ended intercom:137324500000000 - -",
+        "agent.contact_ended intercom:137324500000000 agent:3330619 -",
+        "agent.wrapup_ended intercom:137324500000000 agent:3330619 -",
+    ],
     "zendesk/01_trigger_webhook_structured_body": ["refused needs_setting"],
     "zendesk/02_trigger_webhook_message_body": ["refused needs_setting"],
     "zendesk/03_trigger_body_template_pipedream": ["refused needs_setting"],
@@ -144,7 +176,7 @@ EXPECTED: dict[str, list[str]] = {
 # its own names none); Zendesk ``requester_id`` of a ticket record or an audit's Create.
 CUSTOMERS: dict[str, list[str]] = {
     "chatwoot/01_conversation_created_reconstructed": ["715", "715"],
-    "chatwoot/02_conversation_status_changed_reconstructed": ["715"],
+    "chatwoot/02_conversation_status_changed_reconstructed": ["715", "-", "-"],  # agents
     "chatwoot/04_message_created_incoming_webwidget": ["405"],
     "chatwoot/05_message_created_outgoing_agent": ["715"],
     "chatwoot/06_message_created_outgoing_attachment_api": ["195"],
@@ -163,16 +195,25 @@ CUSTOMERS: dict[str, list[str]] = {
     "freshdesk/12_api_conversation_customer_reply_portal": ["-"],
     "freshdesk/13_api_satisfaction_rating": ["-"],
     "intercom/01_conversation_user_created_legacy": ["5c9553cb27e377f24eed49f7"] * 3,
-    "intercom/02_conversation_admin_replied_assignment_part": ["5c9553cb27e377f24eed49f7"],
-    "intercom/03_conversation_admin_assigned_with_body": ["5c9553cb27e377f24eed49f7"],
+    # an agent event names no customer: it is the agent's
+    "intercom/02_conversation_admin_replied_assignment_part": ["5c9553cb27e377f24eed49f7", "-"],
+    "intercom/03_conversation_admin_assigned_with_body": ["5c9553cb27e377f24eed49f7", "-"],
     "intercom/04_conversation_user_replied_legacy": ["5c9553cb27e377f24eed49f7"],
-    "intercom/07_conversation_admin_closed_legacy": ["5c9553cb27e377f24eed49f7"],
+    "intercom/07_conversation_admin_closed_legacy": ["5c9553cb27e377f24eed49f7", "-", "-"],
     "intercom/08_conversation_operator_replied_current_model": ["696205460674dbb9050aa7fd"],
     "intercom/09_api_conversation_customer_initiated": ["5fd150d50697b6d0bbc4a2c2"] * 3,
     # outbound: the author is the teammate, the contact listed is the customer
     "intercom/10_api_conversation_admin_initiated": ["63ea41a0eddb9b625fb712c9"],
     "intercom/11_api_conversation_part_user_comment": ["-"],
     "intercom/12_api_conversation_part_bot_comment": ["-"],
+    "intercom/17_conversation_admin_open_assigned_current_model": [
+        "696205460674dbb9050aa7fd", "-"],
+    "intercom/19_conversation_admin_closed_older_model": ["5ee3d479d1cf3dedbee23d68", "-", "-"],
+    "intercom/14_admin_away_mode_updated": ["-"],
+    "intercom/15_admin_logged_out": ["-"],
+    "intercom/16_admin_logged_in": ["-"],
+    "intercom/18_conversation_admin_assigned_older_model": ["-"],
+    "chatwoot/12_conversation_updated_assignee_reconstructed": ["-"],
     "zendesk/07_api_ticket_closed_csat_unoffered": ["360839922496"] * 3,
     "zendesk/08_api_ticket_voicemail_csat_offered": ["5527111815439"],
     # the Create's requester_id value is a string; the requester's own comment carries it
@@ -202,6 +243,8 @@ def events_of(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
 def mapped(path: Path) -> list[str]:
     events, refused = events_of(path)
     return refused + [
+        f"{e['type']} {e.get('conversation_id', '-')} agent:{e['agent_id']} "
+        f"{e.get('status') or e.get('queue', '-')}" if e["type"].startswith("agent.") else
         f"{e['type']} {e['conversation_id']} {e.get('actor', '-')} {e.get('queue', '-')}"
         for e in events
     ]

@@ -243,7 +243,7 @@ def test_wrapup_end_without_contact_end() -> None:
     w = oa.agent_windows(evs, ms(0), ms(5), ms(5), sets=((), ("team",)))
     assert w["*"]["handle_time_samples"] == [180.0]
     assert w["*"]["occupancy_ratio"] == pytest.approx(180 / 300)
-    assert set(w) == {"*"}  # no team: no team row
+    assert set(w) == {"*", "team=unknown"}  # no team: the team "unknown", as conversations
 
 
 def test_order_and_duplicates_do_not_matter() -> None:
