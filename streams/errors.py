@@ -21,6 +21,8 @@ REASONS: tuple[str, ...] = (
     "score_out_of_range",
     "processing_error",
     "bad_contact",  # a customers-topic message that is not a contact (streams.customers)
+    "bad_capacity",  # an agent's capacity that is not an integer 1..100 (schema v1.3)
+    "wrong_topic",  # an agent event on a conversation topic, or the other way round
 )
 
 

@@ -233,7 +233,7 @@ class AgentView:
         out: dict[str, dict[str, float | None]] = {}
         queues = {dk.split("=", 1)[1] for dk in gauges if dk.startswith("queue=")
                   and "," not in dk}
-        for q in sorted({*created, *handles, *queues}):
+        for q in sorted({*(q for q, n in created.items() if n > 0), *handles, *queues}):
             staffed = int((gauges.get(f"queue={q}") or {}).get("agents_staffed") or 0)
             out[f"queue={q}"] = queue_staffing(created.get(q, 0), window_s,
                                                handles.get(q, []), staffed, st.target(q),

@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from devtools.services import ServiceConfig
 from tests.replay_check import cli, rows_from_json
-from tests.support import WorkerProcess, parse, sample, scrape, wait_for
+from tests.support import WorkerProcess, parse, read_topic, sample, scrape, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -187,7 +187,12 @@ def test_agent_histories_on_metrics_and_query_across_a_restart(
     port = int(env["SUPPORT_METRICS_PORT"])
     a = time.time() - 1800
     events = agent_events(a)
-    shuffled = [*events, events[3], events[14]]  # two sent twice
+    # two sent twice, and two that cannot count (dead-lettered with their reason): a
+    # status no schema knows, a conversation event on the agents topic
+    bad = [{**events[0], "event_id": "bad-1", "status": "lunch"},
+           {"event_id": "T9-1", "type": "ticket.created", "conversation_id": "T9",
+            "agent_id": "ann", "occurred_at": round(a + 10, 3)}]
+    shuffled = [*events, events[3], events[14], *bad]
     random.Random(7).shuffle(shuffled)  # and out of order
     topics = [env["SUPPORT_TOPIC_AGENTS"], env["SUPPORT_TOPIC_TICKETS"]]
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
@@ -198,6 +203,11 @@ def test_agent_histories_on_metrics_and_query_across_a_restart(
         wait_for(lambda: applied(services.bootstrap, port, topics), 90, "events applied")
         check_live(port, available=1, on_contact=2, slots=3)
         check_windows(port)
+        dlq = {json.loads(m.value)["event_id"]: dict(m.headers)
+               for m in read_topic(services.bootstrap, env["SUPPORT_TOPIC_DLQ"])}
+        assert {k: v["dlq.reason"].decode() for k, v in dlq.items()} == {
+            "bad-1": "bad_status", "T9-1": "wrong_topic"}
+        assert {v["dlq.topic"].decode() for v in dlq.values()} == {topics[0]}
         query = rows_from_json(cli({**os.environ, **env}, "query", "--window", "1h",
                                    "--json"))
         rows = next(iter(v for (_at, w), v in query.items() if w == "1h"))

@@ -214,3 +214,42 @@ def test_window_fields_agree_with_the_oracle(events: list[AgentEvent], lo_s: int
     for dk, f in ours.items():  # nothing the oracle has not
         assert not f.get("ag_p") or theirs.get(dk, {}).get("productive_seconds"), dk
         assert not f.get("aht_s") or theirs.get(dk, {}).get("handle_time_count"), dk
+
+
+@settings(max_examples=150, deadline=None)
+@given(floors(), st.dictionaries(st.sampled_from(QUEUES), st.integers(0, 60), max_size=3),
+       st.integers(300, 1500), st.integers(1, 3))
+def test_the_staffing_need_agrees_with_the_oracle(events: list[AgentEvent],
+                                                  created: dict[str, int], now_s: int,
+                                                  min_contacts: int) -> None:
+    """The whole path, events → handle times, staffed agents → each queue's need and the
+    floor's, on randomized floors (targets per queue, chat concurrency included)."""
+    from kpi.config import KpiConfig, WindowSpec
+    from kpi.staffing import Staffing, Target
+    from windows.agents import AgentView
+
+    targets = {"a": Target(0.9, 30_000, 2.0), "b": Target(0.8, 60_000, 1.0, 0.85)}
+    cfg = KpiConfig(windows=(WindowSpec("10m", 600_000, 60),),
+                    staffing=Staffing(Target(0.8, 20_000), tuple(targets.items()), "10m",
+                                      min_contacts))
+    by: dict[str, list[AgentEvent]] = {}
+    for e in events:
+        by.setdefault(e.agent_id, []).append(e)
+    view = AgentView(cfg, by)
+    now, lo = now_s * S, now_s * S - 600_000
+    gauges = view.gauges(now)
+    ours = view.staffing(gauges, created, lo, now)
+    theirs = oracle.staffing(
+        [as_json(e) for e in events], created, lo, now, now,
+        {q: {"service_level": t.service_level, "answer_within_s": t.answer_within_ms / 1000,
+             "concurrency": t.concurrency, "max_occupancy": t.max_occupancy}
+         for q, t in targets.items()},
+        {"service_level": 0.8, "answer_within_s": 20.0}, min_contacts)
+    keys = ("staffing_agents_needed", "staffing_gap_agents")
+    for dk in {*ours, *theirs}:
+        mine, other = ours.get(dk, {}), theirs.get(dk, {})
+        for k in keys:
+            assert mine.get(k) == other.get(k), (dk, k)
+        if dk != "*" and other.get("staffing_service_level_predicted") is not None:
+            assert mine["staffing_service_level_predicted"] == pytest.approx(
+                other["staffing_service_level_predicted"], abs=1e-9), dk
