@@ -141,10 +141,60 @@ def wall() -> dict[str, Any]:
         stat(11, "Repeat contacts (customers back within the repeat window)",
              f"max(support_repeat_contact_ratio{{{FLOOR}}})", "percentunit", 0, 31,
              steps("repeat_contact", "ratio")),
+        *agent_tiles(),
     ]
     return {"uid": "support-wall", "title": "Support wall", "editable": False,
             "refresh": "5s", "time": {"from": "now-15m", "to": "now"}, "schemaVersion": 39,
             "tags": ["support"], "templating": variables(True), "panels": panels}
+
+
+# the agent gauges' rows: the floor, or a queue, across every team (with `team` in
+# SUPPORT_GAUGE_DIMENSIONS, the team rows are beside them)
+AGENTS_FLOOR = f'{LIVE_FLOOR},team=~"all|"'
+AGENTS_QUEUE = f'{LIVE_QUEUE},team=~"all|"'
+
+
+def agent_tiles() -> list[dict[str, Any]]:
+    """The wall's staffing row (agent events, schema v1.3; empty without them)."""
+    return [
+        stat(12, "Agents available", f"max(support_agents_available{{{AGENTS_FLOOR}}})",
+             "none", 8, 31, [{"color": "red", "value": None}, {"color": "green", "value": 1}],
+             decimals=None),
+        stat(13, "Staffing gap: agents needed (Erlang C) − staffed",
+             f"max(support_staffing_gap_agents{{{AGENTS_FLOOR}}})", "none", 16, 31,
+             steps("staffing_gap", "value"), decimals=None),
+        stat(14, "Occupancy", f"max(support_agent_occupancy_ratio{{{FLOOR}}})", "percentunit",
+             0, 38, [{"color": "green", "value": None}, {"color": "orange", "value": 0.85},
+                     {"color": "red", "value": 0.95}]),
+    ]
+
+
+def agent_series(q: str) -> list[dict[str, Any]]:
+    """The ops dashboard's agent and staffing panels (agent events; empty without them)."""
+    states = ("online", "available", "on_contact", "after_contact_work", "away")
+    c = f'window="$window",queue="all",channel!="all",team="all",priority="all",{AGENT_ALL}'
+    return [
+        series(22, "Agents by state (floor)",
+               [(f"max(support_agents_{s}{{{AGENTS_FLOOR}}})", s.replace("_", " "))
+                for s in states], "none", 12, 72),
+        series(23, "Agents needed (Erlang C) and staffed by queue",
+               [(f"max by (queue) (support_staffing_agents_needed{{{AGENTS_QUEUE}}})",
+                 "{{queue}} needed"),
+                (f"max by (queue) (support_agents_staffed{{{AGENTS_QUEUE}}})",
+                 "{{queue}} staffed")], "none", 0, 80),
+        series(24, "Staffing gap by queue (needed − staffed)",
+               [(f"max by (queue) (support_staffing_gap_agents{{{AGENTS_QUEUE}}})",
+                 "{{queue}}")], "none", 12, 80),
+        series(25, "Predicted service level with the staffed agents, by queue",
+               [(f"max by (queue) (support_staffing_service_level_predicted"
+                 f"{{{AGENTS_QUEUE}}})", "{{queue}}")], "percentunit", 0, 88),
+        series(26, "Occupancy by queue",
+               [(f"max by (queue) (support_agent_occupancy_ratio{{{q}}})", "{{queue}}")],
+               "percentunit", 12, 88),
+        series(27, "Handle time p90 by channel (talk and after-contact work)",
+               [(f'max by (channel) (support_handle_time_seconds{{{c},quantile="0.9"}})',
+                 "{{channel}}")], "s", 0, 96),
+    ]
 
 
 def sla_tiles() -> list[dict[str, Any]]:
@@ -252,6 +302,7 @@ def ops() -> dict[str, Any]:
                [("max by (window) (support_series_folded)", "{{window}}")], "none", 0, 40, 12),
         *sla_series(q),
         *customer_series(q),
+        *agent_series(q),
     ]
     return {"uid": "support-ops", "title": "Support ops", "editable": True, "refresh": "10s",
             "time": {"from": "now-6h", "to": "now"}, "schemaVersion": 39, "tags": ["support"],
@@ -260,7 +311,8 @@ def ops() -> dict[str, Any]:
 
 def agents() -> dict[str, Any]:
     """Per agent, for the allow-listed agents only (SUPPORT_AGENT_ALLOWLIST, with `agent` in
-    SUPPORT_DIMENSIONS): first response, FCR, conversations and CSAT by agent."""
+    SUPPORT_DIMENSIONS): first response, FCR, conversations and CSAT by agent, and from
+    the agent events their occupancy and handle time."""
     a = AGENTS
     panels = [
         series(1, "First response p90 by agent",
@@ -273,6 +325,12 @@ def agents() -> dict[str, Any]:
                "none", 0, 8),
         series(4, "CSAT by agent", [(f"max by (agent) (support_csat_ratio{{{a}}})",
                                      "{{agent}}")], "percentunit", 12, 8),
+        series(5, "Occupancy by agent (agent events)",
+               [(f"max by (agent) (support_agent_occupancy_ratio{{{a}}})", "{{agent}}")],
+               "percentunit", 0, 16),
+        series(6, "Handle time p90 by agent (agent events)",
+               [(f'max by (agent) (support_handle_time_seconds{{{a},quantile="0.9"}})',
+                 "{{agent}}")], "s", 12, 16),
     ]
     return {"uid": "support-agents", "title": "Support agents (allow-listed)",
             "editable": True, "refresh": "30s", "time": {"from": "now-6h", "to": "now"},
