@@ -11,6 +11,7 @@ retraction arithmetic. Pure: no Redis, no Faust.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
@@ -277,35 +278,75 @@ def window_fields(timelines: Mapping[str, tuple[Sequence[Segment], Sequence[Hand
                   allowlist: Set[str] = frozenset()) -> dict[str, dict[str, int]]:
     """The agents' fields of the window ``[lo_ms, hi_ms)`` per dimension key: handling and
     productive agent-milliseconds up to ``now_ms`` (an open state runs until now), and the
-    handle times of the contacts ending in it (a log-binned histogram, as every duration)."""
+    handle times of the contacts ending in it (a log-binned histogram, as every duration).
+
+    Each agent's time and handle times are summed per distinct membership (queues and
+    team; queue, channel and team) first, then spread over the rows: an agent's membership
+    changes seldom, its segments and contacts are many."""
     out: dict[str, dict[str, int]] = {}
-
-    def add(dims: Sequence[str], labels: dict[str, str], field: str, n: int) -> None:
-        fields = out.setdefault(dimension_key(labels, dims), {})
-        fields[field] = fields.get(field, 0) + n
-
     presence_sets = [tuple(s) for s in sets if set(s) <= PRESENCE_DIMS]
     contact_sets = [tuple(s) for s in sets if set(s) <= CONTACT_DIMS]
-    end = min(hi_ms, now_ms)
     for agent, (segments, samples) in timelines.items():
-        for i, seg in enumerate(segments):
-            nxt = segments[i + 1].t_ms if i + 1 < len(segments) else now_ms
-            ms = min(nxt, end) - max(seg.t_ms, lo_ms)
-            if ms <= 0 or seg.state not in STAFFED:
-                continue
+        time_by = _agent_time(segments, lo_ms, min(hi_ms, now_ms), now_ms)
+        for (queues, team), fields in time_by.items():
             for dims in presence_sets:
-                for labels in _values(dims, agent, seg.queues, seg.team, allowlist):
-                    add(dims, labels, PRODUCTIVE_MS, ms)
-                    if seg.state in HANDLING:
-                        add(dims, labels, HANDLING_MS, ms)
-        for s in samples:
-            if not lo_ms <= s.end_ms < hi_ms or s.end_ms > now_ms:
-                continue
+                for labels in _values(dims, agent, queues, team, allowlist):
+                    _add(out, dimension_key(labels, dims), fields)
+        handles_by = _agent_handles(samples, lo_ms, min(hi_ms, now_ms + 1))
+        for (queue, channel, team), fields in handles_by.items():
             for dims in contact_sets:
-                for labels in _values(dims, agent, (s.queue,), s.team, allowlist, s.channel):
-                    add(dims, labels, f"{HANDLE}_s", s.ms)
-                    add(dims, labels, f"{HANDLE}_h:{histogram.bin_of_ms(s.ms)}", 1)
+                for labels in _values(dims, agent, (queue,), team, allowlist, channel):
+                    _add(out, dimension_key(labels, dims), fields)
     return out
+
+
+def _add(out: dict[str, dict[str, int]], dimkey: str, fields: Mapping[str, int]) -> None:
+    row = out.setdefault(dimkey, {})
+    for f, n in fields.items():
+        row[f] = row.get(f, 0) + n
+
+
+def _agent_time(segments: Sequence[Segment], lo_ms: int, end_ms: int, now_ms: int
+                ) -> dict[tuple[tuple[str, ...], str], dict[str, int]]:
+    """One agent's productive and handling ms in ``[lo_ms, end_ms)`` per (queues, team)."""
+    out: dict[tuple[tuple[str, ...], str], dict[str, int]] = {}
+    # in time order: start at the segment in force at lo_ms
+    for i in range(max(0, bisect_right(segments, lo_ms, key=_start) - 1), len(segments)):
+        seg = segments[i]
+        if seg.t_ms >= end_ms:
+            break
+        nxt = segments[i + 1].t_ms if i + 1 < len(segments) else now_ms
+        ms = min(nxt, end_ms) - max(seg.t_ms, lo_ms)
+        if ms <= 0 or seg.state not in STAFFED:
+            continue
+        fields = out.setdefault((seg.queues, seg.team), {PRODUCTIVE_MS: 0})
+        fields[PRODUCTIVE_MS] += ms
+        if seg.state in HANDLING:
+            fields[HANDLING_MS] = fields.get(HANDLING_MS, 0) + ms
+    return out
+
+
+def _agent_handles(samples: Sequence[HandleSample], lo_ms: int, hi_ms: int
+                   ) -> dict[tuple[str, str, str], dict[str, int]]:
+    """One agent's handle times ending in ``[lo_ms, hi_ms)`` per (queue, channel, team)."""
+    out: dict[tuple[str, str, str], dict[str, int]] = {}
+    for j in range(bisect_left(samples, lo_ms, key=_end), len(samples)):
+        s = samples[j]
+        if s.end_ms >= hi_ms:
+            break
+        fields = out.setdefault((s.queue, s.channel, s.team), {f"{HANDLE}_s": 0})
+        fields[f"{HANDLE}_s"] += s.ms
+        b = f"{HANDLE}_h:{histogram.bin_of_ms(s.ms)}"
+        fields[b] = fields.get(b, 0) + 1
+    return out
+
+
+def _start(s: Segment) -> int:
+    return s.t_ms
+
+
+def _end(s: HandleSample) -> int:
+    return s.end_ms
 
 
 def handle_samples(samples: Iterable[HandleSample], lo_ms: int, hi_ms: int

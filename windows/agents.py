@@ -12,6 +12,7 @@ evaluates agents at read time (:mod:`kpi.agents`).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ import redis
 
 from kpi.agents import (
     AgentEvent,
+    HandleSample,
+    Segment,
     gauge_rows,
     handle_samples,
     ordered,
@@ -39,7 +42,7 @@ from windows.writer import MAX_ATTEMPTS, WindowWriter, _int_or_none, store_call
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AgentRecord", "AgentWriter", "agent_retention_ms", "read_agents"]
+__all__ = ["AgentRecord", "AgentTimelines", "AgentView", "AgentWriter", "agent_retention_ms"]
 
 
 class AgentRecord:
@@ -178,35 +181,69 @@ class AgentWriter(WindowWriter):
         raise StoreConflict(f"{pfield}: gave up after {MAX_ATTEMPTS} conflicting attempts")
 
 
-def read_agents(client: redis.Redis | Any, parts: Sequence[Keys], now_ms: int,
-                ttl_ms: int) -> dict[str, list[AgentEvent]]:
-    """Every agent's stored events (an agent written within ``ttl_ms`` of ``now_ms``),
-    over the partitions (one agent lives in one: the topic is keyed by agent)."""
-    pipe = client.pipeline(transaction=False)
-    for k in parts:
-        pipe.zrangebyscore(k.agents, now_ms - ttl_ms, "+inf")
-    members = pipe.execute()
-    pipe = client.pipeline(transaction=False)
-    wanted: list[str] = []
-    for k, names in zip(parts, members, strict=True):
-        for name in names:
-            agent = as_text(name)
-            wanted.append(agent)
-            pipe.get(k.agent(agent))
-    out: dict[str, list[AgentEvent]] = {}
-    for agent, raw in zip(wanted, pipe.execute() if wanted else [], strict=True):
-        if raw:
-            out.setdefault(agent, []).extend(decode_agent(agent, raw)[1])
-    return out
+Timeline = tuple[list[Segment], list[HandleSample]]
+
+
+class AgentTimelines:
+    """The agents' timelines as this reader last read them, by the version the store gave
+    each: a read fetches (one ``GETRANGE`` of the version per agent) and re-evaluates only
+    the agents written since. A floor's agents are few; their events over a day are many."""
+
+    VERSION_BYTES = 24  # "<version>|": the version is a decimal count
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], tuple[str, Timeline]] = {}
+        self._lock = threading.Lock()  # the scrape and the wall's snapshots share a reader
+
+    def read(self, client: redis.Redis | Any, parts: Sequence[Keys], now_ms: int,
+             ttl_ms: int) -> dict[str, Timeline]:
+        """Every agent written within ``ttl_ms`` of ``now_ms``, over the partitions (one
+        agent lives in one: the topic is keyed by agent)."""
+        with self._lock:
+            return self._read(client, parts, now_ms, ttl_ms)
+
+    def _read(self, client: redis.Redis | Any, parts: Sequence[Keys], now_ms: int,
+              ttl_ms: int) -> dict[str, Timeline]:
+        pipe = client.pipeline(transaction=False)
+        for k in parts:
+            pipe.zrangebyscore(k.agents, now_ms - ttl_ms, "+inf")
+        wanted = [(k, as_text(name)) for k, names in zip(parts, pipe.execute(), strict=True)
+                  for name in names]
+        if not wanted:
+            self._known.clear()
+            return {}
+        pipe = client.pipeline(transaction=False)
+        for k, agent in wanted:
+            pipe.getrange(k.agent(agent), 0, self.VERSION_BYTES)
+        heads = pipe.execute()
+        stale = [(k, a) for (k, a), head in zip(wanted, heads, strict=True) if head and (
+            self._known.get((k.partition, a), ("",))[0] != as_text(head).partition("|")[0])]
+        if stale:
+            pipe = client.pipeline(transaction=False)
+            for k, agent in stale:
+                pipe.get(k.agent(agent))
+            for (k, agent), raw in zip(stale, pipe.execute(), strict=True):
+                if raw:
+                    version, events = decode_agent(agent, raw)
+                    self._known[(k.partition, agent)] = (version, timeline(events))
+        live = {(k.partition, a) for (k, a), head in zip(wanted, heads, strict=True) if head}
+        for gone in set(self._known) - live:
+            del self._known[gone]
+        return {a: self._known[(p, a)][1] for p, a in sorted(live) if (p, a) in self._known}
 
 
 class AgentView:
     """The agents as read at one moment: each one's timeline and handle times, and what
     the read side makes of them (live gauges, window fields, the staffing need)."""
 
-    def __init__(self, cfg: KpiConfig, histories: Mapping[str, Sequence[AgentEvent]]) -> None:
+    def __init__(self, cfg: KpiConfig, timelines: Mapping[str, Timeline]) -> None:
         self._cfg = cfg
-        self._timelines = {a: timeline(evs) for a, evs in sorted(histories.items())}
+        self._timelines = dict(timelines)
+
+    @classmethod
+    def of_events(cls, cfg: KpiConfig, histories: Mapping[str, Sequence[AgentEvent]]
+                  ) -> AgentView:
+        return cls(cfg, {a: timeline(evs) for a, evs in sorted(histories.items())})
 
     def __bool__(self) -> bool:
         return bool(self._timelines)

@@ -19,7 +19,7 @@ from kpi.dims import admitted_values, parse_dimension_key, relabel
 from kpi.kinds import within_key
 from kpi.policies import TARGET_NAMES
 from kpi.rows import fold_live, fold_rows, merge_fields, roll_up, summarize
-from windows.agents import AgentView, add_rows, read_agents
+from windows.agents import AgentTimelines, AgentView, add_rows
 from windows.keys import Keys
 
 
@@ -188,6 +188,7 @@ class WindowReader:
         self._catch_up_ms = catch_up_ms
         self._event_windows = event_windows
         self._max_rows = max_rows  # per window and for the live rows: the series budget
+        self._agents = AgentTimelines()  # re-read and re-evaluated only when written
         self.reads = 0
 
     def partitions(self) -> list[Keys]:
@@ -285,9 +286,9 @@ class WindowReader:
     def agents(self, at_ms: int, parts: Sequence[Keys] | None = None) -> AgentView:
         """Every agent's recent events, as of ``at_ms`` (kpi.agents: evaluated here)."""
         parts = self.partitions() if parts is None else parts
-        histories = read_agents(self._redis, parts, at_ms, self._cfg.conversation_ttl_ms)
-        self.reads += 2
-        return AgentView(self._cfg, histories)
+        timelines = self._agents.read(self._redis, parts, at_ms, self._cfg.conversation_ttl_ms)
+        self.reads += 3
+        return AgentView(self._cfg, timelines)
 
     def window(self, window: WindowSpec, at_ms: int, newest_ms: int | None = None,
                admitted: Mapping[str, set[str]] | None = None,

@@ -235,7 +235,7 @@ def test_the_staffing_need_agrees_with_the_oracle(events: list[AgentEvent],
     by: dict[str, list[AgentEvent]] = {}
     for e in events:
         by.setdefault(e.agent_id, []).append(e)
-    view = AgentView(cfg, by)
+    view = AgentView.of_events(cfg, by)
     now, lo = now_s * S, now_s * S - 600_000
     gauges = view.gauges(now)
     ours = view.staffing(gauges, created, lo, now)
