@@ -253,3 +253,19 @@ def test_the_staffing_need_agrees_with_the_oracle(events: list[AgentEvent],
         if dk != "*" and other.get("staffing_service_level_predicted") is not None:
             assert mine["staffing_service_level_predicted"] == pytest.approx(
                 other["staffing_service_level_predicted"], abs=1e-9), dk
+
+
+def test_per_agent_rows_only_for_allow_listed_agents() -> None:
+    ann = [status("a1", "ann", 0, "available", queues=("q",)),
+           contact("a2", CONTACT_STARTED, "ann", 10, "X"),
+           contact("a3", WRAPUP_ENDED, "ann", 40, "X")]
+    bob = [status("b1", "bob", 0, "available", queues=("q",))]
+    eve = [status("e1", "eve", 0, "away", queues=("q",))]
+    tls = {"ann": timeline(ann), "bob": timeline(bob), "eve": timeline(eve)}
+    f = window_fields(tls, 0, 100 * S, 100 * S, [("agent",)], allowlist={"ann"})
+    assert set(f) == {"agent=ann", "agent=other"}  # bob is "other"; eve was never productive
+    assert f["agent=ann"]["ag_h"] == 30 * S and f["agent=ann"]["ag_p"] == 100 * S
+    assert f["agent=other"] == {"ag_p": 100 * S}
+    g = gauge_rows({a: t[0] for a, t in tls.items()}, 50 * S, [("agent",)], {"ann"})
+    assert g["agent=ann"]["agents_available"] == 1
+    assert g["agent=other"]["agents_available"] == 1 and g["agent=other"]["agents_away"] == 1
