@@ -405,3 +405,14 @@ def test_agent_events_pass_the_agents_topic_validation() -> None:
         pytest.skip("streams.agent_schema is not available")
     for e in all_agent_events():
         validate_agent(json.dumps(e).encode(), SchemaConfig(), lambda: 2**62)
+
+
+def test_the_connectors_agent_vocabulary_is_the_schemas() -> None:
+    """connectors/ imports nothing of the project (the vendor mappings stay pure), so it
+    spells schema v1.3's types and presences itself: they must be the schema's."""
+    from connectors import base
+    from kpi import agents
+
+    assert (base.STATUS_CHANGED, base.CONTACT_STARTED, base.CONTACT_ENDED,
+            base.WRAPUP_ENDED) == agents.AGENT_TYPES
+    assert base.PRESENCES == agents.PRESENCES
