@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from alerts.state import STATE_VALUE
 from alerts.store import AlertStore, split_key
 from kpi import catalog
+from kpi.agents import AGENT_TYPES
 from kpi.config import KpiConfig
 from kpi.dims import parse_dimension_key
 from kpi.events import ALL
@@ -49,6 +50,7 @@ LATE_KPI = {
     "chat.handoff": "escalation", "chat.transferred": "escalation",
     "ticket.solved": "resolution", "chat.ended": "resolution", "ticket.reopened": "fcr",
     "survey.csat": "csat", "survey.nps": "nps", "survey.ces": "ces",
+    **{t: "agents" for t in AGENT_TYPES},
 }
 
 

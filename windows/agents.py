@@ -77,15 +77,15 @@ def encode_agent(events: Sequence[AgentEvent]) -> bytes:
 
 
 def merge_agent(cfg: KpiConfig, before: Sequence[AgentEvent], fresh: Sequence[AgentEvent]
-                ) -> tuple[list[AgentEvent], int]:
-    """``fresh`` merged into an agent's stored events, trimmed; and how many of ``fresh``
+                ) -> tuple[list[AgentEvent], list[AgentEvent]]:
+    """``fresh`` merged into an agent's stored events, trimmed; and those of ``fresh`` that
     came too late to count (older than what is kept: a window can no longer read them)."""
     retention = agent_retention_ms(cfg)
     newest = max((e.t_ms for e in before), default=None)
     cut = None if newest is None else newest - retention
     late = [e for e in fresh if cut is not None and e.t_ms < cut]
     merged = ordered([*before, *(e for e in fresh if e not in late)])
-    return trim(merged, merged[-1].t_ms - retention) if merged else [], len(late)
+    return trim(merged, merged[-1].t_ms - retention) if merged else [], late
 
 
 def plan_agents(cfg: KpiConfig, k: Keys, pfield: str, epoch: str,
@@ -109,15 +109,15 @@ def plan_agents(cfg: KpiConfig, k: Keys, pfield: str, epoch: str,
     clock = ewm
     for agent, (version, before) in zip(agents, befores, strict=True):
         after, late = merge_agent(cfg, before, incoming.get(agent, ()))
-        if late:
-            ops.incr(k.stats, "late_dropped:agents", late)
+        for e in late:  # support_events_late_dropped_total{type, kpi="agents"}
+            ops.incr(k.stats, f"late:{e.type}", 1)
         states.append((version, encode_agent(after)))
         ops.zadd(k.agents, now_ms, agent)
         newest = after[-1].t_ms if after else None
         if newest is not None:
             clock = newest if clock is None else max(clock, newest)
     if result.applied:
-        ops.incr(k.stats, f"agent_events:{pfield.rsplit(':', 1)[0]}", result.applied)
+        ops.incr(k.stats, f"processed:{pfield.rsplit(':', 1)[0]}", result.applied)
     keys = [k.offsets, k.event_watermarks, k.stats, k.epoch,
             *(k.agent(a) for a in agents), *ops.keys]
     args: list[str | int | bytes] = [

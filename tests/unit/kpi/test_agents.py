@@ -269,3 +269,20 @@ def test_per_agent_rows_only_for_allow_listed_agents() -> None:
     g = gauge_rows({a: t[0] for a, t in tls.items()}, 50 * S, [("agent",)], {"ann"})
     assert g["agent=ann"]["agents_available"] == 1
     assert g["agent=other"]["agents_available"] == 1 and g["agent=other"]["agents_away"] == 1
+
+
+def test_an_event_older_than_what_is_kept_is_late_and_the_rest_is_trimmed() -> None:
+    from kpi.config import KpiConfig, WindowSpec
+    from windows.agents import agent_retention_ms, merge_agent
+
+    cfg = KpiConfig(windows=(WindowSpec("1h", 3_600_000, 60),), allowed_lateness_ms=600_000)
+    assert agent_retention_ms(cfg) == 4_200_000  # the longest window and the lateness
+    day = [status(f"s{i}", "ann", i * 600, "available" if i % 2 else "away",
+                  queues=("q",)) for i in range(20)]  # every 10 minutes for 3 h 10 min
+    kept, late = merge_agent(cfg, [], day)
+    assert not late
+    # newest at 11,400 s: kept from 11,400 − 4,200 = 7,200 s on, and the status in force
+    assert [e.event_id for e in kept] == ["s11", *(f"s{i}" for i in range(12, 20))]
+    old = status("old", "ann", 7000, "offline")
+    kept2, late = merge_agent(cfg, kept, [old, status("s20", "ann", 12_000, "away")])
+    assert late == [old] and kept2[-1].event_id == "s20"
