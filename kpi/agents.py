@@ -108,6 +108,8 @@ class HandleSample:
     channel: str
     queue: str
     team: str
+    bin: str = ""  # its histogram bin (kpi.histogram), computed once
+
 
 
 class _Contact:
@@ -143,8 +145,9 @@ class _Agent:
 
     def close(self, cid: str, t_ms: int, samples: list[HandleSample]) -> None:
         c = self.contacts.pop(cid)
-        samples.append(HandleSample(t_ms, max(0, t_ms - c.start_ms), c.channel, c.queue,
-                                    c.team))
+        ms = max(0, t_ms - c.start_ms)
+        samples.append(HandleSample(t_ms, ms, c.channel, c.queue, c.team,
+                                    histogram.bin_of_ms(ms)))
 
     def apply(self, e: AgentEvent, samples: list[HandleSample]) -> None:
         if e.type == STATUS_CHANGED:
@@ -191,6 +194,33 @@ def timeline(events: Iterable[AgentEvent]) -> tuple[list[Segment], list[HandleSa
                 segments[-1].open_slots):
             segments.append(seg)
     return segments, samples
+
+
+@dataclass(frozen=True)
+class TimeIndex:
+    """Running totals of an agent's closed segments, so that a long window sums them by two
+    lookups instead of a walk: ``productive[k]``/``handling[k]`` are the ms of segments
+    ``0 .. k−1`` (each until the next one starts), and ``runs`` the spans of segments with
+    the same queues and team ``(first, end, (queues, team))``."""
+
+    productive: tuple[int, ...]
+    handling: tuple[int, ...]
+    runs: tuple[tuple[int, int, tuple[tuple[str, ...], str]], ...]
+
+
+def time_index(segments: Sequence[Segment]) -> TimeIndex:
+    productive, handling = [0], [0]
+    runs: list[tuple[int, int, tuple[tuple[str, ...], str]]] = []
+    for i, seg in enumerate(segments):
+        ms = segments[i + 1].t_ms - seg.t_ms if i + 1 < len(segments) else 0
+        productive.append(productive[-1] + (ms if seg.state in STAFFED else 0))
+        handling.append(handling[-1] + (ms if seg.state in HANDLING else 0))
+        key = (seg.queues, seg.team)
+        if runs and runs[-1][2] == key:
+            runs[-1] = (runs[-1][0], i + 1, key)
+        else:
+            runs.append((i, i + 1, key))
+    return TimeIndex(tuple(productive), tuple(handling), tuple(runs))
 
 
 def trim(events: Iterable[AgentEvent], cut_ms: int) -> list[AgentEvent]:
@@ -275,19 +305,23 @@ def gauge_rows(timelines: Mapping[str, Sequence[Segment]], at_ms: int,
 
 def window_fields(timelines: Mapping[str, tuple[Sequence[Segment], Sequence[HandleSample]]],
                   lo_ms: int, hi_ms: int, now_ms: int, sets: Sequence[Sequence[str]],
-                  allowlist: Set[str] = frozenset()) -> dict[str, dict[str, int]]:
+                  allowlist: Set[str] = frozenset(),
+                  indexes: Mapping[str, TimeIndex] | None = None) -> dict[str, dict[str, int]]:
     """The agents' fields of the window ``[lo_ms, hi_ms)`` per dimension key: handling and
     productive agent-milliseconds up to ``now_ms`` (an open state runs until now), and the
     handle times of the contacts ending in it (a log-binned histogram, as every duration).
 
     Each agent's time and handle times are summed per distinct membership (queues and
     team; queue, channel and team) first, then spread over the rows: an agent's membership
-    changes seldom, its segments and contacts are many."""
+    changes seldom, its segments and contacts are many. ``indexes`` (each agent's
+    :func:`time_index`, kept with its timeline) spare the walk over its segments."""
     out: dict[str, dict[str, int]] = {}
     presence_sets = [tuple(s) for s in sets if set(s) <= PRESENCE_DIMS]
     contact_sets = [tuple(s) for s in sets if set(s) <= CONTACT_DIMS]
     for agent, (segments, samples) in timelines.items():
-        time_by = _agent_time(segments, lo_ms, min(hi_ms, now_ms), now_ms)
+        index = indexes.get(agent) if indexes is not None else None
+        time_by = _agent_time(segments, index or time_index(segments), lo_ms,
+                              min(hi_ms, now_ms), now_ms)
         for (queues, team), fields in time_by.items():
             for dims in presence_sets:
                 for labels in _values(dims, agent, queues, team, allowlist):
@@ -306,23 +340,40 @@ def _add(out: dict[str, dict[str, int]], dimkey: str, fields: Mapping[str, int])
         row[f] = row.get(f, 0) + n
 
 
-def _agent_time(segments: Sequence[Segment], lo_ms: int, end_ms: int, now_ms: int
-                ) -> dict[tuple[tuple[str, ...], str], dict[str, int]]:
-    """One agent's productive and handling ms in ``[lo_ms, end_ms)`` per (queues, team)."""
+def _piece(segments: Sequence[Segment], i: int, lo_ms: int, end_ms: int, now_ms: int
+           ) -> tuple[int, int]:
+    """(productive, handling) ms of segment ``i`` within ``[lo_ms, end_ms)``."""
+    seg = segments[i]
+    nxt = segments[i + 1].t_ms if i + 1 < len(segments) else now_ms
+    ms = min(nxt, end_ms) - max(seg.t_ms, lo_ms)
+    if ms <= 0 or seg.state not in STAFFED:
+        return 0, 0
+    return ms, ms if seg.state in HANDLING else 0
+
+
+def _agent_time(segments: Sequence[Segment], index: TimeIndex, lo_ms: int, end_ms: int,
+                now_ms: int) -> dict[tuple[tuple[str, ...], str], dict[str, int]]:
+    """One agent's productive and handling ms in ``[lo_ms, end_ms)`` per (queues, team):
+    the segments wholly inside from the running totals, the two at the edges clipped."""
     out: dict[tuple[tuple[str, ...], str], dict[str, int]] = {}
-    # in time order: start at the segment in force at lo_ms
-    for i in range(max(0, bisect_right(segments, lo_ms, key=_start) - 1), len(segments)):
-        seg = segments[i]
-        if seg.t_ms >= end_ms:
-            break
-        nxt = segments[i + 1].t_ms if i + 1 < len(segments) else now_ms
-        ms = min(nxt, end_ms) - max(seg.t_ms, lo_ms)
-        if ms <= 0 or seg.state not in STAFFED:
+    if not segments or end_ms <= lo_ms:
+        return out
+    first = max(0, bisect_right(segments, lo_ms, key=_start) - 1)
+    last = bisect_left(segments, end_ms, key=_start) - 1  # the last starting before end
+    for a, b, key in index.runs:
+        x, y = max(a, first), min(b, last + 1)
+        if x >= y:
             continue
-        fields = out.setdefault((seg.queues, seg.team), {PRODUCTIVE_MS: 0})
-        fields[PRODUCTIVE_MS] += ms
-        if seg.state in HANDLING:
-            fields[HANDLING_MS] = fields.get(HANDLING_MS, 0) + ms
+        p, h = _piece(segments, x, lo_ms, end_ms, now_ms)
+        if y - 1 > x:
+            p2, h2 = _piece(segments, y - 1, lo_ms, end_ms, now_ms)
+            p += p2 + index.productive[y - 1] - index.productive[x + 1]
+            h += h2 + index.handling[y - 1] - index.handling[x + 1]
+        if p:
+            fields = out.setdefault(key, {PRODUCTIVE_MS: 0})
+            fields[PRODUCTIVE_MS] += p
+            if h:
+                fields[HANDLING_MS] = fields.get(HANDLING_MS, 0) + h
     return out
 
 
@@ -336,7 +387,7 @@ def _agent_handles(samples: Sequence[HandleSample], lo_ms: int, hi_ms: int
             break
         fields = out.setdefault((s.queue, s.channel, s.team), {f"{HANDLE}_s": 0})
         fields[f"{HANDLE}_s"] += s.ms
-        b = f"{HANDLE}_h:{histogram.bin_of_ms(s.ms)}"
+        b = f"{HANDLE}_h:{s.bin or histogram.bin_of_ms(s.ms)}"
         fields[b] = fields.get(b, 0) + 1
     return out
 

@@ -23,9 +23,11 @@ from kpi.agents import (
     AgentEvent,
     HandleSample,
     Segment,
+    TimeIndex,
     gauge_rows,
     handle_samples,
     ordered,
+    time_index,
     timeline,
     trim,
     window_fields,
@@ -192,18 +194,18 @@ class AgentTimelines:
     VERSION_BYTES = 24  # "<version>|": the version is a decimal count
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, str], tuple[str, Timeline]] = {}
+        self._known: dict[tuple[str, str], tuple[str, Timeline, TimeIndex]] = {}
         self._lock = threading.Lock()  # the scrape and the wall's snapshots share a reader
 
     def read(self, client: redis.Redis | Any, parts: Sequence[Keys], now_ms: int,
-             ttl_ms: int) -> dict[str, Timeline]:
+             ttl_ms: int) -> dict[str, tuple[Timeline, TimeIndex]]:
         """Every agent written within ``ttl_ms`` of ``now_ms``, over the partitions (one
         agent lives in one: the topic is keyed by agent)."""
         with self._lock:
             return self._read(client, parts, now_ms, ttl_ms)
 
     def _read(self, client: redis.Redis | Any, parts: Sequence[Keys], now_ms: int,
-              ttl_ms: int) -> dict[str, Timeline]:
+              ttl_ms: int) -> dict[str, tuple[Timeline, TimeIndex]]:
         pipe = client.pipeline(transaction=False)
         for k in parts:
             pipe.zrangebyscore(k.agents, now_ms - ttl_ms, "+inf")
@@ -225,25 +227,29 @@ class AgentTimelines:
             for (k, agent), raw in zip(stale, pipe.execute(), strict=True):
                 if raw:
                     version, events = decode_agent(agent, raw)
-                    self._known[(k.partition, agent)] = (version, timeline(events))
+                    tl = timeline(events)
+                    self._known[(k.partition, agent)] = (version, tl, time_index(tl[0]))
         live = {(k.partition, a) for (k, a), head in zip(wanted, heads, strict=True) if head}
         for gone in set(self._known) - live:
             del self._known[gone]
-        return {a: self._known[(p, a)][1] for p, a in sorted(live) if (p, a) in self._known}
+        return {a: self._known[(p, a)][1:] for p, a in sorted(live) if (p, a) in self._known}
 
 
 class AgentView:
     """The agents as read at one moment: each one's timeline and handle times, and what
     the read side makes of them (live gauges, window fields, the staffing need)."""
 
-    def __init__(self, cfg: KpiConfig, timelines: Mapping[str, Timeline]) -> None:
+    def __init__(self, cfg: KpiConfig, read: Mapping[str, tuple[Timeline, TimeIndex]]
+                 ) -> None:
         self._cfg = cfg
-        self._timelines = dict(timelines)
+        self._timelines = {a: t for a, (t, _i) in read.items()}
+        self._indexes = {a: i for a, (_t, i) in read.items()}
 
     @classmethod
     def of_events(cls, cfg: KpiConfig, histories: Mapping[str, Sequence[AgentEvent]]
                   ) -> AgentView:
-        return cls(cfg, {a: timeline(evs) for a, evs in sorted(histories.items())})
+        timelines = {a: timeline(evs) for a, evs in sorted(histories.items())}
+        return cls(cfg, {a: (t, time_index(t[0])) for a, t in timelines.items()})
 
     def __bool__(self) -> bool:
         return bool(self._timelines)
@@ -254,7 +260,8 @@ class AgentView:
 
     def fields(self, lo_ms: int, hi_ms: int, now_ms: int) -> dict[str, dict[str, int]]:
         return window_fields(self._timelines, lo_ms, hi_ms, now_ms,
-                             self._cfg.dimension_sets, self._cfg.agent_allowlist)
+                             self._cfg.dimension_sets, self._cfg.agent_allowlist,
+                             self._indexes)
 
     def staffing(self, gauges: Mapping[str, Mapping[str, float | None]],
                  created: Mapping[str, int], lo_ms: int, hi_ms: int
