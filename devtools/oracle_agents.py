@@ -379,14 +379,18 @@ def agents_needed(arrivals: int, window_s: float, handle_s: float, service_level
 def staffing(agent_events: Iterable[Mapping[str, Any]], created_per_queue: Mapping[str, int],
              window_lo_ms: int, window_hi_ms: int, now_ms: int,
              targets: Mapping[str, Mapping[str, float]], default_target: Mapping[str, float],
-             min_contacts: int = 5) -> dict[str, dict[str, float | int | None]]:
+             min_contacts: int = 5, longer_lo_ms: Sequence[int] = ()
+             ) -> dict[str, dict[str, float | int | None]]:
     """The live staffing need per queue row and for the floor, from the conversations
     created in each queue in the window, the handle times of the queue's contacts ending
     in it, and the agents staffed at ``now_ms``. A queue's target is its own entry over
     ``default_target`` over 80 % in 20 s, concurrency 1, max occupancy 1.
 
     A queue has a row when conversations were created in it, contacts of it ended in the
-    window, or some agent serves it now (staffed or not)."""
+    window, or some agent serves it now (staffed or not). A queue with fewer than
+    ``min_contacts`` handle times in the window takes them from the first longer window
+    (starting at each of ``longer_lo_ms`` in turn, all ending at ``window_hi_ms``) that has
+    enough."""
     events = list(agent_events)
     window_s = (window_hi_ms - window_lo_ms) / 1000
     now = agent_gauges(events, now_ms, sets=((), ("queue",)))
@@ -402,8 +406,15 @@ def staffing(agent_events: Iterable[Mapping[str, Any]], created_per_queue: Mappi
     for q in sorted(queues):
         target = {**BUILTIN_TARGET, **default_target, **targets.get(q, {})}
         staffed = now.get(f"queue={q}", {}).get("agents_staffed", 0)
-        out[f"queue={q}"] = _queue_need(created_per_queue.get(q, 0), samples.get(q, []),
-                                        staffed, window_s, target, min_contacts)
+        xs = samples.get(q, [])
+        for lo in longer_lo_ms:
+            if len(xs) >= min_contacts:
+                break
+            longer = agent_windows(events, lo, window_hi_ms, now_ms, sets=(("queue",),))
+            ys = longer.get(f"queue={q}", {}).get("handle_time_samples")
+            xs = list(ys) if isinstance(ys, list) else []
+        out[f"queue={q}"] = _queue_need(created_per_queue.get(q, 0), xs, staffed, window_s,
+                                        target, min_contacts)
     if out:
         needs = [r["staffing_agents_needed"] for r in out.values()]
         known = [int(n) for n in needs if n is not None]

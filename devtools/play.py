@@ -1,6 +1,6 @@
 """Playing a simulated floor into Kafka (``support-kpi simulate``, the demo): each event
-sent when the simulated clock reaches it, routed as the live path routes it, with the
-duplicates and invalid messages asked for."""
+sent when the simulated clock reaches it, routed as the live path routes it (agent events
+to the agents topic, keyed by agent), with the duplicates and invalid messages asked for."""
 
 from __future__ import annotations
 
@@ -31,12 +31,13 @@ def write_history(out: Path, history: list[dict[str, object]]) -> int:
 
 
 class Sender:
-    """Routes events to their topic, adding the requested duplicates and invalid lines."""
+    """Routes events to their topic, adding the requested duplicates and invalid lines;
+    agent events go to ``agents`` (dropped without one)."""
 
     def __init__(self, producer: Any, tickets: str, chats: str, rng: random.Random,
-                 invalid_rate: float, duplicate_rate: float) -> None:
+                 invalid_rate: float, duplicate_rate: float, agents: str | None = None) -> None:
         self._producer = producer
-        self._topics = (tickets, chats)
+        self._topics = (tickets, chats, agents or None)
         self._rng = rng
         self._invalid = invalid_rate
         self._duplicate = duplicate_rate

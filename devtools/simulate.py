@@ -42,7 +42,9 @@ class Incident:
     its first-response p90 breaches deploy/alerts.yml's FirstResponseP90High while nobody
     waits past OldestWaitingTooOld's 30 minutes or the 1 h SLA; most chat customers give up
     first (abandoned), but when more than 15 of the queue's chats wait past their 2-minute
-    target at once, SlaBreachingNow pages for the queue too (it has no ``for``)."""
+    target at once, SlaBreachingNow pages for the queue too (it has no ``for``). With
+    agents (:mod:`devtools.simulate_agents`), most of the queue's agents go offline until
+    ``end_ms``, so UnderstaffedQueue pages for it too, then resolves once they are back."""
 
     queue: str
     start_ms: int
@@ -75,11 +77,15 @@ class FloorParams:
     identified_p: float = 0.9
 
     def rate_factor(self, t_ms: float) -> float:
-        hour = int(t_ms // HOUR_MS) % 24
-        return next((m for lo, hi, m in self.profile if lo <= hour < hi), 1.0)
+        return _factor(self.profile, t_ms)
 
     def incident(self, queue: str, t_ms: float) -> Incident | None:
         return next((i for i in self.incidents if i.covers(queue, t_ms)), None)
+
+
+def _factor(profile: tuple[tuple[int, int, float], ...], t_ms: float) -> float:
+    hour = int(t_ms // HOUR_MS) % 24
+    return next((m for lo, hi, m in profile if lo <= hour < hi), 1.0)
 
 
 def profile_from_text(text: str) -> tuple[tuple[int, int, float], ...]:
@@ -324,9 +330,11 @@ def live(p: FloorParams, start_ms: int, end_ms: int | None,
 
 
 def route(
-    events: list[dict[str, object]], tickets: str, chats: str
+    events: list[dict[str, object]], tickets: str, chats: str, agents: str | None = None
 ) -> Iterator[tuple[str, bytes, bytes]]:
-    """(topic, key, value) per event; surveys follow their conversation's topic."""
+    """(topic, key, value) per event; surveys follow their conversation's topic; agent
+    events (:mod:`devtools.simulate_agents`) go to ``agents`` keyed by ``agent_id``, and
+    are dropped without an agents topic."""
     kind: dict[str, str] = {}
     for e in events:
         typ = str(e.get("type", ""))
@@ -336,6 +344,11 @@ def route(
         elif typ.startswith("chat."):
             kind.setdefault(cid, chats)
     for e in events:
+        if str(e.get("type", "")).startswith("agent."):
+            if agents:
+                yield (agents, str(e.get("agent_id", "")).encode(),
+                       json.dumps(e, separators=(",", ":")).encode())
+            continue
         cid = str(e.get("conversation_id", ""))
         topic = kind.get(cid, tickets)
         yield topic, cid.encode(), json.dumps(e, separators=(",", ":")).encode()

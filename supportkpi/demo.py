@@ -1,5 +1,6 @@
 """`support-kpi demo`: local Kafka and Redis, the worker with the bundled alert rules, and
-a simulated floor, started fresh each time and stopped together.
+a simulated floor (conversations and, on the agents topic, its agents), started fresh each
+time and stopped together.
 
 Everything a first run gets wrong is checked before anything starts: the settings and
 rules, the ports, a demo already running. Output goes to standard error, and stopping
@@ -25,9 +26,13 @@ from supportkpi.preflight import port_taken
 from supportkpi.settings import SettingsError, load_alert_rules, load_settings
 
 DEFAULT_RULES = Path("deploy/alerts.yml")
-# the shipped floor's business calendars and SLA policies (override with the variables)
+# the shipped floor's business calendars, SLA policies and staffing targets (override with
+# the variables)
 DEFAULTS = {"SUPPORT_ALERT_RULES": DEFAULT_RULES, "SUPPORT_CALENDARS": Path("deploy/calendars.yml"),
-            "SUPPORT_SLA_POLICIES": Path("deploy/sla_policies.yml")}
+            "SUPPORT_SLA_POLICIES": Path("deploy/sla_policies.yml"),
+            "SUPPORT_STAFFING": Path("deploy/staffing.yml")}
+# settings the demo chooses unless the user set them: the agent gauges per team too
+DEMO_SETTINGS = {"SUPPORT_GAUGE_DIMENSIONS": "all,queue,channel,team,queue*channel"}
 
 
 class DemoError(Exception):
@@ -88,6 +93,9 @@ def preflight(plan: DemoPlan, env: dict[str, str]) -> tuple[dict[str, str], list
     for name, path in DEFAULTS.items():
         if name not in env and path.exists():
             out[name] = str(path.resolve())
+    for name, value in DEMO_SETTINGS.items():
+        if name not in env:
+            out[name] = value
     if "SUPPORT_CUSTOMER_KPIS" not in env:  # the floor's customers come back: show it
         out["SUPPORT_CUSTOMER_KPIS"] = "true"
         out.setdefault("SUPPORT_CUSTOMER_SECRET", _demo_secret(s.state_dir))
@@ -138,7 +146,7 @@ def _check_settings(env: dict[str, str]) -> list[str]:
         os.environ.update(env)
         s = load_settings()
         load_alert_rules(s)
-        return [s.topic_tickets, s.topic_chats]
+        return [t for t in (s.topic_tickets, s.topic_chats, s.topic_agents) if t]
     except SettingsError as exc:
         raise DemoError(str(exc).replace("\n", " ")) from None
     finally:

@@ -263,25 +263,37 @@ class AgentView:
                              self._cfg.dimension_sets, self._cfg.agent_allowlist,
                              self._indexes)
 
-    def staffing(self, gauges: Mapping[str, Mapping[str, float | None]],
-                 created: Mapping[str, int], lo_ms: int, hi_ms: int
-                 ) -> dict[str, dict[str, float | None]]:
-        """The staffing gauges per ``queue=<q>`` row and the floor's, from the conversations
-        ``created`` per queue and the handle times ending in ``[lo_ms, hi_ms)``."""
-        st = self._cfg.staffing
+    def _handles(self, lo_ms: int, hi_ms: int) -> dict[str, list[int]]:
         handles: dict[str, list[int]] = {}
         for _segments, samples in self._timelines.values():
             for q, ms in handle_samples(samples, lo_ms, hi_ms).items():
                 handles.setdefault(q, []).extend(ms)
+        return handles
+
+    def staffing(self, gauges: Mapping[str, Mapping[str, float | None]],
+                 arrivals: Mapping[str, int], lo_ms: int, hi_ms: int,
+                 longer_lo_ms: Sequence[int] = ()) -> dict[str, dict[str, float | None]]:
+        """The staffing gauges per ``queue=<q>`` row and the floor's, from the conversations
+        that ``arrivals`` per queue in ``[lo_ms, hi_ms)`` and the handle times ending in
+        it; a queue with too few of those takes them from the first longer window (each of
+        ``longer_lo_ms`` to ``hi_ms``) that has enough: a queue whose agents all left
+        still has a handle time, so its need does not go silent."""
+        st = self._cfg.staffing
+        handles = self._handles(lo_ms, hi_ms)
         window_s = (hi_ms - lo_ms) / 1000.0
+        longer = [self._handles(lo, hi_ms) for lo in longer_lo_ms]
         out: dict[str, dict[str, float | None]] = {}
         queues = {dk.split("=", 1)[1] for dk in gauges if dk.startswith("queue=")
                   and "," not in dk}
-        for q in sorted({*(q for q, n in created.items() if n > 0), *handles, *queues}):
+        for q in sorted({*(q for q, n in arrivals.items() if n > 0), *handles, *queues}):
             staffed = int((gauges.get(f"queue={q}") or {}).get("agents_staffed") or 0)
-            out[f"queue={q}"] = queue_staffing(created.get(q, 0), window_s,
-                                               handles.get(q, []), staffed, st.target(q),
-                                               st.min_contacts)
+            ms = handles.get(q, [])
+            for more in longer:
+                if len(ms) >= st.min_contacts:
+                    break
+                ms = more.get(q, [])
+            out[f"queue={q}"] = queue_staffing(arrivals.get(q, 0), window_s, ms, staffed,
+                                               st.target(q), st.min_contacts)
         floor = floor_staffing(out, int((gauges.get("*") or {}).get("agents_staffed") or 0))
         if floor:
             out["*"] = floor

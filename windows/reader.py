@@ -366,10 +366,15 @@ class WindowReader:
         add_rows(gauges, agents.gauges(at_ms), admitted, self._cfg.max_dimension_values)
         w = self._cfg.staffing_window
         raw, _, _ = self.raw_window(w, at_ms, None, admitted)
-        created = {dk.split("=", 1)[1]: f.get("vol_created", 0) for dk, f in raw.items()
-                   if dk.startswith("queue=") and "," not in dk}
+        # arrivals: the conversations offered to agents (entered the human queue)
+        arrivals = {dk.split("=", 1)[1]: f.get("queue_in", 0) for dk, f in raw.items()
+                    if dk.startswith("queue=") and "," not in dk}
+        longer = [at_ms - x.length_ms for x in sorted(self._cfg.windows,
+                                                      key=lambda x: x.length_ms)
+                  if x.length_ms > w.length_ms]
         rows: dict[str, dict[str, float | None]] = {k: dict(v) for k, v in gauges.items()}
-        for dk, st in agents.staffing(gauges, created, at_ms - w.length_ms, at_ms).items():
+        for dk, st in agents.staffing(gauges, arrivals, at_ms - w.length_ms, at_ms,
+                                      longer).items():
             rows.setdefault(dk, {}).update(st)
         for dk, row in rows.items():
             out.setdefault(dk, {}).update(row)

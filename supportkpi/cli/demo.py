@@ -23,7 +23,8 @@ from supportkpi.cli.services import service_config
                    "clock so alerts fire as they would have); 0 = all at once.")
 @click.option("--incident", "incidents", multiple=True, metavar="QUEUE@START+LENGTH",
               help="A staffing outage (see `simulate --help`), e.g. technical@20m+45m: "
-                   "FirstResponseP90High fires for that queue, then resolves.")
+                   "most of the queue's agents log off, so UnderstaffedQueue and "
+                   "FirstResponseP90High fire for that queue, then resolve.")
 @click.option("--seed", type=int, default=None, help="Simulator seed (default: random).")
 @click.option("--keep", is_flag=True,
               help="Continue the previous demo's Kafka and Redis data instead of starting "

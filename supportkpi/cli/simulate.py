@@ -41,7 +41,8 @@ from supportkpi.cli.common import (
 @click.option("--incident", "incidents", multiple=True, metavar="QUEUE@START+LENGTH",
               help="A staffing outage in one queue, START after the simulated floor's first "
                    "moment (e.g. technical@2h+45m): its first-response p90 breaches "
-                   "FirstResponseP90High of deploy/alerts.yml, then recovers. Repeatable.")
+                   "FirstResponseP90High of deploy/alerts.yml, and with agent events most of "
+                   "its agents go offline (UnderstaffedQueue), then it recovers. Repeatable.")
 @click.option("--customers", type=int, default=0, show_default=True,
               help="Draw each conversation's customer from a population of this many, so "
                    "customers come back (repeat contacts, on any channel); nine in ten "
@@ -63,13 +64,17 @@ def simulate(rate: float, duration: float, backfill: str | None, speed: float, p
              duplicate_rate: float, out: Path | None, until: str | None,
              kafka_bootstrap: str | None) -> None:
     """Simulate a support floor into Kafka: tickets, chats with bot handoffs, agent
-    replies, escalations, abandoned chats, solves, reopens and surveys.
+    replies, escalations, abandoned chats, solves, reopens and surveys; and, when
+    SUPPORT_TOPIC_AGENTS is set (it is by default), the agents' events (schema v1.3) on
+    that topic: shifts, breaks and the contacts they work, each queue staffed by Erlang C
+    for deploy/staffing.yml's targets (not written by --out: `replay` reads conversations).
 
     Every conversation is eventually answered or abandoned, so the floor stays in a
     steady state however long it runs.
     """
     from devtools import play
     from devtools import simulate as sim
+    from devtools import simulate_agents as sim_agents
     from kpi.durations import parse_duration_ms
 
     s = settings(kafka_bootstrap=kafka_bootstrap)
@@ -88,20 +93,23 @@ def simulate(rate: float, duration: float, backfill: str | None, speed: float, p
         click.echo(f"wrote {n} events to {out}")
         return
     sink = producer(s, linger_ms=5)
+    agents = bool(s.topic_agents)  # the worker reads them: the floor has agents
     for inc in params.incidents:
+        expect = inc.expected_alert + (" and UnderstaffedQueue" if agents else "")
         click.echo(f"incident: {inc.queue} unstaffed from {play.iso(inc.start_ms)} to "
-                   f"{play.iso(inc.end_ms)} (expect {inc.expected_alert} for queue={inc.queue})",
-                   err=True)
+                   f"{play.iso(inc.end_ms)} (expect {expect} for queue={inc.queue})", err=True)
     end = None if not duration else now_ms + int(duration * 1000)
     sender = play.Sender(sink, s.topic_tickets, s.topic_chats, random.Random(seed),
-                         invalid_rate, duplicate_rate)
+                         invalid_rate, duplicate_rate, agents=s.topic_agents or None)
     click.echo(f"seed {seed}; {rate:g} conversations/min"
                + (f"; history from {play.iso(start_ms)} at {speed:g}x" if backfill else "")
-               + (f"; live for {duration:g}s" if duration else "; live until interrupted"),
+               + (f"; live for {duration:g}s" if duration else "; live until interrupted")
+               + (f"; agents on {s.topic_agents}" if agents else ""),
                err=True)
     started = time.time()
     try:
-        play.play(sim.live(params, start_ms, end), sender, start_ms, now_ms, speed, end)
+        events = (sim_agents.live if agents else sim.live)(params, start_ms, end)
+        play.play(events, sender, start_ms, now_ms, speed, end)
     except KeyboardInterrupt:
         pass
     finally:

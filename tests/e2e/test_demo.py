@@ -1,16 +1,23 @@
 """The README demo command end to end, for ten simulated hours (played at 240x): the floor
 stays in a steady state, the incident pages the alerts it is meant to (and nothing outside
 its queue) and they resolve, the KPIs are on /metrics, and Ctrl-C stops everything even when the
-demo's output goes through `tee`."""
+demo's output goes through `tee`.
+
+The floor has agents (schema v1.3, on the agents topic): staffed above the Erlang C need of
+every queue, so UnderstaffedQueue pages nobody on the calm floor; the incident takes most of
+its queue's agents away, so it pages for that queue while the incident lasts, and resolves
+once they are back."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +30,7 @@ pytestmark = pytest.mark.e2e
 HOURS = 10
 SPEED = 240
 INCIDENT = "technical@4h+45m"
-FLOOR = {"queue": "all", "channel": "all"}
+FLOOR = {"queue": "all", "channel": "all", "team": "all"}  # the demo's gauges split by team
 
 
 def _transitions(bootstrap: str) -> list[dict[str, object]]:
@@ -41,6 +48,36 @@ def _kpis_present(port: int) -> None:
         v = sample(s, name, window="1h", queue="all", channel="all", team="all",
                    priority="all")
         assert v is not None and 0 < v < 1, (name, v)
+    # the agents: live gauges per queue and per team (the demo's gauge dimensions), the
+    # staffing need per queue, occupancy over a window
+    for team in ("tier1", "tier2"):
+        v = sample(s, "support_agents_staffed", queue="all", channel="all", team=team)
+        assert v is not None and v > 0, (team, v)
+    gap = sample(s, "support_staffing_gap_agents", queue="billing", channel="all", team="all")
+    assert gap is not None and gap < 0, gap  # billing has agents to spare
+    occupancy = sample(s, "support_agent_occupancy_ratio", window="1h", queue="all",
+                       channel="all", team="all", priority="all")
+    assert occupancy is not None and 0 < occupancy < 1, occupancy
+
+
+def _ms(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
+
+
+def _understaffed(transitions: list[dict[str, object]], log: str) -> None:
+    """UnderstaffedQueue fires for technical once, while the incident lasts (the simulator
+    says when, on the event clock), resolves once its agents are back, and never fires for
+    another queue: the calm floor is staffed."""
+    m = re.search(r"incident: technical unstaffed from (\S+) to (\S+)", log)
+    assert m, log[-2000:]
+    start, end = _ms(m.group(1)), _ms(m.group(2))
+    ours = [d for d in transitions if d["rule"] == "UnderstaffedQueue"
+            and d["state"] in ("firing", "resolved")]
+    assert {json.dumps(d["dimensions"]) for d in ours} == {'{"queue": "technical"}'}, ours
+    assert [d["state"] for d in ours] == ["firing", "resolved"], ours
+    fired, resolved = (_ms(str(d["at"])) for d in ours)
+    assert start + 300_000 <= fired < end, (m.groups(), ours)  # after its `for: 5m`
+    assert end <= resolved < end + 900_000, (m.groups(), ours)
 
 
 @pytest.mark.timeout(900)
@@ -80,7 +117,8 @@ def test_ten_simulated_hours_steady_floor_one_incident_and_ctrl_c(tmp_path: Path
         time.sleep(3)  # the last evaluations on the event clock
         _kpis_present(metrics)
         transitions = _transitions(cfg.bootstrap)
-        assert f"http://127.0.0.1:{metrics}/wall" in (tmp_path / "demo.log").read_text()
+        log = (tmp_path / "demo.log").read_text(errors="replace")
+        assert f"http://127.0.0.1:{metrics}/wall" in log
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         try:
@@ -104,7 +142,9 @@ def test_ten_simulated_hours_steady_floor_one_incident_and_ctrl_c(tmp_path: Path
     # SlaBreachingNow pages without a `for` (a breach is a fact), so on the floors where
     # more than 15 of technical's chats wait past their 2-minute target at once before
     # giving up, the incident pages that too (one CI floor did): allowed for technical
-    # only, and it must resolve once technical is staffed again. Nothing else pages.
+    # only, and it must resolve once technical is staffed again. UnderstaffedQueue pages
+    # for technical during the incident (_understaffed). Nothing else pages.
+    _understaffed(transitions, log)
     fired: set[tuple[str, str]] = set()
     last: dict[tuple[str, str], str] = {}  # each page's latest firing/resolved state
     for d in transitions:
@@ -114,7 +154,8 @@ def test_ten_simulated_hours_steady_floor_one_incident_and_ctrl_c(tmp_path: Path
             if d["state"] == "firing":
                 fired.add(page)
     assert ("FirstResponseP90High", '{"queue": "technical"}') in fired, transitions
-    others = fired - {("FirstResponseP90High", '{"queue": "technical"}')}
+    others = fired - {("FirstResponseP90High", '{"queue": "technical"}'),
+                      ("UnderstaffedQueue", '{"queue": "technical"}')}
     assert all(rule == "SlaBreachingNow" and json.loads(dims)["queue"] == "technical"
                for rule, dims in others), transitions
     states = [d["state"] for d in transitions if d["rule"] == "FirstResponseP90High"

@@ -113,7 +113,8 @@ def test_a_random_floor_agrees_with_the_oracle(services: ServiceConfig,
     per_queue = {q: sum(1 for c in created if c["queue"] == q
                         and lo <= float(c["occurred_at"]) * 1000 < at_ms) for q in QUEUES}
     need = oracle.staffing(agents, per_queue, lo, at_ms, at_ms, {},
-                           {"service_level": 0.8, "answer_within_s": 20.0}, 3)
+                           {"service_level": 0.8, "answer_within_s": 20.0}, 3,
+                           [at_ms - 3_600_000, at_ms - 86_400_000])
     checked = 0
     for dk, o in need.items():
         for k in ("staffing_agents_needed", "staffing_gap_agents"):

@@ -229,7 +229,7 @@ def test_the_staffing_need_agrees_with_the_oracle(events: list[AgentEvent],
     from windows.agents import AgentView
 
     targets = {"a": Target(0.9, 30_000, 2.0), "b": Target(0.8, 60_000, 1.0, 0.85)}
-    cfg = KpiConfig(windows=(WindowSpec("10m", 600_000, 60),),
+    cfg = KpiConfig(windows=(WindowSpec("10m", 600_000, 60), WindowSpec("1h", 3_600_000, 60)),
                     staffing=Staffing(Target(0.8, 20_000), tuple(targets.items()), "10m",
                                       min_contacts))
     by: dict[str, list[AgentEvent]] = {}
@@ -238,13 +238,13 @@ def test_the_staffing_need_agrees_with_the_oracle(events: list[AgentEvent],
     view = AgentView.of_events(cfg, by)
     now, lo = now_s * S, now_s * S - 600_000
     gauges = view.gauges(now)
-    ours = view.staffing(gauges, created, lo, now)
+    ours = view.staffing(gauges, created, lo, now, [now - 3_600_000])
     theirs = oracle.staffing(
         [as_json(e) for e in events], created, lo, now, now,
         {q: {"service_level": t.service_level, "answer_within_s": t.answer_within_ms / 1000,
              "concurrency": t.concurrency, "max_occupancy": t.max_occupancy}
          for q, t in targets.items()},
-        {"service_level": 0.8, "answer_within_s": 20.0}, min_contacts)
+        {"service_level": 0.8, "answer_within_s": 20.0}, min_contacts, [now - 3_600_000])
     keys = ("staffing_agents_needed", "staffing_gap_agents")
     for dk in {*ours, *theirs}:
         mine, other = ours.get(dk, {}), theirs.get(dk, {})
@@ -286,3 +286,29 @@ def test_an_event_older_than_what_is_kept_is_late_and_the_rest_is_trimmed() -> N
     old = status("old", "ann", 7000, "offline")
     kept2, late = merge_agent(cfg, kept, [old, status("s20", "ann", 12_000, "away")])
     assert late == [old] and kept2[-1].event_id == "s20"
+
+
+def test_a_queue_whose_agents_left_takes_its_handle_time_from_a_longer_window() -> None:
+    """An outage: the queue's agents all went offline 20 minutes ago, so no contact ended
+    in the 15m staffing window; its need comes from the hour's five handle times (300 s)."""
+    from kpi.config import KpiConfig, WindowSpec
+    from kpi.staffing import Staffing, Target
+    from windows.agents import AgentView
+
+    cfg = KpiConfig(windows=(WindowSpec("15m", 900_000, 60), WindowSpec("1h", 3_600_000, 60)),
+                    staffing=Staffing(Target(), (), "15m", 5))
+    evs = [status("s", "ann", 0, "available", queues=("q",))]
+    for i in range(5):
+        evs += [contact(f"a{i}", CONTACT_STARTED, "ann", 600 * i, f"c{i}"),
+                contact(f"w{i}", WRAPUP_ENDED, "ann", 600 * i + 300, f"c{i}")]
+    evs.append(status("off", "ann", 2700, "offline"))
+    view = AgentView.of_events(cfg, {"ann": evs})
+    now = 3600 * S
+    gauges = view.gauges(now)
+    silent = view.staffing(gauges, {"q": 30}, now - 900_000, now)["queue=q"]
+    assert silent["staffing_agents_needed"] is None  # 15m alone: no handle time
+    row = view.staffing(gauges, {"q": 30}, now - 900_000, now, [now - 3_600_000])["queue=q"]
+    # 30 arrivals in 900 s of 300 s each: A = 10 erlangs; within 20 s, 13 agents answer
+    # 76.6% and 14 agents 86.7% → 14; none staffed: gap 14
+    assert row["staffing_handled_contacts"] == 5
+    assert row["staffing_agents_needed"] == 14 and row["staffing_gap_agents"] == 14
