@@ -247,6 +247,11 @@ def _row(ds: dict[str, list[int]], cs: dict[str, int],
     durations("resb", "resolution_business", BUSINESS_QUANTILES)
     durations("respb", "response_business", BUSINESS_QUANTILES)
     _customer_row(r, cs, [name for name, _ in cfg.repeat_shorter])
+    # the agents' KPIs: these floors carry no agent events (devtools/oracle_agents.py
+    # checks the agents' side), so they have no handle time and no occupancy
+    durations("aht", "handle_time", (0.5, 0.9))
+    r["occupancy_ratio"] = None
+    r["agent_productive_seconds"] = None
     for name, short in (("first_reply", "slfr"), ("next_reply", "slnr"),
                         ("resolution", "slres")):
         n, met = cs[f"{short}_n"], cs[f"{short}_met"]

@@ -249,12 +249,14 @@ class KpiConfig:
 
     @property
     def staffing_window(self) -> WindowSpec:
-        """The window the staffing need reads (the settings check that it is one of the
-        windows; a configuration built without it takes the shortest)."""
+        """The window the staffing need reads: the one named (SUPPORT_STAFFING_WINDOW, which
+        the settings check when it is set), else the shortest of at least 15 minutes (an
+        Erlang C interval), else the longest."""
         for w in self.windows:
             if w.name == self.staffing.window:
                 return w
-        return min(self.windows, key=lambda w: w.length_ms)
+        ordered = sorted(self.windows, key=lambda w: w.length_ms)
+        return next((w for w in ordered if w.length_ms >= 900_000), ordered[-1])
 
     def window(self, name: str) -> WindowSpec:
         for w in self.windows:

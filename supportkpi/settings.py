@@ -312,7 +312,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _staffing_window_is_a_window(self) -> Settings:
         names = ", ".join(w.name for w in windows_from_text(self.windows, 1))
-        if self.staffing_window not in names.split(", "):
+        # unset, it follows the windows (KpiConfig.staffing_window); set, it must be one
+        if "staffing_window" in self.model_fields_set and \
+                self.staffing_window not in names.split(", "):
             raise ValueError(f"SUPPORT_STAFFING_WINDOW={self.staffing_window} is not one of "
                              f"SUPPORT_WINDOWS ({names}): set it to one of them")
         return self

@@ -43,3 +43,30 @@ def test_the_shipped_queue_names_load_and_name_both_paths() -> None:
     assert ctx.queue("group", 360001) == "Billing" and ctx.queue("group", 9) == "group-9"
     with pytest.raises(ConfigError, match=r"q.yml: zendesk.grop"):
         parse_queues("zendesk: {grop: {1: a}}", "q.yml")
+
+
+def test_the_staffing_window_and_targets(monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: __import__("pathlib").Path) -> None:
+    """Unset, the staffing window follows the windows (the shortest of at least 15
+    minutes); set, it must be one of them; the targets file's mistake is one line."""
+    for k in list(__import__("os").environ):
+        if k.startswith("SUPPORT_"):
+            monkeypatch.delenv(k)
+    assert load_settings().kpi_config().staffing_window.name == "15m"
+    monkeypatch.setenv("SUPPORT_WINDOWS", "5m,1h,24h")
+    assert load_settings().kpi_config().staffing_window.name == "1h"
+    monkeypatch.setenv("SUPPORT_STAFFING_WINDOW", "15m")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "SUPPORT_STAFFING_WINDOW=15m is not one of SUPPORT_WINDOWS" in str(info.value)
+    monkeypatch.setenv("SUPPORT_STAFFING_WINDOW", "5m")
+    assert load_settings().kpi_config().staffing_window.name == "5m"
+    bad = tmp_path / "staffing.yml"
+    bad.write_text("queues:\n  chat: {concurrency: 0.5}\n")
+    monkeypatch.setenv("SUPPORT_STAFFING", str(bad))
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "queues.chat.concurrency" in str(info.value) and str(bad) in str(info.value)
+    monkeypatch.setenv("SUPPORT_STAFFING", str(ROOT / "deploy/staffing.yml"))
+    st = load_settings().kpi_config().staffing
+    assert st.target("technical").concurrency == 3 and st.min_contacts == 5
