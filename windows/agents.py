@@ -90,6 +90,19 @@ def merge_agent(cfg: KpiConfig, before: Sequence[AgentEvent], fresh: Sequence[Ag
     return trim(merged, merged[-1].t_ms - retention) if merged else [], late
 
 
+def _new_events(before: Sequence[AgentEvent], fresh: Sequence[AgentEvent]
+                ) -> list[AgentEvent]:
+    """``fresh`` without the events already stored or already earlier in it (by
+    ``event_id``: an upstream redelivery counts once, as a duplicate)."""
+    seen = {e.event_id for e in before}
+    out = []
+    for e in fresh:
+        if e.event_id not in seen:
+            seen.add(e.event_id)
+            out.append(e)
+    return out
+
+
 def plan_agents(cfg: KpiConfig, k: Keys, pfield: str, epoch: str,
                 fresh: Sequence[AgentRecord], agents: Sequence[str],
                 befores: Sequence[tuple[str, list[AgentEvent]]], ewm: int | None,
@@ -106,11 +119,14 @@ def plan_agents(cfg: KpiConfig, k: Keys, pfield: str, epoch: str,
             ops.incr(k.stats, f"rejected:{r.reason or 'unknown'}", 1)
         else:
             incoming.setdefault(r.event.agent_id, []).append(r.event)
-            result.applied += 1
     states: list[tuple[str, bytes]] = []
     clock = ewm
     for agent, (version, before) in zip(agents, befores, strict=True):
-        after, late = merge_agent(cfg, before, incoming.get(agent, ()))
+        new = _new_events(before, incoming.get(agent, ()))
+        result.duplicates += len(incoming.get(agent, ())) - len(new)
+        after, late = merge_agent(cfg, before, new)
+        result.late += len(late)
+        result.applied += len(new) - len(late)
         for e in late:  # support_events_late_dropped_total{type, kpi="agents"}
             ops.incr(k.stats, f"late:{e.type}", 1)
         states.append((version, encode_agent(after)))
@@ -120,6 +136,8 @@ def plan_agents(cfg: KpiConfig, k: Keys, pfield: str, epoch: str,
             clock = newest if clock is None else max(clock, newest)
     if result.applied:
         ops.incr(k.stats, f"processed:{pfield.rsplit(':', 1)[0]}", result.applied)
+    if result.duplicates:  # support_events_duplicate_total, as the conversations' are
+        ops.incr(k.stats, "duplicate:event_id", result.duplicates)
     keys = [k.offsets, k.event_watermarks, k.stats, k.epoch,
             *(k.agent(a) for a in agents), *ops.keys]
     args: list[str | int | bytes] = [

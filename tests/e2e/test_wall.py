@@ -87,10 +87,14 @@ def _plain_screenshot(port: int, size: tuple[int, int], out: Path) -> None:
     assert "connecting…" not in dom
     parser = _Tiles()
     parser.feed(dom)
-    # 11: the demo turns the customer KPIs on (the repeat-contact tile)
-    assert len(parser.tiles) == 11, parser.tiles
+    # 13: the demo turns the customer KPIs on (the repeat-contact tile) and its floor has
+    # agents (agents available, staffing gap)
+    assert len(parser.tiles) == 13, parser.tiles
+    assert float(parser.tiles["tile-avail"]["value"]) >= 1, parser.tiles["tile-avail"]
+    assert float(parser.tiles["tile-gap"]["value"]) <= 0, parser.tiles["tile-gap"]  # calm
     for tile, got in parser.tiles.items():
-        assert got["value"] != "" and float(got["value"]) >= 0, (tile, got)
+        assert got["value"] != "" and (tile == "tile-gap" or float(got["value"]) >= 0), \
+            (tile, got)
         assert int(got["points"]) >= 2, (tile, got)  # a line, not a dot
 
 
@@ -193,10 +197,12 @@ def _wall_against_metrics(browser: Browser, http: int) -> list[str]:
         want = sample(s, name, **FLOOR, **extra)
         if want is None or float(tiles[tile]) != pytest.approx(want, rel=1e-12):
             wrong.append(f"{tile}: wall {tiles[tile]}, /metrics {want}")
-    waiting = sample(s, "support_waiting_conversations", queue="all", channel="all")
+    waiting = sample(s, "support_waiting_conversations", queue="all", channel="all",
+                     team="all")  # the demo has live rows per team too
     if float(tiles["waiting"]) != waiting:
         wrong.append(f"waiting: wall {tiles['waiting']}, /metrics {waiting}")
-    oldest = sample(s, "support_oldest_waiting_seconds", queue="all", channel="all")
+    oldest = sample(s, "support_oldest_waiting_seconds", queue="all", channel="all",
+                    team="all")
     if oldest is None or abs(float(tiles["oldest_waiting"]) - oldest) >= 5:
         wrong.append(f"oldest_waiting: wall {tiles['oldest_waiting']}, /metrics {oldest}")
     return wrong

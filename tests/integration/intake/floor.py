@@ -96,10 +96,16 @@ class Floor:
                 for topic in ("SUPPORT_TOPIC_TICKETS", "SUPPORT_TOPIC_CHATS")
                 for m in read_topic(self.env["SUPPORT_KAFKA_BOOTSTRAP"], self.env[topic])]
 
+    def agent_events(self) -> list[dict[str, Any]]:
+        """Every agent event (schema v1.3) on the floor's agents topic, duplicates included."""
+        return [json.loads(m.value) for m in read_topic(self.env["SUPPORT_KAFKA_BOOTSTRAP"],
+                                                        self.env["SUPPORT_TOPIC_AGENTS"])]
+
     def agrees_with_oracle(self, ats: list[float]) -> None:
         """Every window at each time, the store against the batch oracle over the union of
         the input topics (the oracle counts an event id once)."""
         file = self.tmp / "union.jsonl.gz"
         with gzip.open(file, "wt") as fh:
             fh.writelines(json.dumps(e) + "\n" for e in self.events())
-        compare_with_oracle({**os.environ, **self.env}, file, [str(float(a)) for a in ats])
+        compare_with_oracle({**os.environ, **self.env}, file, [str(float(a)) for a in ats],
+                            agents=bool(self.agent_events()))
