@@ -151,8 +151,29 @@ def plan_agents(cfg: KpiConfig, k: Keys, pfield: str, epoch: str,
     return result, keys, args
 
 
+# how often a writer drops the agents not written for a key's TTL from its partition's
+# index (their keys have expired; the index would otherwise keep every agent ever seen)
+FORGET_EVERY_MS = 3_600_000
+
+
 class AgentWriter(WindowWriter):
     """Applies batches of the agents topic (see the module doc)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._forgot: dict[str, int] = {}  # partition field → when it last forgot (ms)
+
+    async def _forget(self, k: Keys, pfield: str) -> None:
+        """Drop the index entries of agents whose key has expired (scored by their last
+        write, so an agent written since stays): outside the batch script, as nothing
+        depends on them but the read side's list, which skips an absent key anyway."""
+        now = int(self._clock() * 1000)
+        if now - self._forgot.get(pfield, 0) < FORGET_EVERY_MS:
+            return
+        self._forgot[pfield] = now
+        with store_call():
+            await self._redis.zremrangebyscore(k.agents, "-inf",
+                                               f"({now - self._cfg.conversation_ttl_ms}")
 
     async def apply(self, topic: str, partition: int,  # type: ignore[override]
                     records: Sequence[AgentRecord]) -> ApplyResult:
@@ -195,6 +216,7 @@ class AgentWriter(WindowWriter):
             if outcome[0] == "ok":
                 self._applied[pfield] = max(self._applied.get(pfield, -1),
                                             max(r.offset for r in fresh))
+                await self._forget(k, pfield)
                 return result
             log.info("agent batch for %s conflicted (attempt %d); re-reading", pfield,
                      attempt)

@@ -15,11 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from devtools.services import ServiceConfig
 from tests.replay_check import cli, rows_from_json
 from tests.support import WorkerProcess, parse, read_topic, sample, scrape, wait_for
+from windows.keys import Keys
 
 pytestmark = pytest.mark.integration
 
@@ -195,6 +197,11 @@ def test_agent_histories_on_metrics_and_query_across_a_restart(
     shuffled = [*events, events[3], events[14], *bad]
     random.Random(7).shuffle(shuffled)  # and out of order
     topics = [env["SUPPORT_TOPIC_AGENTS"], env["SUPPORT_TOPIC_TICKETS"]]
+    # an agent not written for longer than a key lives: its index entry goes
+    client = redis.Redis.from_url(services.redis_url)
+    index = [Keys(env["SUPPORT_KEY_PREFIX"]).of(f"{topics[0]}:{p}").agents for p in (0, 1)]
+    for key in index:
+        client.zadd(key, {"ghost": 1})
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
         wait_for(lambda: "support_events_processed_total" in scrape(port), 60, "/metrics")
@@ -203,6 +210,10 @@ def test_agent_histories_on_metrics_and_query_across_a_restart(
         wait_for(lambda: applied(services.bootstrap, port, topics), 90, "events applied")
         check_live(port, available=1, on_contact=2, slots=3)
         check_windows(port)
+        # each partition the agents were written to forgot the ghost
+        members = [{m.decode() for m in client.zrange(key, 0, -1)} for key in index]
+        assert any(m - {"ghost"} for m in members)
+        assert all("ghost" not in m for m in members if m - {"ghost"}), members
         dlq = {json.loads(m.value)["event_id"]: dict(m.headers)
                for m in read_topic(services.bootstrap, env["SUPPORT_TOPIC_DLQ"])}
         assert {k: v["dlq.reason"].decode() for k, v in dlq.items()} == {
