@@ -51,7 +51,10 @@ SLOT_MS = 1_800_000  # the roster changes on the half hour
 BREAKS = ((2 * HOUR_MS, 900_000), (4 * HOUR_MS, 1_800_000), (6 * HOUR_MS, 900_000))
 BREAK_SHARE = 0.125  # of an agent's shift
 TIER2_SHARE = 0.12  # of a queue's agents: they take the escalated and transferred contacts
-INCIDENT_KEEP = 0.35  # of its need an incident leaves a queue
+# of its need an incident leaves a queue: the staffing need counts only the conversations
+# offered to agents (about 60% here: the bot settles the rest), so this leaves the queue
+# about a third of what it really needs
+INCIDENT_KEEP = 0.2
 WRAPUP_MEDIAN_S = 60.0  # lognormal, sigma 0.2: 45-90 s
 CONTACT_MAX_MS = HOUR_MS  # a contact still open then ends (the ticket is left pending)
 

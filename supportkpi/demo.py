@@ -31,8 +31,14 @@ DEFAULT_RULES = Path("deploy/alerts.yml")
 DEFAULTS = {"SUPPORT_ALERT_RULES": DEFAULT_RULES, "SUPPORT_CALENDARS": Path("deploy/calendars.yml"),
             "SUPPORT_SLA_POLICIES": Path("deploy/sla_policies.yml"),
             "SUPPORT_STAFFING": Path("deploy/staffing.yml")}
-# settings the demo chooses unless the user set them: the agent gauges per team too
-DEMO_SETTINGS = {"SUPPORT_GAUGE_DIMENSIONS": "all,queue,channel,team,queue*channel"}
+# settings the demo chooses unless the user set them (or, for the staffing window, the
+# windows it must be one of): the agent gauges per team too, and the staffing need over
+# the last hour. A demo floor is small and played fast: over 15 minutes a queue's arrivals
+# swing enough that an incident's gap can dip under UnderstaffedQueue's clear level
+# before the incident ends (one CI run of the e2e demo test saw it 3 minutes early)
+DEMO_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "SUPPORT_GAUGE_DIMENSIONS": ("all,queue,channel,team,queue*channel", ()),
+    "SUPPORT_STAFFING_WINDOW": ("1h", ("SUPPORT_WINDOWS",))}
 
 
 class DemoError(Exception):
@@ -93,8 +99,8 @@ def preflight(plan: DemoPlan, env: dict[str, str]) -> tuple[dict[str, str], list
     for name, path in DEFAULTS.items():
         if name not in env and path.exists():
             out[name] = str(path.resolve())
-    for name, value in DEMO_SETTINGS.items():
-        if name not in env:
+    for name, (value, unless) in DEMO_SETTINGS.items():
+        if name not in env and not any(u in env for u in unless):
             out[name] = value
     if "SUPPORT_CUSTOMER_KPIS" not in env:  # the floor's customers come back: show it
         out["SUPPORT_CUSTOMER_KPIS"] = "true"
