@@ -25,6 +25,7 @@ from kpi.agents import (
 )
 from kpi.events import EVENT_TYPES
 from streams.errors import InvalidEvent
+from streams.messages import validate_each
 from streams.schema import (
     MAX_ID_LEN,
     BeforeEpoch,
@@ -117,23 +118,14 @@ def validate_agents(messages: Sequence[RawMessage], cfg: SchemaConfig,
                     now_ms: Callable[[], int],
                     forced: Mapping[int, InvalidEvent] | None = None
                     ) -> tuple[list[AgentRecord], list[tuple[RawMessage, InvalidEvent]]]:
-    """The agents topic's :func:`streams.schema.validate_batch`."""
+    """The agents topic's :func:`streams.schema.validate_batch` (the time read once)."""
     now = now_ms()
 
     def at_batch_start() -> int:
         return now
 
-    records: list[AgentRecord] = []
-    rejects: list[tuple[RawMessage, InvalidEvent]] = []
-    for m in messages:
-        err = forced.get(m.offset) if forced else None
-        if err is None:
-            try:
-                records.append(AgentRecord(m.offset, validate_agent(m.value, cfg,
-                                                                    at_batch_start)))
-                continue
-            except InvalidEvent as exc:
-                err = exc
-        records.append(AgentRecord(m.offset, reason=err.reason))
-        rejects.append((m, err))
-    return records, rejects
+    def records_of(m: RawMessage) -> list[AgentRecord]:
+        return [AgentRecord(m.offset, validate_agent(m.value, cfg, at_batch_start))]
+
+    return validate_each(messages, forced, records_of,
+                         lambda offset, reason: AgentRecord(offset, reason=reason))

@@ -20,6 +20,7 @@ import orjson
 
 from kpi.customers import Contact
 from streams.errors import CustomerTopicUnavailable, InvalidEvent
+from streams.messages import validate_each
 from streams.schema import CUSTOMER_HASH_HEX, RawMessage, SchemaConfig
 from windows.customers import ContactRecord
 
@@ -77,17 +78,9 @@ def validate_contacts(messages: Sequence[RawMessage], cfg: SchemaConfig,
                       ) -> tuple[list[ContactRecord], list[tuple[RawMessage, InvalidEvent]]]:
     """The customers topic's :func:`streams.schema.validate_batch` (a message holds one
     partition's contacts of one main-path batch: its records share its offset)."""
-    records: list[ContactRecord] = []
-    rejects: list[tuple[RawMessage, InvalidEvent]] = []
-    for m in messages:
-        err = forced.get(m.offset) if forced else None
-        if err is None:
-            try:
-                records.extend(ContactRecord(m.offset, customer, contact)
-                               for customer, contact in decode_contacts(m.value))
-                continue
-            except InvalidEvent as exc:
-                err = exc
-        records.append(ContactRecord(m.offset, reason=err.reason))
-        rejects.append((m, err))
-    return records, rejects
+    def records_of(m: RawMessage) -> list[ContactRecord]:
+        return [ContactRecord(m.offset, customer, contact)
+                for customer, contact in decode_contacts(m.value)]
+
+    return validate_each(messages, forced, records_of,
+                         lambda offset, reason: ContactRecord(offset, reason=reason))

@@ -38,7 +38,7 @@ from kpi.events import OTHER
 from kpi.staffing import floor_staffing, queue_staffing
 from windows.errors import StoreConflict
 from windows.keys import Keys
-from windows.ops import Ops
+from windows.ops import Ops, state_call
 from windows.plan import ApplyResult, as_text
 from windows.writer import MAX_ATTEMPTS, WindowWriter, _int_or_none, store_call
 
@@ -138,16 +138,10 @@ def plan_agents(cfg: KpiConfig, k: Keys, pfield: str, epoch: str,
         ops.incr(k.stats, f"processed:{pfield.rsplit(':', 1)[0]}", result.applied)
     if result.duplicates:  # support_events_duplicate_total, as the conversations' are
         ops.incr(k.stats, "duplicate:event_id", result.duplicates)
-    keys = [k.offsets, k.event_watermarks, k.stats, k.epoch,
-            *(k.agent(a) for a in agents), *ops.keys]
-    args: list[str | int | bytes] = [
-        pfield, "" if last is None else str(last), max(r.offset for r in fresh),
-        "" if clock is None or clock == ewm else clock, epoch,
-        len(agents), cfg.conversation_ttl_ms]
-    for version, state in states:
-        args.extend((version, state))
-    args.append(ops.payload())
-    args.append(b"[]")
+    keys, args = state_call(ops, [k.offsets, k.event_watermarks, k.stats, k.epoch], pfield,
+                            last, max(r.offset for r in fresh),
+                            None if clock == ewm else clock, epoch,
+                            [k.agent(a) for a in agents], cfg.conversation_ttl_ms, states)
     return result, keys, args
 
 

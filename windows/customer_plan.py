@@ -18,7 +18,7 @@ from kpi.customers import Contact, Items, customer_items, item_changes, merge_al
 from kpi.deltas import Deltas, add_increment
 from windows.cache import next_version
 from windows.keys import Keys
-from windows.ops import Ops
+from windows.ops import Ops, state_call
 from windows.plan import ApplyResult, bucket_ops, retire_ops
 
 
@@ -124,14 +124,8 @@ def plan_customers(cfg: KpiConfig, k: Keys, pfield: str, epoch: str,
     retire_ops(cfg, k, ewm, clock, ops)
     if result.applied:
         ops.incr(k.stats, f"contacts:{pfield.rsplit(':', 1)[0]}", result.applied)
-    keys = [k.offsets, k.event_watermarks, k.stats, k.epoch,
-            *(k.customer(c) for c in customers), *ops.keys]
-    args: list[str | int | bytes] = [
-        pfield, "" if last is None else str(last), max(r.offset for r in fresh),
-        "" if clock is None or clock == ewm else clock, epoch,
-        len(customers), cfg.customer_ttl_ms]
-    for version, state in states:
-        args.extend((version, state))
-    args.append(ops.payload())
-    args.append(orjson.dumps(ops.candidates))
+    keys, args = state_call(ops, [k.offsets, k.event_watermarks, k.stats, k.epoch], pfield,
+                            last, max(r.offset for r in fresh),
+                            None if clock == ewm else clock, epoch,
+                            [k.customer(c) for c in customers], cfg.customer_ttl_ms, states)
     return result, keys, args, written

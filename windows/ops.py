@@ -125,3 +125,22 @@ class Ops:
             "b": self._buckets,
             "e": [[i, ttl] for i, ttl in self._expire.items()],
         })
+
+
+def state_call(ops: Ops, fixed: list[str], pfield: str, last: int | None, new_last: int,
+               watermark: int | None, epoch: str, state_keys: list[str], ttl_ms: int,
+               states: list[tuple[str, bytes]]) -> tuple[list[str], list[str | int | bytes]]:
+    """The keys and arguments of one apply_batch.lua call that writes whole states (the
+    customers' contacts, the agents' events): ``fixed`` the partition's offsets, event
+    watermarks, stats and epoch keys; ``states`` (expected version, new value) in
+    ``state_keys`` order; ``watermark`` None leaves the event watermark as it is."""
+    keys = [*fixed, *state_keys, *ops.keys]
+    args: list[str | int | bytes] = [
+        pfield, "" if last is None else str(last), new_last,
+        "" if watermark is None else watermark, epoch, len(state_keys), ttl_ms]
+    for version, state in states:
+        args.extend((version, state))
+    args.append(ops.payload())
+    args.append(orjson.dumps(ops.candidates))
+    return keys, args
+
