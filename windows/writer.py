@@ -21,6 +21,7 @@ from importlib import resources
 import redis.asyncio as aioredis
 from redis.exceptions import (  # type: ignore[attr-defined]  # the stubs lack OutOfMemoryError
     BusyLoadingError,
+    ClusterError,
     ExecAbortError,
     MasterDownError,
     NoScriptError,
@@ -99,9 +100,11 @@ def store_state_error(exc: BaseException) -> StoreUnavailable | None:
         return StoreUnavailable(str(exc), reason="redis_out_of_memory")
     if isinstance(exc, ReadOnlyError | MasterDownError):
         return StoreUnavailable(str(exc), reason="redis_read_only")
-    if isinstance(exc, TryAgainError | ExecAbortError | NoScriptError):
+    if isinstance(exc, TryAgainError | ExecAbortError | NoScriptError | ClusterError):
         # NOSCRIPT: a replica promoted by a failover lacks the scripts, and redis-py's own
-        # reload went to the nodes it knew before it; the next try loads them there
+        # reload went to the nodes it knew before it; the next try loads them there.
+        # ClusterError: redis-py followed MOVED/ASK redirections of a reshard until its
+        # budget ran out ("TTL exhausted"); the slots settle and the next try lands
         return StoreUnavailable(str(exc), reason="redis_busy")
     if isinstance(exc, BusyLoadingError):
         return StoreUnavailable(str(exc), reason="redis_loading")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from redis.exceptions import (
     BusyLoadingError,
+    ClusterError,
     ConnectionError,
     DataError,
     NoScriptError,
@@ -32,6 +33,8 @@ from windows.writer import store_state_error
     (ResponseError("BUSY Redis is busy running a script."), "redis_busy"),
     # a failover's promoted replica before the scripts are loaded on it (a CI run)
     (NoScriptError("No matching script. Please use EVAL."), "redis_busy"),
+    # redirections of a reshard past redis-py's budget (a CI run)
+    (ClusterError("TTL exhausted."), "redis_busy"),
     (TimeoutError("timed out"), "redis_unavailable"),
 ])
 def test_the_store_state_is_retried(exc: Exception, reason: str) -> None:
